@@ -1,0 +1,1 @@
+"""Figures, tables and statistics built only from the tidy result tables under results/."""

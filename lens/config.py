@@ -1,0 +1,465 @@
+"""The project's only config parser: frozen dataclasses built from YAML, unknown keys are errors.
+
+Two shapes share these dataclasses:
+- a *run* config (``RunConfig``): one model x algorithm x seed, fully resolved; this is the file
+  ``python -m lens.train --config FILE`` and ``python -m lens.evaluate --config FILE`` read;
+- a *workflow* config (``WorkflowConfig``): ``config/config.yaml`` or ``config/paper.yaml``, with
+  lists of models, algorithms and seeds; ``WorkflowConfig.resolve(model, algo, seed)`` merges the
+  shared sections, the model's overrides and the algorithm into a ``RunConfig``.
+
+Every error names the offending key and the file it came from, so a typo fails at
+``snakemake -n`` before any compute starts.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+# Algorithm ids; lens.objective.ADVANTAGE_FNS holds one function for each (a test checks they agree).
+ALGORITHMS = (
+    "grpo",
+    "lens",
+    "lens_mixed_only",
+    "lens_negative_only",
+    "dr_grpo",
+    "nsr",
+    "w_reinforce",
+)
+LENS_FAMILY = ("lens", "lens_mixed_only", "lens_negative_only")
+DATASETS = ("math", "math500", "dapo", "numina", "synthetic")
+
+
+class ConfigError(ValueError):
+    """A config value is missing, unknown or of the wrong type; the message names key and file."""
+
+
+# --------------------------------------------------------------------------------------------
+# Sections
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TinyModelConfig:
+    """A small Llama/Qwen2-architecture model built from scratch, with a locally trained tokenizer."""
+
+    arch: Literal["llama", "qwen2"] = "llama"
+    hidden_size: int = 64
+    num_layers: int = 2
+    num_heads: int = 4
+    intermediate_size: int = 256
+    max_position_embeddings: int = 256
+    tokenizer: Literal["char", "bpe"] = "char"
+    vocab_size: int = 512  # only for tokenizer: bpe
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str  # short id used in result paths, MLflow tags and figure labels (analysis/style.py)
+    path: str | None = None  # hub id or local directory; None: build `tiny` from scratch
+    prompt: Literal["chat", "plain"] = "chat"  # chat: tokenizer's chat template; plain: base-model prompt
+    tiny: TinyModelConfig | None = None
+    dtype: Literal["auto", "float32", "bfloat16"] = "auto"  # auto: bf16 on CUDA, fp32 on CPU
+
+
+@dataclass(frozen=True)
+class AlgorithmConfig:
+    name: str = "grpo"
+    alpha: float = 0.25  # LENS: scale of negative-group advantages
+    eps: float = 1e-6  # added to the group std
+    std: Literal["sample", "population"] = "sample"  # sample: Bessel-corrected, as in VeRL
+    wr_lambda: float = 0.1  # W-REINFORCE: advantage of a correct answer
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    name: str  # one of DATASETS: decides how records are mapped onto the problem schema
+    path: str  # local file/directory or hub dataset id
+    split: str = "test"
+    limit: int | None = None  # deterministic subset of this many problems (drawn with the run seed)
+    levels: tuple[int, ...] | None = None  # keep only these difficulty levels
+
+    @property
+    def id(self) -> str:
+        """The `benchmark` value in result tables: `math500`, `math_test`, `synthetic_test`, ..."""
+        return self.name if self.name == "math500" else f"{self.name}_{self.split}"
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    train: tuple[DatasetConfig, ...] = ()
+    # Drop training problems whose normalised text equals an evaluation problem's.
+    decontaminate: bool = True
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    # The paper's batch arithmetic (lens-spec.md §4); lens.train derives TRL's per-device batch,
+    # gradient accumulation and steps_per_generation from it and the number of processes.
+    prompts_per_rollout: int = 128
+    num_generations: int = 16
+    updates_per_rollout: int = 4
+    prompts_per_update: int = 32
+    rollout_steps: int = 1600
+    learning_rate: float = 1e-6
+    weight_decay: float = 0.0
+    clip_eps: float = 0.2
+    kl_beta: float = 0.0
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_new_tokens: int = 4096
+    max_prompt_tokens: int = 1024
+    save_every: int = 100  # rollout steps between Hugging Face checkpoints
+    engine: Literal["transformers", "vllm"] = "transformers"
+    vllm_mode: Literal["colocate", "server"] = "colocate"
+    vllm_gpu_memory_utilization: float = 0.3
+    gradient_checkpointing: bool = False
+    precision: Literal["auto", "bf16", "fp32"] = "auto"  # auto: bf16 on CUDA, fp32 on CPU
+    torch_threads: int | None = None  # CPU threads per job; None leaves torch's default
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    benchmarks: tuple[DatasetConfig, ...] = ()
+    n_samples: int = 16
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_new_tokens: int = 4096
+    engine: Literal["transformers", "vllm"] = "transformers"
+    batch_size: int = 32  # prompts per generate call
+    grade_timeout_s: float = 5.0
+    every: int = 100  # evaluate the checkpoint of every `every` rollout steps (and step 0)
+    pass_k: tuple[int, ...] = (1, 2, 4, 8, 16)
+    torch_threads: int | None = None
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    uri: str | None = None  # None: a SQLite store under the results folder
+    experiment: str = "lens"
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything one training/evaluation job needs; written once per run by the workflow."""
+
+    model: ModelConfig
+    algorithm: AlgorithmConfig
+    seed: int = 0
+    data: DataConfig = field(default_factory=DataConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_dict(self)
+
+
+# Workflow-only sections --------------------------------------------------------------------
+@dataclass(frozen=True)
+class SyntheticConfig:
+    """The embedded levelled arithmetic benchmark (lens.synthetic)."""
+
+    train_per_level: int = 2000
+    test_per_level: int = 100
+    seed: int = 1234
+
+
+@dataclass(frozen=True)
+class WarmupConfig:
+    """Supervised warm-up of the tiny model on worked solutions: the shared RL starting point."""
+
+    steps: int = 800
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    torch_threads: int | None = None
+
+
+@dataclass(frozen=True)
+class FiguresConfig:
+    """Figure settings; only the figure rules read them, so changing one reruns only figures."""
+
+    formats: tuple[str, ...] = ("png", "pdf")
+    dpi: int = 200
+    bootstrap_samples: int = 2000
+    smoothing_window: int = 5
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One entry of the workflow's `models:` mapping: the model plus per-model overrides."""
+
+    model: dict[str, Any]  # ModelConfig fields except `name` (the mapping key)
+    training: dict[str, Any] = field(default_factory=dict)  # partial TrainingConfig
+    evaluation: dict[str, Any] = field(default_factory=dict)  # partial EvaluationConfig
+    warmup: bool = False  # embedded: RL starts from the supervised warm-up checkpoint
+
+
+@dataclass(frozen=True)
+class WorkflowConfig:
+    models: dict[str, ModelEntry]
+    algorithms: tuple[str, ...]
+    seeds: tuple[int, ...]
+    results_dir: str = "results"
+    algorithm: dict[str, Any] = field(default_factory=dict)  # AlgorithmConfig fields except name
+    data: DataConfig = field(default_factory=DataConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    synthetic: SyntheticConfig | None = None
+    warmup: WarmupConfig | None = None
+    figures: FiguresConfig = field(default_factory=FiguresConfig)
+    ablation_algorithms: tuple[str, ...] = ()  # optional target `ablations`
+
+    def resolve(self, model: str, algo: str, seed: int, *, source: str = "<workflow>") -> RunConfig:
+        """Merge shared sections, the model's overrides and the algorithm into one RunConfig.
+
+        Algorithm parameters an algorithm does not use are reset to their defaults, so that
+        changing, say, alpha changes only the LENS-family run configs (and reruns only those).
+        """
+        if model not in self.models:
+            raise ConfigError(f"{source}: unknown model {model!r}; configured: {sorted(self.models)}")
+        if algo not in ALGORITHMS:
+            raise ConfigError(f"{source}: unknown algorithm {algo!r}; valid: {list(ALGORITHMS)}")
+        entry = self.models[model]
+        algo_params = {**self.algorithm, "name": algo}
+        defaults = AlgorithmConfig()
+        used = _ALGO_PARAMS[algo]
+        for key in ("alpha", "wr_lambda", "eps", "std"):
+            if key not in used:
+                algo_params[key] = getattr(defaults, key)
+        raw = {
+            "model": {**entry.model, "name": model},
+            "algorithm": algo_params,
+            "seed": seed,
+            "data": to_dict(self.data),
+            "training": _merge(to_dict(self.training), entry.training),
+            "evaluation": _merge(to_dict(self.evaluation), entry.evaluation),
+            "tracking": to_dict(self.tracking),
+        }
+        return parse(RunConfig, raw, source=f"{source} (models.{model})")
+
+
+# Which AlgorithmConfig fields each algorithm reads (lens.objective.compute_advantages).
+_ALGO_PARAMS = {
+    "grpo": ("eps", "std"),
+    "lens": ("eps", "std", "alpha"),
+    "lens_mixed_only": ("eps", "std"),
+    "lens_negative_only": ("eps", "std", "alpha"),
+    "dr_grpo": (),
+    "nsr": (),
+    "w_reinforce": ("wr_lambda",),
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Validation beyond types
+# --------------------------------------------------------------------------------------------
+def _check(cfg: Any, source: str) -> None:
+    def fail(key: str, why: str) -> None:
+        raise ConfigError(f"{source}: {key}: {why}")
+
+    if isinstance(cfg, AlgorithmConfig) and cfg.name not in ALGORITHMS:
+        fail("algorithm.name", f"unknown algorithm {cfg.name!r}; valid: {list(ALGORITHMS)}")
+    if isinstance(cfg, DatasetConfig) and cfg.name not in DATASETS:
+        fail("name", f"unknown dataset {cfg.name!r}; valid: {list(DATASETS)}")
+    if isinstance(cfg, ModelConfig) and cfg.path is None and cfg.tiny is None:
+        fail("model", "set `path` (hub id or local directory) or `tiny` (a model built from scratch)")
+    if isinstance(cfg, TrainingConfig):
+        for key in ("prompts_per_rollout", "num_generations", "updates_per_rollout", "prompts_per_update",
+                    "rollout_steps", "max_new_tokens", "save_every"):
+            if getattr(cfg, key) < 1:
+                fail(f"training.{key}", "must be >= 1")
+        if cfg.num_generations < 2:
+            fail("training.num_generations", "group advantages need at least 2 samples per prompt")
+        if cfg.prompts_per_update * cfg.updates_per_rollout != cfg.prompts_per_rollout:
+            fail("training", f"prompts_per_update ({cfg.prompts_per_update}) x updates_per_rollout "
+                 f"({cfg.updates_per_rollout}) must equal prompts_per_rollout ({cfg.prompts_per_rollout})")
+        if not 0 < cfg.top_p <= 1:
+            fail("training.top_p", "must be in (0, 1]")
+    if isinstance(cfg, EvaluationConfig):
+        if cfg.n_samples < 1:
+            fail("evaluation.n_samples", "must be >= 1")
+        bad = [k for k in cfg.pass_k if not 1 <= k <= cfg.n_samples]
+        if bad:
+            fail("evaluation.pass_k", f"{bad} outside 1..n_samples ({cfg.n_samples})")
+    if isinstance(cfg, WorkflowConfig):
+        for key in ("algorithms", "ablation_algorithms"):
+            unknown = [a for a in getattr(cfg, key) if a not in ALGORITHMS]
+            if unknown:
+                fail(key, f"unknown algorithm(s) {unknown}; valid: {list(ALGORITHMS)}")
+        if not cfg.models:
+            fail("models", "at least one model is required")
+        if not cfg.seeds:
+            fail("seeds", "at least one seed is required")
+        for name, entry in cfg.models.items():
+            if entry.warmup and (cfg.warmup is None or cfg.synthetic is None):
+                fail(f"models.{name}.warmup", "needs the `warmup` and `synthetic` sections")
+            for algo in (*cfg.algorithms, *cfg.ablation_algorithms):
+                cfg.resolve(name, algo, cfg.seeds[0], source=source)  # validates every override
+
+
+# --------------------------------------------------------------------------------------------
+# Generic dataclass <-> dict
+# --------------------------------------------------------------------------------------------
+T = typing.TypeVar("T")
+
+
+def parse(cls: type[T], data: Any, *, source: str = "<dict>", key: str = "") -> T:
+    """Build dataclass `cls` from plain data; unknown keys and wrong types raise ConfigError."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: {key or 'top level'}: expected a mapping, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        where = f"{key}." if key else ""
+        raise ConfigError(f"{source}: unknown key(s) {[where + u for u in unknown]}; "
+                          f"valid keys{' of ' + key if key else ''}: {sorted(fields)}")
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for name, f in fields.items():
+        sub = f"{key}.{name}" if key else name
+        if name in data:
+            kwargs[name] = _coerce(hints[name], data[name], source, sub)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"{source}: missing required key {sub!r}")
+    obj = cls(**kwargs)
+    _check(obj, source)
+    return obj
+
+
+def _coerce(tp: Any, value: Any, source: str, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _coerce(arg, value, source, key)
+            except ConfigError as err:
+                errors.append(str(err))
+        raise ConfigError(errors[-1] if len(errors) == 1 else f"{source}: {key}: {value!r} matches none of {tp}")
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{source}: {key}: {value!r} is not one of {list(args)}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{source}: {key}: expected a list, got {type(value).__name__}")
+        return tuple(_coerce(args[0], v, source, f"{key}[{i}]") for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{source}: {key}: expected a mapping, got {type(value).__name__}")
+        return {k: _coerce(args[1], v, source, f"{key}.{k}") for k, v in value.items()}
+    if dataclasses.is_dataclass(tp):
+        return parse(tp, value, source=source, key=key)
+    if tp is Any:
+        return copy.deepcopy(value)
+    if tp is float:
+        # YAML reads 3e-7 (no dot) as a string; accept numeric strings and ints for floats.
+        if isinstance(value, bool):
+            raise ConfigError(f"{source}: {key}: expected a number, got {value!r}")
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"{source}: {key}: expected a number, got {value!r}")
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{source}: {key}: expected an integer, got {value!r}")
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{source}: {key}: expected true/false, got {value!r}")
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{source}: {key}: expected a string, got {value!r}")
+        return value
+    raise TypeError(f"unsupported config type {tp!r} at {key}")  # a bug in this module, not in the config
+
+
+def to_dict(obj: Any) -> Any:
+    """Plain-data view of a config (tuples become lists), suitable for YAML and MLflow."""
+    if dataclasses.is_dataclass(obj):
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [to_dict(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: to_dict(v) for k, v in obj.items()}
+    return obj
+
+
+def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
+    """`{"training.learning_rate": 1e-6, ...}`: the resolved config as MLflow params."""
+    data = to_dict(obj)
+    out: dict[str, Any] = {}
+    if isinstance(data, dict):
+        for k, v in data.items():
+            out.update(flatten(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
+def _merge(base: dict, override: dict) -> dict:
+    merged = dict(base)
+    for k, v in override.items():
+        merged[k] = _merge(merged[k], v) if isinstance(v, dict) and isinstance(merged.get(k), dict) else v
+    return merged
+
+
+# --------------------------------------------------------------------------------------------
+# Files
+# --------------------------------------------------------------------------------------------
+def _read_yaml(path: str | Path) -> Any:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read config file ({err.strerror})") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+
+
+def load_run_config(path: str | Path) -> RunConfig:
+    return parse(RunConfig, _read_yaml(path), source=str(path))
+
+
+def load_workflow_config(path: str | Path) -> WorkflowConfig:
+    return parse(WorkflowConfig, _read_yaml(path), source=str(path))
+
+
+def workflow_config_from_dict(data: dict, source: str) -> WorkflowConfig:
+    return parse(WorkflowConfig, data, source=source)
+
+
+def dump_yaml(obj: Any) -> str:
+    return yaml.safe_dump(to_dict(obj), sort_keys=False)
+
+
+def write_run_config(cfg: RunConfig, path: str | Path) -> bool:
+    """Write `cfg` to `path` unless the file already holds the same text; True if written.
+
+    Leaving an unchanged file untouched keeps its mtime, so Snakemake reruns a job only when its
+    own resolved config changed.
+    """
+    path = Path(path)
+    text = dump_yaml(cfg)
+    if path.exists() and path.read_text() == text:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+    return True
