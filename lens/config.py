@@ -125,7 +125,8 @@ class TrainingConfig:
 
 @dataclass(frozen=True)
 class EvaluationConfig:
-    benchmarks: tuple[DatasetConfig, ...] = ()
+    benchmarks: tuple[DatasetConfig, ...] = ()  # evaluated at step 0 and every `every` steps
+    final_benchmarks: tuple[DatasetConfig, ...] = ()  # evaluated at the final step only (costly sets)
     n_samples: int = 16
     temperature: float = 1.0
     top_p: float = 1.0

@@ -32,7 +32,7 @@ def build_tokenizer(cfg: TinyModelConfig, texts: Iterable[str]):
         chars = sorted({c for t in texts for c in t} | {chr(i) for i in range(32, 127)} | {"\n"})
         vocab = {tok: i for i, tok in enumerate(SPECIAL_TOKENS + chars)}
         tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
-        tok.pre_tokenizer = pre_tokenizers.Split(Regex(r"(?s)."), behavior="isolated")
+        tok.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
         tok.decoder = decoders.Fuse()
     else:
         tok = Tokenizer(models.BPE(unk_token="<unk>"))

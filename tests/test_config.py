@@ -1,0 +1,164 @@
+"""lens.config: the one parser. Unknown keys, wrong types and bad values fail naming key and file."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lens.config import (
+    ALGORITHMS,
+    LENS_FAMILY,
+    ConfigError,
+    RunConfig,
+    TrainingConfig,
+    WorkflowConfig,
+    flatten,
+    load_run_config,
+    load_workflow_config,
+    parse,
+    write_run_config,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+PAPER = ROOT / "config" / "paper.yaml"
+
+
+def minimal_run(**overrides) -> dict:
+    raw = {"model": {"name": "m", "path": "some/model"}, "algorithm": {"name": "lens"}}
+    raw.update(overrides)
+    return raw
+
+
+def test_minimal_run_config_takes_defaults():
+    cfg = parse(RunConfig, minimal_run(), source="x.yaml")
+    assert cfg.algorithm.alpha == 0.25
+    assert cfg.training.num_generations == 16
+    assert cfg.evaluation.pass_k == (1, 2, 4, 8, 16)
+    assert cfg.seed == 0
+
+
+def test_unknown_key_names_key_and_file():
+    with pytest.raises(ConfigError) as err:
+        parse(RunConfig, minimal_run(training={"learning_rat": 1e-6}), source="runs/a.yaml")
+    msg = str(err.value)
+    assert "runs/a.yaml" in msg and "training.learning_rat" in msg and "learning_rate" in msg
+
+
+def test_wrong_type_names_key():
+    with pytest.raises(ConfigError, match=r"b\.yaml: training\.num_generations: expected an integer"):
+        parse(RunConfig, minimal_run(training={"num_generations": "16"}), source="b.yaml")
+    with pytest.raises(ConfigError, match=r"training\.gradient_checkpointing: expected true/false"):
+        parse(RunConfig, minimal_run(training={"gradient_checkpointing": "yes"}), source="b.yaml")
+
+
+def test_bool_is_not_an_int_and_numeric_strings_are_floats():
+    with pytest.raises(ConfigError, match="expected an integer"):
+        parse(RunConfig, minimal_run(seed=True))
+    # YAML reads `3e-7` (no dot) as a string; it must still be a float.
+    cfg = parse(RunConfig, yaml.safe_load("model: {name: m, path: p}\nalgorithm: {name: grpo}\n"
+                                          "training: {learning_rate: 3e-7}"))
+    assert cfg.training.learning_rate == pytest.approx(3e-7)
+
+
+def test_unknown_algorithm_and_literal_values():
+    with pytest.raises(ConfigError, match="unknown algorithm 'lense'"):
+        parse(RunConfig, minimal_run(algorithm={"name": "lense"}))
+    with pytest.raises(ConfigError, match=r"algorithm\.std: 'pop' is not one of"):
+        parse(RunConfig, minimal_run(algorithm={"name": "lens", "std": "pop"}))
+
+
+def test_batch_arithmetic_must_divide():
+    with pytest.raises(ConfigError, match="must equal prompts_per_rollout"):
+        parse(RunConfig, minimal_run(training={"prompts_per_rollout": 128, "prompts_per_update": 30}))
+    with pytest.raises(ConfigError, match="num_generations"):
+        parse(TrainingConfig, {"num_generations": 1})
+
+
+def test_missing_model_source_is_an_error():
+    with pytest.raises(ConfigError, match="set `path`"):
+        parse(RunConfig, {"model": {"name": "m"}, "algorithm": {"name": "grpo"}})
+    with pytest.raises(ConfigError, match="missing required key 'model'"):
+        parse(RunConfig, {"algorithm": {"name": "grpo"}})
+
+
+def test_unreadable_and_invalid_yaml_files(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        load_run_config(tmp_path / "absent.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_run_config(bad)
+
+
+def test_paper_config_parses_and_resolves_every_run():
+    wf = load_workflow_config(PAPER)
+    assert set(wf.models) == {"llama31_8b_instruct", "qwen25_3b"}
+    for model in wf.models:
+        for algo in (*wf.algorithms, *wf.ablation_algorithms):
+            run = wf.resolve(model, algo, 0)
+            assert run.algorithm.name == algo and run.model.name == model
+
+
+def test_resolve_applies_model_overrides_without_touching_shared_sections():
+    wf = load_workflow_config(PAPER)
+    llama = wf.resolve("llama31_8b_instruct", "lens", 0)
+    qwen = wf.resolve("qwen25_3b", "lens", 0)
+    assert llama.training.learning_rate == pytest.approx(3e-7)
+    assert qwen.training.learning_rate == pytest.approx(1e-6)
+    assert llama.training.max_new_tokens == qwen.training.max_new_tokens == 4096
+
+
+def test_resolve_resets_parameters_an_algorithm_does_not_use():
+    raw = yaml.safe_load(PAPER.read_text())
+    raw["algorithm"]["alpha"] = 0.5
+    wf = parse(WorkflowConfig, raw, source="paper-alpha.yaml")
+    base = load_workflow_config(PAPER)
+    for algo in ALGORITHMS:
+        changed = wf.resolve("qwen25_3b", algo, 1) != base.resolve("qwen25_3b", algo, 1)
+        # Only algorithms that read alpha see a different resolved config, so only they rerun.
+        assert changed == (algo in ("lens", "lens_negative_only")), algo
+    assert set(LENS_FAMILY) >= {"lens", "lens_negative_only"}
+
+
+def test_resolve_rejects_unknown_model_and_algorithm():
+    wf = load_workflow_config(PAPER)
+    with pytest.raises(ConfigError, match="unknown model 'gpt'"):
+        wf.resolve("gpt", "lens", 0)
+    with pytest.raises(ConfigError, match="unknown algorithm 'ppo'"):
+        wf.resolve("qwen25_3b", "ppo", 0)
+
+
+def test_workflow_override_typo_fails_naming_model(tmp_path):
+    raw = yaml.safe_load(PAPER.read_text())
+    raw["models"]["qwen25_3b"]["training"]["learnig_rate"] = 1e-6
+    path = tmp_path / "typo.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError) as err:
+        load_workflow_config(path)
+    assert "typo.yaml" in str(err.value) and "learnig_rate" in str(err.value)
+
+
+def test_workflow_rejects_unknown_algorithm_in_lists():
+    raw = yaml.safe_load(PAPER.read_text())
+    raw["algorithms"] = ["grpo", "lenz"]
+    with pytest.raises(ConfigError, match=r"algorithms: unknown algorithm\(s\) \['lenz'\]"):
+        parse(WorkflowConfig, raw, source="w.yaml")
+
+
+def test_run_config_round_trips_and_write_is_idempotent(tmp_path):
+    run = load_workflow_config(PAPER).resolve("llama31_8b_instruct", "lens", 1)
+    path = tmp_path / "runs" / "config.yaml"
+    assert write_run_config(run, path) is True
+    assert load_run_config(path) == run
+    mtime = path.stat().st_mtime_ns
+    assert write_run_config(run, path) is False  # unchanged: file untouched, Snakemake sees no change
+    assert path.stat().st_mtime_ns == mtime
+
+
+def test_flatten_gives_dotted_params():
+    run = load_workflow_config(PAPER).resolve("qwen25_3b", "grpo", 0)
+    flat = flatten(run)
+    assert flat["training.learning_rate"] == pytest.approx(1e-6)
+    assert flat["algorithm.name"] == "grpo"
+    assert flat["model.path"] == "Qwen/Qwen2.5-3B"
+    assert all(not isinstance(v, dict) for v in flat.values())
