@@ -1,0 +1,230 @@
+"""Collect every run's training metrics and graded evaluation samples into two tidy tables.
+
+    python -m analysis.collect --runs results/runs --out results/tidy
+
+Reads results/runs/{model}/{algo}/seed{seed}/train_metrics.parquet and
+results/runs/{model}/{algo}/seed{seed}/eval/{benchmark}/step{S}/samples.parquet (layout in
+results/README.md) and writes results/tidy/train_metrics.parquet and
+results/tidy/eval_samples.parquet with the column types of TRAIN_SCHEMA and EVAL_SCHEMA, rows
+sorted, so the same runs always give the same tables. Every figure and table script reads only
+these two files (`read_train_metrics`, `read_eval_samples`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+TRAIN_FILE = "train_metrics.parquet"
+EVAL_FILE = "eval_samples.parquet"
+
+TRAIN_SCHEMA = pa.schema([
+    ("model", pa.string()),
+    ("algo", pa.string()),
+    ("seed", pa.int64()),
+    ("step", pa.int64()),
+    ("metric", pa.string()),
+    ("value", pa.float64()),
+])
+EVAL_SCHEMA = pa.schema([
+    ("model", pa.string()),
+    ("algo", pa.string()),
+    ("seed", pa.int64()),
+    ("step", pa.int64()),
+    ("benchmark", pa.string()),
+    ("problem_id", pa.string()),
+    ("level", pa.int64()),  # null where the benchmark has no difficulty levels
+    ("subject", pa.string()),  # null where the benchmark has no subjects
+    ("sample_idx", pa.int64()),
+    ("correct", pa.bool_()),
+    ("completion_tokens", pa.int64()),
+])
+TRAIN_KEYS = ["model", "algo", "seed", "metric", "step"]
+EVAL_KEYS = ["model", "algo", "seed", "benchmark", "step", "problem_id", "sample_idx"]
+
+_SEED_DIR = re.compile(r"^seed(\d+)$")
+_STEP_DIR = re.compile(r"^step(\d+)$")
+
+
+class TidyError(RuntimeError):
+    """Results are missing or malformed; the message says which file and what to run."""
+
+
+# --------------------------------------------------------------------------------------------
+# Scanning run directories
+# --------------------------------------------------------------------------------------------
+def run_dirs(runs: Path) -> list[tuple[str, str, int, Path]]:
+    """(model, algo, seed, path) of every results/runs/{model}/{algo}/seed{seed}/, sorted."""
+    found = []
+    for seed_dir in runs.glob("*/*/seed*"):
+        match = _SEED_DIR.match(seed_dir.name)
+        if match and seed_dir.is_dir():
+            found.append((seed_dir.parent.parent.name, seed_dir.parent.name, int(match.group(1)), seed_dir))
+    return sorted(found, key=lambda r: r[:3])
+
+
+def _read(path: Path, required: list[str]) -> pd.DataFrame:
+    try:
+        frame = pd.read_parquet(path)
+    except Exception as err:  # pyarrow raises several types for truncated/corrupt files
+        raise TidyError(f"{path}: cannot read parquet file ({err})") from None
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise TidyError(f"{path}: missing column(s) {missing}; has {list(frame.columns)}")
+    return frame
+
+
+def _train_rows(model: str, algo: str, seed: int, run: Path) -> pd.DataFrame | None:
+    path = run / "train_metrics.parquet"
+    if not path.exists():
+        return None
+    frame = _read(path, ["step", "metric", "value"])[["step", "metric", "value"]]
+    return frame.assign(model=model, algo=algo, seed=seed)
+
+
+def _eval_rows(model: str, algo: str, seed: int, run: Path) -> list[pd.DataFrame]:
+    frames = []
+    for path in sorted((run / "eval").glob("*/step*/samples.parquet")):
+        match = _STEP_DIR.match(path.parent.name)
+        if not match:
+            continue
+        frame = _read(path, ["problem_id", "level", "subject", "sample_idx", "correct", "completion_tokens"])
+        correct = pd.to_numeric(frame["correct"], errors="coerce").astype("float64")
+        if correct.isna().any() or not correct.isin([0.0, 1.0]).all():
+            raise TidyError(f"{path}: column 'correct' must hold only 0/1 or true/false")
+        frame = frame.assign(correct=correct == 1.0)
+        frames.append(frame.assign(model=model, algo=algo, seed=seed, step=int(match.group(1)),
+                                   benchmark=path.parent.parent.name))
+    return frames
+
+
+def _typed(frame: pd.DataFrame, schema: pa.Schema, keys: list[str]) -> pd.DataFrame:
+    """Columns in schema order with the schema's types (nullable ints/strings), rows sorted by keys."""
+    out = {}
+    for f in schema:
+        col = frame[f.name]
+        if pa.types.is_string(f.type):
+            out[f.name] = col.astype("string")
+        elif pa.types.is_int64(f.type):
+            if f.name == "level":
+                col = pd.to_numeric(col, errors="raise")
+            out[f.name] = col.astype("Int64")
+        elif pa.types.is_float64(f.type):
+            out[f.name] = col.astype("float64")
+        elif pa.types.is_boolean(f.type):
+            out[f.name] = col.astype("bool")
+    typed = pd.DataFrame(out)
+    return typed.sort_values(keys, kind="mergesort").reset_index(drop=True)
+
+
+def _write(frame: pd.DataFrame, schema: pa.Schema, path: Path) -> None:
+    """Write atomically, so a reader never sees half a table."""
+    table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+    tmp = path.with_name(path.name + ".tmp")
+    pq.write_table(table, tmp)
+    tmp.replace(path)
+
+
+def collect(runs: str | Path, out: str | Path) -> dict[str, int]:
+    """Scan `runs`, write the two tidy tables under `out`; returns row and run counts."""
+    runs, out = Path(runs), Path(out)
+    if not runs.is_dir():
+        raise TidyError(f"{runs}: no such directory; run the training and evaluation jobs first")
+    dirs = run_dirs(runs)
+    if not dirs:
+        raise TidyError(f"{runs}: no run directories of the form {{model}}/{{algo}}/seed{{N}}/")
+    train = [f for m, a, s, d in dirs if (f := _train_rows(m, a, s, d)) is not None]
+    evals = [f for m, a, s, d in dirs for f in _eval_rows(m, a, s, d)]
+    if not train and not evals:
+        raise TidyError(f"{runs}: {len(dirs)} run directories but no {TRAIN_FILE} and no "
+                        f"eval/{{benchmark}}/step{{S}}/samples.parquet in any of them")
+    out.mkdir(parents=True, exist_ok=True)
+    empty_train = pd.DataFrame({f.name: pd.Series([], dtype=object) for f in TRAIN_SCHEMA})
+    empty_eval = pd.DataFrame({f.name: pd.Series([], dtype=object) for f in EVAL_SCHEMA})
+    train_df = _typed(pd.concat(train, ignore_index=True) if train else empty_train, TRAIN_SCHEMA, TRAIN_KEYS)
+    eval_df = _typed(pd.concat(evals, ignore_index=True) if evals else empty_eval, EVAL_SCHEMA, EVAL_KEYS)
+    dup = eval_df.duplicated(EVAL_KEYS)
+    if dup.any():
+        row = eval_df[dup].iloc[0]
+        raise TidyError(f"duplicate evaluation sample {dict(row[EVAL_KEYS])}: problem ids must be unique "
+                        "within a benchmark")
+    _write(train_df, TRAIN_SCHEMA, out / TRAIN_FILE)
+    _write(eval_df, EVAL_SCHEMA, out / EVAL_FILE)
+    return {"runs": len(dirs), "train_rows": len(train_df), "eval_rows": len(eval_df),
+            "eval_files": len(evals)}
+
+
+# --------------------------------------------------------------------------------------------
+# Reading the tidy tables (every figure/table script goes through these)
+# --------------------------------------------------------------------------------------------
+def _read_tidy(tidy: str | Path, name: str, schema: pa.Schema) -> pd.DataFrame:
+    path = Path(tidy) / name
+    if not path.exists():
+        raise TidyError(f"{path}: not found; run `python -m analysis.collect --runs results/runs "
+                        f"--out {Path(tidy)}` first")
+    frame = _read(path, schema.names)
+    if frame.empty:
+        raise TidyError(f"{path}: the table is empty (no runs wrote {'evaluation samples' if name == EVAL_FILE else 'training metrics'})")
+    return frame
+
+
+def read_eval_samples(tidy: str | Path) -> pd.DataFrame:
+    """results/tidy/eval_samples.parquet; TidyError if it is missing or empty."""
+    return _read_tidy(tidy, EVAL_FILE, EVAL_SCHEMA)
+
+
+def read_train_metrics(tidy: str | Path) -> pd.DataFrame:
+    """results/tidy/train_metrics.parquet; TidyError if it is missing or empty."""
+    return _read_tidy(tidy, TRAIN_FILE, TRAIN_SCHEMA)
+
+
+def pick_benchmark(samples: pd.DataFrame, benchmark: str | None) -> tuple[str, pd.DataFrame]:
+    """The rows of `benchmark`, or of math500 if present, else of the alphabetically first one."""
+    found = sorted(samples["benchmark"].unique())
+    if benchmark is None:
+        benchmark = "math500" if "math500" in found else found[0]
+    elif benchmark not in found:
+        raise TidyError(f"benchmark {benchmark!r} not in the evaluation samples; found {found}")
+    return benchmark, samples[samples["benchmark"] == benchmark]
+
+
+def final_step_samples(samples: pd.DataFrame) -> pd.DataFrame:
+    """For each (model, algo), the rows of the last step that every one of its seeds evaluated.
+
+    Taking the last step common to all seeds keeps a seed whose run stopped early from being
+    compared at another training step than its siblings.
+    """
+    parts = []
+    for (_, _), group in samples.groupby(["model", "algo"], sort=True):
+        steps_per_seed = [set(g["step"]) for _, g in group.groupby("seed")]
+        common = set.intersection(*steps_per_seed)
+        if not common:
+            raise TidyError(f"model {group['model'].iloc[0]!r}, algo {group['algo'].iloc[0]!r}: "
+                            "its seeds share no evaluated step")
+        parts.append(group[group["step"] == max(common)])
+    return pd.concat(parts, ignore_index=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", default="results/runs", help="root of the run directories")
+    parser.add_argument("--out", default="results/tidy", help="directory for the tidy tables")
+    args = parser.parse_args(argv)
+    try:
+        counts = collect(args.runs, args.out)
+    except TidyError as err:
+        print(f"analysis.collect: error: {err}", file=sys.stderr)
+        return 1
+    print(f"analysis.collect: {counts['runs']} runs, {counts['train_rows']} training-metric rows, "
+          f"{counts['eval_rows']} evaluation samples from {counts['eval_files']} files -> {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,163 @@
+"""analysis.collect: run directories -> tidy tables (types, sorting, determinism, error paths).
+
+`write_known_runs` builds the small result set with hand-chosen values that the figure, table
+and report tests also use (they import it from here).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from analysis import collect
+
+REPO = Path(__file__).resolve().parents[1]
+MODEL = "llama31_8b_instruct"  # a model the paper reports, so tables print its numbers beside ours
+BENCH = "math500"
+# problem id -> (level, subject)
+PROBLEMS = {"p1": (1, "Algebra"), "p2": (4, "Geometry"), "p3": (5, "Number Theory")}
+# Correctness of the 4 samples per problem at the final step 10: algo -> seed -> problem -> samples.
+FINAL = {
+    "grpo": {0: {"p1": [1, 1, 1, 1], "p2": [1, 0, 0, 0], "p3": [0, 0, 0, 0]},
+             1: {"p1": [1, 1, 1, 0], "p2": [0, 0, 0, 0], "p3": [0, 0, 0, 0]}},
+    "lens": {0: {"p1": [1, 1, 1, 1], "p2": [1, 1, 0, 0], "p3": [1, 0, 0, 0]},
+             1: {"p1": [1, 1, 1, 1], "p2": [1, 0, 0, 0], "p3": [0, 0, 0, 0]}},
+}
+# Step 0 is the shared starting model: 2 of 4 right on p1, nothing on p2 and p3.
+START = {"p1": [1, 0, 1, 0], "p2": [0, 0, 0, 0], "p3": [0, 0, 0, 0]}
+# groups/all_wrong_frac at rollout steps 1..4: algo -> seed -> values.
+ALL_WRONG = {"grpo": {0: [0.5, 0.4, 0.3, 0.2], 1: [0.7, 0.6, 0.5, 0.4]},
+             "lens": {0: [0.5, 0.5, 0.5, 0.5], 1: [0.3, 0.3, 0.3, 0.3]}}
+# Per-step advantage metrics of LENS (constant over steps and seeds); GRPO's delta is 0 by definition.
+LENS_ADV = {"adv/grpo_abs_mean/mixed": 0.8, "adv/delta_vs_grpo/mixed": 0.04,
+            "adv/grpo_abs_mean/all_wrong": 0.0, "adv/delta_vs_grpo/all_wrong": 0.02,
+            "adv/grpo_abs_mean/all_correct": 0.0, "adv/delta_vs_grpo/all_correct": 0.0}
+
+
+def _samples(correct: dict[str, list[int]]) -> pd.DataFrame:
+    rows = []
+    for pid, flags in correct.items():
+        level, subject = PROBLEMS[pid]
+        for i, c in enumerate(flags):
+            rows.append({"problem_id": pid, "level": level, "subject": subject, "sample_idx": i,
+                         "completion_tokens": 10 + i, "finish_reason": "stop", "correct": bool(c)})
+    return pd.DataFrame(rows)
+
+
+def write_known_runs(runs: Path, algos=("grpo", "lens")) -> Path:
+    """results/runs/{MODEL}/{algo}/seed{s}/ with the hand-chosen values above."""
+    for algo in algos:
+        for seed in (0, 1):
+            run = runs / MODEL / algo / f"seed{seed}"
+            for step, correct in ((0, START), (10, FINAL[algo][seed])):
+                d = run / "eval" / BENCH / f"step{step}"
+                d.mkdir(parents=True)
+                _samples(correct).to_parquet(d / "samples.parquet")
+            rows = [{"step": i + 1, "metric": "groups/all_wrong_frac", "value": v}
+                    for i, v in enumerate(ALL_WRONG[algo][seed])]
+            for metric, value in LENS_ADV.items():
+                if algo == "grpo" and "delta_vs_grpo" in metric:
+                    value = 0.0
+                rows += [{"step": s, "metric": metric, "value": value} for s in (1, 2, 3, 4)]
+            pd.DataFrame(rows).to_parquet(run / "train_metrics.parquet")
+    return runs
+
+
+def write_known_tidy(tmp_path: Path, algos=("grpo", "lens")) -> Path:
+    runs = write_known_runs(tmp_path / "runs", algos)
+    collect.collect(runs, tmp_path / "tidy")
+    return tmp_path / "tidy"
+
+
+def test_collect_writes_typed_sorted_tables(tmp_path):
+    tidy = write_known_tidy(tmp_path)
+    samples = pd.read_parquet(tidy / "eval_samples.parquet")
+    assert list(samples.columns) == ["model", "algo", "seed", "step", "benchmark", "problem_id", "level",
+                                     "subject", "sample_idx", "correct", "completion_tokens"]
+    # 2 algos x 2 seeds x 2 steps x 3 problems x 4 samples
+    assert len(samples) == 96
+    assert str(samples["correct"].dtype) == "bool"
+    assert str(samples["level"].dtype) == "Int64" and str(samples["seed"].dtype) == "Int64"
+    assert samples["model"].unique().tolist() == [MODEL]
+    assert samples["benchmark"].unique().tolist() == [BENCH]
+    # the hand-chosen correctness survives: LENS seed 0 at step 10 got 4 + 2 + 1 right
+    sel = samples[(samples.algo == "lens") & (samples.seed == 0) & (samples.step == 10)]
+    assert sel.groupby("problem_id")["correct"].sum().to_dict() == {"p1": 4, "p2": 2, "p3": 1}
+    assert sel.set_index("problem_id")["level"].groupby(level=0).first().to_dict() == {"p1": 1, "p2": 4, "p3": 5}
+    keys = ["model", "algo", "seed", "benchmark", "step", "problem_id", "sample_idx"]
+    assert samples.equals(samples.sort_values(keys).reset_index(drop=True))
+
+    metrics = pd.read_parquet(tidy / "train_metrics.parquet")
+    assert list(metrics.columns) == ["model", "algo", "seed", "step", "metric", "value"]
+    got = metrics[(metrics.metric == "groups/all_wrong_frac") & (metrics.algo == "grpo") & (metrics.seed == 1)]
+    assert got["value"].tolist() == [0.7, 0.6, 0.5, 0.4] and got["step"].tolist() == [1, 2, 3, 4]
+
+
+def test_collect_is_deterministic(tmp_path):
+    runs = write_known_runs(tmp_path / "runs")
+    collect.collect(runs, tmp_path / "a")
+    collect.collect(runs, tmp_path / "b")
+    for name in ("eval_samples.parquet", "train_metrics.parquet"):
+        assert pd.read_parquet(tmp_path / "a" / name).equals(pd.read_parquet(tmp_path / "b" / name))
+
+
+def test_collect_keeps_missing_levels_as_null(tmp_path):
+    d = tmp_path / "runs" / "tiny" / "grpo" / "seed3" / "eval" / "synthetic_test" / "step5"
+    d.mkdir(parents=True)
+    pd.DataFrame({"problem_id": ["a"], "level": [None], "subject": [None], "sample_idx": [0],
+                  "completion_tokens": [7], "finish_reason": ["length"], "correct": [0.0]}).to_parquet(
+        d / "samples.parquet")
+    counts = collect.collect(tmp_path / "runs", tmp_path / "tidy")
+    assert counts == {"runs": 1, "train_rows": 0, "eval_rows": 1, "eval_files": 1}
+    row = pd.read_parquet(tmp_path / "tidy" / "eval_samples.parquet").iloc[0]
+    assert pd.isna(row["level"]) and pd.isna(row["subject"])
+    assert (row["model"], row["algo"], row["seed"], row["step"]) == ("tiny", "grpo", 3, 5)
+    assert not row["correct"]
+
+
+def test_collect_errors_are_clear(tmp_path):
+    with pytest.raises(collect.TidyError, match="no such directory"):
+        collect.collect(tmp_path / "nothing", tmp_path / "tidy")
+    (tmp_path / "runs").mkdir()
+    with pytest.raises(collect.TidyError, match="no run directories"):
+        collect.collect(tmp_path / "runs", tmp_path / "tidy")
+    (tmp_path / "runs" / "m" / "grpo" / "seed0").mkdir(parents=True)
+    with pytest.raises(collect.TidyError, match="no train_metrics.parquet"):
+        collect.collect(tmp_path / "runs", tmp_path / "tidy")
+    bad = tmp_path / "runs" / "m" / "grpo" / "seed0" / "eval" / "math500" / "step0"
+    bad.mkdir(parents=True)
+    pd.DataFrame({"problem_id": ["a"], "level": [1], "subject": ["x"], "sample_idx": [0],
+                  "completion_tokens": [3], "correct": [0.5]}).to_parquet(bad / "samples.parquet")
+    with pytest.raises(collect.TidyError, match="only 0/1"):
+        collect.collect(tmp_path / "runs", tmp_path / "tidy")
+    pd.DataFrame({"problem_id": ["a"], "correct": [1]}).to_parquet(bad / "samples.parquet")
+    with pytest.raises(collect.TidyError, match=r"missing column\(s\)"):
+        collect.collect(tmp_path / "runs", tmp_path / "tidy")
+    assert not (tmp_path / "tidy" / "eval_samples.parquet").exists()
+
+
+def test_readers_explain_missing_and_empty_tables(tmp_path):
+    with pytest.raises(collect.TidyError, match="run `python -m analysis.collect"):
+        collect.read_eval_samples(tmp_path)
+    d = tmp_path / "runs" / "m" / "grpo" / "seed0" / "eval" / "b" / "step0"
+    d.mkdir(parents=True)
+    pd.DataFrame({"problem_id": ["a"], "level": [1], "subject": ["x"], "sample_idx": [0],
+                  "completion_tokens": [3], "correct": [True]}).to_parquet(d / "samples.parquet")
+    collect.collect(tmp_path / "runs", tmp_path / "tidy")
+    with pytest.raises(collect.TidyError, match="empty"):
+        collect.read_train_metrics(tmp_path / "tidy")
+
+
+def test_cli_exit_codes(tmp_path):
+    runs = write_known_runs(tmp_path / "runs")
+    ok = subprocess.run([sys.executable, "-m", "analysis.collect", "--runs", str(runs), "--out",
+                         str(tmp_path / "tidy")], cwd=REPO, capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert "4 runs" in ok.stdout and "96 evaluation samples" in ok.stdout
+    bad = subprocess.run([sys.executable, "-m", "analysis.collect", "--runs", str(tmp_path / "none"),
+                          "--out", str(tmp_path / "t2")], cwd=REPO, capture_output=True, text=True)
+    assert bad.returncode == 1 and "no such directory" in bad.stderr
