@@ -121,6 +121,9 @@ class TrainingConfig:
     gradient_checkpointing: bool = False
     precision: Literal["auto", "bf16", "fp32"] = "auto"  # auto: bf16 on CUDA, fp32 on CPU
     torch_threads: int | None = None  # CPU threads per job; None leaves torch's default
+    # Completions per process per forward/backward pass; None: a whole update per process (no
+    # gradient accumulation). lens.train derives gradient accumulation from it; memory only.
+    micro_batch_size: int | None = None
 
 
 @dataclass(frozen=True)
