@@ -1,0 +1,458 @@
+"""Train one model x algorithm x seed with TRL's GRPOTrainer and lens.trainer's advantages.
+
+    python -m lens.train --config results/runs/{model}/{algo}/seed{s}/config.yaml --out results/runs/{model}/{algo}/seed{s}
+    accelerate launch --config_file config/accelerate/zero3.yaml -m lens.train --config FILE --out DIR   # GPUs
+
+Everything comes from the resolved RunConfig: the model (hub id, local path, or a tiny model built
+by lens.tiny with a tokenizer trained on the training problems), the training problems
+(lens.data.training_problems, decontaminated; prompts from lens.data.format_prompt), the reward
+(lens.rewards.grade_batch) and TRL's GRPOConfig, derived from the paper's batch arithmetic by
+`batch_plan` (see docs/training.md).
+
+Run directory (`--out`):
+    config.yaml               the resolved config (written if absent)
+    checkpoints/checkpoint-N  TRL/HF Trainer checkpoints at optimizer step N = rollout step x
+                              updates_per_rollout, in Hugging Face format (model + tokenizer);
+                              only the newest keeps optimizer/scheduler/RNG state for resuming.
+                              `checkpoint_path(run_dir, step, cfg)` maps a rollout step to its dir.
+    checkpoints/checkpoint-0  the initial tiny model (model.path unset); step 0 is model.path otherwise
+    train_metrics.parquet     step (rollout step), metric, value: every logged rollout step
+    mlflow_run_id             the MLflow run a resumed job re-attaches to
+    done                      written last (JSON: final rollout and optimizer step)
+A job killed at any point and started again with the same command resumes from its newest
+complete checkpoint and ends at the same final step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import re
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lens.config import ConfigError, RunConfig, TrainingConfig, load_run_config, write_run_config
+
+log = logging.getLogger(__name__)
+
+CHECKPOINTS = "checkpoints"
+METRICS_FILE = "train_metrics.parquet"
+DONE_FILE = "done"
+_CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
+# Files of a Trainer checkpoint needed only to resume from it (DeepSpeed/FSDP keep theirs in
+# sub-folders); removed from every checkpoint but the newest so that old ones keep only the model.
+_RESUME_ONLY = re.compile(r"^(optimizer.*|scheduler\.pt|rng_state.*\.pth|scaler\.pt|global_step\d+|latest|"
+                          r"zero_to_fp32\.py|pytorch_model_fsdp_\d+)$")
+# Trainer log entries that summarise the whole run instead of one step.
+_RUN_SUMMARY_KEYS = {"train_runtime", "train_samples_per_second", "train_steps_per_second", "total_flos",
+                     "train_loss"}
+
+
+# --------------------------------------------------------------------------------------------
+# Batch arithmetic: the paper's units -> TRL's
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class BatchPlan:
+    """TRL's batch settings for one run; sizes are in completions (prompts x G)."""
+
+    num_processes: int
+    per_device_train_batch_size: int  # completions per process per forward/backward
+    gradient_accumulation_steps: int  # micro-batches per optimizer update
+    steps_per_generation: int  # micro-batches per rollout = updates_per_rollout x accumulation
+    generation_batch_size: int  # completions per rollout, all processes together
+    updates_per_rollout: int
+    max_steps: int  # optimizer updates = rollout_steps x updates_per_rollout
+    save_steps: int  # optimizer updates between checkpoints
+
+
+def batch_plan(training: TrainingConfig, num_processes: int) -> BatchPlan:
+    """Derive TRL's per-device batch, accumulation and steps per generation; ConfigError if they do not divide.
+
+    One optimizer update consumes prompts_per_update x G completions spread over the processes;
+    each process runs them in micro-batches of `micro_batch_size` (default: all at once).
+    """
+    if num_processes < 1:
+        raise ConfigError(f"number of processes must be >= 1, got {num_processes}")
+    g = training.num_generations
+    per_update = training.prompts_per_update * g
+    if per_update % num_processes:
+        raise ConfigError(
+            f"training.prompts_per_update x num_generations = {training.prompts_per_update} x {g} = {per_update} "
+            f"completions per update do not split evenly over {num_processes} processes")
+    per_process = per_update // num_processes
+    micro = training.micro_batch_size or per_process
+    if micro < 1 or per_process % micro:
+        raise ConfigError(
+            f"training.micro_batch_size ({training.micro_batch_size}) must divide the {per_process} completions "
+            f"each of the {num_processes} processes handles per update")
+    accumulation = per_process // micro
+    plan = BatchPlan(
+        num_processes=num_processes,
+        per_device_train_batch_size=micro,
+        gradient_accumulation_steps=accumulation,
+        steps_per_generation=training.updates_per_rollout * accumulation,
+        generation_batch_size=training.prompts_per_rollout * g,
+        updates_per_rollout=training.updates_per_rollout,
+        max_steps=training.rollout_steps * training.updates_per_rollout,
+        save_steps=training.save_every * training.updates_per_rollout,
+    )
+    # TRL's own derivation (GRPOConfig.__post_init__) must land on the paper's rollout size.
+    assert plan.per_device_train_batch_size * num_processes * plan.steps_per_generation == plan.generation_batch_size
+    return plan
+
+
+def resolve_precision(training: TrainingConfig, cuda: bool) -> str:
+    """"bf16" or "fp32": precision auto means bf16 on CUDA, fp32 on CPU."""
+    if training.precision == "auto":
+        return "bf16" if cuda else "fp32"
+    if training.precision == "bf16" and not cuda:
+        raise ConfigError("training.precision: bf16 needs a CUDA device (use auto or fp32 on CPU)")
+    return training.precision
+
+
+def grpo_config_kwargs(cfg: RunConfig, plan: BatchPlan, *, cuda: bool, output_dir: str | Path) -> dict[str, Any]:
+    """Keyword arguments of trl.GRPOConfig for this run (kept a dict so tests can read them on CPU)."""
+    from lens.trainer import trl_loss_type
+
+    t = cfg.training
+    precision = resolve_precision(t, cuda)
+    kwargs: dict[str, Any] = dict(
+        output_dir=str(output_dir),
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        # batch arithmetic
+        per_device_train_batch_size=plan.per_device_train_batch_size,
+        gradient_accumulation_steps=plan.gradient_accumulation_steps,
+        steps_per_generation=plan.steps_per_generation,
+        num_generations=t.num_generations,
+        num_iterations=1,
+        max_steps=plan.max_steps,
+        shuffle_dataset=True,
+        # optimiser: AdamW, constant learning rate
+        learning_rate=t.learning_rate,
+        weight_decay=t.weight_decay,
+        lr_scheduler_type="constant",
+        warmup_steps=0,
+        # objective: Eq. 3 with clip 0.2, no KL; our advantages are never rescaled by TRL
+        loss_type=trl_loss_type(cfg.algorithm.name),
+        epsilon=t.clip_eps,
+        beta=t.kl_beta,
+        scale_rewards="none",
+        mask_truncated_completions=False,
+        # sampling
+        temperature=t.temperature,
+        top_p=t.top_p,
+        top_k=0,
+        max_completion_length=t.max_new_tokens,
+        use_vllm=t.engine == "vllm",
+        # precision and memory
+        bf16=precision == "bf16",
+        fp16=False,
+        use_cpu=not cuda,
+        gradient_checkpointing=t.gradient_checkpointing,
+        # checkpoints: every save_every rollout steps, at a rollout boundary
+        save_strategy="steps",
+        save_steps=plan.save_steps,
+        save_only_model=False,
+        # one log entry per rollout step: TRL averages the step's updates and adds the rollout's metrics
+        logging_strategy="steps",
+        logging_steps=plan.updates_per_rollout,
+        report_to="none",
+        log_completions=False,
+        disable_tqdm=True,
+        remove_unused_columns=False,
+    )
+    if t.engine == "vllm":
+        kwargs.update(vllm_mode=t.vllm_mode, vllm_gpu_memory_utilization=t.vllm_gpu_memory_utilization)
+    return kwargs
+
+
+# --------------------------------------------------------------------------------------------
+# Checkpoints
+# --------------------------------------------------------------------------------------------
+def checkpoint_path(run_dir: str | Path, step: int, cfg: RunConfig) -> Path:
+    """Hugging Face model directory of rollout step `step` (0: the starting model).
+
+    Rollout step S > 0 lives in `checkpoints/checkpoint-{S * updates_per_rollout}` (TRL counts
+    optimizer updates). Only steps that are saved are valid: multiples of training.save_every and
+    the final step; anything else raises ValueError.
+    """
+    t = cfg.training
+    if step == 0:
+        if cfg.model.path is not None:
+            return Path(cfg.model.path)
+        return Path(run_dir) / CHECKPOINTS / "checkpoint-0"
+    if not 0 < step <= t.rollout_steps or (step % t.save_every and step != t.rollout_steps):
+        raise ValueError(f"rollout step {step} has no checkpoint: saved are multiples of training.save_every "
+                         f"({t.save_every}) up to {t.rollout_steps}, and {t.rollout_steps}")
+    return Path(run_dir) / CHECKPOINTS / f"checkpoint-{step * t.updates_per_rollout}"
+
+
+def last_checkpoint(checkpoint_dir: str | Path) -> Path | None:
+    """Newest complete Trainer checkpoint (it has trainer_state.json, written last), or None."""
+    checkpoint_dir = Path(checkpoint_dir)
+    if not checkpoint_dir.is_dir():
+        return None
+    found = [(int(m.group(1)), p) for p in checkpoint_dir.iterdir()
+             if (m := _CHECKPOINT_RE.match(p.name)) and int(m.group(1)) > 0 and (p / "trainer_state.json").exists()]
+    return max(found)[1] if found else None
+
+
+def prune_resume_state(checkpoint_dir: str | Path, keep: Path) -> None:
+    """Drop optimizer/scheduler/RNG state from every checkpoint except `keep`: old ones stay models."""
+    for path in Path(checkpoint_dir).iterdir():
+        if not _CHECKPOINT_RE.match(path.name) or path.resolve() == Path(keep).resolve():
+            continue
+        for item in path.iterdir():
+            if _RESUME_ONLY.match(item.name):
+                shutil.rmtree(item) if item.is_dir() else item.unlink()
+
+
+# --------------------------------------------------------------------------------------------
+# Metrics file
+# --------------------------------------------------------------------------------------------
+def read_metrics(path: str | Path):
+    import pandas as pd
+
+    path = Path(path)
+    if not path.exists():
+        return pd.DataFrame({"step": pd.Series(dtype="int64"), "metric": pd.Series(dtype="str"),
+                             "value": pd.Series(dtype="float64")})
+    return pd.read_parquet(path)
+
+
+def write_metrics(rows: list[tuple[int, str, float]], path: str | Path) -> None:
+    """Write (step, metric, value) rows atomically, so a kill mid-write leaves the previous file."""
+    import pandas as pd
+
+    path = Path(path)
+    frame = pd.DataFrame(rows, columns=["step", "metric", "value"]).astype(
+        {"step": "int64", "metric": "str", "value": "float64"})
+    tmp = path.with_name(path.name + ".tmp")
+    frame.to_parquet(tmp, index=False)
+    tmp.replace(path)
+
+
+def _metric_rows(logs: dict[str, Any], step: int) -> list[tuple[int, str, float]]:
+    return [(step, key, float(value)) for key, value in logs.items()
+            if key not in _RUN_SUMMARY_KEYS and isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value)]
+
+
+def _make_callbacks(run_dir: Path, cfg: RunConfig, plan: BatchPlan, rows: list, tracker):
+    from transformers import TrainerCallback
+
+    metrics_path = run_dir / METRICS_FILE
+
+    class RolloutLogger(TrainerCallback):
+        """Each log entry (one per rollout step) -> train_metrics.parquet and MLflow; prune old optimizer state."""
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if not state.is_world_process_zero or not logs or _RUN_SUMMARY_KEYS & set(logs):
+                return
+            step = math.ceil(state.global_step / plan.updates_per_rollout)
+            new = _metric_rows(logs, step)
+            rows.extend(new)
+            write_metrics(rows, metrics_path)
+            if tracker is not None:
+                tracker.log_metrics({k: v for _, k, v in new}, step)
+
+        def on_save(self, args, state, control, **kwargs):
+            if state.is_world_process_zero:
+                newest = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+                prune_resume_state(args.output_dir, keep=newest)
+
+    return [RolloutLogger()]
+
+
+# --------------------------------------------------------------------------------------------
+# Model, data, reward
+# --------------------------------------------------------------------------------------------
+def _load_model_and_tokenizer(cfg: RunConfig, model_dir: Path):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    # auto keeps float32 master weights (bf16 compute comes from training.precision): at lr 3e-7 a
+    # bf16 weight would drop most updates (bf16 resolves ~0.4 % steps). bfloat16 trades that for memory.
+    dtype = torch.bfloat16 if cfg.model.dtype == "bfloat16" else torch.float32
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        # Llama 3.x ships no pad token; its reserved right-pad token is never generated.
+        reserved = "<|finetune_right_pad_id|>"
+        tokenizer.pad_token = reserved if reserved in tokenizer.get_vocab() else tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype)
+    if model.generation_config.pad_token_id is None:
+        model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return model, tokenizer
+
+
+def _build_tiny(cfg: RunConfig, problems: list[dict], out_dir: Path) -> Path:
+    """The run's initial tiny model, built once (deterministic in the seed) and reused on resume."""
+    from lens.tiny import save_tiny
+
+    if not (out_dir / "config.json").exists():
+        texts = [p["problem"] for p in problems] + [str(p["answer"]) for p in problems]
+        tmp = out_dir.with_name(out_dir.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        save_tiny(cfg.model.tiny, texts, tmp, seed=cfg.seed)
+        tmp.replace(out_dir)
+    return out_dir
+
+
+def _strip_duplicate_bos(prompt: str, tokenizer) -> str:
+    # A chat template already writes BOS, and TRL tokenizes prompt strings with special tokens:
+    # drop the template's copy so the model sees one BOS (as with TRL's conversational prompts).
+    bos = tokenizer.bos_token
+    if bos and prompt.startswith(bos) and tokenizer("x").input_ids[:1] == [tokenizer.bos_token_id]:
+        return prompt[len(bos):]
+    return prompt
+
+
+def build_dataset(cfg: RunConfig, problems: list[dict], tokenizer):
+    """TRL dataset: plain-string prompts plus the gold `answer` column the reward function reads."""
+    from datasets import Dataset
+
+    from lens.data import format_prompt
+
+    rows = {"prompt": [], "answer": [], "problem_id": []}
+    too_long = 0
+    for problem in problems:
+        prompt = _strip_duplicate_bos(format_prompt(problem["problem"], cfg.model.prompt, tokenizer), tokenizer)
+        if len(tokenizer(prompt).input_ids) > cfg.training.max_prompt_tokens:
+            too_long += 1
+            continue
+        rows["prompt"].append(prompt)
+        rows["answer"].append(str(problem["answer"]))
+        rows["problem_id"].append(str(problem["id"]))
+    if too_long:
+        log.warning("dropped %d of %d training prompts longer than training.max_prompt_tokens (%d)",
+                    too_long, len(problems), cfg.training.max_prompt_tokens)
+    if len(rows["prompt"]) < cfg.training.prompts_per_rollout:
+        raise ConfigError(f"only {len(rows['prompt'])} training prompts, fewer than training.prompts_per_rollout "
+                          f"({cfg.training.prompts_per_rollout})")
+    return Dataset.from_dict(rows)
+
+
+def make_reward(timeout_s: float):
+    """TRL reward function: 1.0 if a completion's final answer equals its prompt's gold answer."""
+    from lens.rewards import grade_batch
+
+    def correct(completions, answer, **kwargs) -> list[float]:
+        return grade_batch(list(completions), list(answer), timeout_s=timeout_s)
+
+    return correct
+
+
+# --------------------------------------------------------------------------------------------
+# The job
+# --------------------------------------------------------------------------------------------
+def train(cfg: RunConfig, run_dir: str | Path) -> dict:
+    """Train (or resume) the run in `run_dir`; returns the contents of the `done` marker."""
+    import torch
+    from accelerate import PartialState
+    from transformers import set_seed
+    from trl import GRPOConfig
+
+    from lens.data import training_problems
+    from lens.trainer import LensGRPOTrainer
+    from lens.tracking import RunTracker
+
+    run_dir = Path(run_dir)
+    done_path = run_dir / DONE_FILE
+    if done_path.exists():
+        log.info("%s exists: the run is complete", done_path)
+        return json.loads(done_path.read_text())
+    state = PartialState()
+    plan = batch_plan(cfg.training, state.num_processes)
+    cuda = torch.cuda.is_available()
+    if cfg.training.torch_threads:
+        torch.set_num_threads(cfg.training.torch_threads)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if state.is_main_process and not (run_dir / "config.yaml").exists():
+        write_run_config(cfg, run_dir / "config.yaml")
+    checkpoint_dir = run_dir / CHECKPOINTS
+    set_seed(cfg.seed)
+
+    problems, report = training_problems(cfg)
+    log.info("training problems: %s", report)
+    if cfg.model.path is None:
+        model_dir = checkpoint_dir / "checkpoint-0"
+        if state.is_main_process:
+            _build_tiny(cfg, problems, model_dir)
+        state.wait_for_everyone()
+    else:
+        model_dir = Path(cfg.model.path) if Path(cfg.model.path).exists() else cfg.model.path
+    model, tokenizer = _load_model_and_tokenizer(cfg, model_dir)
+    dataset = build_dataset(cfg, problems, tokenizer)
+
+    resume = last_checkpoint(checkpoint_dir)
+    resume_step = 0
+    if resume is not None:
+        resume_step = json.loads((resume / "trainer_state.json").read_text())["global_step"]
+        log.info("resuming from %s (optimizer step %d)", resume, resume_step)
+    # Rows logged after the checkpoint we resume from are logged again: drop them first.
+    previous = read_metrics(run_dir / METRICS_FILE)
+    rows = [(int(s), str(m), float(v)) for s, m, v in previous.itertuples(index=False)
+            if s <= resume_step // plan.updates_per_rollout]
+
+    tracker = None
+    if state.is_main_process:
+        tracker = RunTracker(cfg, run_dir)
+        tracker.start()
+    args = GRPOConfig(**grpo_config_kwargs(cfg, plan, cuda=cuda, output_dir=checkpoint_dir))
+    trainer = LensGRPOTrainer(
+        model=model,
+        processing_class=tokenizer,
+        reward_funcs=[make_reward(cfg.evaluation.grade_timeout_s)],
+        args=args,
+        train_dataset=dataset,
+        callbacks=_make_callbacks(run_dir, cfg, plan, rows, tracker),
+        algorithm=cfg.algorithm,
+    )
+    started = time.time()
+    trainer.train(resume_from_checkpoint=str(resume) if resume is not None else None)
+    final = checkpoint_dir / f"checkpoint-{trainer.state.global_step}"
+    if trainer.state.global_step != plan.max_steps or not final.exists():
+        raise RuntimeError(f"training stopped at optimizer step {trainer.state.global_step} of {plan.max_steps} "
+                           f"or without its checkpoint {final}")
+    done = {"rollout_steps": cfg.training.rollout_steps, "global_step": trainer.state.global_step,
+            "resumed_from": resume_step, "seconds": round(time.time() - started, 1)}
+    if state.is_main_process:
+        write_metrics(rows, run_dir / METRICS_FILE)
+        if tracker is not None:
+            tracker.log_artifact(run_dir / METRICS_FILE)
+            tracker.finish("FINISHED")
+        done_path.write_text(json.dumps(done) + "\n")
+    return done
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lens.train", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", required=True, type=Path, help="resolved run config (YAML)")
+    parser.add_argument("--out", required=True, type=Path, help="run directory")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=os.environ.get("LOGLEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        cfg = load_run_config(args.config)
+    except ConfigError as err:
+        print(f"config error: {err}", file=sys.stderr)
+        return 2
+    try:
+        done = train(cfg, args.out)
+    except ConfigError as err:
+        print(f"config error: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps(done))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

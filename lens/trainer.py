@@ -1,0 +1,232 @@
+"""The thin adapter onto TRL's GRPOTrainer: rollout confidences and rewards -> lens.objective advantages.
+
+Used by `python -m lens.train --config FILE --out DIR`; tested by tests/test_trainer.py, timed by
+`python benchmarks/bench_train_step.py`.
+
+TRL (accelerate, DeepSpeed ZeRO-3 / FSDP2, vLLM) stays the engine; `LensGRPOTrainer` changes only
+where the advantages come from. Differences from TRL's GRPO, in the order they happen:
+
+1. Confidence (lens-spec.md §2, Section 5): p_i = exp(mean_t log pi_old(o_it)) over the response
+   tokens (EOS included, padding and prompt excluded), from the *rollout* policy's per-token
+   log-probs: vLLM's sampling log-probs when vLLM generates; else TRL's `old_per_token_logps`
+   (computed whenever an update is not the first after a rollout, i.e. several updates per
+   rollout, the paper's setup); else, only for algorithms that read p (the LENS family), one
+   no-grad forward pass, whose log-probs are then handed to TRL as `old_per_token_logps` so the
+   PPO ratio of the single update reuses them.
+2. Advantages (Eq. 2 for GRPO, Eq. 11-14 for LENS, the baselines of §3) from
+   `lens.objective.compute_advantages` on the rewards and confidences of the whole rollout,
+   gathered across processes (a prompt's G samples may sit on different GPUs), then sliced back
+   to this process's rows, exactly as TRL slices its own advantages.
+3. No reward scaling by TRL (`scale_rewards="none"`): the std division, where an algorithm has
+   one, is lens.objective's.
+4. Loss aggregation (Eq. 3): per-sequence token mean, then mean over sequences = TRL's
+   `loss_type="grpo"`; Dr. GRPO uses TRL's constant-length normaliser `loss_type="dr_grpo"`.
+
+Per rollout it logs, through TRL's metrics (so they reach every logger): groups/*_frac,
+adv/nonzero_frac, confidence/{correct,wrong}_mean, adv/abs_mean/{type}, and GRPO's advantages on
+the same batch as adv/grpo_abs_mean/{type} and adv/delta_vs_grpo/{type} (mean |A - A_GRPO|).
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+
+import torch
+from torch import Tensor
+from trl import GRPOTrainer
+
+from lens.config import LENS_FAMILY, AlgorithmConfig
+from lens.objective import compute_advantages, group_stats, sequence_confidence
+
+GROUP_TYPES = ("mixed", "all_wrong", "all_correct")
+# TRL loss aggregation per algorithm; everything not listed uses Eq. 3 (TRL's "grpo").
+_TRL_LOSS_TYPES = {"dr_grpo": "dr_grpo"}
+
+
+def trl_loss_type(algo: str) -> str:
+    """TRL's `loss_type` that implements the algorithm's loss aggregation."""
+    return _TRL_LOSS_TYPES.get(algo, "grpo")
+
+
+def needs_confidence(algo: str) -> bool:
+    """Whether the algorithm's advantages read the confidence (worth an extra forward pass)."""
+    return algo in LENS_FAMILY
+
+
+def rollout_metrics(
+    rewards: Tensor, confidence: Tensor | None, advantages: Tensor, grpo_advantages: Tensor
+) -> dict[str, float]:
+    """Per-rollout diagnostics of (B, G) rewards, confidences, advantages and GRPO's advantages.
+
+    Fractions of group types, the share of samples with a nonzero advantage, the mean confidence
+    of correct and of wrong answers (NaN if there are none, or no confidence), and mean |A|,
+    mean |A_GRPO| and mean |A - A_GRPO| over the samples in each group type (0 if none).
+    """
+    stats = group_stats(rewards, advantages)
+    grpo_stats = group_stats(rewards, grpo_advantages)
+    delta_stats = group_stats(rewards, advantages - grpo_advantages)
+    metrics = {f"groups/{kind}_frac": float(stats[f"{kind}_frac"]) for kind in GROUP_TYPES}
+    metrics["adv/nonzero_frac"] = float(stats["nonzero_adv_frac"])
+    for kind in GROUP_TYPES:
+        metrics[f"adv/abs_mean/{kind}"] = float(stats[f"abs_adv_{kind}"])
+        metrics[f"adv/grpo_abs_mean/{kind}"] = float(grpo_stats[f"abs_adv_{kind}"])
+        metrics[f"adv/delta_vs_grpo/{kind}"] = float(delta_stats[f"abs_adv_{kind}"])
+    correct = rewards > 0.5  # (B, G)
+    for name, select in (("correct", correct), ("wrong", ~correct)):
+        if confidence is None or not bool(select.any()):
+            metrics[f"confidence/{name}_mean"] = math.nan  # TRL's log() drops NaN entries
+        else:
+            metrics[f"confidence/{name}_mean"] = float(confidence[select].float().mean())
+    return metrics
+
+
+def process_advantages(
+    algorithm: AlgorithmConfig,
+    rewards: Tensor,
+    confidence: Tensor | None,
+    num_generations: int,
+    process_index: int,
+    n_local: int,
+) -> tuple[Tensor, dict[str, float]]:
+    """This process's advantages (n_local,) and the rollout's metrics, from every process's samples.
+
+    `rewards` and `confidence` are (N_all,) in accelerate's gather order (process-major), where
+    consecutive runs of `num_generations` samples are one prompt's group even when a group
+    straddles two processes; `confidence` None means no log-probs were available (algorithms
+    outside the LENS family with one update per rollout), so its metrics are NaN.
+    """
+    grouped_rewards = rewards.float().view(-1, num_generations)  # (B_all, G)
+    confidence_grouped = confidence.float().view(-1, num_generations) if confidence is not None else None  # (B_all, G)
+    # Algorithms that ignore p still take a tensor of the right shape.
+    used_confidence = confidence_grouped if confidence_grouped is not None else torch.ones_like(grouped_rewards)
+    params = dict(alpha=algorithm.alpha, eps=algorithm.eps, std=algorithm.std, wr_lambda=algorithm.wr_lambda)
+    advantages = compute_advantages(algorithm.name, grouped_rewards, used_confidence, **params)  # (B_all, G)
+    if algorithm.name == "grpo":
+        grpo_advantages = advantages
+    else:
+        grpo_advantages = compute_advantages("grpo", grouped_rewards, used_confidence, **params)  # (B_all, G)
+    metrics = rollout_metrics(grouped_rewards, confidence_grouped, advantages, grpo_advantages)
+    # Same layout as TRL's own slicing: this process owns rows [i * n, (i + 1) * n).
+    process_slice = slice(process_index * n_local, (process_index + 1) * n_local)
+    return advantages.reshape(-1)[process_slice], metrics  # (n_local,)
+
+
+# The TRL internals this subclass relies on, checked at construction (and by tests/test_trainer.py)
+# so that a TRL upgrade that changes them fails loudly instead of silently training GRPO.
+TRL_CONTRACT = {
+    "_generate_and_score_completions": ("self", "inputs"),
+    "_calculate_rewards": ("self", "inputs", "prompts", "completions", "completion_ids_list"),
+    "_get_per_token_logps_and_entropies": ("self", "model", "input_ids", "attention_mask", "logits_to_keep",
+                                           "batch_size"),
+}
+# Source fragments whose meaning the subclass depends on: TRL computes old log-probs only when an
+# update is not the first after a generation (or for vLLM IS), and the loss reuses
+# inputs["old_per_token_logps"] when present; rewards come back gathered across processes.
+TRL_SOURCE_CONTRACT = {
+    "_generate_and_score_completions": (
+        "if self.args.gradient_accumulation_steps % generate_every != 0 or (",
+        "rewards_per_func = self._calculate_rewards(inputs, prompts, completions, completion_ids_list)",
+        '"advantages": advantages,',
+        'output["old_per_token_logps"] = old_per_token_logps',
+        'output["sampling_per_token_logps"] = sampling_per_token_logps',
+    ),
+    "_compute_loss": (
+        'old_per_token_logps = inputs.get("old_per_token_logps")',
+        "old_per_token_logps = per_token_logps.detach() if old_per_token_logps is None else old_per_token_logps",
+        'advantages = inputs["advantages"]',
+    ),
+    "_calculate_rewards": ("rewards_per_func = gather(rewards_per_func)",),
+}
+
+
+def check_trl_contract() -> None:
+    """Raise RuntimeError naming every TRL method whose signature or relied-on code changed."""
+    problems = []
+    for name, expected in TRL_CONTRACT.items():
+        method = getattr(GRPOTrainer, name, None)
+        if method is None:
+            problems.append(f"GRPOTrainer.{name} is gone")
+            continue
+        params = tuple(inspect.signature(method).parameters)
+        if params[: len(expected)] != expected:
+            problems.append(f"GRPOTrainer.{name}{params} no longer starts with {expected}")
+    for name, fragments in TRL_SOURCE_CONTRACT.items():
+        method = getattr(GRPOTrainer, name, None)
+        source = inspect.getsource(method) if method is not None else ""
+        problems += [f"GRPOTrainer.{name} no longer contains {frag!r}" for frag in fragments if frag not in source]
+    if problems:
+        raise RuntimeError("lens.trainer relies on TRL internals that changed (written for trl 1.16.0):\n  "
+                           + "\n  ".join(problems))
+
+
+class LensGRPOTrainer(GRPOTrainer):
+    """GRPOTrainer whose advantages are lens.objective's for `algorithm` (see the module docstring)."""
+
+    def __init__(self, *args, algorithm: AlgorithmConfig, **kwargs):
+        check_trl_contract()
+        self.algorithm = algorithm
+        self._rewards_per_func: Tensor | None = None
+        super().__init__(*args, **kwargs)
+        expected = trl_loss_type(algorithm.name)
+        if self.loss_type != expected:
+            raise ValueError(f"algorithm {algorithm.name!r} needs GRPOConfig(loss_type={expected!r}), "
+                             f"got {self.loss_type!r}")
+        if self.scale_rewards != "none":
+            raise ValueError("set GRPOConfig(scale_rewards='none'): lens.objective owns the std division")
+        if self.num_iterations != 1:
+            # With several passes over a rollout, TRL's old log-probs of later passes are not pi_old's.
+            raise ValueError("LensGRPOTrainer needs GRPOConfig(num_iterations=1) (the paper's setup)")
+
+    def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
+        # Keep TRL's rewards (already gathered across processes) for our advantages.
+        self._rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+        return self._rewards_per_func
+
+    def _generate_and_score_completions(self, inputs):
+        output = super()._generate_and_score_completions(inputs)
+        if not self.model.training:
+            return output
+        rewards_per_func, self._rewards_per_func = self._rewards_per_func, None
+        weights = self.reward_weights.to(rewards_per_func.device)
+        rewards = (rewards_per_func * weights.unsqueeze(0)).nansum(dim=1)  # (N_all,) every process's samples
+        mask = output["completion_mask"]  # (n, T) this process's samples
+        if "tool_mask" in output:
+            mask = mask * output["tool_mask"]
+        logp = self._rollout_logps(output)  # (n, T) or None
+        n_local = mask.size(0)
+        confidence_local = sequence_confidence(logp, mask) if logp is not None else None  # (n,)
+        confidence_all = self.accelerator.gather(confidence_local.float()) if logp is not None else None  # (N_all,)
+        advantages, metrics = process_advantages(
+            self.algorithm, rewards, confidence_all, self.num_generations, self.accelerator.process_index, n_local)
+        for name, value in metrics.items():
+            self._metrics["train"][name].append(value)
+        output["advantages"] = advantages.to(output["advantages"].dtype)  # (n,)
+        return output
+
+    @torch.no_grad()
+    def _rollout_logps(self, output: dict) -> Tensor | None:
+        """Per-token log-probs of the responses under the rollout policy, (n, T), or None if not needed."""
+        old = output.get("old_per_token_logps")
+        sampling = output.get("sampling_per_token_logps")
+        if sampling is not None:
+            # vLLM reports NaN for tokens it could not score: use the trainer's value there, else 0
+            # (probability 1: such a token neither raises nor lowers the confidence).
+            fallback = old if old is not None else torch.zeros_like(sampling)
+            return torch.where(torch.isnan(sampling), fallback, sampling)
+        if old is not None:
+            return old
+        if not needs_confidence(self.algorithm.name):
+            return None
+        # One update per rollout: TRL would reuse the training forward's log-probs detached, which
+        # come too late for the advantages. Compute them once here and hand them to the loss as
+        # old log-probs (the same values, so the PPO ratio is unchanged), at the cost of one
+        # no-grad forward pass, and only for algorithms that read p.
+        input_ids = torch.cat([output["prompt_ids"], output["completion_ids"]], dim=1)
+        attention_mask = torch.cat([output["prompt_mask"], output["completion_mask"]], dim=1)
+        logps, _, _ = self._get_per_token_logps_and_entropies(
+            self.model, input_ids, attention_mask, output["completion_ids"].size(1),
+            batch_size=self.args.per_device_train_batch_size,
+        )
+        output["old_per_token_logps"] = logps
+        return logps

@@ -1,0 +1,296 @@
+"""lens.trainer: LENS advantages inside TRL's GRPOTrainer, on a tiny model on the CPU.
+
+    python -m pytest tests/test_trainer.py -q
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+
+import pytest
+import torch
+
+import trl
+from lens.config import ALGORITHMS, LENS_FAMILY, AlgorithmConfig, RunConfig, TinyModelConfig, parse
+from lens.objective import compute_advantages, sequence_confidence
+from lens.trainer import (
+    TRL_CONTRACT,
+    LensGRPOTrainer,
+    check_trl_contract,
+    needs_confidence,
+    process_advantages,
+    rollout_metrics,
+    trl_loss_type,
+)
+from lens.train import batch_plan, grpo_config_kwargs
+
+METRICS = (
+    "reward", "groups/all_wrong_frac", "groups/all_correct_frac", "groups/mixed_frac", "adv/nonzero_frac",
+    *(f"adv/{what}/{kind}" for what in ("abs_mean", "grpo_abs_mean", "delta_vs_grpo")
+      for kind in ("mixed", "all_wrong", "all_correct")),
+)
+PROMPTS = ["1+1=", "2+3=", "4+4=", "3+5="]
+
+
+# --------------------------------------------------------------------------------------------
+# TRL contract: fail loudly when the internals the subclass relies on change
+# --------------------------------------------------------------------------------------------
+def test_trl_is_the_pinned_version_and_contract_holds():
+    assert trl.__version__ == "1.16.0", "lens.trainer was written against trl 1.16.0: re-check TRL_CONTRACT"
+    check_trl_contract()  # raises with the list of changed internals
+
+
+def test_contract_check_names_a_changed_method(monkeypatch):
+    def changed(self, batch):  # renamed parameter, as a TRL refactor might do
+        return batch
+
+    monkeypatch.setattr(trl.GRPOTrainer, "_generate_and_score_completions", changed)
+    with pytest.raises(RuntimeError, match="_generate_and_score_completions"):
+        check_trl_contract()
+
+
+def test_subclass_overrides_only_the_contracted_methods():
+    own = {name for name, value in vars(LensGRPOTrainer).items() if inspect.isfunction(value)}
+    trl_methods = {name for name in own if hasattr(trl.GRPOTrainer, name)}
+    assert trl_methods == {"__init__", "_generate_and_score_completions", "_calculate_rewards"}
+    assert set(TRL_CONTRACT) >= trl_methods - {"__init__"}
+
+
+def test_loss_type_per_algorithm():
+    assert trl_loss_type("grpo") == "grpo"  # Eq. 3: per-sequence token mean, then mean over sequences
+    assert trl_loss_type("lens") == "grpo"
+    assert trl_loss_type("dr_grpo") == "dr_grpo"  # constant-length normaliser
+    assert [a for a in ALGORITHMS if needs_confidence(a)] == list(LENS_FAMILY)
+
+
+# --------------------------------------------------------------------------------------------
+# Pure pieces: metrics and the gather/slice layout
+# --------------------------------------------------------------------------------------------
+def test_rollout_metrics_hand_computed():
+    # objective.py's worked example (G = 4): a mixed and a negative group, plus an all-correct one.
+    rewards = torch.tensor([[1.0, 0, 0, 0], [0, 0, 0, 0], [1, 1, 1, 1]])
+    confidence = torch.tensor([[0.5, 0.8, 0.4, 0.2], [0.5, 0.25, 0.2, 0.1], [0.9, 0.9, 0.9, 0.9]])
+    lens = compute_advantages("lens", rewards, confidence)
+    grpo = compute_advantages("grpo", rewards, confidence)
+    m = rollout_metrics(rewards, confidence, lens, grpo)
+    assert m["groups/mixed_frac"] == pytest.approx(1 / 3)
+    assert m["groups/all_wrong_frac"] == pytest.approx(1 / 3)
+    assert m["groups/all_correct_frac"] == pytest.approx(1 / 3)
+    assert m["adv/nonzero_frac"] == pytest.approx(8 / 12)  # mixed + negative samples
+    assert m["confidence/correct_mean"] == pytest.approx((0.5 + 4 * 0.9) / 5)
+    assert m["confidence/wrong_mean"] == pytest.approx((0.8 + 0.4 + 0.2 + 0.5 + 0.25 + 0.2 + 0.1) / 7)
+    a_mixed = [1.491210, 0.645449, 0.454676, 0.391085]
+    a_neg = [0.036024, 0.005642, 0.010851, 0.019531]
+    assert m["adv/abs_mean/mixed"] == pytest.approx(sum(a_mixed) / 4, abs=1e-5)
+    assert m["adv/abs_mean/all_wrong"] == pytest.approx(sum(a_neg) / 4, abs=1e-5)
+    assert m["adv/abs_mean/all_correct"] == 0
+    assert m["adv/grpo_abs_mean/mixed"] == pytest.approx(3 / 4 * 0.5 + 1.5 / 4, abs=1e-5)
+    assert m["adv/grpo_abs_mean/all_wrong"] == 0
+    delta = [abs(1.491210 - 1.5), abs(-0.645449 + 0.5), abs(-0.454676 + 0.5), abs(-0.391085 + 0.5)]
+    assert m["adv/delta_vs_grpo/mixed"] == pytest.approx(sum(delta) / 4, abs=1e-5)
+    assert m["adv/delta_vs_grpo/all_wrong"] == pytest.approx(sum(a_neg) / 4, abs=1e-5)
+
+
+def test_rollout_metrics_without_confidence_or_wrong_answers_are_nan():
+    rewards = torch.ones(2, 4)
+    adv = torch.zeros(2, 4)
+    m = rollout_metrics(rewards, None, adv, adv)
+    assert math.isnan(m["confidence/correct_mean"]) and math.isnan(m["confidence/wrong_mean"])
+    m = rollout_metrics(rewards, torch.full((2, 4), 0.5), adv, adv)
+    assert m["confidence/correct_mean"] == pytest.approx(0.5) and math.isnan(m["confidence/wrong_mean"])
+
+
+@pytest.mark.parametrize("processes", [1, 2, 3, 4, 6])
+def test_groups_split_across_processes_match_the_single_process_advantages(processes):
+    # 3 groups of G = 4 over P processes: with P = 4 or 6 a group straddles two processes, so each
+    # process must see every process's rewards and confidences before it slices its own rows.
+    g = torch.Generator().manual_seed(0)
+    rewards = torch.tensor([1.0, 0, 0, 1, 0, 0, 0, 0, 1, 1, 0, 1])
+    confidence = torch.rand(12, generator=g)
+    algo = AlgorithmConfig(name="lens")
+    whole = compute_advantages("lens", rewards.view(3, 4), confidence.view(3, 4)).reshape(-1)
+    n = 12 // processes
+    pieces = [process_advantages(algo, rewards, confidence, 4, rank, n)[0] for rank in range(processes)]
+    torch.testing.assert_close(torch.cat(pieces), whole)
+    if n % 4:  # a process's own rows do not even form whole groups
+        with pytest.raises(RuntimeError):
+            process_advantages(algo, rewards[:n], confidence[:n], 4, 0, n)
+
+
+# --------------------------------------------------------------------------------------------
+# The trainer on a tiny model
+# --------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tiny():
+    from lens.tiny import build_model, build_tokenizer
+
+    cfg = TinyModelConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64)
+    tokenizer = build_tokenizer(cfg, PROMPTS)
+    state = build_model(cfg, tokenizer, seed=0).state_dict()
+    return cfg, tokenizer, state
+
+
+def _run_cfg(algo: str, updates_per_rollout: int, **training) -> RunConfig:
+    return parse(RunConfig, {
+        "model": {"name": "tiny", "tiny": {}},
+        "algorithm": {"name": algo},
+        "training": {"prompts_per_rollout": 2 * updates_per_rollout, "num_generations": 4,
+                     "updates_per_rollout": updates_per_rollout, "prompts_per_update": 2, "rollout_steps": 1,
+                     "max_new_tokens": 8, "learning_rate": 1e-2, **training},
+    })
+
+
+def parity_reward(completions, **kwargs):
+    """A deterministic stand-in verifier: mixed groups, independent of any answer format."""
+    return [float(sum(map(ord, c)) % 2) for c in completions]
+
+
+def always_wrong(completions, **kwargs):
+    return [0.0] * len(completions)
+
+
+def _trainer(tiny, tmp_path, algo, reward, updates_per_rollout=2, overrides=None, **training):
+    from datasets import Dataset
+    from transformers import TrainerCallback
+
+    from lens.tiny import build_model
+
+    cfg_tiny, tokenizer, state = tiny
+    model = build_model(cfg_tiny, tokenizer, seed=0)
+    model.load_state_dict(state)
+    cfg = _run_cfg(algo, updates_per_rollout, **training)
+    plan = batch_plan(cfg.training, 1)
+    kwargs = grpo_config_kwargs(cfg, plan, cuda=False, output_dir=tmp_path)
+    kwargs.update(save_strategy="no", logging_steps=1, seed=0, **(overrides or {}))
+    logs: list[dict] = []
+
+    class Collect(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kw):
+            logs_out.append(dict(logs))
+
+    logs_out = logs
+    dataset = Dataset.from_dict({"prompt": PROMPTS, "answer": ["2", "5", "8", "8"]})
+    trainer = LensGRPOTrainer(model=model, processing_class=tokenizer, reward_funcs=[reward],
+                              args=trl.GRPOConfig(**kwargs), train_dataset=dataset, callbacks=[Collect()],
+                              algorithm=cfg.algorithm)
+    return trainer, logs
+
+
+def _params(model):
+    return {k: v.detach().clone() for k, v in model.named_parameters()}
+
+
+def _changed(before, model):
+    return any(not torch.equal(before[k], v.detach()) for k, v in model.named_parameters())
+
+
+@pytest.mark.parametrize("algo", ALGORITHMS)
+def test_every_algorithm_trains_and_logs(tiny, tmp_path, algo):
+    torch.manual_seed(0)
+    trainer, logs = _trainer(tiny, tmp_path, algo, parity_reward)
+    before = _params(trainer.model)
+    trainer.train()
+    assert trainer.state.global_step == 2
+    assert _changed(before, trainer.model), f"{algo}: two updates left every parameter unchanged"
+    first = logs[0]  # the rollout's metrics arrive with the first update's log
+    missing = [m for m in METRICS if m not in first]
+    assert not missing, f"{algo}: metrics not logged: {missing}"
+    # Several updates per rollout: TRL's old log-probs give the confidence of every algorithm.
+    assert 0 < first["confidence/wrong_mean"] <= 1
+    fractions = first["groups/all_wrong_frac"] + first["groups/all_correct_frac"] + first["groups/mixed_frac"]
+    assert fractions == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("algo,moves", [("grpo", False), ("lens", True), ("lens_negative_only", True),
+                                        ("lens_mixed_only", False)])
+def test_all_wrong_groups_move_only_lens(tiny, tmp_path, algo, moves):
+    torch.manual_seed(0)
+    trainer, logs = _trainer(tiny, tmp_path, algo, always_wrong)
+    before = _params(trainer.model)
+    trainer.train()
+    assert logs[0]["groups/all_wrong_frac"] == 1.0
+    assert _changed(before, trainer.model) is moves
+    if moves:
+        assert logs[0]["adv/nonzero_frac"] > 0 and logs[0]["adv/delta_vs_grpo/all_wrong"] > 0
+    else:
+        assert logs[0]["adv/nonzero_frac"] == 0
+
+
+def _count_logp_calls(trainer, monkeypatch):
+    calls = []
+    original = trainer._get_per_token_logps_and_entropies
+
+    def counting(*args, **kwargs):
+        calls.append(torch.is_grad_enabled())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(trainer, "_get_per_token_logps_and_entropies", counting)
+    return calls
+
+
+@pytest.mark.parametrize("algo,extra", [("grpo", 0), ("lens", 1)])
+def test_one_update_per_rollout_adds_a_forward_only_for_lens(tiny, tmp_path, monkeypatch, algo, extra):
+    torch.manual_seed(0)
+    trainer, logs = _trainer(tiny, tmp_path, algo, parity_reward, updates_per_rollout=1)
+    calls = _count_logp_calls(trainer, monkeypatch)
+    trainer.train()
+    assert trainer.state.global_step == 1
+    no_grad_calls = calls.count(False)
+    assert no_grad_calls == extra  # TRL itself computes no old log-probs here
+    assert calls.count(True) == 1  # the update's own forward
+    assert math.isnan(logs[0].get("confidence/wrong_mean") or math.nan) is (extra == 0)
+
+
+def test_several_updates_reuse_trl_old_logps(tiny, tmp_path, monkeypatch):
+    torch.manual_seed(0)
+    trainer, _ = _trainer(tiny, tmp_path, "lens", parity_reward, updates_per_rollout=2)
+    calls = _count_logp_calls(trainer, monkeypatch)
+    trainer.train()
+    assert calls.count(False) == 1  # TRL's old log-probs, shared with the confidence
+    assert calls.count(True) == 2  # two updates
+
+
+def test_confidence_is_the_rollout_policys_geometric_mean_probability(tiny, tmp_path, monkeypatch):
+    """The confidences handed to compute_advantages equal exp(mean log p) under the initial model."""
+    import lens.trainer as lens_trainer
+
+    from lens.tiny import build_model
+
+    torch.manual_seed(0)
+    trainer, _ = _trainer(tiny, tmp_path, "lens", parity_reward, updates_per_rollout=1)
+    seen = {}
+    real_gen = LensGRPOTrainer._generate_and_score_completions
+
+    def capture_gen(self, inputs):
+        out = real_gen(self, inputs)
+        seen["batch"] = {k: out[k].clone() for k in ("prompt_ids", "prompt_mask", "completion_ids", "completion_mask")}
+        return out
+
+    real_compute = lens_trainer.compute_advantages
+
+    def capture_compute(algo, rewards, confidence, **kw):
+        seen.setdefault("confidence", confidence.clone())
+        return real_compute(algo, rewards, confidence, **kw)
+
+    monkeypatch.setattr(LensGRPOTrainer, "_generate_and_score_completions", capture_gen)
+    monkeypatch.setattr(lens_trainer, "compute_advantages", capture_compute)
+    trainer.train()
+    cfg_tiny, tokenizer, state = tiny
+    initial = build_model(cfg_tiny, tokenizer, seed=0)
+    initial.load_state_dict(state)
+    b = seen["batch"]
+    ids = torch.cat([b["prompt_ids"], b["completion_ids"]], 1)
+    attn = torch.cat([b["prompt_mask"], b["completion_mask"]], 1)
+    with torch.no_grad():
+        logits = initial(input_ids=ids, attention_mask=attn).logits[:, -b["completion_ids"].size(1) - 1:-1]
+    logp = torch.log_softmax(logits.float(), -1).gather(-1, b["completion_ids"].unsqueeze(-1)).squeeze(-1)
+    expected = sequence_confidence(logp, b["completion_mask"])
+    torch.testing.assert_close(seen["confidence"].reshape(-1), expected, rtol=1e-4, atol=1e-6)
+
+
+def test_wrong_loss_type_is_rejected(tiny, tmp_path):
+    with pytest.raises(ValueError, match="loss_type='grpo'"):
+        _trainer(tiny, tmp_path, "lens", parity_reward, overrides={"loss_type": "dapo"})
+    with pytest.raises(ValueError, match="scale_rewards"):
+        _trainer(tiny, tmp_path, "lens", parity_reward, overrides={"scale_rewards": "group"})
