@@ -1,0 +1,245 @@
+"""lens.tracking against a real SQLite MLflow store, an unreachable server and a broken database.
+
+    python -m pytest tests/test_tracking.py -q
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+
+from lens import tracking
+from lens.config import RunConfig, parse, write_run_config
+from lens.tracking import (
+    RUN_ID_FILE,
+    RunTracker,
+    default_tracking_uri,
+    ensure_experiment,
+    metric_name,
+    results_root,
+    summary_metrics,
+)
+
+
+def mlflow_template(tmp_path_factory) -> Path:
+    """An initialised empty MLflow SQLite database, built once per session (its migrations take ~10-20 s)."""
+    template = tmp_path_factory.getbasetemp() / "mlflow-template" / "mlflow.db"
+    if not template.exists():
+        from mlflow.tracking import MlflowClient
+
+        template.parent.mkdir(parents=True, exist_ok=True)
+        MlflowClient(tracking_uri=f"sqlite:///{template}").search_experiments()
+    return template
+
+
+@pytest.fixture
+def results(tmp_path, tmp_path_factory) -> Path:
+    """A results folder holding a fresh copy of the initialised store."""
+    root = tmp_path / "results"
+    root.mkdir()
+    shutil.copy(mlflow_template(tmp_path_factory), root / "mlflow.db")
+    return root
+
+
+def _cfg(**tracking_cfg) -> RunConfig:
+    return parse(RunConfig, {"model": {"name": "tiny", "tiny": {}}, "algorithm": {"name": "lens"}, "seed": 3,
+                             "training": {"learning_rate": 3e-7}, "tracking": {"experiment": "t", **tracking_cfg}})
+
+
+def _run_dir(root: Path) -> Path:
+    run_dir = root / "runs" / "tiny" / "lens" / "seed3"
+    run_dir.mkdir(parents=True)
+    return run_dir
+
+
+def test_store_lives_in_the_folder_holding_runs(tmp_path):
+    run_dir = tmp_path / "res" / "runs" / "m" / "lens" / "seed0"
+    assert results_root(run_dir) == (tmp_path / "res").resolve()
+    assert default_tracking_uri(run_dir) == f"sqlite:///{(tmp_path / 'res').resolve() / 'mlflow.db'}"
+    elsewhere = tmp_path / "scratch" / "run"
+    assert results_root(elsewhere) == elsewhere.resolve()  # fallback: the run dir itself
+
+
+def test_metric_names_are_made_valid_for_mlflow():
+    assert metric_name("eval/math500/pass@1") == "eval/math500/pass_at_1"
+    assert metric_name("adv/abs_mean/all_wrong") == "adv/abs_mean/all_wrong"
+    assert metric_name("a(b)%") == "a_b__"
+
+
+def test_summary_metrics_flattens_numbers_only():
+    summary = {"pass@1": 0.5, "n": 10, "benchmark": "math500", "ok": True,
+               "by_level": {"4": {"pass@1": 0.25}, "note": None}}
+    assert summary_metrics(summary, "eval/math500") == {
+        "eval/math500/pass_at_1": 0.5, "eval/math500/n": 10.0, "eval/math500/by_level/4/pass_at_1": 0.25}
+
+
+def test_run_is_logged_and_reattached(results):
+    from mlflow.tracking import MlflowClient
+
+    cfg = _cfg()
+    run_dir = _run_dir(results)
+    tracker = RunTracker(cfg, run_dir)
+    run_id = tracker.start()
+    assert run_id and (run_dir / RUN_ID_FILE).read_text().strip() == run_id
+    tracker.log_metrics({"reward": 0.25, "adv/abs_mean/all_wrong": 0.01, "skip_nan": float("nan"), "none": None}, 1)
+    tracker.log_metrics({"reward": 0.5}, 2)
+
+    # A restarted job re-attaches to the same run and keeps logging into it.
+    again = RunTracker(cfg, run_dir)
+    assert again.start() == run_id
+    again.log_metrics({"reward": 0.75}, 3)
+    again.finish()
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{results / 'mlflow.db'}")
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["model"] == "tiny" and run.data.tags["algo"] == "lens" and run.data.tags["seed"] == "3"
+    assert len(run.data.tags["git_sha"]) in (40, len("unknown"))
+    assert run.data.params["training.learning_rate"] == "3e-07"
+    assert run.data.params["algorithm.alpha"] == "0.25"
+    assert run.data.params["model.tiny.hidden_size"] == "64"
+    history = client.get_metric_history(run_id, "reward")
+    assert sorted((m.step, m.value) for m in history) == [(1, 0.25), (2, 0.5), (3, 0.75)]
+    assert [m.value for m in client.get_metric_history(run_id, "adv/abs_mean/all_wrong")] == [0.01]
+    assert "skip_nan" not in run.data.metrics and "none" not in run.data.metrics
+    artifacts = [a.path for a in client.list_artifacts(run_id)]
+    assert "config.yaml" in artifacts
+    # Artifacts sit next to the SQLite database, not in the working directory.
+    assert run.info.artifact_uri.startswith((results / "mlartifacts").resolve().as_uri())
+    config_text = Path(client.download_artifacts(run_id, "config.yaml", str(results))).read_text()
+    assert "learning_rate: 3.0e-07" in config_text
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_unreachable_server_warns_once_and_training_goes_on(tmp_path, monkeypatch, caplog):
+    # Keep MLflow's own HTTP retries short in case anything gets past the connection probe.
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
+    cfg = _cfg(uri=f"http://127.0.0.1:{_closed_port()}")
+    tracker = RunTracker(cfg, _run_dir(tmp_path))
+    with caplog.at_level(logging.WARNING, logger="lens.tracking"):
+        assert tracker.start() is None
+        for step in range(5):
+            tracker.log_metrics({"reward": 0.5}, step)
+        tracker.log_artifact(__file__)
+        tracker.finish()
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "MLflow tracking disabled" in warnings[0].getMessage()
+    assert not tracker.enabled
+    assert not (tracker.run_dir / RUN_ID_FILE).exists()
+
+
+def test_broken_database_warns_once(tmp_path, caplog):
+    root = tmp_path / "results"
+    run_dir = _run_dir(root)
+    (root / "mlflow.db").write_bytes(b"this is not a sqlite database" * 100)
+    tracker = RunTracker(_cfg(), run_dir)
+    with caplog.at_level(logging.WARNING, logger="lens.tracking"):
+        assert tracker.start() is None
+        tracker.log_metrics({"reward": 1.0}, 1)
+    assert sum(r.levelno == logging.WARNING for r in caplog.records) == 1
+
+
+def test_database_locked_is_retried_and_other_errors_are_not(monkeypatch):
+    monkeypatch.setattr(tracking.time, "sleep", lambda s: None)
+    calls = []
+
+    def flaky():
+        calls.append(1)
+        if len(calls) < 3:
+            raise RuntimeError("(sqlite3.OperationalError) database is locked")
+        return "ok"
+
+    assert tracking._with_lock_retry(flaky) == "ok" and len(calls) == 3
+
+    def broken():
+        calls.append(1)
+        raise RuntimeError("no such table: experiments")
+
+    calls.clear()
+    with pytest.raises(RuntimeError, match="no such table"):
+        tracking._with_lock_retry(broken)
+    assert len(calls) == 1
+
+    def always_locked():
+        raise RuntimeError("database is locked")
+
+    with pytest.raises(RuntimeError, match="locked"):
+        tracking._with_lock_retry(always_locked)
+
+
+def test_ensure_experiment_is_idempotent_and_survives_a_concurrent_creation(results, monkeypatch):
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{results / 'mlflow.db'}"
+    first = ensure_experiment(uri, "shared")
+    assert ensure_experiment(uri, "shared") == first
+    experiment = MlflowClient(tracking_uri=uri).get_experiment(first)
+    assert experiment.artifact_location == (results / "mlartifacts").resolve().as_uri()
+
+    # Another job creates "raced" between our lookup and our create: we must read its id back.
+    real_create = MlflowClient.create_experiment
+
+    def create_then_lose_the_race(self, name, artifact_location=None, tags=None):
+        real_create(self, name, artifact_location=artifact_location)
+        raise RuntimeError(f"Experiment(name={name}) already exists")
+
+    monkeypatch.setattr(MlflowClient, "create_experiment", create_then_lose_the_race)
+    raced = ensure_experiment(uri, "raced")
+    monkeypatch.undo()
+    assert MlflowClient(tracking_uri=uri).get_experiment_by_name("raced").experiment_id == raced
+
+
+def _eval_dir(tmp_path: Path) -> Path:
+    import pandas as pd
+
+    eval_dir = tmp_path / "eval" / "math500" / "step100"
+    eval_dir.mkdir(parents=True)
+    (eval_dir / "summary.json").write_text(json.dumps({"pass@1": 0.5, "pass@16": 0.75, "benchmark": "math500",
+                                                       "by_level": {"5": {"pass@1": 0.125}}}))
+    pd.DataFrame({"problem_id": ["a"], "correct": [True]}).to_parquet(eval_dir / "samples.parquet")
+    return eval_dir
+
+
+def test_log_eval_cli_logs_to_the_training_run(results, tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    cfg = _cfg()
+    run_dir = _run_dir(results)
+    write_run_config(cfg, run_dir / "config.yaml")
+    run_id = RunTracker(cfg, run_dir).start()
+    eval_dir = _eval_dir(tmp_path)
+    code = tracking.main(["log-eval", "--run-dir", str(run_dir), "--eval-dir", str(eval_dir),
+                          "--benchmark", "math500", "--step", "100"])
+    assert code == 0
+    client = MlflowClient(tracking_uri=f"sqlite:///{results / 'mlflow.db'}")
+    history = client.get_metric_history(run_id, "eval/math500/pass_at_1")
+    assert [(m.step, m.value) for m in history] == [(100, 0.5)]
+    assert client.get_metric_history(run_id, "eval/math500/by_level/5/pass_at_1")[0].value == 0.125
+    logged = {a.path for a in client.list_artifacts(run_id, "eval/math500/step100")}
+    assert logged == {"eval/math500/step100/summary.json", "eval/math500/step100/samples.parquet"}
+
+
+def test_log_eval_never_fails_the_job(tmp_path, capsys):
+    eval_dir = _eval_dir(tmp_path)
+    run_dir = _run_dir(tmp_path / "results")
+    write_run_config(_cfg(), run_dir / "config.yaml")
+    (tmp_path / "results" / "mlflow.db").write_bytes(b"garbage" * 100)  # broken store
+    (run_dir / RUN_ID_FILE).write_text("0123456789abcdef\n")
+    args = ["log-eval", "--run-dir", str(run_dir), "--eval-dir", str(eval_dir), "--benchmark", "math500",
+            "--step", "100"]
+    assert tracking.main(args) == 0
+    assert "not logged" in capsys.readouterr().out
+    # No summary.json at all: still exit 0.
+    (eval_dir / "summary.json").unlink()
+    assert tracking.main(args) == 0
