@@ -1,0 +1,334 @@
+"""Advantages of GRPO, LENS and the baseline rules, for B prompts x G samples (pure torch).
+
+Used by lens.trainer; exercised by `python -m pytest tests/test_objective.py` and timed by
+`python benchmarks/bench_objective.py`. Specification: ../shared/docs/lens-spec.md, section 1-3
+(Feng et al., "Don't Waste Mistakes", arXiv:2510.08696, Section 5).
+
+GRPO (Eq. 2-3): with rewards r_i in {0, 1} for the G responses of one prompt,
+
+    A_i = (r_i - mean_j r_j) / (std_j r_j + eps)
+
+so all-correct and all-wrong groups get A = 0 and give no gradient.
+
+LENS departs from GRPO in five ways, each one labelled step in `_lens_calibrated_rewards` and
+`_lens_advantages` (`# LENS (...)`):
+
+1. Confidence p_i = exp(mean token log-prob of o_i under the rollout policy) is a detached scalar
+   (Section 5): nothing is differentiated through it. It is clamped into [1e-12, 1], so confidences
+   that underflowed to 0 on long responses stay finite.
+2. Importance-sampling normaliser (Eq. 14): D_imp = 1 / ((1/G) sum_i r_i / p_i), defined only
+   when the group has a correct response.
+3. Floor: D = max(D_imp, 2 max_i p_i), or D = 2 max_i p_i in an all-wrong group, so that
+   p_i / D <= 1/2 and D - p_i >= p_i > 0.
+4. Calibrated reward (Section 5, the MLE view of Eq. 11-13):
+   r^_i = r_i - (1 - r_i) (1/G) p_i / (D - p_i). A wrong answer's r^ lies in [-1/G, 0): the more
+   confident the mistake, the lower its reward; the 1/G keeps every wrong answer below the mean
+   of a mixed group, so its advantage stays negative.
+5. Normalisation by group type: mixed groups standardise r^ as GRPO standardises r; all-wrong
+   ("negative") groups are de-meaned only and scaled, A_i = alpha (r^_i - mean r^), alpha = 0.25;
+   all-correct groups keep A = 0.
+
+Ablations: `lens_mixed_only` applies 2-5 in mixed groups only (negative groups keep A = 0);
+`lens_negative_only` keeps GRPO in mixed groups and applies the LENS rule to negative groups.
+Baselines: `dr_grpo` A_i = r_i - mean r (no std division; its constant-length loss normaliser is
+the trainer's job, not this module's), `nsr` A_i = r_i - 1, `w_reinforce` A_i = lambda (0.1) for a
+correct answer and -1 for a wrong one.
+
+Worked example (G = 4, alpha = 0.25, eps = 1e-6, sample std; tests/test_objective.py pins it):
+
+    mixed group   r = [1, 0, 0, 0],  p = [0.5, 0.8, 0.4, 0.2]
+      Eq. 14    D_imp = 1 / ((1/4) (1/0.5)) = 2;  floor 2 max p = 1.6;  D = 2
+      r^        = [1, -(1/4)(0.8/1.2), -(1/4)(0.4/1.6), -(1/4)(0.2/1.8)] = [1, -1/6, -1/16, -1/36]
+      r^ - mean = [469, -203, -143, -123] / 576;  sample std = sqrt(296748 / 3) / 576 = 0.546023
+      A_lens    = [ 1.491210, -0.645449, -0.454676, -0.391085]
+      A_grpo    = [1.5, -0.5, -0.5, -0.5] (std 0.5, up to eps)
+    negative group  r = [0, 0, 0, 0],  p = [0.5, 0.25, 0.2, 0.1]
+      D         = 2 max p = 1;  p / (D - p) = [1, 1/3, 1/4, 1/9]
+      r^        = [-1/4, -1/12, -1/16, -1/36];  r^ - mean = [-83, 13, 25, 45] / 576
+      A_lens    = 0.25 (r^ - mean) = [-0.036024, 0.005642, 0.010851, 0.019531]   (sums to 0)
+      A_grpo    = [0, 0, 0, 0]
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+# Lower clamp of the confidence (lens-spec.md section 2): a geometric mean over thousands of
+# tokens can underflow to 0, and p = 0 would divide by zero in Eq. 14.
+MIN_CONFIDENCE = 1e-12
+STD_KINDS = ("sample", "population")
+
+
+def sequence_confidence(logp: Tensor, mask: Tensor) -> Tensor:
+    """Length-normalised confidence p = exp(mean of the response's token log-probs), shape (N,).
+
+    `logp` and `mask` are (N, T): per-token log-probs of the response tokens and a 0/1 (or bool)
+    mask of the tokens that count (response tokens incl. a sampled EOS; not padding or prompt).
+    Positions with mask 0 are ignored whatever they hold (-inf, NaN); a row with an empty mask
+    gives 0. Half-precision inputs are averaged in float32 and returned as float32.
+    """
+    if logp.ndim != 2 or logp.shape != mask.shape:
+        raise ValueError(
+            f"logp and mask must be (N, T) of equal shape, got {tuple(logp.shape)} and {tuple(mask.shape)}"
+        )
+    if not logp.is_floating_point():
+        raise ValueError(f"logp must be a floating tensor, got {logp.dtype}")
+    work_dtype = torch.promote_types(logp.dtype, torch.float32)
+    keep = mask != 0  # (N, T)
+    # where, not multiply: -inf * 0 is NaN, and where also keeps NaN out of the gradient.
+    kept_logp = torch.where(keep, logp.to(work_dtype), torch.zeros((), dtype=work_dtype, device=logp.device))
+    n_tokens = keep.sum(dim=-1)  # (N,)
+    mean_logp = kept_logp.sum(dim=-1) / n_tokens.clamp(min=1).to(work_dtype)  # (N,)
+    return torch.where(n_tokens > 0, mean_logp.exp(), torch.zeros_like(mean_logp))  # (N,)
+
+
+# --------------------------------------------------------------------------------------------
+# Shared pieces
+
+
+def _prepare(rewards: Tensor, confidence: Tensor, std: str) -> tuple[Tensor, Tensor]:
+    """Validate the inputs and return (rewards, confidence) as detached tensors of one float dtype."""
+    if std not in STD_KINDS:
+        raise ValueError(f"std must be one of {list(STD_KINDS)}, got {std!r}")
+    if rewards.ndim != 2:
+        raise ValueError(f"rewards must be (B, G), got shape {tuple(rewards.shape)}")
+    if confidence.shape != rewards.shape:
+        raise ValueError(
+            f"confidence must have the shape of rewards {tuple(rewards.shape)}, got {tuple(confidence.shape)}"
+        )
+    if rewards.device != confidence.device:
+        raise ValueError(f"rewards on {rewards.device} but confidence on {confidence.device}")
+    dtype = torch.promote_types(rewards.dtype, confidence.dtype)
+    if not dtype.is_floating_point:
+        dtype = torch.get_default_dtype()
+    # float16/bfloat16 cannot hold 1e-12 (p would clamp to 0): compute in float32 at least.
+    dtype = torch.promote_types(dtype, torch.float32)
+    rewards_f = rewards.detach().to(dtype)  # (B, G)
+    # LENS (Section 5): the confidence is a detached scalar; nothing is differentiated through it.
+    confidence_f = confidence.detach().to(dtype)  # (B, G)
+    if not bool(((rewards_f == 0) | (rewards_f == 1)).all()):
+        raise ValueError("rewards must be 0 or 1 (verifier outcome)")
+    if bool(torch.isnan(confidence_f).any()):
+        raise ValueError("confidence contains NaN")
+    return rewards_f, confidence_f
+
+
+def _out_dtype(rewards: Tensor, confidence: Tensor) -> torch.dtype:
+    dtype = torch.promote_types(rewards.dtype, confidence.dtype)
+    return dtype if dtype.is_floating_point else torch.get_default_dtype()
+
+
+def _group_kind(rewards: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Boolean (B, 1) masks: all wrong, all correct, mixed (1 <= k <= G-1 correct)."""
+    n_correct = rewards.sum(dim=-1, keepdim=True)  # (B, 1)
+    all_wrong = n_correct == 0  # (B, 1)
+    all_correct = n_correct == rewards.shape[-1]  # (B, 1)
+    mixed = ~(all_wrong | all_correct)  # (B, 1)
+    return all_wrong, all_correct, mixed
+
+
+def _centered(values: Tensor) -> Tensor:
+    """values - group mean, exactly 0 in a group of equal values (a float mean may miss by an ulp)."""
+    centered = values - values.mean(dim=-1, keepdim=True)  # (B, G)
+    constant = values.amax(dim=-1, keepdim=True) == values.amin(dim=-1, keepdim=True)  # (B, 1)
+    return torch.where(constant, torch.zeros_like(centered), centered)  # (B, G)
+
+
+def _divide_by_std(centered: Tensor, eps: float, std: str) -> Tensor:
+    """centered / (group std + eps) for de-meaned values; std is Bessel-corrected for std="sample"."""
+    group_size = centered.shape[-1]
+    # max(G - 1, 1): a G = 1 group has no spread and centered = 0; never divide by zero.
+    dof = max(group_size - 1, 1) if std == "sample" else group_size
+    group_std = (centered.square().sum(dim=-1, keepdim=True) / dof).sqrt()  # (B, 1)
+    return centered / (group_std + eps)  # (B, G)
+
+
+def _grpo_advantages(rewards: Tensor, eps: float, std: str) -> Tensor:
+    # GRPO (Eq. 2): all-correct and all-wrong groups have centered r = 0, hence A = 0.
+    return _divide_by_std(_centered(rewards), eps, std)  # (B, G)
+
+
+def _lens_calibrated_rewards(rewards: Tensor, confidence: Tensor) -> Tensor:
+    """r^ of lens-spec.md section 2 for every sample, shape (B, G)."""
+    group_size = rewards.shape[-1]
+    # LENS (Section 5): clamp so an underflowed confidence (p = 0) cannot divide by zero.
+    p = confidence.clamp(MIN_CONFIDENCE, 1.0)  # (B, G)
+    any_correct = rewards.sum(dim=-1, keepdim=True) > 0  # (B, 1)
+    # LENS (Eq. 14): D_imp = 1 / mean_i(r_i / p_i). In all-wrong groups the mean is 0: substitute 1
+    # there so the branch torch.where discards stays finite.
+    inv_weight_mean = (rewards / p).mean(dim=-1, keepdim=True)  # (B, 1)
+    d_imp = 1.0 / torch.where(any_correct, inv_weight_mean, torch.ones_like(inv_weight_mean))  # (B, 1)
+    # LENS (floor): D >= 2 max p keeps p / D <= 1/2, hence D - p >= p >= 1e-12.
+    d_floor = 2.0 * p.amax(dim=-1, keepdim=True)  # (B, 1)
+    difficulty = torch.where(any_correct, torch.maximum(d_imp, d_floor), d_floor)  # (B, 1)
+    # LENS (calibrated reward, 1/G): a wrong answer's reward drops to -(1/G) p / (D - p) in [-1/G, 0).
+    penalty = (1.0 / group_size) * (p / (difficulty - p))  # (B, G)
+    return rewards - (1.0 - rewards) * penalty  # (B, G)
+
+
+def _lens_advantages(
+    rewards: Tensor, confidence: Tensor, *, alpha: float, eps: float, std: str, mixed_rule: str, negative_rule: str
+) -> Tensor:
+    """Per-group-type combination shared by lens, lens_mixed_only and lens_negative_only."""
+    all_wrong, _all_correct, mixed = _group_kind(rewards)  # (B, 1) each
+    calibrated = _lens_calibrated_rewards(rewards, confidence)  # (B, G)
+    calibrated_centered = _centered(calibrated)  # (B, G)
+    zeros = torch.zeros_like(rewards)  # (B, G)
+    if mixed_rule == "lens":
+        # LENS (mixed groups): standardise r^ exactly as GRPO standardises r.
+        mixed_adv = _divide_by_std(calibrated_centered, eps, std)  # (B, G)
+    else:
+        mixed_adv = _grpo_advantages(rewards, eps, std)  # (B, G)
+    if negative_rule == "lens":
+        # LENS (negative groups): de-mean only, scaled by alpha (no std division).
+        negative_adv = alpha * calibrated_centered  # (B, G)
+    else:
+        negative_adv = zeros
+    # All-correct groups: A = 0 (r^ = r = 1 for every sample, nothing to compare).
+    return torch.where(mixed, mixed_adv, torch.where(all_wrong, negative_adv, zeros))  # (B, G)
+
+
+# --------------------------------------------------------------------------------------------
+# One function per algorithm id; all share the signature (rewards, confidence, **params).
+
+
+def grpo_advantages(
+    rewards: Tensor, confidence: Tensor, *, alpha: float = 0.25, eps: float = 1e-6, std: str = "sample",
+    wr_lambda: float = 0.1,
+) -> Tensor:
+    """GRPO (Eq. 2): (r - mean r) / (std r + eps) per group; ignores the confidence."""
+    rewards_f, _ = _prepare(rewards, confidence, std)
+    return _grpo_advantages(rewards_f, eps, std).to(_out_dtype(rewards, confidence))
+
+
+def lens_advantages(
+    rewards: Tensor, confidence: Tensor, *, alpha: float = 0.25, eps: float = 1e-6, std: str = "sample",
+    wr_lambda: float = 0.1,
+) -> Tensor:
+    """LENS (Section 5): calibrated rewards, standardised in mixed groups, alpha-de-meaned in negative ones."""
+    rewards_f, confidence_f = _prepare(rewards, confidence, std)
+    advantages = _lens_advantages(
+        rewards_f, confidence_f, alpha=alpha, eps=eps, std=std, mixed_rule="lens", negative_rule="lens"
+    )
+    return advantages.to(_out_dtype(rewards, confidence))
+
+
+def lens_mixed_only_advantages(
+    rewards: Tensor, confidence: Tensor, *, alpha: float = 0.25, eps: float = 1e-6, std: str = "sample",
+    wr_lambda: float = 0.1,
+) -> Tensor:
+    """Ablation (Table 2): LENS calibration in mixed groups; negative groups keep A = 0."""
+    rewards_f, confidence_f = _prepare(rewards, confidence, std)
+    advantages = _lens_advantages(
+        rewards_f, confidence_f, alpha=alpha, eps=eps, std=std, mixed_rule="lens", negative_rule="zero"
+    )
+    return advantages.to(_out_dtype(rewards, confidence))
+
+
+def lens_negative_only_advantages(
+    rewards: Tensor, confidence: Tensor, *, alpha: float = 0.25, eps: float = 1e-6, std: str = "sample",
+    wr_lambda: float = 0.1,
+) -> Tensor:
+    """Ablation (Table 2): GRPO in mixed groups; LENS rule in negative groups."""
+    rewards_f, confidence_f = _prepare(rewards, confidence, std)
+    advantages = _lens_advantages(
+        rewards_f, confidence_f, alpha=alpha, eps=eps, std=std, mixed_rule="grpo", negative_rule="lens"
+    )
+    return advantages.to(_out_dtype(rewards, confidence))
+
+
+def dr_grpo_advantages(
+    rewards: Tensor, confidence: Tensor, *, alpha: float = 0.25, eps: float = 1e-6, std: str = "sample",
+    wr_lambda: float = 0.1,
+) -> Tensor:
+    """Dr. GRPO: A = r - mean r (no std division). Its other change, a constant-length loss
+    normaliser instead of the per-sequence 1/|o_i|, lives in the trainer's loss, not here."""
+    rewards_f, _ = _prepare(rewards, confidence, std)
+    return _centered(rewards_f).to(_out_dtype(rewards, confidence))  # (B, G)
+
+
+def nsr_advantages(
+    rewards: Tensor, confidence: Tensor, *, alpha: float = 0.25, eps: float = 1e-6, std: str = "sample",
+    wr_lambda: float = 0.1,
+) -> Tensor:
+    """Negative sample reinforcement: A = r - 1 (wrong answers -1, correct ones 0)."""
+    rewards_f, _ = _prepare(rewards, confidence, std)
+    return (rewards_f - 1.0).to(_out_dtype(rewards, confidence))  # (B, G)
+
+
+def w_reinforce_advantages(
+    rewards: Tensor, confidence: Tensor, *, alpha: float = 0.25, eps: float = 1e-6, std: str = "sample",
+    wr_lambda: float = 0.1,
+) -> Tensor:
+    """W-REINFORCE: A = lambda for a correct answer, -1 for a wrong one (lambda = 0.1)."""
+    rewards_f, _ = _prepare(rewards, confidence, std)
+    advantages = torch.where(rewards_f == 1, torch.full_like(rewards_f, wr_lambda), torch.full_like(rewards_f, -1.0))
+    return advantages.to(_out_dtype(rewards, confidence))  # (B, G)
+
+
+AdvantageFn = Callable[..., Tensor]
+
+# Algorithm id -> advantage function; the keys equal lens.config.ALGORITHMS (a test checks it).
+ADVANTAGE_FNS: dict[str, AdvantageFn] = {
+    "grpo": grpo_advantages,
+    "lens": lens_advantages,
+    "lens_mixed_only": lens_mixed_only_advantages,
+    "lens_negative_only": lens_negative_only_advantages,
+    "dr_grpo": dr_grpo_advantages,
+    "nsr": nsr_advantages,
+    "w_reinforce": w_reinforce_advantages,
+}
+
+
+def compute_advantages(
+    algo: str,
+    rewards: Tensor,
+    confidence: Tensor,
+    *,
+    alpha: float = 0.25,
+    eps: float = 1e-6,
+    std: str = "sample",
+    wr_lambda: float = 0.1,
+) -> Tensor:
+    """Advantages (B, G) of algorithm `algo` for rewards in {0, 1} and confidences in [0, 1], both (B, G).
+
+    The result has the dtype (float32/float64) and device of the inputs. Raises ValueError for an
+    unknown algo (the message lists the valid ones), an unknown `std`, mismatched shapes, rewards
+    outside {0, 1} or NaN confidences.
+    """
+    try:
+        advantage_fn = ADVANTAGE_FNS[algo]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown algorithm {algo!r}; valid: {list(ADVANTAGE_FNS)}") from None
+    return advantage_fn(rewards, confidence, alpha=alpha, eps=eps, std=std, wr_lambda=wr_lambda)
+
+
+def group_stats(rewards: Tensor, advantages: Tensor) -> dict[str, Tensor]:
+    """Batch summaries of (B, G) rewards and advantages, each a 0-d tensor.
+
+    all_wrong_frac, all_correct_frac, mixed_frac: fraction of the B groups of each type;
+    nonzero_adv_frac: fraction of the B*G samples with A != 0; abs_adv_{mixed,all_wrong,all_correct}:
+    mean |A| over the samples in groups of that type (0 when the batch has no such group).
+    """
+    if rewards.ndim != 2 or advantages.shape != rewards.shape:
+        raise ValueError(
+            "rewards and advantages must be (B, G) of equal shape, "
+            f"got {tuple(rewards.shape)} and {tuple(advantages.shape)}"
+        )
+    dtype = advantages.dtype if advantages.is_floating_point() else torch.get_default_dtype()
+    abs_adv = advantages.detach().to(dtype).abs()  # (B, G)
+    group_size = rewards.shape[-1]
+    n_groups = max(rewards.shape[0], 1)
+    kinds = dict(zip(("all_wrong", "all_correct", "mixed"), _group_kind(rewards.detach().to(dtype))))
+    stats: dict[str, Tensor] = {}
+    for name, kind in kinds.items():
+        stats[f"{name}_frac"] = kind.sum().to(dtype) / n_groups
+    stats["nonzero_adv_frac"] = (abs_adv != 0).sum().to(dtype) / max(abs_adv.numel(), 1)
+    for name, kind in kinds.items():
+        n_samples = kind.sum().to(dtype) * group_size  # samples in groups of this type
+        abs_sum = torch.where(kind, abs_adv, torch.zeros_like(abs_adv)).sum()
+        stats[f"abs_adv_{name}"] = abs_sum / n_samples.clamp(min=1)
+    return stats
