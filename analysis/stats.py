@@ -14,13 +14,13 @@ Conventions:
   same problem indices for every drawn seed, since all seeds are evaluated on the same problems).
 
 API (stable; figure code builds on it): pass_at_k, problem_table, mean_accuracy, accuracy_by_level,
-accuracy_by_subject, summarize, bootstrap_ci, bootstrap_problems, bootstrap_seeds,
-bootstrap_seeds_problems.
+accuracy_by_subject, mean_pass_at_k, summarize, bootstrap_ci (over problems, or seeds x problems),
+bootstrap_problems, bootstrap_seeds, seed_problem_scores, bootstrap_seeds_problems.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -137,18 +137,29 @@ def summarize(samples: pd.DataFrame, pass_k: Sequence[int] = (1, 2, 4, 8, 16)) -
 # --------------------------------------------------------------------------------------------
 # Bootstrap
 # --------------------------------------------------------------------------------------------
-def bootstrap_ci(
-    values, *, n_boot: int = 2000, ci: float = 0.95, seed: int = 0, stat: Callable = np.mean
-) -> tuple[float, float, float]:
-    """(point, low, high): percentile bootstrap of `stat` over the first axis of `values`."""
+def bootstrap_ci(values, *, n_boot: int = 2000, ci: float = 0.95, seed: int = 0) -> tuple[float, float]:
+    """(low, high) percentile interval of the mean of `values` (the point estimate is values.mean()).
+
+    1-D `values` (P,): one score per problem, problems are resampled. 2-D (S, P): one row per seed
+    over the same problems, seeds are resampled and then problems (the same problem indices for
+    every drawn seed, since all seeds answer the same problems); with S = 1 this is the 1-D case.
+    """
     values = np.asarray(values, dtype=float)
-    if values.shape[0] == 0:
-        raise ValueError("bootstrap_ci needs at least one value")
+    if values.ndim == 1:
+        values = values[None, :]
+    if values.ndim != 2 or values.shape[0] == 0 or values.shape[1] == 0:
+        raise ValueError(f"bootstrap_ci needs a non-empty (P,) or (S, P) array, got shape {values.shape}")
+    n_seeds, n_problems = values.shape
     rng = np.random.default_rng(seed)
-    idx = rng.integers(0, values.shape[0], size=(n_boot, values.shape[0]))  # (B, P)
-    boots = np.array([stat(values[row]) for row in idx]) if stat is not np.mean else values[idx].mean(axis=1)
+    p_idx = rng.integers(0, n_problems, size=(n_boot, n_problems))  # (B, P)
+    if n_seeds == 1:
+        boots = values[0][p_idx].mean(axis=1)  # (B,)
+    else:
+        s_idx = rng.integers(0, n_seeds, size=(n_boot, n_seeds))  # (B, S)
+        # mean over drawn seeds of each seed's mean over drawn problems
+        boots = np.array([values[s_idx[b]][:, p_idx[b]].mean() for b in range(n_boot)])
     lo, hi = np.quantile(boots, [(1 - ci) / 2, 1 - (1 - ci) / 2])
-    return float(stat(values)), float(lo), float(hi)
+    return float(lo), float(hi)
 
 
 def _problem_scores(samples: pd.DataFrame, metric: str) -> pd.Series:
@@ -163,31 +174,33 @@ def _problem_scores(samples: pd.DataFrame, metric: str) -> pd.Series:
 
 
 def bootstrap_problems(samples: pd.DataFrame, metric: str = "accuracy", **kw) -> tuple[float, float, float]:
-    """CI over problems (one run): resample problems with replacement. kw: n_boot, ci, seed."""
-    return bootstrap_ci(_problem_scores(samples, metric).to_numpy(), **kw)
+    """(point, low, high) over problems of one run: resample problems. kw: n_boot, ci, seed."""
+    scores = _problem_scores(samples, metric).to_numpy()
+    return (float(scores.mean()), *bootstrap_ci(scores, **kw))
 
 
 def bootstrap_seeds(
     samples: pd.DataFrame, metric: str = "accuracy", seed_col: str = "seed", **kw
 ) -> tuple[float, float, float]:
-    """CI over seeds: the metric per seed, then resample seeds (crude with 2-3 seeds; say so in captions)."""
-    per_seed = [_problem_scores(g, metric).mean() for _, g in samples.groupby(seed_col, sort=True)]
-    return bootstrap_ci(np.array(per_seed), **kw)
+    """(point, low, high) over seeds: the metric per seed, then resample seeds (crude with 2-3 seeds)."""
+    per_seed = np.array([_problem_scores(g, metric).mean() for _, g in samples.groupby(seed_col, sort=True)])
+    return (float(per_seed.mean()), *bootstrap_ci(per_seed, **kw))
 
 
-def bootstrap_seeds_problems(
-    samples: pd.DataFrame, metric: str = "accuracy", seed_col: str = "seed", *,
-    n_boot: int = 2000, ci: float = 0.95, seed: int = 0,
-) -> tuple[float, float, float]:
-    """Two-level CI: resample seeds, then problems (same indices for every seed drawn)."""
+def seed_problem_scores(samples: pd.DataFrame, metric: str = "accuracy", seed_col: str = "seed") -> np.ndarray:
+    """(S, P) matrix of per-problem scores, one row per seed, over the problems every seed answered."""
     scores = {s: _problem_scores(g, metric) for s, g in samples.groupby(seed_col, sort=True)}
+    if not scores:
+        raise ValueError("no samples")
     problems = sorted(set.intersection(*(set(v.index) for v in scores.values())))
     if not problems:
         raise ValueError("no problem is shared by all seeds")
-    matrix = np.stack([scores[s].loc[problems].to_numpy() for s in scores])  # (S, P)
-    rng = np.random.default_rng(seed)
-    s_idx = rng.integers(0, matrix.shape[0], size=(n_boot, matrix.shape[0]))  # (B, S)
-    p_idx = rng.integers(0, matrix.shape[1], size=(n_boot, matrix.shape[1]))  # (B, P)
-    boots = np.array([matrix[s_idx[b]][:, p_idx[b]].mean() for b in range(n_boot)])
-    lo, hi = np.quantile(boots, [(1 - ci) / 2, 1 - (1 - ci) / 2])
-    return float(matrix.mean()), float(lo), float(hi)
+    return np.stack([scores[s].loc[problems].to_numpy() for s in scores])  # (S, P)
+
+
+def bootstrap_seeds_problems(
+    samples: pd.DataFrame, metric: str = "accuracy", seed_col: str = "seed", **kw
+) -> tuple[float, float, float]:
+    """(point, low, high): two-level bootstrap, seeds then problems (see bootstrap_ci)."""
+    matrix = seed_problem_scores(samples, metric, seed_col)
+    return (float(matrix.mean()), *bootstrap_ci(matrix, **kw))
