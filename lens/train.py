@@ -361,17 +361,18 @@ def train(cfg: RunConfig, run_dir: str | Path) -> dict:
     from transformers import set_seed
     from trl import GRPOConfig
 
-    from lens.data import training_problems
-    from lens.trainer import LensGRPOTrainer
-    from lens.tracking import RunTracker
-
     run_dir = Path(run_dir)
     done_path = run_dir / DONE_FILE
     if done_path.exists():
         log.info("%s exists: the run is complete", done_path)
         return json.loads(done_path.read_text())
     state = PartialState()
-    plan = batch_plan(cfg.training, state.num_processes)
+    plan = batch_plan(cfg.training, state.num_processes)  # config errors before any loading
+
+    from lens.data import training_problems
+    from lens.trainer import LensGRPOTrainer
+    from lens.tracking import RunTracker
+
     cuda = torch.cuda.is_available()
     if cfg.training.torch_threads:
         torch.set_num_threads(cfg.training.torch_threads)

@@ -1,0 +1,257 @@
+"""lens.train: batch arithmetic, checkpoint layout, and a real run killed with SIGKILL and resumed.
+
+    python -m pytest tests/test_train.py -q
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from lens.config import ConfigError, RunConfig, TrainingConfig, parse, write_run_config
+from lens.train import (
+    batch_plan,
+    checkpoint_path,
+    grpo_config_kwargs,
+    last_checkpoint,
+    main,
+    prune_resume_state,
+    read_metrics,
+    resolve_precision,
+    write_metrics,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+CONTRACT_METRICS = {
+    "reward", "groups/all_wrong_frac", "groups/all_correct_frac", "groups/mixed_frac", "adv/nonzero_frac",
+    "confidence/wrong_mean",
+    *(f"adv/{what}/{kind}" for what in ("abs_mean", "grpo_abs_mean", "delta_vs_grpo")
+      for kind in ("mixed", "all_wrong", "all_correct")),
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Batch arithmetic
+# --------------------------------------------------------------------------------------------
+PAPER = TrainingConfig()  # the defaults are the paper's: 128 prompts x 16, 4 updates of 32 prompts
+
+
+@pytest.mark.parametrize("processes,micro,expected", [
+    # (per-device batch, accumulation, steps per generation)
+    (1, None, (512, 1, 4)),
+    (8, None, (64, 1, 4)),
+    (8, 16, (16, 4, 16)),
+    (8, 4, (4, 16, 64)),
+    (16, 8, (8, 4, 16)),
+    (32, None, (16, 1, 4)),
+])
+def test_batch_plan_reproduces_the_paper_arithmetic(processes, micro, expected):
+    training = TrainingConfig(micro_batch_size=micro)
+    plan = batch_plan(training, processes)
+    assert (plan.per_device_train_batch_size, plan.gradient_accumulation_steps, plan.steps_per_generation) == expected
+    assert plan.generation_batch_size == 128 * 16
+    assert plan.per_device_train_batch_size * processes * plan.gradient_accumulation_steps == 32 * 16
+    assert plan.max_steps == 1600 * 4 and plan.save_steps == 100 * 4
+
+
+def test_batch_plan_one_update_per_rollout():
+    training = TrainingConfig(prompts_per_rollout=8, num_generations=4, updates_per_rollout=1, prompts_per_update=8)
+    plan = batch_plan(training, 2)
+    assert (plan.per_device_train_batch_size, plan.gradient_accumulation_steps, plan.steps_per_generation) == (16, 1, 1)
+
+
+@pytest.mark.parametrize("processes,micro,key", [
+    (3, None, "do not split evenly over 3 processes"),
+    (7, None, "do not split evenly over 7 processes"),
+    (8, 48, "micro_batch_size \\(48\\) must divide the 64"),
+    (8, 128, "micro_batch_size \\(128\\)"),
+    (0, None, "processes must be >= 1"),
+])
+def test_batch_plan_errors_name_the_setting(processes, micro, key):
+    with pytest.raises(ConfigError, match=key):
+        batch_plan(TrainingConfig(micro_batch_size=micro), processes)
+
+
+def test_trl_derives_the_same_generation_batch(tmp_path):
+    from trl import GRPOConfig
+
+    cfg = _tiny_cfg(tmp_path, micro_batch_size=2)
+    plan = batch_plan(cfg.training, 1)
+    args = GRPOConfig(**grpo_config_kwargs(cfg, plan, cuda=False, output_dir=tmp_path / "out"))
+    assert args.generation_batch_size == plan.generation_batch_size == 2 * 4
+    assert args.steps_per_generation == 2 * 2  # 2 updates x 2 micro-batches
+    assert args.gradient_accumulation_steps == 2
+    assert args.bf16 is False and args.loss_type == "grpo" and args.scale_rewards == "none"
+
+
+def test_precision():
+    assert resolve_precision(TrainingConfig(precision="auto"), cuda=True) == "bf16"
+    assert resolve_precision(TrainingConfig(precision="auto"), cuda=False) == "fp32"
+    assert resolve_precision(TrainingConfig(precision="fp32"), cuda=True) == "fp32"
+    with pytest.raises(ConfigError, match="bf16 needs a CUDA device"):
+        resolve_precision(TrainingConfig(precision="bf16"), cuda=False)
+
+
+def test_cli_reports_config_errors(tmp_path, capsys):
+    cfg = _tiny_cfg(tmp_path, micro_batch_size=3)  # 8 completions per update: 3 does not divide
+    write_run_config(cfg, tmp_path / "bad.yaml")
+    assert main(["--config", str(tmp_path / "bad.yaml"), "--out", str(tmp_path / "run")]) == 2
+    assert "micro_batch_size (3)" in capsys.readouterr().err
+    (tmp_path / "typo.yaml").write_text("model: {name: x, tiny: {}}\nalgorithm: {name: lens}\ntrainig: {}\n")
+    assert main(["--config", str(tmp_path / "typo.yaml"), "--out", str(tmp_path / "run")]) == 2
+    assert "trainig" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------------
+# Checkpoint layout
+# --------------------------------------------------------------------------------------------
+def test_checkpoint_path_maps_rollout_steps(tmp_path):
+    cfg = _tiny_cfg(tmp_path, rollout_steps=7, save_every=3)  # updates_per_rollout = 2
+    run = tmp_path / "run"
+    assert checkpoint_path(run, 0, cfg) == run / "checkpoints" / "checkpoint-0"  # the built tiny model
+    assert checkpoint_path(run, 3, cfg) == run / "checkpoints" / "checkpoint-6"
+    assert checkpoint_path(run, 6, cfg) == run / "checkpoints" / "checkpoint-12"
+    assert checkpoint_path(run, 7, cfg) == run / "checkpoints" / "checkpoint-14"  # the final step
+    for step in (1, 4, 8, -1):
+        with pytest.raises(ValueError, match="has no checkpoint"):
+            checkpoint_path(run, step, cfg)
+    hub = parse(RunConfig, {**cfg.to_dict(), "model": {"name": "q", "path": "Qwen/Qwen2.5-3B"}})
+    assert checkpoint_path(run, 0, hub) == Path("Qwen/Qwen2.5-3B")
+
+
+def test_last_checkpoint_skips_incomplete_ones_and_pruning_keeps_models(tmp_path):
+    ckpts = tmp_path / "checkpoints"
+    for step, complete in ((0, False), (4, True), (8, True), (12, False)):
+        d = ckpts / f"checkpoint-{step}"
+        d.mkdir(parents=True)
+        (d / "model.safetensors").write_text("w")
+        (d / "optimizer.pt").write_text("o")
+        (d / "rng_state.pth").write_text("r")
+        (d / "global_step8").mkdir()
+        if complete:
+            (d / "trainer_state.json").write_text("{}")
+    assert last_checkpoint(ckpts) == ckpts / "checkpoint-8"  # checkpoint-12 was cut short by a kill
+    assert last_checkpoint(tmp_path / "missing") is None
+    prune_resume_state(ckpts, keep=ckpts / "checkpoint-8")
+    assert sorted(p.name for p in (ckpts / "checkpoint-4").iterdir()) == ["model.safetensors", "trainer_state.json"]
+    assert sorted(p.name for p in (ckpts / "checkpoint-8").iterdir()) == [
+        "global_step8", "model.safetensors", "optimizer.pt", "rng_state.pth", "trainer_state.json"]
+
+
+def test_metrics_file_roundtrip(tmp_path):
+    path = tmp_path / "train_metrics.parquet"
+    assert list(read_metrics(path).columns) == ["step", "metric", "value"]
+    write_metrics([(1, "reward", 0.25), (2, "reward", 0.5)], path)
+    frame = read_metrics(path)
+    assert frame.dtypes.astype(str).tolist() == ["int64", "object", "float64"] or frame["step"].dtype == "int64"
+    assert list(frame.itertuples(index=False, name=None)) == [(1, "reward", 0.25), (2, "reward", 0.5)]
+    assert not (tmp_path / "train_metrics.parquet.tmp").exists()
+
+
+# --------------------------------------------------------------------------------------------
+# A real run: SIGKILL after the first checkpoint, same command again
+# --------------------------------------------------------------------------------------------
+PROBLEMS = [{"id": f"s{i}", "problem": f"What is {a} + {b}?", "answer": str(a + b), "level": 1 + i % 5,
+             "subject": "addition", "source": "test"} for i, (a, b) in enumerate((i % 7, i % 5) for i in range(12))]
+
+
+def _tiny_cfg(tmp_path: Path, **training) -> RunConfig:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir(exist_ok=True)
+    (data_dir / "train.jsonl").write_text("".join(json.dumps(p) + "\n" for p in PROBLEMS))
+    return parse(RunConfig, {
+        "model": {"name": "tiny", "prompt": "chat",
+                  "tiny": {"hidden_size": 32, "num_layers": 1, "num_heads": 2, "intermediate_size": 64}},
+        "algorithm": {"name": "lens"},
+        "seed": 0,
+        "data": {"train": [{"name": "synthetic", "path": str(data_dir), "split": "train"}]},
+        "training": {"prompts_per_rollout": 2, "num_generations": 4, "updates_per_rollout": 2,
+                     "prompts_per_update": 1, "rollout_steps": 8, "save_every": 2, "max_new_tokens": 8,
+                     "max_prompt_tokens": 256, "learning_rate": 1e-3, "torch_threads": 1, **training},
+        "tracking": {"experiment": "resume-test"},
+    })
+
+
+def _mlflow_template(tmp_path_factory) -> Path:
+    """Initialised empty MLflow database, built once per session (same file tests/test_tracking.py uses)."""
+    template = tmp_path_factory.getbasetemp() / "mlflow-template" / "mlflow.db"
+    if not template.exists():
+        from mlflow.tracking import MlflowClient
+
+        template.parent.mkdir(parents=True, exist_ok=True)
+        MlflowClient(tracking_uri=f"sqlite:///{template}").search_experiments()
+    return template
+
+
+def test_sigkill_then_same_command_resumes_to_the_same_final_step(tmp_path, tmp_path_factory):
+    pytest.importorskip("lens.data", reason="lens.data (training_problems, format_prompt) is not available")
+    from mlflow.tracking import MlflowClient
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    cfg = _tiny_cfg(tmp_path)
+    results = tmp_path / "results"
+    run_dir = results / "runs" / "tiny" / "lens" / "seed0"
+    run_dir.mkdir(parents=True)
+    shutil.copy(_mlflow_template(tmp_path_factory), results / "mlflow.db")
+    write_run_config(cfg, run_dir / "config.yaml")
+    command = [sys.executable, "-m", "lens.train", "--config", str(run_dir / "config.yaml"), "--out", str(run_dir)]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+           "OMP_NUM_THREADS": "1", "LOGLEVEL": "WARNING"}
+    first_checkpoint = run_dir / "checkpoints" / "checkpoint-4" / "trainer_state.json"  # rollout step 2
+
+    proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 240
+        while not first_checkpoint.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert proc.poll() is None, f"training ended before it could be killed:\n{proc.stdout.read().decode()[-3000:]}"
+        assert first_checkpoint.exists(), "no checkpoint within 240 s"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert not (run_dir / "done").exists(), "the job finished before SIGKILL: the test proved nothing"
+    run_id = (run_dir / "mlflow_run_id").read_text().strip()
+
+    again = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    done = json.loads((run_dir / "done").read_text())
+    assert done["global_step"] == 8 * 2 and done["rollout_steps"] == 8
+    assert done["resumed_from"] >= 4  # it did not start over
+    assert (run_dir / "mlflow_run_id").read_text().strip() == run_id
+
+    # Every rollout step is in the metrics file exactly once, also those logged twice around the kill.
+    metrics = read_metrics(run_dir / "train_metrics.parquet")
+    assert CONTRACT_METRICS <= set(metrics["metric"])
+    assert sorted(metrics.loc[metrics["metric"] == "reward", "step"]) == list(range(1, 9))
+    assert not metrics.duplicated(["step", "metric"]).any()
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{results / 'mlflow.db'}")
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED"
+    assert {m.step for m in client.get_metric_history(run_id, "adv/abs_mean/all_wrong")} == set(range(1, 9))
+
+    # Checkpoints every 2 rollout steps, in Hugging Face format; only the newest keeps optimizer state.
+    for step in (0, 2, 4, 6, 8):
+        path = checkpoint_path(run_dir, step, cfg)
+        assert (path / "config.json").exists() and (path / "tokenizer.json").exists(), path
+        assert (path / "optimizer.pt").exists() is (step == 8), path
+    final = checkpoint_path(run_dir, 8, cfg)
+    AutoTokenizer.from_pretrained(final)
+    model = AutoModelForCausalLM.from_pretrained(final)
+    initial = AutoModelForCausalLM.from_pretrained(checkpoint_path(run_dir, 0, cfg))
+    assert any((a != b).any() for a, b in zip(model.state_dict().values(), initial.state_dict().values()))
+
+    # The same command on a finished run does nothing and succeeds.
+    rerun = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0 and json.loads(rerun.stdout.strip().splitlines()[-1]) == done
