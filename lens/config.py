@@ -118,6 +118,7 @@ class TrainingConfig:
     engine: Literal["transformers", "vllm"] = "transformers"
     vllm_mode: Literal["colocate", "server"] = "colocate"
     vllm_gpu_memory_utilization: float = 0.3
+    vllm_server_base_url: str | None = None  # vllm_mode server: e.g. http://node07:8000; None: localhost:8000
     gradient_checkpointing: bool = False
     precision: Literal["auto", "bf16", "fp32"] = "auto"  # auto: bf16 on CUDA, fp32 on CPU
     torch_threads: int | None = None  # CPU threads per job; None leaves torch's default
