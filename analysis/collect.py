@@ -17,6 +17,7 @@ import re
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -209,6 +210,39 @@ def final_step_samples(samples: pd.DataFrame) -> pd.DataFrame:
                             "its seeds share no evaluated step")
         parts.append(group[group["step"] == max(common)])
     return pd.concat(parts, ignore_index=True)
+
+
+def per_problem(samples: pd.DataFrame) -> pd.DataFrame:
+    """One row per (model, algo, seed, benchmark, step, problem): n samples, c correct, level, subject."""
+    keys = ["model", "algo", "seed", "benchmark", "step", "problem_id"]
+    grouped = samples.groupby(keys, sort=True, dropna=False)
+    out = grouped.agg(n=("correct", "size"), c=("correct", "sum"), level=("level", "first"),
+                      subject=("subject", "first")).reset_index()
+    return out.astype({"n": "int64", "c": "int64"})
+
+
+def level_subsets(samples: pd.DataFrame) -> list[tuple[str, pd.Series]]:
+    """(label, row mask) for "all", each level present ("1".."5") and "4-5" when levels 4 or 5 exist."""
+    subsets = [("all", pd.Series(True, index=samples.index))]
+    levels = sorted(int(v) for v in samples["level"].dropna().unique())
+    subsets += [(str(lv), samples["level"] == lv) for lv in levels]
+    if any(lv in (4, 5) for lv in levels):
+        subsets.append(("4-5", samples["level"].isin([4, 5]).fillna(False).astype(bool)))
+    return [(label, mask.fillna(False).astype(bool)) for label, mask in subsets]
+
+
+def seed_problem_matrix(rows: pd.DataFrame, value: str) -> tuple[np.ndarray, list[int], list[str]]:
+    """Pivot per-problem rows of ONE (model, algo, benchmark, step) to a (seeds, problems) array.
+
+    Every seed must have evaluated the same problems (the evaluation set is fixed by the config);
+    a gap means a crashed or partial evaluation and is an error rather than a silent NaN.
+    """
+    table = rows.pivot(index="seed", columns="problem_id", values=value).sort_index().sort_index(axis=1)
+    if table.isna().any().any():
+        missing = table.columns[table.isna().any()].tolist()[:5]
+        raise TidyError(f"seeds evaluated different problems (e.g. {missing}); re-run the evaluation "
+                        "of the incomplete seed")
+    return table.to_numpy(dtype=np.float64), table.index.tolist(), table.columns.tolist()
 
 
 def main(argv: list[str] | None = None) -> int:

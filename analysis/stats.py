@@ -204,3 +204,65 @@ def bootstrap_seeds_problems(
     """(point, low, high): two-level bootstrap, seeds then problems (see bootstrap_ci)."""
     matrix = seed_problem_scores(samples, metric, seed_col)
     return (float(matrix.mean()), *bootstrap_ci(matrix, **kw))
+
+
+# --------------------------------------------------------------------------------------------
+# Paired comparison of two algorithms and smoothing of training curves (used by the analysis
+# tables, figures and report)
+# --------------------------------------------------------------------------------------------
+def paired_bootstrap(treatment, baseline, *, n_boot: int = 2000, ci: float = 0.95, seed: int = 0) -> dict:
+    """Difference of mean scores, treatment minus baseline, on the same problems, with a bootstrap test.
+
+    treatment: (S_t, P) and baseline: (S_b, P) per-seed, per-problem scores (accuracy or Pass@k) on
+    the same P problems in the same column order. The statistic is mean(treatment) - mean(baseline),
+    means over seeds and problems. Each replicate draws one set of problem indices for both arms
+    (the pairing: a hard problem is hard for both) and, independently per arm, a set of seeds.
+    Returns {"diff", "ci_low", "ci_high", "p_value"}: a percentile interval of coverage `ci`, and the
+    two-sided p-value of "no difference" from the replicates centred on 0 (Efron & Tibshirani 1993,
+    Sec. 16.4): p = (1 + #{|d* - d| >= |d|}) / (n_boot + 1), so p is never 0.
+    """
+    t = np.asarray(treatment, dtype=np.float64)
+    b = np.asarray(baseline, dtype=np.float64)
+    if t.ndim != 2 or b.ndim != 2 or t.shape[1] != b.shape[1] or t.shape[1] == 0 or 0 in (len(t), len(b)):
+        raise ValueError(f"need (seeds, problems) arrays over the same problems, got {t.shape} and {b.shape}")
+    if n_boot < 1:
+        raise ValueError("n_boot must be >= 1")
+    rng = np.random.default_rng(seed)
+    diff = float(t.mean() - b.mean())
+    n_problems = t.shape[1]
+    reps = np.empty(n_boot)
+    # chunks keep the (chunk, seeds, problems) index arrays small for MATH-sized inputs
+    for start in range(0, n_boot, 256):
+        m = min(256, n_boot - start)
+        problems = rng.integers(0, n_problems, size=(m, 1, n_problems))
+        t_seeds = rng.integers(0, len(t), size=(m, len(t), 1))
+        b_seeds = rng.integers(0, len(b), size=(m, len(b), 1))
+        reps[start:start + m] = t[t_seeds, problems].mean(axis=(1, 2)) - b[b_seeds, problems].mean(axis=(1, 2))
+    alpha = (1.0 - ci) / 2
+    low, high = np.quantile(reps, [alpha, 1.0 - alpha])
+    if diff == 0:
+        p_value = 1.0
+    else:
+        # ties with |d| up to rounding count as extreme: the conservative side
+        extreme = np.abs(reps - diff) >= abs(diff) - 1e-12
+        p_value = float((1 + extreme.sum()) / (n_boot + 1))
+    return {"diff": diff, "ci_low": float(low), "ci_high": float(high), "p_value": p_value}
+
+
+def moving_average(values, window: int) -> np.ndarray:
+    """Centred moving average over `window` consecutive points, shortened at both ends.
+
+    Point i averages values[i - window//2 : i + (window-1)//2 + 1] clipped to the array, so the
+    curve keeps its length and its ends are not pulled towards 0. window=1 returns the values.
+    """
+    x = np.asarray(values, dtype=np.float64)
+    if window < 1:
+        raise ValueError("window must be >= 1")
+    if x.size == 0:
+        return x.copy()
+    before, after = window // 2, (window - 1) // 2
+    csum = np.concatenate([[0.0], np.cumsum(x)])
+    idx = np.arange(x.size)
+    lo = np.clip(idx - before, 0, x.size)
+    hi = np.clip(idx + after + 1, 0, x.size)
+    return (csum[hi] - csum[lo]) / (hi - lo)

@@ -149,3 +149,112 @@ def save_figure(fig, out_dir: str | Path, name: str, formats: Iterable[str], dpi
 def percent(x):
     """Accuracy in [0, 1] -> percent; tables and figures show accuracy in %."""
     return 100.0 * x
+
+
+# --------------------------------------------------------------------------------------------
+# Command line shared by the figure and table scripts
+# --------------------------------------------------------------------------------------------
+def cli_parser(doc: str, out_default: str, *, figure: bool = True, bootstrap: bool = True,
+               smoothing: bool = False, benchmark: bool = True):
+    """argparse parser with the options every analysis script shares; defaults from FiguresConfig.
+
+    The workflow passes the config's `figures:` section through these options, so a figure
+    setting lives in one place (lens.config.FiguresConfig) and reaches only the analysis rules.
+    """
+    import argparse
+
+    from lens.config import FiguresConfig
+
+    defaults = FiguresConfig()
+    parser = argparse.ArgumentParser(description=doc.strip().splitlines()[0])
+    parser.add_argument("--tidy", default="results/tidy", help="directory of the tidy tables (analysis.collect)")
+    parser.add_argument("--out", default=out_default, help="output directory")
+    if figure:
+        parser.add_argument("--formats", nargs="+", default=list(defaults.formats), help="image formats")
+        parser.add_argument("--dpi", type=int, default=defaults.dpi)
+    if bootstrap:
+        parser.add_argument("--bootstrap-samples", type=int, default=defaults.bootstrap_samples,
+                            help="bootstrap resamples for the 95%% intervals")
+        parser.add_argument("--bootstrap-seed", type=int, default=0, help="seed of the bootstrap resampling")
+    if smoothing:
+        parser.add_argument("--smoothing-window", type=int, default=defaults.smoothing_window,
+                            help="width in steps of the centred moving average")
+    if benchmark:
+        parser.add_argument("--benchmark", default=None,
+                            help="evaluation set to use (default: math500 if present, else the first found)")
+    return parser
+
+
+def run_cli(name: str, build, args) -> int:
+    """Call build(args); a missing or malformed input becomes one clear line on stderr and exit 1."""
+    import sys
+
+    from analysis.collect import TidyError
+
+    try:
+        written = build(args)
+    except TidyError as err:
+        print(f"analysis.{name}: error: {err}", file=sys.stderr)
+        return 1
+    print(f"analysis.{name}: wrote {', '.join(str(p) for p in written)}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# Tables: one list of display rows rendered as Markdown and LaTeX
+# --------------------------------------------------------------------------------------------
+_LATEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+                  "±": r"$\pm$", "−": r"$-$", "Δ": r"$\Delta$", "≥": r"$\geq$", "≤": r"$\leq$"}
+
+
+def latex_escape(text: str) -> str:
+    return "".join(_LATEX_ESCAPES.get(ch, ch) for ch in str(text))
+
+
+def markdown_table(header: list[str], rows: list[list[str]], align: str | None = None) -> str:
+    """GitHub Markdown table; `align` is one letter per column (l/r), default l then r."""
+    align = align or "l" + "r" * (len(header) - 1)
+    rule = ["---:" if a == "r" else "---" for a in align]
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(rule) + " |"]
+    lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def latex_table(header: list[str], rows: list[list[str]], caption: str, label: str,
+                align: str | None = None, rules_before: set[int] = frozenset()) -> str:
+    """A booktabs table; `rules_before` holds row indices that get a \\midrule above them."""
+    align = align or "l" + "r" * (len(header) - 1)
+    lines = [r"\begin{table}[t]", r"\centering", r"\small", rf"\caption{{{latex_escape(caption)}}}",
+             rf"\label{{{label}}}", rf"\begin{{tabular}}{{{align}}}", r"\toprule",
+             " & ".join(latex_escape(h) for h in header) + r" \\", r"\midrule"]
+    for i, row in enumerate(rows):
+        if i in rules_before and i > 0:
+            lines.append(r"\midrule")
+        lines.append(" & ".join(latex_escape(c) for c in row) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+    return "\n".join(lines) + "\n"
+
+
+def fmt_signed(x: float, digits: int = 1) -> str:
+    """+1.2 / −0.3 with a typographic minus; empty for NaN."""
+    if x != x:  # NaN
+        return ""
+    return f"{'+' if x >= 0 else '−'}{abs(x):.{digits}f}"
+
+
+def fmt_mean_spread(mean: float, spread: float, digits: int = 1) -> str:
+    """'54.1 ± 0.3'; only the mean when the spread is undefined (one seed)."""
+    if spread != spread:
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {spread:.{digits}f}"
+
+
+def fmt_interval(mean: float, low: float, high: float, digits: int = 1) -> str:
+    return f"{mean:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+
+
+def fmt_p(p: float) -> str:
+    if p != p:
+        return ""
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"

@@ -152,12 +152,15 @@ def test_readers_explain_missing_and_empty_tables(tmp_path):
         collect.read_train_metrics(tmp_path / "tidy")
 
 
-def test_cli_exit_codes(tmp_path):
+def test_cli_writes_tables(tmp_path):
     runs = write_known_runs(tmp_path / "runs")
     ok = subprocess.run([sys.executable, "-m", "analysis.collect", "--runs", str(runs), "--out",
                          str(tmp_path / "tidy")], cwd=REPO, capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
     assert "4 runs" in ok.stdout and "96 evaluation samples" in ok.stdout
-    bad = subprocess.run([sys.executable, "-m", "analysis.collect", "--runs", str(tmp_path / "none"),
-                          "--out", str(tmp_path / "t2")], cwd=REPO, capture_output=True, text=True)
-    assert bad.returncode == 1 and "no such directory" in bad.stderr
+
+
+
+def test_cli_error_exit_code(tmp_path, capsys):
+    assert collect.main(["--runs", str(tmp_path / "none"), "--out", str(tmp_path / "t2")]) == 1
+    assert "analysis.collect: error:" in capsys.readouterr().err and not (tmp_path / "t2").exists()

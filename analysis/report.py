@@ -1,0 +1,373 @@
+"""results/REPORT.md: the verdict on LENS vs GRPO, with the figures and tables it rests on.
+
+    python -m analysis.report --tidy results/tidy --figures results/figures --tables results/tables \
+        --config config/config.yaml --out results/REPORT.md [--treatment lens --baseline grpo]
+
+Assembles the outputs of the analysis.fig_* and analysis.tab_* scripts (figures embedded by
+relative path) and adds what only the training metrics say: the share of all-wrong groups and how
+much LENS changed the advantages (mean |A_LENS - A_GRPO| against mean |A_GRPO| by group type).
+The wording of the verdict is derived from the numbers (interval above, below or around 0).
+States the config file, seeds, package versions and git commit it came from. A missing input
+never stops the report; it is listed under "Missing inputs".
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import importlib.metadata
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis import paper_numbers, style
+from analysis.collect import TidyError, read_eval_samples, read_train_metrics
+from analysis.tab_accuracy_by_level import diff_id
+
+PACKAGES = ("numpy", "pandas", "pyarrow", "matplotlib", "torch", "transformers", "trl", "accelerate",
+            "mlflow", "snakemake", "math-verify", "lm-eval")
+GROUP_TYPES = ("mixed", "all_wrong", "all_correct")
+GROUP_LABELS = {"mixed": "mixed", "all_wrong": "all wrong", "all_correct": "all correct"}
+FIGURES = {  # file stem -> (caption title, what it shows)
+    "fig_accuracy_by_level": ("Accuracy by difficulty level",
+                              "Final-step accuracy per level; bars are means over seeds, error bars 95 % "
+                              "bootstrap intervals over problems and seeds."),
+    "fig_training_curves": ("Accuracy during training (paper Figures 5-6)",
+                            "Whole evaluation set and its Level 4-5 subset against rollout step."),
+    "fig_pass_at_k": ("Pass@k", "Unbiased Pass@k at the final step, k = 1..16."),
+    "fig_negative_group_ratio": ("All-wrong groups during training (paper Figure 2)",
+                                 "Share of prompts whose samples were all wrong: no GRPO gradient, LENS's extra "
+                                 "signal."),
+    "fig_weight_function": ("The LENS penalty w(z) (paper Figure 4)",
+                            "w(z) = (1/z) log(1/(1-z)) - 1: the weight on a wrong answer grows with its "
+                            "likelihood."),
+}
+# Below this share of GRPO's advantage magnitude, LENS's change to the updates is called small.
+SMALL_CHANGE = 0.05
+
+
+# --------------------------------------------------------------------------------------------
+# Provenance
+# --------------------------------------------------------------------------------------------
+def package_versions() -> dict[str, str]:
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def git_commit(cwd: str | Path = ".") -> str:
+    """HEAD's sha, with '+uncommitted changes' when the tree differs; 'unknown' outside git."""
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True,
+                             timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (not a git checkout)"
+    return f"{sha} (+ uncommitted changes)" if dirty else sha
+
+
+def config_summary(path: str | None) -> tuple[list[str], list[str]]:
+    """Lines describing the config file, and missing-input notes."""
+    if not path:
+        return ["- config: not given (`--config`)"], ["config file (pass `--config`)"]
+    p = Path(path)
+    if not p.exists():
+        return [f"- config: `{path}` (not found)"], [f"config file `{path}`"]
+    digest = hashlib.sha256(p.read_bytes()).hexdigest()[:12]
+    lines = [f"- config: `{path}` (sha256 {digest})"]
+    try:
+        import yaml
+
+        cfg = yaml.safe_load(p.read_text()) or {}
+        for key in ("algorithms", "seeds"):
+            if key in cfg:
+                lines.append(f"- config {key}: {cfg[key]}")
+        if isinstance(cfg.get("models"), dict):
+            lines.append(f"- config models: {sorted(cfg['models'])}")
+        training = cfg.get("training") or {}
+        for key in ("rollout_steps", "num_generations", "prompts_per_rollout"):
+            if key in training:
+                lines.append(f"- training.{key}: {training[key]}")
+    except Exception as err:  # a report about results must not die on a config it only summarises
+        lines.append(f"- config could not be read as YAML: {err}")
+    return lines, []
+
+
+# --------------------------------------------------------------------------------------------
+# Numbers the report derives from the tidy training metrics
+# --------------------------------------------------------------------------------------------
+def negative_group_summary(metrics: pd.DataFrame, share: float = 0.1) -> pd.DataFrame:
+    """Per (model, algo): mean all-wrong share over the first and last `share` of the steps and overall."""
+    rows = metrics[metrics["metric"] == "groups/all_wrong_frac"]
+    records = []
+    for (model, algo), group in rows.groupby(["model", "algo"], sort=True):
+        by_step = group.groupby("step", sort=True)["value"].mean()
+        n = max(1, int(round(len(by_step) * share)))
+        records.append({"model": model, "algo": algo, "steps": len(by_step),
+                        "early": by_step.iloc[:n].mean(), "end": by_step.iloc[-n:].mean(),
+                        "mean": by_step.mean()})
+    return pd.DataFrame(records, columns=["model", "algo", "steps", "early", "end", "mean"])
+
+
+def advantage_change(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Per (model, algo, group type): mean |A_GRPO| and mean |A - A_GRPO| over all groups of that type.
+
+    The per-step metrics are means within the step's groups of a type; weighting each step by its
+    share of such groups (groups/{type}_frac) turns them into a mean over groups. Steps without a
+    share are weighted equally.
+    """
+    wide = metrics.pivot_table(index=["model", "algo", "seed", "step"], columns="metric", values="value",
+                               aggfunc="mean")
+    records = []
+    for (model, algo), group in wide.groupby(level=["model", "algo"], sort=True):
+        for gtype in GROUP_TYPES:
+            base_col, delta_col = f"adv/grpo_abs_mean/{gtype}", f"adv/delta_vs_grpo/{gtype}"
+            if base_col not in group or delta_col not in group:
+                continue
+            frac_col = f"groups/{gtype}_frac"
+            weight = group[frac_col] if frac_col in group else pd.Series(1.0, index=group.index)
+            ok = group[base_col].notna() & group[delta_col].notna() & weight.notna()
+            w = weight[ok].to_numpy(dtype=float)
+            if not ok.any() or w.sum() <= 0:
+                continue
+            base = float(np.average(group.loc[ok, base_col], weights=w))
+            delta = float(np.average(group.loc[ok, delta_col], weights=w))
+            records.append({"model": model, "algo": algo, "group_type": gtype, "grpo_abs_mean": base,
+                            "delta_abs_mean": delta, "share_of_groups": float(w.mean()) if frac_col in group else np.nan,
+                            "relative": delta / base if base > 0 else np.nan})
+    return pd.DataFrame(records, columns=["model", "algo", "group_type", "grpo_abs_mean", "delta_abs_mean",
+                                          "share_of_groups", "relative"])
+
+
+# --------------------------------------------------------------------------------------------
+# Wording derived from the numbers
+# --------------------------------------------------------------------------------------------
+def verdict(diff: float, low: float, high: float, p: float, treatment: str, baseline: str, where: str) -> str:
+    """One sentence whose claim follows from the interval: above 0, below 0, or covering 0 (points)."""
+    t, b = style.algo_label(treatment), style.algo_label(baseline)
+    stats_text = f"{t} − {b} = {style.fmt_signed(diff)} points, 95 % CI [{style.fmt_signed(low)}, " \
+                 f"{style.fmt_signed(high)}], paired bootstrap p = {style.fmt_p(p)}"
+    if low > 0:
+        return f"**{t} beats {b} on {where}** by {diff:.1f} points ({stats_text})."
+    if high < 0:
+        return f"**{t} is worse than {b} on {where}** by {abs(diff):.1f} points ({stats_text})."
+    return f"**No significant difference on {where} at this scale**: the interval covers 0 ({stats_text})."
+
+
+def hard_level_section(tables: Path, treatment: str, baseline: str, changes: pd.DataFrame | None,
+                       negatives: pd.DataFrame | None) -> tuple[list[str], list[str]]:
+    path = tables / "tab_accuracy_by_level.csv"
+    if not path.exists():
+        return ["The verdict needs `tab_accuracy_by_level.csv`, which is missing."], [str(path)]
+    data = pd.read_csv(path, dtype={"level": str})
+    lines = []
+    for model, sub in data.groupby("model", sort=True):
+        level = "4-5" if (sub["level"] == "4-5").any() else "all"
+        where = "Levels 4-5" if level == "4-5" else "the whole evaluation set (it has no levels)"
+        rows = sub[sub["level"] == level].set_index("algo")
+        head = f"- **{style.model_label(model)}** ({rows['benchmark'].iloc[0]}, {int(rows['n_problems'].max())} problems): "
+        d = diff_id(treatment, baseline)
+        if d not in rows.index:
+            have = [a for a in (treatment, baseline) if a in rows.index]
+            lines.append(head + f"no {style.algo_label(treatment)} vs {style.algo_label(baseline)} comparison "
+                         f"(results only for {have or 'neither'}).")
+            continue
+        r = rows.loc[d]
+        text = verdict(r["mean"], r["ci_low"], r["ci_high"], r["p_value"], treatment, baseline, where)
+        t, b = rows.loc[treatment], rows.loc[baseline]
+        text += (f" Accuracy {style.algo_label(baseline)} {b['mean']:.1f} % vs {style.algo_label(treatment)} "
+                 f"{t['mean']:.1f} % at step {int(float(t['step']))}, {int(min(t['n_seeds'], b['n_seeds']))} seed(s) each.")
+        if min(t["n_seeds"], b["n_seeds"]) < 2:
+            text += " With one seed per arm, run-to-run variation is not in the interval."
+        covers_zero = r["ci_low"] <= 0 <= r["ci_high"]
+        if covers_zero and changes is not None and not changes.empty:
+            mixed = changes[(changes["model"] == model) & (changes["algo"] == treatment)
+                            & (changes["group_type"] == "mixed")]
+            if not mixed.empty and mixed["relative"].iloc[0] == mixed["relative"].iloc[0] \
+                    and mixed["relative"].iloc[0] < SMALL_CHANGE:
+                text += (f" Consistent with this, {style.algo_label(treatment)} moved the mixed groups' advantages "
+                         f"by only {100 * mixed['relative'].iloc[0]:.1f} % of GRPO's magnitude.")
+        if covers_zero and negatives is not None and not negatives.empty:
+            neg = negatives[(negatives["model"] == model) & (negatives["algo"] == baseline)]
+            if not neg.empty and neg["mean"].iloc[0] < 0.1:
+                text += (f" Only {100 * neg['mean'].iloc[0]:.1f} % of {style.algo_label(baseline)}'s groups were all "
+                         "wrong, so LENS's negative-group rule had little to act on.")
+        lines.append(head + text)
+    return lines, []
+
+
+def negative_lines(neg: pd.DataFrame) -> list[str]:
+    lines = ["| Model | Algorithm | Steps | First 10 % of steps | Last 10 % | Mean | Paper (GRPO, early → end) |",
+             "| --- | --- | ---: | ---: | ---: | ---: | --- |"]
+    for _, r in neg.iterrows():
+        ref = paper_numbers.NEGATIVE_GROUP_RATIO.get(r["model"]) if r["algo"] == "grpo" else None
+        ref_text = f"~{100 * ref['early']:.0f} % → ~{100 * ref['end']:.0f} %" if ref else ""
+        lines.append(f"| {style.model_label(r['model'])} | {style.algo_label(r['algo'])} | {int(r['steps'])} | "
+                     f"{100 * r['early']:.1f} % | {100 * r['end']:.1f} % | {100 * r['mean']:.1f} % | {ref_text} |")
+    return lines
+
+
+def overall_change_lines(changes: pd.DataFrame) -> list[str]:
+    """One line per LENS-family run: change over all groups relative to GRPO's mean |A| over all groups.
+
+    Needs every group type's share (groups/{type}_frac); otherwise the per-type table stands alone.
+    """
+    lines = []
+    for (model, algo), sub in changes[changes["algo"] != "grpo"].groupby(["model", "algo"], sort=True):
+        if len(sub) < len(GROUP_TYPES) or sub["share_of_groups"].isna().any():
+            continue
+        base = float((sub["share_of_groups"] * sub["grpo_abs_mean"]).sum())
+        delta = float((sub["share_of_groups"] * sub["delta_abs_mean"]).sum())
+        rel = f" ({100 * delta / base:.1f} % of it)" if base > 0 else ""
+        lines.append(f"- {style.model_label(model)}, {style.algo_label(algo)}: over all groups, mean "
+                     f"|A − A_GRPO| = {delta:.4f} against mean |A_GRPO| = {base:.4f}{rel}.")
+    return lines + ([""] if lines else [])
+
+
+def advantage_lines(changes: pd.DataFrame) -> list[str]:
+    lines = ["| Model | Algorithm | Group type | Share of groups | mean \\|A_GRPO\\| | mean \\|A − A_GRPO\\| | change / \\|A_GRPO\\| |",
+             "| --- | --- | --- | ---: | ---: | ---: | ---: |"]
+    for _, r in changes[changes["algo"] != "grpo"].iterrows():
+        share = "" if r["share_of_groups"] != r["share_of_groups"] else f"{100 * r['share_of_groups']:.1f} %"
+        if r["relative"] == r["relative"]:
+            rel = f"{100 * r['relative']:.1f} %"
+        else:  # GRPO's advantage is 0 in all-wrong and all-correct groups: no ratio to take
+            rel = "— (both 0)" if r["delta_abs_mean"] == 0 else "— (GRPO gives 0)"
+        lines.append(f"| {style.model_label(r['model'])} | {style.algo_label(r['algo'])} | "
+                     f"{GROUP_LABELS[r['group_type']]} | {share} | {r['grpo_abs_mean']:.4f} | "
+                     f"{r['delta_abs_mean']:.4f} | {rel} |")
+    return lines
+
+
+# --------------------------------------------------------------------------------------------
+# Assembly
+# --------------------------------------------------------------------------------------------
+def build_report(tidy: Path, figures: Path, tables: Path, out: Path, config: str | None,
+                 treatment: str = "lens", baseline: str = "grpo") -> list[str]:
+    """Write the report; returns the list of missing inputs (empty when everything was there)."""
+    missing: list[str] = []
+    try:
+        samples = read_eval_samples(tidy)
+    except TidyError as err:
+        samples = None
+        missing.append(f"evaluation samples ({err})")
+    try:
+        metrics = read_train_metrics(tidy)
+    except TidyError as err:
+        metrics = None
+        missing.append(f"training metrics ({err})")
+    negatives = negative_group_summary(metrics) if metrics is not None else None
+    changes = advantage_change(metrics) if metrics is not None else None
+
+    md = [f"# {style.algo_label(treatment)} vs {style.algo_label(baseline)}: reproduction report", ""]
+    md += ["Generated by `python -m analysis.report` from the tidy tables, figures and tables under "
+           "`results/` (never from MLflow); every number below is in a CSV next to its figure or table.", ""]
+
+    md += ["## Where these numbers come from", ""]
+    cfg_lines, cfg_missing = config_summary(config)
+    md += cfg_lines
+    missing += cfg_missing
+    if samples is not None:
+        runs = samples[["model", "algo", "seed"]].drop_duplicates()
+        for model, sub in runs.groupby("model", sort=True):
+            seeds = {style.algo_label(a): sorted(int(s) for s in g["seed"]) for a, g in sub.groupby("algo")}
+            md.append(f"- evaluated runs, {style.model_label(model)}: "
+                      + "; ".join(f"{a} seeds {s}" for a, s in seeds.items()))
+        md.append(f"- benchmarks: {', '.join(sorted(samples['benchmark'].unique()))}")
+    md.append(f"- git commit: `{git_commit(Path(__file__).resolve().parents[1])}`")
+    md.append("- packages: " + ", ".join(f"{k} {v}" for k, v in package_versions().items()))
+    md.append(f"- generated: {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}")
+    md.append("")
+
+    def figure(stem: str) -> None:
+        title, what = FIGURES[stem]
+        png = figures / f"{stem}.png"
+        if png.exists():
+            md.extend([f"![{title}]({os.path.relpath(png, out.parent)})", "", f"{title}. {what} "
+                       f"Data: `{os.path.relpath(figures / (stem + '.csv'), out.parent)}`.", ""])
+        else:
+            md.extend([f"({title}: `{png}` is missing.)", ""])
+            missing.append(str(png))
+
+    def table(name: str) -> None:
+        path = tables / f"{name}.md"
+        if path.exists():
+            md.extend([path.read_text().rstrip(), ""])
+        else:
+            md.extend([f"(`{path}` is missing.)", ""])
+            missing.append(str(path))
+
+    md += [f"## Verdict: does {style.algo_label(treatment)} beat {style.algo_label(baseline)} on the hard levels?", ""]
+    lines, miss = hard_level_section(tables, treatment, baseline, changes, negatives)
+    md += lines + [""]
+    missing += miss
+    figure("fig_accuracy_by_level")
+    table("tab_accuracy_by_level")
+
+    md += ["## Accuracy during training", ""]
+    figure("fig_training_curves")
+
+    md += ["## Pass@k", ""]
+    figure("fig_pass_at_k")
+    table("tab_pass_at_k")
+
+    md += ["## Ablation: which half of LENS matters", ""]
+    table("tab_ablation")
+
+    md += ["## How often GRPO gets no signal: all-wrong groups", ""]
+    if negatives is not None and not negatives.empty:
+        md += negative_lines(negatives) + [""]
+    else:
+        md += ["No `groups/all_wrong_frac` training metric found.", ""]
+        missing.append("training metric groups/all_wrong_frac")
+    figure("fig_negative_group_ratio")
+
+    md += [f"## How much {style.algo_label(treatment)} changed the advantages", ""]
+    if changes is not None and not changes[changes["algo"] != "grpo"].empty:
+        md += ["Mean over all groups of each type, all steps and seeds, measured on the same batches: "
+               "|A − A_GRPO| is how far the run's advantage moved from GRPO's.", ""]
+        md += overall_change_lines(changes)
+        md += advantage_lines(changes) + [""]
+    else:
+        md += ["No `adv/delta_vs_grpo/*` and `adv/grpo_abs_mean/*` metrics for a LENS-family run.", ""]
+        missing.append("training metrics adv/delta_vs_grpo/* and adv/grpo_abs_mean/*")
+
+    md += ["## Why confident mistakes cost more", ""]
+    figure("fig_weight_function")
+
+    md += ["## Missing inputs", ""]
+    md += [f"- {m}" for m in missing] if missing else ["None: every figure, table and tidy table was found."]
+    md.append("")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(md))
+    return missing
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tidy", default="results/tidy")
+    parser.add_argument("--figures", default="results/figures")
+    parser.add_argument("--tables", default="results/tables")
+    parser.add_argument("--out", default="results/REPORT.md")
+    parser.add_argument("--config", default=None, help="the workflow config the results came from")
+    parser.add_argument("--treatment", default="lens")
+    parser.add_argument("--baseline", default="grpo")
+    args = parser.parse_args(argv)
+    missing = build_report(Path(args.tidy), Path(args.figures), Path(args.tables), Path(args.out), args.config,
+                           args.treatment, args.baseline)
+    print(f"analysis.report: wrote {args.out}" + (f" ({len(missing)} missing input(s), listed in it)" if missing else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

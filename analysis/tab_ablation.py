@@ -1,0 +1,53 @@
+"""Table 2 layout: which half of LENS matters, Pass@k (%) for GRPO, the two ablations and LENS.
+
+    python -m analysis.tab_ablation --tidy results/tidy --out results/tables \
+        [--benchmark math500] [--k 1 2 4 8 16]
+
+Rows grpo, lens_mixed_only (LENS calibration only in mixed groups), lens_negative_only (LENS only
+in all-wrong groups), lens; cells are our mean ± standard deviation over seeds at the final step,
+with the paper's Table 2 row (Llama-3.1-8B-Instruct, MATH + NuminaMath-1.5) beside ours where the
+model and benchmark match. Arms that were not run are listed under the table.
+Writes tab_ablation.{md,tex,csv}.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from analysis import paper_numbers, style
+from analysis.collect import TidyError, read_eval_samples
+from analysis.fig_pass_at_k import pass_at_k_summary
+from analysis.tab_pass_at_k import with_paper, write_tables
+
+NAME = "tab_ablation"
+ABLATION_ALGOS = ["grpo", "lens_mixed_only", "lens_negative_only", "lens"]  # the paper's row order
+
+
+def build(args) -> list:
+    samples = read_eval_samples(args.tidy)
+    present = [a for a in ABLATION_ALGOS if a in set(samples["algo"])]
+    if not present:
+        raise TidyError(f"none of {ABLATION_ALGOS} has evaluation samples")
+    summary = pass_at_k_summary(samples, args.benchmark, args.k, args.bootstrap_samples, args.bootstrap_seed,
+                                algos=present)
+    data = with_paper(summary, "table2")
+    missing = [a for a in ABLATION_ALGOS if a not in set(data["algo"])]
+    caption = "Ablation: LENS in mixed groups only, in all-wrong groups only, and both (Table 2 layout)."
+    paths = write_tables(data, Path(args.out), NAME, ABLATION_ALGOS, "table2", caption)
+    if missing:
+        note = ("\nNot run (add them to `ablation_algorithms` in the config and build the `ablations` target): "
+                + ", ".join(style.algo_label(a) for a in missing) + ".\n")
+        with open(paths[0], "a") as md:
+            md.write(note)
+    return paths
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = style.cli_parser(__doc__, "results/tables", figure=False)
+    parser.add_argument("--k", type=int, nargs="+", default=list(paper_numbers.PASS_K), help="k values (columns)")
+    return style.run_cli(NAME, build, parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""analysis.report: provenance, verdict wording derived from the numbers, training-metric summaries,
+embedded figures, and a report (not a crash) when inputs are missing."""
+
+from __future__ import annotations
+
+import importlib.metadata
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from analysis import (fig_accuracy_by_level, fig_negative_group_ratio, fig_pass_at_k, fig_training_curves,
+                      fig_weight_function, report, tab_ablation, tab_accuracy_by_level, tab_pass_at_k)
+from test_collect import REPO, write_known_tidy
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory) -> Path:
+    """results/-like folder: tidy tables, every figure (PNG only, low dpi) and every table."""
+    root = tmp_path_factory.mktemp("results")
+    tidy = write_known_tidy(root)
+    fig_args = ["--tidy", str(tidy), "--out", str(root / "figures"), "--formats", "png", "--dpi", "40"]
+    for module in (fig_accuracy_by_level, fig_training_curves, fig_pass_at_k):
+        assert module.main([*fig_args, "--bootstrap-samples", "200"]) == 0
+    assert fig_negative_group_ratio.main(fig_args) == 0
+    assert fig_weight_function.main(fig_args) == 0
+    for module in (tab_pass_at_k, tab_ablation, tab_accuracy_by_level):
+        assert module.main(["--tidy", str(tidy), "--out", str(root / "tables"), "--bootstrap-samples", "200"]) == 0
+    config = root / "config.yaml"
+    config.write_text("algorithms: [grpo, lens]\nseeds: [0, 1]\nmodels:\n  llama31_8b_instruct: {}\n")
+    assert report.main(["--tidy", str(tidy), "--figures", str(root / "figures"), "--tables", str(root / "tables"),
+                        "--out", str(root / "REPORT.md"), "--config", str(config)]) == 0
+    return root
+
+
+def test_report_states_provenance(results):
+    text = (results / "REPORT.md").read_text()
+    assert f"- config: `{results / 'config.yaml'}`" in text and "- config seeds: [0, 1]" in text
+    assert "GRPO seeds [0, 1]; LENS seeds [0, 1]" in text
+    assert f"pandas {importlib.metadata.version('pandas')}" in text
+    assert "- git commit: `" in text and "None: every figure, table and tidy table was found." in text
+
+
+def test_verdict_follows_the_table(results):
+    text = (results / "REPORT.md").read_text()
+    table = pd.read_csv(results / "tables" / "tab_accuracy_by_level.csv", dtype={"level": str})
+    hard = table[(table.level == "4-5") & (table.algo == "lens_minus_grpo")].iloc[0]
+    expected = report.verdict(hard["mean"], hard["ci_low"], hard["ci_high"], hard["p_value"], "lens", "grpo",
+                              "Levels 4-5")
+    assert expected in text
+    assert "LENS − GRPO = +18.8 points" in text  # 25.0 % - 6.25 % (tests/test_collect.py FINAL)
+    assert "Accuracy GRPO 6.2 % vs LENS 25.0 % at step 10, 2 seed(s) each." in text
+
+
+@pytest.mark.parametrize("diff, low, high, phrase", [
+    (3.0, 0.5, 5.5, "**LENS beats GRPO on Levels 4-5** by 3.0 points"),
+    (-3.0, -5.5, -0.5, "**LENS is worse than GRPO on Levels 4-5** by 3.0 points"),
+    (1.0, -1.0, 3.0, "**No significant difference on Levels 4-5 at this scale**: the interval covers 0"),
+    (0.0, 0.0, 0.0, "**No significant difference on Levels 4-5 at this scale**"),
+])
+def test_verdict_wording(diff, low, high, phrase):
+    text = report.verdict(diff, low, high, 0.04, "lens", "grpo", "Levels 4-5")
+    assert text.startswith(phrase)
+    assert "p = 0.040" in text and "95 % CI" in text
+
+
+def test_training_metric_summaries(results):
+    text = (results / "REPORT.md").read_text()
+    # GRPO's all-wrong share per step, mean over seeds: 60, 50, 40, 30 %; first/last 10 % of 4 steps = 1 step
+    assert "| Llama-3.1-8B-Instruct | GRPO | 4 | 60.0 % | 30.0 % | 45.0 % | ~45 % → ~35 % |" in text
+    # LENS in mixed groups: |A - A_GRPO| = 0.04 against |A_GRPO| = 0.8 -> 5 %
+    assert "| Llama-3.1-8B-Instruct | LENS | mixed |  | 0.8000 | 0.0400 | 5.0 % |" in text
+    assert "| Llama-3.1-8B-Instruct | LENS | all wrong | 40.0 % | 0.0000 | 0.0200 | — (GRPO gives 0) |" in text
+
+
+def test_advantage_change_weights_steps_by_group_share():
+    rows = []
+    for step, frac, delta in ((1, 0.75, 0.1), (2, 0.25, 0.5)):
+        rows += [{"model": "m", "algo": "lens", "seed": 0, "step": step, "metric": m, "value": v} for m, v in
+                 (("groups/mixed_frac", frac), ("adv/grpo_abs_mean/mixed", 1.0), ("adv/delta_vs_grpo/mixed", delta))]
+    out = report.advantage_change(pd.DataFrame(rows)).iloc[0]
+    # over groups: (0.75 * 0.1 + 0.25 * 0.5) / (0.75 + 0.25) = 0.2, not the per-step mean 0.3
+    assert out["delta_abs_mean"] == pytest.approx(0.2) and out["relative"] == pytest.approx(0.2)
+
+
+def test_figures_are_embedded_by_relative_path(results):
+    text = (results / "REPORT.md").read_text()
+    for stem in ("fig_accuracy_by_level", "fig_training_curves", "fig_pass_at_k", "fig_negative_group_ratio",
+                 "fig_weight_function"):
+        assert f"](figures/{stem}.png)" in text
+        assert (results / "figures" / f"{stem}.png").exists()
+    assert "| GRPO (paper, Table 1) |" in text  # the Pass@k table is included
+
+
+def test_report_with_missing_inputs_lists_them(tmp_path):
+    out = tmp_path / "REPORT.md"
+    assert report.main(["--tidy", str(tmp_path / "tidy"), "--figures", str(tmp_path / "f"), "--tables",
+                        str(tmp_path / "t"), "--out", str(out)]) == 0
+    text = out.read_text()
+    missing = text[text.index("## Missing inputs"):]
+    for what in ("evaluation samples", "training metrics", "tab_accuracy_by_level.md", "fig_pass_at_k.png",
+                 "config file (pass `--config`)"):
+        assert what in missing
+    assert "The verdict needs `tab_accuracy_by_level.csv`, which is missing." in text
+    assert "- git commit: `" in text and str(REPO) not in missing

@@ -1,0 +1,125 @@
+"""Table scripts on the small tidy result set of tests/test_collect.py: values, paper numbers, files, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis import paper_numbers, stats, tab_ablation, tab_accuracy_by_level, tab_pass_at_k
+from test_collect import MODEL, write_known_tidy
+
+FAST = ["--bootstrap-samples", "300"]
+
+
+@pytest.fixture(scope="module")
+def tidy(tmp_path_factory) -> Path:
+    return write_known_tidy(tmp_path_factory.mktemp("known"))
+
+
+def _run(module, tidy: Path, out: Path, *extra: str) -> pd.DataFrame:
+    assert module.main(["--tidy", str(tidy), "--out", str(out), *FAST, *extra]) == 0
+    for ext in ("md", "tex", "csv"):
+        assert (out / f"{module.NAME}.{ext}").stat().st_size > 0
+    return pd.read_csv(out / f"{module.NAME}.csv", dtype={"level": str, "subset": str})
+
+
+def test_pass_at_k_table_values_and_paper_numbers(tidy, tmp_path):
+    data = _run(tab_pass_at_k, tidy, tmp_path)
+    # default k = 1, 2, 4, 8, 16; only k <= n = 4 exist
+    assert sorted(data["k"].unique()) == [1, 2, 4]
+    row = data[(data.subset == "all") & (data.algo == "grpo") & (data.k == 1)].iloc[0]
+    # GRPO seeds: (1 + .25 + 0)/3 and (.75 + 0 + 0)/3
+    assert row["mean"] == pytest.approx(100 / 3, abs=1e-4)
+    assert row["std_seeds"] == pytest.approx(100 * (0.5 / 3) / np.sqrt(2), abs=1e-4)
+    assert row["paper"] == 54.09 and row["delta"] == pytest.approx(100 / 3 - 54.09, abs=1e-4)
+    lens4 = data[(data.subset == "all") & (data.algo == "lens") & (data.k == 4)].iloc[0]
+    assert lens4["mean"] == pytest.approx(250 / 3, abs=1e-4) and lens4["paper"] == 68.36
+    # the paper has no Level 4-5 numbers
+    assert data.loc[data.subset == "4-5", "paper"].isna().all()
+    md = (tmp_path / "tab_pass_at_k.md").read_text()
+    assert "| Llama-3.1-8B-Instruct | GRPO (ours, 2 seeds) | all | 33.3 ± 11.8 |" in md
+    assert "| GRPO (paper, Table 1) | all | 54.09 | 61.09 | 67.05 |" in md
+    assert "| Δ ours − paper |  | −20.8 |" in md
+    tex = (tmp_path / "tab_pass_at_k.tex").read_text()
+    assert r"33.3 $\pm$ 11.8" in tex and r"Pass@k (\%)" in tex and r"\begin{tabular}{lllrrr}" in tex
+
+
+def test_paper_numbers_only_for_matching_model_and_benchmark():
+    summary = pd.DataFrame({"model": [MODEL, "tiny", MODEL], "benchmark": ["math500", "math500", "synthetic_test"],
+                            "subset": ["all"] * 3, "algo": ["lens"] * 3, "step": [5] * 3, "n_seeds": [1] * 3,
+                            "n_samples": [16] * 3, "k": [16] * 3, "mean": [80.0] * 3, "std_seeds": [np.nan] * 3})
+    out = tab_pass_at_k.with_paper(summary, "table3")
+    assert out["paper"].iloc[0] == 83.40 and out["delta"].iloc[0] == pytest.approx(80 - 83.40)
+    assert out["paper"].iloc[1:].isna().all()
+    assert paper_numbers.paper_pass_at_k("table1", "qwen25_3b", "grpo", "math500")[16] == 82.67
+    with pytest.raises(ValueError, match="unknown paper table"):
+        paper_numbers.paper_pass_at_k("table9", MODEL, "grpo", "math500")
+
+
+def test_ablation_table_lists_missing_arms(tidy, tmp_path):
+    data = _run(tab_ablation, tidy, tmp_path)
+    assert set(data["algo"]) == {"grpo", "lens"}
+    # Table 2 compares with the MATH + Numina runs (Table 3's GRPO and LENS rows)
+    assert data[(data.algo == "grpo") & (data.k == 1) & (data.subset == "all")]["paper"].iloc[0] == 56.88
+    md = (tmp_path / "tab_ablation.md").read_text()
+    assert "Not run" in md and "LENS (mixed only), LENS (negative only)" in md
+    assert md.index("GRPO (ours") < md.index("LENS (ours")  # the paper's row order
+
+
+def test_accuracy_by_level_table_values(tidy, tmp_path):
+    data = _run(tab_accuracy_by_level, tidy, tmp_path)
+    means = {(r.level, r.algo): r.mean for r in data.itertuples()}
+    assert means == pytest.approx({
+        ("1", "grpo"): 87.5, ("1", "lens"): 100.0, ("1", "lens_minus_grpo"): 12.5,
+        ("4", "grpo"): 12.5, ("4", "lens"): 37.5, ("4", "lens_minus_grpo"): 25.0,
+        ("5", "grpo"): 0.0, ("5", "lens"): 12.5, ("5", "lens_minus_grpo"): 12.5,
+        ("4-5", "grpo"): 6.25, ("4-5", "lens"): 25.0, ("4-5", "lens_minus_grpo"): 18.75,
+        ("all", "grpo"): 100 / 3, ("all", "lens"): 50.0, ("all", "lens_minus_grpo"): 50 / 3,
+    })
+    assert data["level"].drop_duplicates().tolist() == ["1", "4", "5", "4-5", "all"]
+    assert (data["ci_low"] <= data["mean"] + 1e-9).all() and (data["mean"] <= data["ci_high"] + 1e-9).all()
+    diff = data[data.algo == "lens_minus_grpo"]
+    assert diff["p_value"].between(0, 1, inclusive="right").all()
+    assert data.loc[data.algo != "lens_minus_grpo", "p_value"].isna().all()
+    # GRPO level 1: seeds at 100 % and 75 % -> sample std 17.68
+    grpo1 = data[(data.level == "1") & (data.algo == "grpo")].iloc[0]
+    assert grpo1["std_seeds"] == pytest.approx(100 * 0.25 / np.sqrt(2), abs=1e-3)
+    # hard subset: no resample can make LENS worse than GRPO here (every per-seed LENS value >= GRPO's)
+    hard = diff[diff.level == "4-5"].iloc[0]
+    assert hard["ci_low"] >= 0
+    md = (tmp_path / "tab_accuracy_by_level.md").read_text()
+    assert "| Level 4-5 | 2 | 6.2 ± 8.8 [" in md and "LENS − GRPO" in md
+    tex = (tmp_path / "tab_accuracy_by_level.tex").read_text()
+    assert r"LENS $-$ GRPO" in tex and r"\midrule" in tex
+
+
+def test_paired_bootstrap_hand_cases():
+    rng = np.random.default_rng(1)
+    base = rng.random((2, 30))
+    same = stats.paired_bootstrap(base, base, n_boot=500, seed=0)
+    assert same["diff"] == 0 and same["p_value"] == 1.0
+    one_seed = base[:1]
+    shifted = stats.paired_bootstrap(one_seed + 0.1, one_seed, n_boot=500, seed=0)
+    # one seed per arm and a constant shift on every problem: paired resamples all differ by exactly 0.1
+    assert shifted["diff"] == pytest.approx(0.1)
+    assert shifted["ci_low"] == pytest.approx(0.1) and shifted["ci_high"] == pytest.approx(0.1)
+    assert shifted["p_value"] == pytest.approx(1 / 501)
+    flipped = stats.paired_bootstrap(one_seed, one_seed + 0.1, n_boot=500, seed=0)
+    assert flipped["diff"] == pytest.approx(-0.1) and flipped["p_value"] == shifted["p_value"]
+    noisy = stats.paired_bootstrap(base + rng.normal(0, 0.2, (2, 30)), base, n_boot=500, seed=0)
+    assert noisy["ci_low"] <= noisy["diff"] <= noisy["ci_high"] and 0 < noisy["p_value"] <= 1
+    assert stats.paired_bootstrap(one_seed, one_seed + 0.1, n_boot=500, seed=0) == flipped  # seeded: reproducible
+    # with two seeds per arm, resampling seeds independently in each arm widens the interval around 0.1
+    two = stats.paired_bootstrap(base + 0.1, base, n_boot=500, seed=0)
+    assert two["diff"] == pytest.approx(0.1) and two["ci_low"] < 0.1 < two["ci_high"]
+    with pytest.raises(ValueError):
+        stats.paired_bootstrap(base, base[:, :5], n_boot=10)
+
+
+def test_empty_tidy_dir_is_a_clear_error(tmp_path, capsys):
+    for module in (tab_pass_at_k, tab_ablation, tab_accuracy_by_level):
+        assert module.main(["--tidy", str(tmp_path), "--out", str(tmp_path / "out")]) == 1
+        assert "eval_samples.parquet: not found" in capsys.readouterr().err
