@@ -1,0 +1,305 @@
+"""Sample n completions per benchmark problem from a checkpoint, grade them, write per-sample tables.
+
+    python -m lens.evaluate --config RUN_CONFIG.yaml --out DIR [--checkpoint PATH_OR_HUB_ID] [--benchmark ID]
+
+For each benchmark of ``cfg.evaluation.benchmarks`` (or only ``--benchmark``), writes to DIR (or
+DIR/{benchmark} when several are evaluated):
+- samples.parquet: problem_id, level, subject, sample_idx, completion_tokens, finish_reason
+  ("stop": ended with EOS, "length": hit max_new_tokens), correct (0/1);
+- completions.jsonl: problem_id, sample_idx, correct, completion (the texts);
+- summary.json: accuracy, accuracy/level_k, accuracy/level_4_5, accuracy/subject/..., pass@k,
+  n_problems (analysis.stats.summarize), plus the sampling settings.
+
+Sampling uses transformers' generate (left padding, temperature/top-p from the config, top-k off,
+fp32 on CPU, bf16 on CUDA) or vLLM when ``evaluation.engine: vllm``. Problems are processed in
+chunks of ``evaluation.batch_size``; each graded chunk is written to DIR/parts/ before the next
+starts, and every chunk has its own sampling seed (run seed, chunk index), so a run killed midway
+and started again keeps the finished chunks and produces the same samples as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from lens.config import ConfigError, DatasetConfig, RunConfig, load_run_config
+from lens.data import DataError, format_prompt, load_problems
+
+SAMPLE_COLUMNS = ["problem_id", "level", "subject", "sample_idx", "completion_tokens", "finish_reason", "correct"]
+# For tests of resumption: stop (exit code 75) after this many newly written chunks.
+STOP_ENV = "LENS_EVAL_STOP_AFTER_CHUNKS"
+
+
+class EvaluationError(RuntimeError):
+    """The evaluation cannot start (bad arguments, missing engine, mismatched previous parts)."""
+
+
+# --------------------------------------------------------------------------------------------
+# Samplers: (prompts, n) -> per prompt, n tuples (text, completion_tokens, finish_reason)
+# --------------------------------------------------------------------------------------------
+class TransformersSampler:
+    def __init__(self, checkpoint: str, cfg: RunConfig):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.torch = torch
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}.get(cfg.model.dtype)
+        if dtype is None:  # auto
+            dtype = torch.bfloat16 if self.device == "cuda" else torch.float32
+        self.tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+        self.tokenizer.padding_side = "left"  # decoder-only batches pad on the left
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.model = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=dtype).to(self.device).eval()
+        eos = self.model.generation_config.eos_token_id
+        if eos is None:
+            eos = self.tokenizer.eos_token_id
+        self.eos_ids = set(eos if isinstance(eos, (list, tuple)) else [eos])
+        self.ev = cfg.evaluation
+        self.prompt_style = cfg.model.prompt
+
+    def sample(self, prompts: list[str], n: int, seed: int) -> list[list[tuple[str, int, str]]]:
+        torch = self.torch
+        torch.manual_seed(seed)
+        # A chat template already holds the BOS text; adding special tokens would double it.
+        enc = self.tokenizer(prompts, return_tensors="pt", padding=True,
+                             add_special_tokens=self.prompt_style != "chat").to(self.device)
+        sampling = self.ev.temperature > 0
+        gen_kwargs = dict(do_sample=sampling, max_new_tokens=self.ev.max_new_tokens, num_return_sequences=n,
+                          pad_token_id=self.tokenizer.pad_token_id, eos_token_id=sorted(self.eos_ids))
+        if sampling:
+            # top_k=0 turns off the library's default top-k of 50: the paper samples with top-p only.
+            gen_kwargs.update(temperature=self.ev.temperature, top_p=self.ev.top_p, top_k=0)
+        with torch.no_grad():
+            out = self.model.generate(**enc, **gen_kwargs)
+        generated = out[:, enc["input_ids"].shape[1]:].tolist()  # (len(prompts) * n, T)
+        results = []
+        for row in generated:
+            end = next((i for i, t in enumerate(row) if t in self.eos_ids), None)
+            if end is None:
+                tokens, reason = row, "length"
+            else:
+                tokens, reason = row[: end + 1], "stop"  # the EOS counts as a completion token
+            results.append((self.tokenizer.decode(tokens, skip_special_tokens=True), len(tokens), reason))
+        return [results[i * n:(i + 1) * n] for i in range(len(prompts))]
+
+
+class VLLMSampler:
+    def __init__(self, checkpoint: str, cfg: RunConfig):
+        try:
+            import vllm
+        except ImportError as err:
+            raise EvaluationError("evaluation.engine is 'vllm' but vLLM is not installed (GPU only: "
+                                  "pip install -e '.[gpu]'); use engine: transformers on CPU") from err
+        from transformers import AutoTokenizer
+
+        self.vllm = vllm
+        self.tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+        dtype = {"float32": "float32", "bfloat16": "bfloat16"}.get(cfg.model.dtype, "auto")
+        self.llm = vllm.LLM(model=checkpoint, dtype=dtype, seed=cfg.seed)
+        self.ev = cfg.evaluation
+
+    def sample(self, prompts: list[str], n: int, seed: int) -> list[list[tuple[str, int, str]]]:
+        params = self.vllm.SamplingParams(n=n, temperature=self.ev.temperature, top_p=self.ev.top_p,
+                                          max_tokens=self.ev.max_new_tokens, seed=seed)
+        outputs = self.llm.generate(prompts, params, use_tqdm=False)
+        return [[(o.text, len(o.token_ids), "stop" if o.finish_reason == "stop" else "length") for o in out.outputs]
+                for out in outputs]
+
+
+def make_sampler(checkpoint: str, cfg: RunConfig):
+    if cfg.evaluation.engine == "vllm":
+        return VLLMSampler(checkpoint, cfg)
+    return TransformersSampler(checkpoint, cfg)
+
+
+# --------------------------------------------------------------------------------------------
+# One benchmark
+# --------------------------------------------------------------------------------------------
+def _fingerprint(cfg: RunConfig, checkpoint: str, ds: DatasetConfig, problems: list[dict]) -> dict:
+    ev = cfg.evaluation
+    ids = hashlib.sha256("\n".join(p["id"] for p in problems).encode()).hexdigest()[:16]
+    return {"checkpoint": str(checkpoint), "benchmark": ds.id, "n_problems": len(problems), "problem_ids_sha": ids,
+            "n_samples": ev.n_samples, "temperature": ev.temperature, "top_p": ev.top_p,
+            "max_new_tokens": ev.max_new_tokens, "engine": ev.engine, "seed": cfg.seed,
+            "chunk_problems": ev.batch_size, "prompt": cfg.model.prompt}
+
+
+def _chunk_seed(run_seed: int, chunk: int) -> int:
+    return (run_seed * 1_000_003 + chunk) % (2**31 - 1)
+
+
+def _write_atomic(path: Path, write) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    write(tmp)
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    tmp.replace(path)
+
+
+def evaluate_benchmark(cfg: RunConfig, ds: DatasetConfig, sampler_factory, checkpoint: str, out_dir: Path) -> dict:
+    """Sample, grade and write one benchmark under out_dir; returns the summary dict."""
+    from tqdm.auto import tqdm
+
+    from analysis.stats import summarize
+    from lens.rewards import grade_batch
+
+    ev = cfg.evaluation
+    problems = load_problems(ds, seed=cfg.seed)
+    if not problems:
+        raise EvaluationError(f"benchmark {ds.id}: no problems after filtering")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    parts = out_dir / "parts"
+    parts.mkdir(exist_ok=True)
+    meta_path = parts / "meta.json"
+    meta = _fingerprint(cfg, checkpoint, ds, problems)
+    if meta_path.exists():
+        old = json.loads(meta_path.read_text())
+        if old != meta:
+            changed = sorted(k for k in meta if old.get(k) != meta[k])
+            raise EvaluationError(f"{parts} holds chunks of a different evaluation (differs in {changed}); "
+                                  "delete that directory or choose another --out")
+    else:
+        _write_atomic(meta_path, lambda p: p.write_text(json.dumps(meta, indent=1)))
+
+    size = ev.batch_size
+    chunks = [problems[i:i + size] for i in range(0, len(problems), size)]
+    done = {i for i in range(len(chunks)) if (parts / f"chunk_{i:05d}.parquet").exists()}
+    stop_after = int(os.environ.get(STOP_ENV, "0") or 0)
+    if done:
+        print(f"[{ds.id}] resuming: {len(done)} of {len(chunks)} chunks already sampled and graded", file=sys.stderr)
+    todo = [i for i in range(len(chunks)) if i not in done]
+    sampler = None
+    written = 0
+    sample_bar = tqdm(total=len(problems), initial=sum(len(chunks[i]) for i in done), desc=f"{ds.id} sampling",
+                      unit="problem", file=sys.stderr)
+    grade_bar = tqdm(total=len(problems) * ev.n_samples, initial=sum(len(chunks[i]) for i in done) * ev.n_samples,
+                     desc=f"{ds.id} grading", unit="answer", file=sys.stderr)
+    try:
+        for i in todo:
+            if sampler is None:
+                sampler = sampler_factory()  # loaded only when there is something to sample
+            chunk = chunks[i]
+            prompts = [format_prompt(p["problem"], cfg.model.prompt, getattr(sampler, "tokenizer", None))
+                       for p in chunk]
+            outputs = sampler.sample(prompts, ev.n_samples, _chunk_seed(cfg.seed, i))
+            sample_bar.update(len(chunk))
+            rows = []
+            for p, outs in zip(chunk, outputs):
+                for j, (text, n_tokens, reason) in enumerate(outs):
+                    rows.append({"problem_id": p["id"], "level": p["level"], "subject": p["subject"], "sample_idx": j,
+                                 "completion_tokens": n_tokens, "finish_reason": reason, "completion": text,
+                                 "answer": p["answer"]})
+            scores = grade_batch([r["completion"] for r in rows], [r["answer"] for r in rows],
+                                 timeout_s=ev.grade_timeout_s, progress=grade_bar.update)
+            for r, s in zip(rows, scores):
+                r["correct"] = int(s)
+                del r["answer"]
+            frame = _typed(pd.DataFrame(rows))
+            _write_atomic(parts / f"chunk_{i:05d}.parquet", lambda p: frame.to_parquet(p, index=False))
+            written += 1
+            if stop_after and written >= stop_after and i != todo[-1]:
+                print(f"[{ds.id}] stopping after {written} chunk(s) ({STOP_ENV})", file=sys.stderr)
+                raise SystemExit(75)
+    finally:
+        sample_bar.close()
+        grade_bar.close()
+
+    frame = pd.concat([pd.read_parquet(parts / f"chunk_{i:05d}.parquet") for i in range(len(chunks))],
+                      ignore_index=True)
+    samples = _typed(frame[SAMPLE_COLUMNS].copy())
+    _write_atomic(out_dir / "samples.parquet", lambda p: samples.to_parquet(p, index=False))
+
+    def write_texts(path: Path) -> None:
+        with path.open("w", encoding="utf-8") as fh:
+            for r in frame[["problem_id", "sample_idx", "correct", "completion"]].itertuples(index=False):
+                fh.write(json.dumps({"problem_id": r.problem_id, "sample_idx": int(r.sample_idx),
+                                     "correct": int(r.correct), "completion": r.completion}) + "\n")
+
+    _write_atomic(out_dir / "completions.jsonl", write_texts)
+    summary = summarize(samples, ev.pass_k)
+    summary.update({
+        "benchmark": ds.id, "checkpoint": str(checkpoint), "n_samples_per_problem": ev.n_samples,
+        "temperature": ev.temperature, "top_p": ev.top_p, "max_new_tokens": ev.max_new_tokens,
+        "finish_reason/length_frac": float((samples["finish_reason"] == "length").mean()),
+        "completion_tokens/mean": float(samples["completion_tokens"].mean()),
+    })
+    _write_atomic(out_dir / "summary.json", lambda p: p.write_text(json.dumps(summary, indent=1)))
+    return summary
+
+
+def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+    """Stable dtypes across chunks (level may be missing: nullable Int64)."""
+    frame["level"] = pd.array(frame["level"], dtype="Int64")
+    frame["subject"] = frame["subject"].astype("string")
+    frame["problem_id"] = frame["problem_id"].astype("string")
+    frame["finish_reason"] = frame["finish_reason"].astype("string")
+    for col in ("sample_idx", "completion_tokens", "correct"):
+        frame[col] = frame[col].astype("int64")
+    return frame
+
+
+# --------------------------------------------------------------------------------------------
+# CLI
+# --------------------------------------------------------------------------------------------
+def run(cfg: RunConfig, out: Path, *, checkpoint: str | None = None, benchmark: str | None = None) -> dict:
+    """Evaluate every configured benchmark (or one); returns {benchmark_id: summary}."""
+    benchmarks = list(cfg.evaluation.benchmarks)
+    if not benchmarks:
+        raise EvaluationError("evaluation.benchmarks is empty: nothing to evaluate")
+    if benchmark is not None:
+        benchmarks = [b for b in benchmarks if b.id == benchmark]
+        if not benchmarks:
+            raise EvaluationError(f"--benchmark {benchmark!r} is not configured; configured: "
+                                  f"{[b.id for b in cfg.evaluation.benchmarks]}")
+    checkpoint = checkpoint or cfg.model.path
+    if checkpoint is None:
+        raise EvaluationError("no checkpoint: model.path is unset (a tiny model), pass --checkpoint DIR")
+    if cfg.evaluation.torch_threads:
+        import torch
+
+        torch.set_num_threads(cfg.evaluation.torch_threads)
+    if cfg.evaluation.engine == "vllm":
+        try:
+            import vllm  # noqa: F401 - fail before any work if the engine is missing
+        except ImportError as err:
+            raise EvaluationError("evaluation.engine is 'vllm' but vLLM is not installed (GPU only: "
+                                  "pip install -e '.[gpu]'); use engine: transformers on CPU") from err
+    holder: dict = {}
+
+    def factory():
+        if "sampler" not in holder:
+            holder["sampler"] = make_sampler(checkpoint, cfg)
+        return holder["sampler"]
+
+    nested = len(benchmarks) > 1
+    return {b.id: evaluate_benchmark(cfg, b, factory, checkpoint, out / b.id if nested else out) for b in benchmarks}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", required=True, help="resolved run config (YAML)")
+    parser.add_argument("--out", required=True, help="output directory")
+    parser.add_argument("--checkpoint", help="HF model directory or hub id (default: model.path)")
+    parser.add_argument("--benchmark", help="evaluate only this benchmark id (e.g. math500)")
+    args = parser.parse_args(argv)
+    try:
+        cfg = load_run_config(args.config)
+        summaries = run(cfg, Path(args.out), checkpoint=args.checkpoint, benchmark=args.benchmark)
+    except (EvaluationError, DataError, ConfigError) as err:
+        parser.exit(2, f"lens.evaluate: error: {err}\n")
+    for bench, s in summaries.items():
+        keys = ["accuracy", "accuracy/level_4_5"] + [k for k in s if k.startswith("pass@")]
+        print(bench, {k: round(s[k], 4) for k in keys if k in s})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
