@@ -234,15 +234,33 @@ def level_subsets(samples: pd.DataFrame) -> list[tuple[str, pd.Series]]:
 def seed_problem_matrix(rows: pd.DataFrame, value: str) -> tuple[np.ndarray, list[int], list[str]]:
     """Pivot per-problem rows of ONE (model, algo, benchmark, step) to a (seeds, problems) array.
 
-    Every seed must have evaluated the same problems (the evaluation set is fixed by the config);
-    a gap means a crashed or partial evaluation and is an error rather than a silent NaN.
+    Only problems that every seed evaluated are kept (as analysis.stats.seed_problem_scores does):
+    the bootstrap resamples the same problem columns for all seeds. Seeds normally share the
+    evaluation set; when they do not (a partial evaluation, or a `limit` subset drawn per seed) the
+    dropped count is reported on stderr, and no shared problem at all is an error.
     """
     table = rows.pivot(index="seed", columns="problem_id", values=value).sort_index().sort_index(axis=1)
-    if table.isna().any().any():
-        missing = table.columns[table.isna().any()].tolist()[:5]
-        raise TidyError(f"seeds evaluated different problems (e.g. {missing}); re-run the evaluation "
-                        "of the incomplete seed")
-    return table.to_numpy(dtype=np.float64), table.index.tolist(), table.columns.tolist()
+    shared = table.dropna(axis=1, how="any")
+    if shared.shape[1] == 0:
+        raise TidyError(f"the seeds {table.index.tolist()} share no evaluated problem; re-run the evaluation "
+                        "of the incomplete seed or evaluate every seed on the same problems")
+    if shared.shape[1] < table.shape[1]:
+        print(f"warning: {table.shape[1] - shared.shape[1]} of {table.shape[1]} problems were not evaluated by "
+              f"every seed {table.index.tolist()}; using the {shared.shape[1]} shared ones", file=sys.stderr)
+    return shared.to_numpy(dtype=np.float64), shared.index.tolist(), shared.columns.tolist()
+
+
+def shared_columns(a: np.ndarray, a_ids: list[str], b: np.ndarray, b_ids: list[str]):
+    """Restrict two (seeds, problems) arrays to the problems both have, same column order."""
+    common = sorted(set(a_ids) & set(b_ids))
+    if not common:
+        raise TidyError("the two algorithms share no evaluated problem: a paired comparison is impossible")
+    if len(common) < max(len(a_ids), len(b_ids)):
+        print(f"warning: paired comparison on the {len(common)} problems both algorithms evaluated "
+              f"(of {len(a_ids)} and {len(b_ids)})", file=sys.stderr)
+    a_pos = {pid: i for i, pid in enumerate(a_ids)}
+    b_pos = {pid: i for i, pid in enumerate(b_ids)}
+    return a[:, [a_pos[p] for p in common]], b[:, [b_pos[p] for p in common]], common
 
 
 def main(argv: list[str] | None = None) -> int:

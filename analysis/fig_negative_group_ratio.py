@@ -61,7 +61,7 @@ def plot(data: pd.DataFrame, window: int):
         ax.set_title(style.model_label(model))
         ax.set_xlabel("training step (rollout batches)")
         ax.set_ylim(0, 100)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
     axes[0][0].set_ylabel("all-wrong groups (%)")
     # Above the panels: at single-column width an inside legend covers the early steps.
     handles, labels = axes[0][0].get_legend_handles_labels()

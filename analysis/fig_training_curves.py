@@ -68,7 +68,7 @@ def plot(data: pd.DataFrame):
             ax.set_title(f"{style.model_label(model)}: {what}")
             ax.set_xlabel("training step (rollout batches)")
             ax.set_ylabel("accuracy (%)")
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
     # One legend above all panels: inside a panel it hides the curves it names.
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside upper center", ncols=min(len(algos), 4 if len(subsets) > 1 else 2),

@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 
 from analysis import stats, style
-from analysis.collect import (TidyError, final_step_samples, level_subsets, per_problem, pick_benchmark,
-                              read_eval_samples, seed_problem_matrix)
+from analysis.collect import (final_step_samples, level_subsets, per_problem, pick_benchmark, read_eval_samples,
+                              seed_problem_matrix, shared_columns)
 
 NAME = "tab_accuracy_by_level"
 COLUMNS = ["model", "benchmark", "level", "algo", "step", "n_seeds", "n_problems", "mean", "std_seeds", "ci_low",
@@ -60,9 +60,7 @@ def compute(samples: pd.DataFrame, benchmark: str | None, treatment: str, baseli
                                 "ci_high": style.percent(high), "p_value": np.nan})
             if treatment in matrices and baseline in matrices:
                 (t_mat, t_pids), (b_mat, b_pids) = matrices[treatment], matrices[baseline]
-                if t_pids != b_pids:
-                    raise TidyError(f"{model}, level {label}: {treatment} and {baseline} were evaluated on "
-                                    "different problems; the paired comparison needs the same set")
+                t_mat, b_mat, t_pids = shared_columns(t_mat, t_pids, b_mat, b_pids)
                 res = stats.paired_bootstrap(t_mat, b_mat, n_boot=n_boot, seed=seed)
                 records.append({"model": model, "benchmark": benchmark, "level": label,
                                 "algo": diff_id(treatment, baseline), "step": np.nan,

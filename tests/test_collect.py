@@ -164,3 +164,17 @@ def test_cli_writes_tables(tmp_path):
 def test_cli_error_exit_code(tmp_path, capsys):
     assert collect.main(["--runs", str(tmp_path / "none"), "--out", str(tmp_path / "t2")]) == 1
     assert "analysis.collect: error:" in capsys.readouterr().err and not (tmp_path / "t2").exists()
+
+
+def test_seed_problem_matrix_keeps_problems_every_seed_answered(capsys):
+    rows = pd.DataFrame({"seed": [0, 0, 1, 1, 1], "problem_id": ["a", "b", "a", "b", "c"],
+                         "accuracy": [0.5, 1.0, 0.25, 0.0, 1.0]})
+    matrix, seeds, pids = collect.seed_problem_matrix(rows, "accuracy")
+    assert seeds == [0, 1] and pids == ["a", "b"]
+    assert matrix.tolist() == [[0.5, 1.0], [0.25, 0.0]]
+    assert "1 of 3 problems were not evaluated by every seed" in capsys.readouterr().err
+    disjoint = pd.DataFrame({"seed": [0, 1], "problem_id": ["a", "b"], "accuracy": [1.0, 0.0]})
+    with pytest.raises(collect.TidyError, match="share no evaluated problem"):
+        collect.seed_problem_matrix(disjoint, "accuracy")
+    a, b, common = collect.shared_columns(matrix, pids, matrix[:, ::-1], ["b", "a"])
+    assert common == ["a", "b"] and a.tolist() == b.tolist()  # columns realigned by problem id
