@@ -1,0 +1,221 @@
+"""lens.rewards: extraction, Math-Verify grading pinned by hand, percentages, and never raising/hanging."""
+
+import multiprocessing as mp
+import signal
+import threading
+import time
+
+import pytest
+
+from lens import rewards
+from lens.rewards import grade_batch, last_boxed, split_percent
+
+
+# ---------------------------------------------------------------------------------------------
+# extraction
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("text,expected", [
+    ("so $\\boxed{5}$.", "5"),
+    ("\\boxed{\\frac{1}{2}}", "\\frac{1}{2}"),
+    ("first \\boxed{3} then \\boxed{7}", "7"),  # the last box wins
+    ("\\boxed{\\boxed{5}}", "\\boxed{5}"),  # last *top-level* box
+    ("\\fbox{x+1}", "x+1"),
+    ("\\boxed {4}", "4"),
+    ("\\boxed{\\{1,2\\}}", "\\{1,2\\}"),  # escaped braces are not groups
+    ("\\boxed{3} and \\boxed{4", "3"),  # unclosed last box: the last complete one
+    ("no box here", None),
+    ("", None),
+])
+def test_last_boxed(text, expected):
+    assert last_boxed(text) == expected
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("20\\%", ("20", True)), ("20 %", ("20", True)), ("28\\text{\\%}", ("28", True)),
+    ("15 percent", ("15", True)), ("$7.2\\%$", ("7.2", True)), ("20", ("20", False)), ("\\%", ("\\%", False)),
+])
+def test_split_percent(text, expected):
+    assert split_percent(text) == expected
+
+
+# ---------------------------------------------------------------------------------------------
+# grading, pinned by hand
+# ---------------------------------------------------------------------------------------------
+CASES = [
+    # (completion, gold, expected)
+    ("The answer is $\\boxed{\\frac{1}{2}}$.", "\\frac{1}{2}", 1.0),
+    ("\\boxed{0.5}", "\\frac12", 1.0),
+    ("\\boxed{2\\sqrt{3}}", "2\\sqrt3", 1.0),
+    ("\\boxed{2}", "2\\sqrt3", 0.0),  # a bare gold 2\sqrt3 must not parse as 2
+    ("\\boxed{3} ... so finally \\boxed{5}", "5", 1.0),
+    ("\\boxed{3} ... so finally \\boxed{5}", "3", 0.0),
+    ("\\boxed{\\boxed{5}}", "5", 1.0),
+    ("\\boxed{(1, 2)}", "(1,2)", 1.0),
+    ("\\boxed{x^2+2x+1}", "(x+1)^2", 1.0),
+    ("\\boxed{4}", "5", 0.0),
+    ("Therefore the answer is 12.", "12", 1.0),  # no box: Math-Verify's own extraction on the tail
+    ("\\boxed{}", "0", 0.0),
+]
+
+
+@pytest.mark.parametrize("completion,gold,expected", CASES)
+def test_grade_hand_cases(completion, gold, expected):
+    assert grade_batch([completion], [gold]) == [expected]
+
+
+PERCENT_CASES = [
+    # antlr4 4.11 breaks these inside Math-Verify; lens.rewards normalises the percent sign itself.
+    ("\\boxed{20\\%}", "20", 1.0),
+    ("\\boxed{28\\%}", "0.28", 1.0),
+    ("\\boxed{20}", "20\\%", 1.0),
+    ("\\boxed{0.2}", "20\\%", 1.0),
+    ("\\boxed{7.2\\%}", "7.2\\%", 1.0),
+    ("\\boxed{21\\%}", "20", 0.0),
+    ("\\boxed{28\\%}", "0.27", 0.0),
+    ("\\boxed{30 \\%}", "0.2", 0.0),
+]
+
+
+@pytest.mark.parametrize("completion,gold,expected", PERCENT_CASES)
+def test_grade_percentages_with_pinned_antlr(completion, gold, expected):
+    assert grade_batch([completion], [gold]) == [expected]
+
+
+def test_antlr_pin_is_the_one_lm_eval_needs():
+    from importlib.metadata import version
+
+    # The percent handling above exists because of this pin; if it changes, re-check the cases.
+    assert version("antlr4-python3-runtime").startswith("4.11")
+
+
+def test_input_validation_and_empty():
+    assert grade_batch([], []) == []
+    with pytest.raises(ValueError):
+        grade_batch(["\\boxed{1}"], [])
+
+
+def test_non_string_completions_grade_zero():
+    assert grade_batch([None, 5, b"\\boxed{5}"], ["5", "5", "5"]) == [0.0, 0.0, 0.0]
+
+
+def test_each_distinct_gold_parsed_once(monkeypatch):
+    calls = []
+    real = rewards._parse_gold
+    monkeypatch.setattr(rewards, "_parse_gold", lambda g: calls.append(g) or real(g))
+    completions = ["\\boxed{1}", "\\boxed{2}"] * 8
+    out = grade_batch(completions, ["1"] * 8 + ["2"] * 8, workers=1)
+    assert sorted(calls) == ["1", "2"]
+    assert out == [1.0, 0.0] * 4 + [0.0, 1.0] * 4
+
+
+def test_chunks_keep_a_gold_together():
+    items = [(i, f"g{i // 16}", "x") for i in range(64)]
+    chunks = rewards._chunks(items, n_workers=2)
+    for chunk in chunks:
+        assert len({g for _, g, _ in chunk}) == 1
+    assert sorted(i for c in chunks for i, _, _ in c) == list(range(64))
+
+
+# ---------------------------------------------------------------------------------------------
+# pool, threads, processes
+# ---------------------------------------------------------------------------------------------
+def _batch(n):
+    completions, golds, expected = [], [], []
+    for i in range(n):
+        completions.append(f"We get $\\boxed{{{i}}}$." if i % 3 else f"\\boxed{{{i + 1}}}")
+        golds.append(str(i))
+        expected.append(1.0 if i % 3 else 0.0)
+    return completions, golds, expected
+
+
+def test_pool_agrees_with_in_process():
+    completions, golds, expected = _batch(96)
+    assert grade_batch(completions, golds, workers=2) == expected
+    assert grade_batch(completions, golds, workers=1) == expected
+
+
+def test_from_a_worker_thread():
+    completions, golds, expected = _batch(10)
+    box = {}
+    thread = threading.Thread(target=lambda: box.setdefault("out", grade_batch(completions, golds, timeout_s=2)))
+    thread.start()
+    thread.join(120)
+    assert box["out"] == expected
+
+
+def _grade_in_child(args):
+    return grade_batch(*args, timeout_s=2)
+
+
+def test_from_daemonic_pool_workers():
+    completions, golds, expected = _batch(70)
+    with mp.get_context("fork").Pool(2) as pool:  # daemonic workers: no children allowed there
+        out = pool.map(_grade_in_child, [(completions, golds), (completions[:5], golds[:5])])
+    assert out == [expected, expected[:5]]
+
+
+def test_progress_callback_counts_every_item():
+    completions, golds, _ = _batch(80)
+    seen = []
+    grade_batch(completions, golds, workers=2, progress=seen.append)
+    assert sum(seen) == 80
+
+
+def _hang_in_c(gold_parsed, completion):
+    # SIGALRM blocked + sleep: like a C routine no Python signal handler can interrupt.
+    if completion == "HANG":
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+        time.sleep(600)
+    return _real_grade(gold_parsed, completion)
+
+
+_real_grade = rewards._grade_parsed
+
+
+@pytest.mark.slow
+def test_pool_kills_a_stuck_worker_and_keeps_the_rest(monkeypatch):
+    monkeypatch.setattr(rewards, "_grade_parsed", _hang_in_c)  # forked workers inherit the patch
+    completions = ["\\boxed{1}", "HANG", "\\boxed{3}", "\\boxed{4}"] * 16
+    golds = ["1", "2", "3", "5"] * 16
+    expected = [1.0, 0.0, 1.0, 0.0] * 16
+    completions[5] = "HANG"  # a second hang in the same chunk as the first
+    expected[5] = 0.0
+    out = grade_batch(completions[:8] + ["\\boxed{9}"] * 56, golds[:8] + ["9"] * 56, timeout_s=0.2, workers=2)
+    assert out == expected[:8] + [1.0] * 56
+
+
+# ---------------------------------------------------------------------------------------------
+# adversarial input: 0.0, no exception, bounded time (not asserted: tests never time things)
+# ---------------------------------------------------------------------------------------------
+ADVERSARIAL = [
+    "",
+    "\\boxed{",
+    "}}}}{{{\\boxed{1}}",
+    "\\boxed{\\frac{1}{",
+    "x" * 100_000,
+    "\\boxed{" + "1+" * 50_000 + "1}",
+    "\\frac{" * 300 + "1" + "}{2}" * 300,
+    "\\boxed{" + "\\frac{" * 300 + "1" + "}{2}" * 300 + "}",
+    "\\boxed{" + "\\sqrt{" * 400 + "2" + "}" * 400 + "}",
+    "\u202e\u0000\ufffd\U0001f600 \\boxed{\u00bd\u2212\u221e}",
+    "\\boxed{\\boxed{\\boxed{}}}",
+    "\\boxed{9^{9^{9^{9}}}}",
+    "\\boxed{(10^{8})!}",
+    "$" * 5000,
+    "\\begin{pmatrix}" * 200,
+]
+
+
+def test_adversarial_completions_grade_zero_in_process():
+    golds = ["7"] * len(ADVERSARIAL)
+    assert grade_batch(ADVERSARIAL, golds, timeout_s=1.0, workers=1) == [0.0] * len(ADVERSARIAL)
+
+
+def test_adversarial_completions_grade_zero_in_pool():
+    completions = ADVERSARIAL * 5
+    assert grade_batch(completions, ["7"] * len(completions), timeout_s=1.0, workers=2) == [0.0] * len(completions)
+
+
+def test_adversarial_golds_do_not_raise():
+    golds = ["", "\\frac{", "}{", "x" * 5000, "\\boxed{"]
+    assert grade_batch(["\\boxed{1}"] * len(golds), golds, timeout_s=1.0) == [0.0] * len(golds)

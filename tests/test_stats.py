@@ -1,0 +1,155 @@
+"""analysis.stats: Pass@k pinned by hand, accuracies by level/subject, bootstrap intervals."""
+
+from math import comb
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from analysis import stats
+
+
+# ---------------------------------------------------------------------------------------------
+# pass_at_k
+# ---------------------------------------------------------------------------------------------
+def test_pass_at_k_hand_values():
+    # 1 - C(12, 2) / C(16, 2) = 1 - 66/120 = 0.45
+    assert stats.pass_at_k(16, 4, 2) == pytest.approx(0.45, abs=1e-12)
+    # 1 - C(3, 3) / C(5, 3) = 1 - 1/10
+    assert stats.pass_at_k(5, 2, 3) == pytest.approx(0.9, abs=1e-12)
+    # k = 1 is the fraction correct
+    assert stats.pass_at_k(16, 5, 1) == pytest.approx(5 / 16, abs=1e-12)
+    # 1 - C(8, 8) / C(16, 8) = 1 - 1/12870
+    assert stats.pass_at_k(16, 8, 8) == pytest.approx(1 - 1 / 12870, abs=1e-12)
+
+
+def test_pass_at_k_edges():
+    assert stats.pass_at_k(16, 0, 16) == 0.0
+    assert stats.pass_at_k(16, 16, 1) == 1.0
+    assert stats.pass_at_k(16, 15, 2) == 1.0  # n - c < k: every pair holds a correct sample
+    assert isinstance(stats.pass_at_k(16, 4, 2), float)
+
+
+def test_pass_at_k_vectorised_matches_scalar():
+    n = np.array([16, 16, 8, 4])
+    c = np.array([4, 0, 8, 1])
+    out = stats.pass_at_k(n, c, 2)
+    assert out.shape == (4,)
+    assert out == pytest.approx([stats.pass_at_k(int(a), int(b), 2) for a, b in zip(n, c)])
+    grid = stats.pass_at_k(16, np.arange(17)[:, None], np.array([1, 2, 4, 8, 16])[None, :])  # (17, 5)
+    assert grid.shape == (17, 5)
+    assert np.all(np.diff(grid, axis=0) >= -1e-12)  # more correct samples never lowers Pass@k
+    assert np.all(np.diff(grid, axis=1) >= -1e-12)  # nor does a larger k
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 40).flatmap(lambda n: st.tuples(st.just(n), st.integers(0, n), st.integers(1, n))))
+def test_pass_at_k_equals_combinatorial_definition(nck):
+    n, c, k = nck
+    assert stats.pass_at_k(n, c, k) == pytest.approx(1 - comb(n - c, k) / comb(n, k), abs=1e-9)
+
+
+@pytest.mark.parametrize("n,c,k", [(4, 5, 1), (4, -1, 1), (4, 2, 0), (4, 2, 5)])
+def test_pass_at_k_rejects_invalid(n, c, k):
+    with pytest.raises(ValueError):
+        stats.pass_at_k(n, c, k)
+
+
+# ---------------------------------------------------------------------------------------------
+# accuracy tables
+# ---------------------------------------------------------------------------------------------
+def _samples(spec):
+    """spec: list of (problem_id, level, subject, [correct per sample])."""
+    rows = [{"problem_id": pid, "level": level, "subject": subject, "sample_idx": j, "correct": c}
+            for pid, level, subject, cs in spec for j, c in enumerate(cs)]
+    return pd.DataFrame(rows)
+
+
+SPEC = [
+    ("p1", 4, "Algebra", [1, 0, 1, 0]),
+    ("p2", 5, "Geometry", [1, 1, 1, 1]),
+    ("p3", 1, "Algebra", [0, 0, 0, 0]),
+]
+
+
+def test_summarize_hand_values():
+    s = stats.summarize(_samples(SPEC), pass_k=(1, 2, 4, 8))
+    assert s["accuracy"] == pytest.approx(0.5)
+    assert s["accuracy/level_1"] == 0.0
+    assert s["accuracy/level_4"] == 0.5
+    assert s["accuracy/level_5"] == 1.0
+    assert s["accuracy/level_4_5"] == pytest.approx(0.75)
+    assert s["accuracy/subject/Algebra"] == pytest.approx(0.25)
+    assert s["accuracy/subject/Geometry"] == 1.0
+    assert s["pass@1"] == pytest.approx(0.5)
+    # p1: 1 - C(2,2)/C(4,2) = 5/6; p2: 1; p3: 0
+    assert s["pass@2"] == pytest.approx((5 / 6 + 1) / 3)
+    assert s["pass@4"] == pytest.approx(2 / 3)
+    assert "pass@8" not in s  # more than the 4 samples per problem
+    assert s["n_problems"] == 3 and s["n_samples"] == 12 and s["n_problems_level_4_5"] == 2
+    assert "accuracy/level_2" not in s
+
+
+def test_accuracy_weights_problems_not_samples():
+    samples = _samples([("a", 1, None, [1]), ("b", 2, None, [0, 0, 0])])
+    assert stats.mean_accuracy(samples) == pytest.approx(0.5)  # sample mean would be 0.25
+    assert stats.accuracy_by_subject(samples) == {}
+
+
+def test_levels_missing_are_skipped():
+    samples = _samples([("a", None, "X", [1, 1]), ("b", 4, "X", [0, 1])])
+    assert stats.accuracy_by_level(samples) == {"level_4": 0.5, "level_4_5": 0.5}
+
+
+def test_problem_table_needs_columns():
+    with pytest.raises(KeyError):
+        stats.problem_table(pd.DataFrame({"problem_id": ["a"]}))
+
+
+# ---------------------------------------------------------------------------------------------
+# bootstrap
+# ---------------------------------------------------------------------------------------------
+def test_bootstrap_constant_values_give_a_point_interval():
+    assert stats.bootstrap_ci(np.full(10, 0.3), n_boot=100) == pytest.approx((0.3, 0.3))
+
+
+def test_bootstrap_interval_brackets_mean_and_is_reproducible():
+    values = np.random.default_rng(1).random(200)
+    lo, hi = stats.bootstrap_ci(values, n_boot=500, seed=7)
+    assert lo < values.mean() < hi
+    assert (lo, hi) == stats.bootstrap_ci(values, n_boot=500, seed=7)
+    # a 95 % interval of the mean is about +-1.96 standard errors wide
+    se = values.std(ddof=1) / np.sqrt(len(values))
+    assert (hi - lo) == pytest.approx(2 * 1.96 * se, rel=0.2)
+
+
+def test_bootstrap_over_identical_seeds_equals_problem_bootstrap():
+    row = np.random.default_rng(2).random(50)
+    assert stats.bootstrap_ci(np.stack([row, row, row]), n_boot=300, seed=3) == \
+        pytest.approx(stats.bootstrap_ci(row, n_boot=300, seed=3))
+
+
+def test_bootstrap_seed_variation_widens_interval():
+    row = np.random.default_rng(4).random(100)
+    lo1, hi1 = stats.bootstrap_ci(np.stack([row, row]), n_boot=500)
+    lo2, hi2 = stats.bootstrap_ci(np.stack([row - 0.2, row + 0.2]), n_boot=500)
+    assert hi2 - lo2 > hi1 - lo1
+
+
+def test_bootstrap_frame_helpers():
+    a = _samples(SPEC).assign(seed=0)
+    b = _samples([(p, lv, s, [1 - c for c in cs]) for p, lv, s, cs in SPEC]).assign(seed=1)
+    both = pd.concat([a, b])
+    point, lo, hi = stats.bootstrap_seeds(both, n_boot=200)
+    assert point == pytest.approx(0.5) and lo <= point <= hi
+    point, lo, hi = stats.bootstrap_seeds_problems(both, "pass@2", n_boot=200)
+    assert point == pytest.approx(np.mean([5 / 6, 1, 0, 5 / 6, 0, 1]))
+    point, lo, hi = stats.bootstrap_problems(a, n_boot=200)
+    assert point == pytest.approx(0.5) and 0 <= lo <= hi <= 1
+    assert stats.seed_problem_scores(both).shape == (2, 3)
+    with pytest.raises(ValueError):
+        stats.bootstrap_problems(a, "median")
+    with pytest.raises(ValueError):
+        stats.bootstrap_ci([])
