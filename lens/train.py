@@ -170,7 +170,11 @@ def grpo_config_kwargs(cfg: RunConfig, plan: BatchPlan, *, cuda: bool, output_di
         remove_unused_columns=False,
     )
     if t.engine == "vllm":
-        kwargs.update(vllm_mode=t.vllm_mode, vllm_gpu_memory_utilization=t.vllm_gpu_memory_utilization)
+        kwargs.update(vllm_mode=t.vllm_mode, vllm_gpu_memory_utilization=t.vllm_gpu_memory_utilization,
+                      # KV cache sized to the longest sequence we ever sample
+                      vllm_max_model_length=t.max_prompt_tokens + t.max_new_tokens)
+        if t.vllm_mode == "server" and t.vllm_server_base_url:
+            kwargs["vllm_server_base_url"] = t.vllm_server_base_url
     return kwargs
 
 
@@ -382,8 +386,11 @@ def train(cfg: RunConfig, run_dir: str | Path) -> dict:
     checkpoint_dir = run_dir / CHECKPOINTS
     set_seed(cfg.seed)
 
+    # TrainingArguments first: under DeepSpeed ZeRO-3 (zero3_init_flag) from_pretrained then loads
+    # the weights already partitioned instead of a full copy per process.
+    args = GRPOConfig(**grpo_config_kwargs(cfg, plan, cuda=cuda, output_dir=checkpoint_dir))
     problems, report = training_problems(cfg)
-    log.info("training problems: %s", report)
+    log.info("training problems: %s", {k: v for k, v in report.items() if k != "dropped_ids"})
     if cfg.model.path is None:
         model_dir = checkpoint_dir / "checkpoint-0"
         if state.is_main_process:
@@ -408,7 +415,6 @@ def train(cfg: RunConfig, run_dir: str | Path) -> dict:
     if state.is_main_process:
         tracker = RunTracker(cfg, run_dir)
         tracker.start()
-    args = GRPOConfig(**grpo_config_kwargs(cfg, plan, cuda=cuda, output_dir=checkpoint_dir))
     trainer = LensGRPOTrainer(
         model=model,
         processing_class=tokenizer,
@@ -421,7 +427,7 @@ def train(cfg: RunConfig, run_dir: str | Path) -> dict:
     started = time.time()
     trainer.train(resume_from_checkpoint=str(resume) if resume is not None else None)
     final = checkpoint_dir / f"checkpoint-{trainer.state.global_step}"
-    if trainer.state.global_step != plan.max_steps or not final.exists():
+    if trainer.state.global_step != plan.max_steps or (state.is_main_process and not final.exists()):
         raise RuntimeError(f"training stopped at optimizer step {trainer.state.global_step} of {plan.max_steps} "
                            f"or without its checkpoint {final}")
     done = {"rollout_steps": cfg.training.rollout_steps, "global_step": trainer.state.global_step,

@@ -255,3 +255,24 @@ def test_sigkill_then_same_command_resumes_to_the_same_final_step(tmp_path, tmp_
     # The same command on a finished run does nothing and succeeds.
     rerun = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0 and json.loads(rerun.stdout.strip().splitlines()[-1]) == done
+
+
+# --------------------------------------------------------------------------------------------
+# Scale-out configs
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name,kind,processes,machines", [
+    ("zero3", "DEEPSPEED", 8, 1), ("fsdp2", "FSDP", 8, 1), ("zero3_multinode", "DEEPSPEED", 16, 2)])
+def test_accelerate_configs_parse_and_save_hf_weights(name, kind, processes, machines):
+    from accelerate.commands.config.config_args import ClusterConfig
+
+    cluster = ClusterConfig.from_yaml_file(str(REPO / "config" / "accelerate" / f"{name}.yaml"))
+    assert cluster.distributed_type.name == kind and cluster.mixed_precision == "bf16"
+    assert (cluster.num_processes, cluster.num_machines) == (processes, machines)
+    # Checkpoints must be consolidated Hugging Face weights (vLLM, lm-eval, lens.evaluate load them).
+    if kind == "DEEPSPEED":
+        assert cluster.deepspeed_config["zero_stage"] == 3 and cluster.deepspeed_config["zero3_save_16bit_model"]
+    else:
+        assert cluster.fsdp_config["fsdp_version"] == 2
+        assert cluster.fsdp_config["fsdp_state_dict_type"] == "FULL_STATE_DICT"
+    # The paper's 512 completions per update split over these processes.
+    batch_plan(TrainingConfig(), processes)

@@ -1,0 +1,187 @@
+"""Time per training step: our GRPO vs LENS vs plain TRL GRPOTrainer, same tiny model, data and seed.
+
+    python benchmarks/bench_train_step.py [--reps 5] [--rollouts 4] [--out benchmarks/results/train_step.json]
+
+Two batch layouts, each with the same work per optimizer update (16 completions):
+- `multi`: the paper's shape, 4 optimizer updates per rollout (8 prompts x G=8 per rollout, 2 per
+  update); TRL computes the old-policy log-probs itself and LENS reuses them;
+- `single`: 1 update per rollout (2 prompts x G=8); TRL computes no old log-probs, so LENS adds
+  one no-grad forward pass and hands it to TRL as the old log-probs.
+The learning rate is 0: the optimizer still steps, but the policy stays the initial one, so
+every variant samples exactly the same tokens (same seed) and does the same work apart from what
+is being measured; with a moving policy, completion lengths drift apart and swamp the overhead.
+Variants run interleaved (a shuffled order in every repetition) so that load from other processes
+on the machine hits all of them alike; the first rollout of every run (warm-up) is not counted.
+Reports the median CPU and wall seconds per optimizer step (generation included), the ratios
+lens/grpo and grpo/trl of CPU time (medians of per-repetition ratios; CPU time of this process
+is far less sensitive than wall time to other jobs on a shared machine) and the load (`uptime`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import subprocess
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import torch  # noqa: E402
+from datasets import Dataset  # noqa: E402
+from transformers import PrinterCallback, TrainerCallback  # noqa: E402
+from trl import GRPOConfig, GRPOTrainer  # noqa: E402
+
+from lens.config import RunConfig, TinyModelConfig, parse  # noqa: E402
+from lens.rewards import grade_batch  # noqa: E402
+from lens.tiny import build_model, build_tokenizer  # noqa: E402
+from lens.train import batch_plan, grpo_config_kwargs  # noqa: E402
+from lens.trainer import LensGRPOTrainer  # noqa: E402
+
+TINY = TinyModelConfig(hidden_size=128, num_layers=4, num_heads=4, intermediate_size=384)  # ~1 M parameters
+LAYOUTS = {  # prompts_per_rollout, updates_per_rollout, prompts_per_update
+    "multi": (8, 4, 2),
+    "single": (2, 1, 2),
+}
+VARIANTS = ("ours_grpo", "ours_lens", "trl_grpo")
+
+
+def _problems(n: int = 64) -> list[dict]:
+    rng = random.Random(0)
+    out = []
+    for i in range(n):
+        a, b = rng.randint(1, 99), rng.randint(1, 99)
+        out.append({"prompt": f"<|user|>What is {a} + {b}? Put the answer in \\boxed{{}}.\n<|assistant|>",
+                    "answer": str(a + b)})
+    return out
+
+
+def correct(completions, answer, **kwargs):
+    return grade_batch(list(completions), list(answer), workers=1)
+
+
+class StepClock(TrainerCallback):
+    """Wall and CPU time stamps at optimizer-step boundaries.
+
+    CPU time of this process (torch on one thread) is what our code adds; wall time on a shared
+    2-core machine also carries everyone else's load, so it is reported but not used for ratios.
+    """
+
+    def __init__(self):
+        self.wall: list[float] = []
+        self.cpu: list[float] = []
+
+    def _stamp(self):
+        self.wall.append(time.perf_counter())
+        self.cpu.append(time.process_time())
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        if not self.wall:
+            self._stamp()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self._stamp()
+
+
+def run_once(variant: str, layout: str, rollouts: int, tokenizer, state_dict, dataset, max_new_tokens: int,
+             out_dir: Path) -> tuple[float, float]:
+    """(CPU, wall) seconds per optimizer step, averaged over rollouts 2..n of one fresh run."""
+    per_rollout, updates, per_update = LAYOUTS[layout]
+    algo = "lens" if variant == "ours_lens" else "grpo"
+    cfg = parse(RunConfig, {
+        "model": {"name": "tiny", "tiny": {}}, "algorithm": {"name": algo},
+        "training": {"prompts_per_rollout": per_rollout, "num_generations": 8, "updates_per_rollout": updates,
+                     "prompts_per_update": per_update, "rollout_steps": rollouts, "max_new_tokens": max_new_tokens,
+                     "learning_rate": 0.0},
+    })
+    kwargs = grpo_config_kwargs(cfg, batch_plan(cfg.training, 1), cuda=False, output_dir=out_dir)
+    kwargs.update(save_strategy="no", seed=0, data_seed=0)
+    model = build_model(TINY, tokenizer, seed=0)
+    model.load_state_dict(state_dict)
+    clock = StepClock()
+    common = dict(model=model, processing_class=tokenizer, reward_funcs=[correct], train_dataset=dataset,
+                  callbacks=[clock])
+    torch.manual_seed(0)
+    if variant == "trl_grpo":
+        kwargs["scale_rewards"] = "group"  # TRL's own GRPO normalisation
+        trainer = GRPOTrainer(args=GRPOConfig(**kwargs), **common)
+    else:
+        trainer = LensGRPOTrainer(args=GRPOConfig(**kwargs), algorithm=cfg.algorithm, **common)
+    trainer.remove_callback(PrinterCallback)
+    trainer.train()
+    # Drop the first rollout (warm-up): count from the end of its last update.
+    n = len(clock.wall) - 1 - updates
+    cpu = (clock.cpu[-1] - clock.cpu[updates]) / n
+    wall = (clock.wall[-1] - clock.wall[updates]) / n
+    return cpu, wall
+
+
+def uptime() -> str:
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--rollouts", type=int, default=4)
+    parser.add_argument("--max-new-tokens", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--layouts", nargs="+", default=list(LAYOUTS))
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    problems = _problems()
+    tokenizer = build_tokenizer(TINY, [p["prompt"] for p in problems])
+    state_dict = build_model(TINY, tokenizer, seed=0).state_dict()
+    n_params = sum(v.numel() for v in state_dict.values())
+    dataset = Dataset.from_dict({"prompt": [p["prompt"] for p in problems], "answer": [p["answer"] for p in problems]})
+    load_before = uptime()
+    times: dict[str, dict[str, list[float]]] = {layout: {v: [] for v in VARIANTS} for layout in args.layouts}
+    walls: dict[str, dict[str, list[float]]] = {layout: {v: [] for v in VARIANTS} for layout in args.layouts}
+    rng = random.Random(0)
+    out_dir = Path("/tmp") / "lens-bench-train-step"
+    for rep in range(args.reps):
+        for layout in args.layouts:
+            order = list(VARIANTS)
+            rng.shuffle(order)
+            for variant in order:
+                cpu, wall = run_once(variant, layout, args.rollouts, tokenizer, state_dict, dataset,
+                                     args.max_new_tokens, out_dir)
+                times[layout][variant].append(cpu)
+                walls[layout][variant].append(wall)
+                print(f"rep {rep} {layout:6s} {variant:9s} cpu {cpu * 1000:7.1f} wall {wall * 1000:7.1f} ms/step",
+                      flush=True)
+    load_after = uptime()
+    report = {"params": n_params, "reps": args.reps, "rollouts_per_run": args.rollouts,
+              "max_new_tokens": args.max_new_tokens, "threads": args.threads,
+              "load_before": load_before, "load_after": load_after, "layouts": {}}
+    for layout, by_variant in times.items():
+        med = {v: statistics.median(t) for v, t in by_variant.items()}
+        lens_vs_grpo = statistics.median(a / b for a, b in zip(by_variant["ours_lens"], by_variant["ours_grpo"]))
+        grpo_vs_trl = statistics.median(a / b for a, b in zip(by_variant["ours_grpo"], by_variant["trl_grpo"]))
+        med_wall = {v: statistics.median(t) for v, t in walls[layout].items()}
+        report["layouts"][layout] = {"median_cpu_s_per_step": med, "median_wall_s_per_step": med_wall,
+                                     "lens_over_grpo_cpu": lens_vs_grpo, "ours_grpo_over_trl_cpu": grpo_vs_trl,
+                                     "raw_cpu_s_per_step": by_variant, "raw_wall_s_per_step": walls[layout]}
+        print(f"{layout}: median CPU s/step " + ", ".join(f"{v} {t:.4f}" for v, t in med.items())
+              + " | wall " + ", ".join(f"{v} {t:.4f}" for v, t in med_wall.items())
+              + f" | CPU ratios: lens/grpo {lens_vs_grpo:.3f}, ours grpo/trl {grpo_vs_trl:.3f}")
+    print(f"load before: {load_before}\nload after:  {load_after}")
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
