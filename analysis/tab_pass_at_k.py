@@ -4,7 +4,7 @@
         [--benchmark math500] [--k 1 2 4 8 16] [--paper-table table1] [--algos grpo lens]
 
 Rows model x algorithm (x subset: whole set, Level 4-5); cells are our mean ± standard deviation
-over seeds. Where the model is one of the paper's (config names `llama31_8b_instruct`, `qwen25_3b`)
+over seeds (the CSV adds the 95 % bootstrap interval over problems and seeds). Where the model is one of the paper's (config names `llama31_8b_instruct`, `qwen25_3b`)
 and the benchmark is MATH-500, the paper's reported row (analysis.paper_numbers) and the difference
 ours minus paper follow. Writes tab_pass_at_k.{md,tex,csv}.
 """
@@ -22,8 +22,8 @@ from analysis.collect import read_eval_samples
 from analysis.fig_pass_at_k import pass_at_k_summary
 
 NAME = "tab_pass_at_k"
-COLUMNS = ["model", "benchmark", "subset", "algo", "step", "n_seeds", "n_samples", "k", "mean", "std_seeds", "paper",
-           "delta"]
+COLUMNS = ["model", "benchmark", "subset", "algo", "step", "n_seeds", "n_samples", "k", "mean", "std_seeds", "ci_low",
+           "ci_high", "paper", "delta"]
 SUBSET_LABELS = {"all": "all", "4-5": style.HARD_SUBSET_LABEL}
 
 
