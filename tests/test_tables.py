@@ -50,7 +50,8 @@ def test_pass_at_k_table_values_and_paper_numbers(tidy, tmp_path):
 def test_paper_numbers_only_for_matching_model_and_benchmark():
     summary = pd.DataFrame({"model": [MODEL, "tiny", MODEL], "benchmark": ["math500", "math500", "synthetic_test"],
                             "subset": ["all"] * 3, "algo": ["lens"] * 3, "step": [5] * 3, "n_seeds": [1] * 3,
-                            "n_samples": [16] * 3, "k": [16] * 3, "mean": [80.0] * 3, "std_seeds": [np.nan] * 3})
+                            "n_samples": [16] * 3, "k": [16] * 3, "mean": [80.0] * 3, "std_seeds": [np.nan] * 3,
+                            "ci_low": [70.0] * 3, "ci_high": [90.0] * 3})
     out = tab_pass_at_k.with_paper(summary, "table3")
     assert out["paper"].iloc[0] == 83.40 and out["delta"].iloc[0] == pytest.approx(80 - 83.40)
     assert out["paper"].iloc[1:].isna().all()
