@@ -322,7 +322,13 @@ def build_report(tidy: Path, figures: Path, tables: Path, out: Path, config: str
     table("tab_pass_at_k")
 
     md += ["## Ablation: which half of LENS matters", ""]
-    table("tab_ablation")
+    if not (tables / "tab_ablation.md").exists() and (tables / "ablations" / "tab_ablation.md").exists():
+        table("ablations/tab_ablation")  # built by the optional `ablations` target
+    elif not (tables / "tab_ablation.md").exists():
+        md += ["(Not built: the ablation arms lens_mixed_only and lens_negative_only are the optional "
+               "`ablations` target unless they are among the main algorithms.)", ""]
+    else:
+        table("tab_ablation")
 
     md += ["## How often GRPO gets no signal: all-wrong groups", ""]
     if negatives is not None and not negatives.empty:

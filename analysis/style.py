@@ -52,6 +52,7 @@ _FALLBACK_COLORS = ("#000000", "#999999", "#F0E442", "#882255", "#44AA99")
 MODEL_LABELS = {
     "llama31_8b_instruct": "Llama-3.1-8B-Instruct",
     "qwen25_3b": "Qwen-2.5-3B-Base",
+    "tiny_llama": "tiny Llama (embedded)",
 }
 BENCHMARK_LABELS = {
     "math500": "MATH-500",

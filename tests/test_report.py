@@ -83,6 +83,14 @@ def test_advantage_change_weights_steps_by_group_share():
     assert out["delta_abs_mean"] == pytest.approx(0.2) and out["relative"] == pytest.approx(0.2)
 
 
+def test_ablation_table_from_the_optional_target(results, tmp_path):
+    tables = tmp_path / "tables"
+    (tables / "ablations").mkdir(parents=True)
+    (tables / "ablations" / "tab_ablation.md").write_text("ABLATION TABLE MARKER\n")
+    report.build_report(results / "tidy", results / "figures", tables, tmp_path / "REPORT.md", None)
+    assert "ABLATION TABLE MARKER" in (tmp_path / "REPORT.md").read_text()
+
+
 def test_figures_are_embedded_by_relative_path(results):
     text = (results / "REPORT.md").read_text()
     for stem in ("fig_accuracy_by_level", "fig_training_curves", "fig_pass_at_k", "fig_negative_group_ratio",
@@ -102,4 +110,6 @@ def test_report_with_missing_inputs_lists_them(tmp_path):
                  "config file (pass `--config`)"):
         assert what in missing
     assert "The verdict needs `tab_accuracy_by_level.csv`, which is missing." in text
+    assert "(Not built: the ablation arms" in text  # an optional target, not a missing input
+    assert "tab_ablation" not in missing
     assert "- git commit: `" in text and str(REPO) not in missing
