@@ -1,0 +1,173 @@
+"""lens.evaluate end to end on a tiny model: tables, summary, grading, resumption, errors."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from analysis.stats import summarize
+from lens import evaluate
+from lens.config import TinyModelConfig, load_run_config
+from lens.rewards import grade_batch
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+pytestmark = pytest.mark.skipif(not (DATA / "math" / "math500.jsonl").exists(),
+                                reason=f"shared data not found at {DATA}")
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    from lens.tiny import save_tiny
+
+    out = tmp_path_factory.mktemp("tiny")
+    return save_tiny(TinyModelConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64),
+                     ["\\boxed{12}"], out, seed=0)
+
+
+def write_config(path: Path, checkpoint, *, benchmarks=None, **evaluation) -> Path:
+    ev = {"benchmarks": benchmarks or [{"name": "math500", "path": str(DATA / "math"), "limit": 6}],
+          "n_samples": 2, "max_new_tokens": 6, "batch_size": 2, "pass_k": [1, 2], "torch_threads": 1, **evaluation}
+    raw = {"model": {"name": "tiny", "path": str(checkpoint), "prompt": "chat"}, "algorithm": {"name": "grpo"},
+           "seed": 5, "evaluation": ev}
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def test_end_to_end_twenty_math500_problems(tmp_path, tiny_checkpoint):
+    cfg_path = write_config(tmp_path / "run.yaml", tiny_checkpoint,
+                            benchmarks=[{"name": "math500", "path": str(DATA / "math"), "limit": 20}],
+                            batch_size=10, pass_k=[1, 2])
+    out = tmp_path / "out"
+    assert evaluate.main(["--config", str(cfg_path), "--out", str(out)]) == 0
+    samples = pd.read_parquet(out / "samples.parquet")
+    assert list(samples.columns) == evaluate.SAMPLE_COLUMNS
+    assert len(samples) == 40 and samples["problem_id"].nunique() == 20
+    assert sorted(samples["sample_idx"].unique()) == [0, 1]
+    assert set(samples["finish_reason"]) <= {"stop", "length"}
+    assert samples["completion_tokens"].between(1, 6).all()
+    # "stop" exactly when fewer than max_new_tokens were produced or the last one was EOS
+    assert (samples.loc[samples["completion_tokens"] < 6, "finish_reason"] == "stop").all()
+    texts = [json.loads(line) for line in (out / "completions.jsonl").read_text().splitlines()]
+    assert len(texts) == 40
+    # the stored grades are what grade_batch says about the stored texts
+    answers = {p["id"]: p["answer"] for p in map(json.loads, (DATA / "math" / "math500.jsonl").open())}
+    regraded = grade_batch([t["completion"] for t in texts], [answers[t["problem_id"]] for t in texts])
+    assert [int(x) for x in regraded] == [t["correct"] for t in texts] == samples["correct"].tolist()
+    summary = json.loads((out / "summary.json").read_text())
+    expected = summarize(samples, (1, 2))
+    assert {k: summary[k] for k in expected} == pytest.approx(expected)
+    assert summary["n_problems"] == 20 and "accuracy/level_4_5" in summary and "pass@2" in summary
+    assert summary["benchmark"] == "math500"
+
+
+class FakeSampler:
+    """Answers correctly in sample 0 and wrongly in sample 1, so the grades are known."""
+
+    tokenizer = None
+
+    def __init__(self, answers):
+        self.answers = answers
+
+    def sample(self, prompts, n, seed):
+        out = []
+        for prompt in prompts:
+            problem = prompt.split("Question: ", 1)[1].split("\nPlease put", 1)[0]
+            gold = self.answers[problem]
+            out.append([(f"so $\\boxed{{{gold}}}$", 7, "stop"), ("\\boxed{\\text{no idea}}", 9, "length")][:n])
+        return out
+
+
+def test_grades_and_summary_with_known_answers(tmp_path):
+    cfg_path = write_config(tmp_path / "run.yaml", "unused")
+    raw = yaml.safe_load(cfg_path.read_text())
+    raw["model"]["prompt"] = "plain"
+    cfg_path.write_text(yaml.safe_dump(raw))
+    cfg = load_run_config(cfg_path)
+    problems = {p["problem"]: p["answer"] for p in map(json.loads, (DATA / "math" / "math500.jsonl").open())}
+    summary = evaluate.evaluate_benchmark(cfg, cfg.evaluation.benchmarks[0], lambda: FakeSampler(problems),
+                                          "fake", tmp_path / "out")
+    samples = pd.read_parquet(tmp_path / "out" / "samples.parquet")
+    assert samples.sort_values(["problem_id", "sample_idx"])["correct"].tolist() == [1, 0] * 6
+    assert summary["accuracy"] == 0.5 and summary["pass@1"] == 0.5 and summary["pass@2"] == 1.0
+    assert summary["finish_reason/length_frac"] == 0.5 and summary["completion_tokens/mean"] == 8.0
+
+
+def test_killed_midway_and_rerun_keeps_finished_chunks(tmp_path, tiny_checkpoint, monkeypatch):
+    cfg_path = write_config(tmp_path / "run.yaml", tiny_checkpoint)  # 6 problems in 3 chunks of 2
+    out = tmp_path / "out"
+    monkeypatch.setenv(evaluate.STOP_ENV, "1")
+    with pytest.raises(SystemExit) as stop:
+        evaluate.main(["--config", str(cfg_path), "--out", str(out)])
+    assert stop.value.code == 75
+    parts = sorted(p.name for p in (out / "parts").glob("chunk_*.parquet"))
+    assert parts == ["chunk_00000.parquet"] and not (out / "samples.parquet").exists()
+    first = out / "parts" / "chunk_00000.parquet"
+    stamp = (first.stat().st_mtime_ns, first.stat().st_ino)
+    kept = pd.read_parquet(first)
+
+    monkeypatch.delenv(evaluate.STOP_ENV)
+    sampled = []
+    real = evaluate.TransformersSampler.sample
+    monkeypatch.setattr(evaluate.TransformersSampler, "sample",
+                        lambda self, prompts, n, seed: sampled.append(len(prompts)) or real(self, prompts, n, seed))
+    evaluate.main(["--config", str(cfg_path), "--out", str(out)])
+    assert sampled == [2, 2]  # only the two missing chunks were sampled
+    assert (first.stat().st_mtime_ns, first.stat().st_ino) == stamp  # the finished chunk was not rewritten
+    resumed = pd.read_parquet(out / "samples.parquet")
+    assert len(resumed) == 12
+    pd.testing.assert_frame_equal(resumed.iloc[:4].reset_index(drop=True), kept[evaluate.SAMPLE_COLUMNS])
+
+    # per-chunk seeds: an uninterrupted run produces the same samples
+    fresh = tmp_path / "fresh"
+    evaluate.main(["--config", str(cfg_path), "--out", str(fresh)])
+    pd.testing.assert_frame_equal(pd.read_parquet(fresh / "samples.parquet"), resumed)
+    assert (fresh / "completions.jsonl").read_text() == (out / "completions.jsonl").read_text()
+
+
+def test_rerun_with_other_settings_refuses_stale_parts(tmp_path, tiny_checkpoint):
+    out = tmp_path / "out"
+    evaluate.main(["--config", str(write_config(tmp_path / "a.yaml", tiny_checkpoint)), "--out", str(out)])
+    with pytest.raises(SystemExit) as err:
+        evaluate.main(["--config", str(write_config(tmp_path / "b.yaml", tiny_checkpoint, n_samples=3)),
+                       "--out", str(out)])
+    assert err.value.code == 2
+
+
+def test_several_benchmarks_get_subdirectories(tmp_path, tiny_checkpoint):
+    benches = [{"name": "math500", "path": str(DATA / "math"), "limit": 2},
+               {"name": "math", "path": str(DATA / "math"), "split": "test", "limit": 2, "levels": [5]}]
+    cfg_path = write_config(tmp_path / "run.yaml", tiny_checkpoint, benchmarks=benches)
+    evaluate.main(["--config", str(cfg_path), "--out", str(tmp_path / "all")])
+    assert (tmp_path / "all" / "math500" / "samples.parquet").exists()
+    hard = pd.read_parquet(tmp_path / "all" / "math_test" / "samples.parquet")
+    assert set(hard["level"]) == {5} and len(hard) == 4
+    evaluate.main(["--config", str(cfg_path), "--out", str(tmp_path / "one"), "--benchmark", "math_test"])
+    assert (tmp_path / "one" / "samples.parquet").exists() and not (tmp_path / "one" / "math500").exists()
+
+
+def test_argument_errors(tmp_path, tiny_checkpoint, capsys):
+    cfg_path = write_config(tmp_path / "run.yaml", tiny_checkpoint)
+    with pytest.raises(SystemExit) as err:
+        evaluate.main(["--config", str(cfg_path), "--out", str(tmp_path / "o"), "--benchmark", "gsm8k"])
+    assert err.value.code == 2 and "'gsm8k' is not configured" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        evaluate.main(["--config", str(tmp_path / "missing.yaml"), "--out", str(tmp_path / "o")])
+    bad = write_config(tmp_path / "bad.yaml", tiny_checkpoint,
+                       benchmarks=[{"name": "math500", "path": str(tmp_path / "nowhere")}])
+    with pytest.raises(SystemExit):
+        evaluate.main(["--config", str(bad), "--out", str(tmp_path / "o")])
+    assert "no such file or directory" in capsys.readouterr().err
+
+
+def test_vllm_engine_without_vllm_is_a_clear_error(tmp_path, tiny_checkpoint, capsys):
+    try:
+        import vllm  # noqa: F401
+        pytest.skip("vLLM is installed")
+    except ImportError:
+        pass
+    cfg_path = write_config(tmp_path / "run.yaml", tiny_checkpoint, engine="vllm")
+    with pytest.raises(SystemExit) as err:
+        evaluate.main(["--config", str(cfg_path), "--out", str(tmp_path / "o")])
+    assert err.value.code == 2 and "vLLM is not installed" in capsys.readouterr().err
