@@ -173,6 +173,8 @@ class SyntheticConfig:
     train_per_level: int = 2000
     test_per_level: int = 100
     seed: int = 1234
+    # RL prompt set (rl.jsonl): this many train problems of Levels 1..5, to lean toward hard levels.
+    rl_per_level: tuple[int, ...] = (50, 100, 200, 400, 400)
 
 
 @dataclass(frozen=True)
@@ -183,6 +185,10 @@ class WarmupConfig:
     batch_size: int = 32
     learning_rate: float = 1e-3
     torch_threads: int | None = None
+    # Relative sampling weight of Levels 1..5 in the warm-up batches (decides the start's accuracy by level).
+    level_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 1.0)
+    warmup_steps: int = 50  # linear learning-rate warm-up, then cosine decay to 10 %
+    seed: int = 0  # model initialisation and batch order
 
 
 @dataclass(frozen=True)
