@@ -11,7 +11,9 @@ that is unreachable or broken is reported once with a warning and then left alon
 - `ensure_experiment(uri, name)`: create the experiment once before many jobs share one SQLite file
   (concurrent creation races); SQLite "database is locked" errors are retried with backoff.
 
-CLI (called by the workflow after each evaluation; exits 0 even when MLflow is broken):
+CLI (called by the workflow; both exit 0 even when MLflow is broken):
+    python -m lens.tracking ensure-experiment --results-dir RESULTS --experiment NAME [--uri URI]
+creates the experiment before jobs fan out, and
     python -m lens.tracking log-eval --run-dir DIR --eval-dir EVAL_DIR --benchmark ID --step S
 logs EVAL_DIR/summary.json's numbers as `eval/{benchmark}/{metric}` at rollout step S, and the
 files of EVAL_DIR as artifacts under `eval/{benchmark}/step{S}`.
@@ -186,9 +188,10 @@ class RunTracker:
         self._client = _client(self.uri)
         id_file = self.run_dir / RUN_ID_FILE
         run_id = id_file.read_text().strip() if id_file.exists() else ""
-        if run_id:
-            _with_lock_retry(self._client.update_run, run_id, status="RUNNING")
-        else:
+        if run_id and not self._reattach(run_id):
+            log.warning("MLflow run %s of %s is not in %s: starting a new run", run_id, self.run_dir, self.uri)
+            run_id = ""
+        if not run_id:
             tags = {"model": self.cfg.model.name, "algo": self.cfg.algorithm.name, "seed": str(self.cfg.seed),
                     "git_sha": git_sha(), "run_dir": str(self.run_dir.resolve())}
             run_name = f"{self.cfg.model.name}/{self.cfg.algorithm.name}/seed{self.cfg.seed}"
@@ -203,6 +206,17 @@ class RunTracker:
             tmp.replace(id_file)
         self.run_id = run_id
         return run_id
+
+    def _reattach(self, run_id: str) -> bool:
+        """Mark a recorded run RUNNING again; False if the store does not know it (a new database)."""
+        try:
+            _with_lock_retry(self._client.get_run, run_id)
+        except Exception as err:
+            if "RESOURCE_DOES_NOT_EXIST" in str(err) or "not found" in str(err).lower():
+                return False
+            raise
+        _with_lock_retry(self._client.update_run, run_id, status="RUNNING")
+        return True
 
     def attach(self) -> str | None:
         """Attach to an existing run (run_dir/mlflow_run_id) without creating one."""
@@ -289,8 +303,20 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--eval-dir", required=True, type=Path)
     ev.add_argument("--benchmark", required=True)
     ev.add_argument("--step", required=True, type=int)
+    ex = sub.add_parser("ensure-experiment", help="create the experiment once, before many jobs share the store")
+    ex.add_argument("--results-dir", required=True, type=Path, help="folder holding runs/ (the SQLite store's home)")
+    ex.add_argument("--experiment", required=True)
+    ex.add_argument("--uri", default=None, help="tracking URI; default sqlite:///<results-dir>/mlflow.db")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.command == "ensure-experiment":
+        uri = args.uri or f"sqlite:///{Path(args.results_dir).resolve() / 'mlflow.db'}"
+        try:
+            print(f"experiment {args.experiment!r}: id {ensure_experiment(uri, args.experiment)} at {uri}")
+        except Exception as err:  # tracking never fails a job
+            log.warning("could not create MLflow experiment %r at %s: %s: %s", args.experiment, uri,
+                        type(err).__name__, err)
+        return 0
     logged = log_eval(args.run_dir, args.eval_dir, args.benchmark, args.step)
     print(f"log-eval {args.benchmark} step {args.step}: {'logged' if logged else 'not logged (see warning)'}")
     return 0  # tracking never fails the job

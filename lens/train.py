@@ -46,10 +46,11 @@ CHECKPOINTS = "checkpoints"
 METRICS_FILE = "train_metrics.parquet"
 DONE_FILE = "done"
 _CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
-# Files of a Trainer checkpoint needed only to resume from it (DeepSpeed/FSDP keep theirs in
-# sub-folders); removed from every checkpoint but the newest so that old ones keep only the model.
+# Files of a Trainer checkpoint needed only to resume from it (DeepSpeed's sharded states live in
+# global_stepN/, FSDP's optimizer in optimizer_N/); removed from every checkpoint but the newest so
+# that old ones keep only the Hugging Face model. Model files are never matched.
 _RESUME_ONLY = re.compile(r"^(optimizer.*|scheduler\.pt|rng_state.*\.pth|scaler\.pt|global_step\d+|latest|"
-                          r"zero_to_fp32\.py|pytorch_model_fsdp_\d+)$")
+                          r"zero_to_fp32\.py)$")
 # Trainer log entries that summarise the whole run instead of one step.
 _RUN_SUMMARY_KEYS = {"train_runtime", "train_samples_per_second", "train_steps_per_second", "total_flos",
                      "train_loss"}

@@ -243,3 +243,26 @@ def test_log_eval_never_fails_the_job(tmp_path, capsys):
     # No summary.json at all: still exit 0.
     (eval_dir / "summary.json").unlink()
     assert tracking.main(args) == 0
+
+
+def test_run_id_unknown_to_the_store_starts_a_new_run(results, caplog):
+    cfg = _cfg()
+    run_dir = _run_dir(results)
+    (run_dir / RUN_ID_FILE).write_text("ffffffffffffffffffffffffffffffff\n")  # from a deleted database
+    with caplog.at_level(logging.WARNING, logger="lens.tracking"):
+        run_id = RunTracker(cfg, run_dir).start()
+    assert run_id and run_id != "f" * 32
+    assert (run_dir / RUN_ID_FILE).read_text().strip() == run_id
+    assert "starting a new run" in caplog.text
+
+
+def test_ensure_experiment_cli(results, tmp_path, capsys):
+    from mlflow.tracking import MlflowClient
+
+    assert tracking.main(["ensure-experiment", "--results-dir", str(results), "--experiment", "fan-out"]) == 0
+    client = MlflowClient(tracking_uri=f"sqlite:///{results / 'mlflow.db'}")
+    assert client.get_experiment_by_name("fan-out") is not None
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "mlflow.db").write_bytes(b"garbage" * 100)
+    assert tracking.main(["ensure-experiment", "--results-dir", str(broken), "--experiment", "x"]) == 0
