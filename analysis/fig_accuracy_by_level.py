@@ -68,7 +68,7 @@ def plot(data: pd.DataFrame):
         ax.set_xticks(np.arange(len(levels)), [str(lv) for lv in levels])
         ax.set_xlabel("difficulty level")
         step = sub["step"].max()
-        ax.set_title(f"{style.model_label(model)} (step {step})")
+        ax.set_title(f"{style.model_label(model)}, step {step}")
         ax.set_ylim(0, 100)
         ax.grid(axis="x", visible=False)
     axes[0][0].set_ylabel(f"accuracy on {style.benchmark_label(data['benchmark'].iloc[0])} (%)")

@@ -90,7 +90,7 @@ def plot(data: pd.DataFrame):
             ax.minorticks_off()
             what = bench if subset == "all" else f"{bench}, {style.HARD_SUBSET_LABEL}"
             step = data[data["model"] == model]["step"].max()
-            ax.set_title(f"{style.model_label(model)}: {what} (step {step})")
+            ax.set_title(f"{style.model_label(model)}: {what}, step {step}")
             ax.set_xlabel("k (samples per problem)")
             ax.set_ylabel("Pass@k (%)")
     # One legend above all panels: inside a panel it hides the curves it names.

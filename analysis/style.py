@@ -52,12 +52,12 @@ _FALLBACK_COLORS = ("#000000", "#999999", "#F0E442", "#882255", "#44AA99")
 MODEL_LABELS = {
     "llama31_8b_instruct": "Llama-3.1-8B-Instruct",
     "qwen25_3b": "Qwen-2.5-3B-Base",
-    "tiny_llama": "tiny Llama (embedded)",
+    "tiny_llama": "tiny Llama",
 }
 BENCHMARK_LABELS = {
     "math500": "MATH-500",
     "math_test": "MATH test",
-    "synthetic_test": "synthetic test set",
+    "synthetic_test": "synthetic test",
 }
 # Name of the hard subset: MATH's two highest difficulty levels.
 HARD_LEVELS = (4, 5)
