@@ -166,7 +166,8 @@ def test_figure_scripts_do_not_import_torch(tidy, tmp_path):
     code = (
         "import sys\n"
         "from analysis import fig_accuracy_by_level, fig_training_curves, fig_pass_at_k, "
-        "fig_negative_group_ratio, fig_weight_function, stats, report\n"
+        "fig_negative_group_ratio, fig_weight_function, stats, report, tab_pass_at_k, tab_ablation, "
+        "tab_accuracy_by_level\n"
         f"rc = fig_accuracy_by_level.main(['--tidy', {str(tidy)!r}, '--out', {str(tmp_path)!r}, "
         "'--formats', 'png', '--dpi', '40', '--bootstrap-samples', '50'])\n"
         "print(rc, 'torch' in sys.modules)\n"
