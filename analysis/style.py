@@ -206,7 +206,9 @@ def run_cli(name: str, build, args) -> int:
 # --------------------------------------------------------------------------------------------
 _LATEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
                   "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-                  "±": r"$\pm$", "−": r"$-$", "Δ": r"$\Delta$", "≥": r"$\geq$", "≤": r"$\leq$"}
+                  "±": r"$\pm$", "−": r"$-$", "Δ": r"$\Delta$", "≥": r"$\geq$", "≤": r"$\leq$",
+                  # in OT1-encoded text mode a bare < or > prints as an inverted ! or ?
+                  "<": r"$<$", ">": r"$>$"}
 
 
 def latex_escape(text: str) -> str:

@@ -124,3 +124,14 @@ def test_empty_tidy_dir_is_a_clear_error(tmp_path, capsys):
     for module in (tab_pass_at_k, tab_ablation, tab_accuracy_by_level):
         assert module.main(["--tidy", str(tmp_path), "--out", str(tmp_path / "out")]) == 1
         assert "eval_samples.parquet: not found" in capsys.readouterr().err
+
+
+def test_latex_escape_and_table_shape():
+    from analysis import style
+
+    assert style.latex_escape("p < 0.001 & 50% ± Δ − x_1") == r"p $<$ 0.001 \& 50\% $\pm$ $\Delta$ $-$ x\_1"
+    tex = style.latex_table(["A", "B"], [["1", "2"], ["3", "4"]], "cap", "tab:x", rules_before={1})
+    body = tex.splitlines()
+    assert body[body.index(r"1 & 2 \\") + 1] == r"\midrule" and tex.count(r"\midrule") == 2
+    md = style.markdown_table(["A", "B"], [["x|y", "2"]])
+    assert md.splitlines() == ["| A | B |", "| --- | ---: |", "| x\\|y | 2 |"]
