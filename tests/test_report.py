@@ -113,3 +113,14 @@ def test_report_with_missing_inputs_lists_them(tmp_path):
     assert "(Not built: the ablation arms" in text  # an optional target, not a missing input
     assert "tab_ablation" not in missing
     assert "- git commit: `" in text and str(REPO) not in missing
+
+
+def test_report_survives_a_malformed_table(results, tmp_path):
+    tables = tmp_path / "tables"
+    tables.mkdir()
+    (tables / "tab_accuracy_by_level.csv").write_text("model,level\nm,4-5\n")
+    out = tmp_path / "REPORT.md"
+    report.build_report(results / "tidy", results / "figures", tables, out, None)
+    text = out.read_text()
+    assert "The verdict could not be derived from `tab_accuracy_by_level.csv`" in text
+    assert "tab_accuracy_by_level.csv (malformed)" in text[text.index("## Missing inputs"):]
