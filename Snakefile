@@ -1,0 +1,53 @@
+# GRPO vs LENS (Feng et al., arXiv:2510.08696): the whole experiment as one Snakemake workflow.
+#
+#   snakemake --cores 2 --profile profiles/default                      # embedded CPU reproduction
+#   snakemake --cores 8 --profile profiles/default --configfile config/paper.yaml   # the paper, GPUs
+#   snakemake -n --configfile config/paper.yaml                          # plan the paper's DAG
+#
+# Targets: all (report, figures, tables), figures, tables, ablations. Layout: config/README.md.
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/analysis.smk"
+
+
+rule all:
+    input:
+        f"{R}/REPORT.md",
+        figure_files(),
+        table_files(MAIN_TABLES),
+        mlflow_markers(ALGOS),
+    default_target: True
+
+
+rule figures:
+    input:
+        figure_files(),
+
+
+rule tables:
+    input:
+        table_files(MAIN_TABLES),
+
+
+rule ablations:
+    """Table 2's arms and the extra baselines (`ablation_algorithms`), trained, evaluated, tabulated."""
+    input:
+        train_outputs(ALGOS + ABLATION_ALGOS),
+        eval_outputs(ALGOS + ABLATION_ALGOS),
+        mlflow_markers(ALGOS + ABLATION_ALGOS),
+        [f"{R}/tables/ablations/tab_ablation.{ext}" for ext in ("md", "tex", "csv")],
+
+
+onsuccess:
+    print_locations()

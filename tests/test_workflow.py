@@ -1,0 +1,243 @@
+"""The Snakemake workflow: dry runs of both configs, config errors at `snakemake -n`, rerun semantics,
+and a miniature end-to-end run of the real workflow (tiny model, two RL steps)."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+WORKFLOW_FILES = ("Snakefile", "workflow", "config", "profiles")
+
+
+def _copy_workflow(dest: Path) -> Path:
+    """The workflow files in a fresh directory: results land there, never in the checkout."""
+    for name in WORKFLOW_FILES:
+        src = REPO / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(src, dest / name)
+    return dest
+
+
+def snakemake(workdir: Path, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+               HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    return subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=workdir, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def planned_jobs(output: str) -> list[tuple[str, dict]]:
+    """(rule, wildcards) of every job a dry run lists."""
+    jobs: list[tuple[str, dict]] = []
+    for line in output.splitlines():
+        if m := re.match(r"^(?:local)?rule (\w+):$", line.strip()):
+            jobs.append((m.group(1), {}))
+        elif line.strip().startswith("wildcards:") and jobs:
+            jobs[-1][1].update(kv.split("=", 1) for kv in line.split(":", 1)[1].strip().split(", "))
+    return jobs
+
+
+def job_counts(output: str) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for rule, _ in planned_jobs(output):
+        counts[rule] = counts.get(rule, 0) + 1
+    return counts
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    return _copy_workflow(tmp_path_factory.mktemp("workflow"))
+
+
+# --------------------------------------------------------------------------------------------
+# Dry runs
+# --------------------------------------------------------------------------------------------
+def test_embedded_dry_run_plans_the_whole_dag(workdir):
+    proc = snakemake(workdir, "-n")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    runs = len(cfg["algorithms"]) * len(cfg["seeds"])
+    steps = cfg["training"]["rollout_steps"] // cfg["evaluation"]["every"]
+    counts = job_counts(proc.stdout)
+    assert counts["synthetic"] == 1 and counts["warmup"] == 1 and counts["mlflow_experiment"] == 1
+    assert counts["train"] == runs == 12
+    assert counts["evaluate_start"] == len(cfg["seeds"])  # step 0 once per seed, not per algorithm
+    assert counts["share_start"] == runs
+    assert counts["evaluate"] == runs * steps
+    assert counts["log_evals"] == runs
+    assert counts["figure"] == 5 and counts["table"] == 3 and counts["report"] == 1
+    # Every resolved run config exists and starts from the warm-up checkpoint.
+    run_cfg = yaml.safe_load((workdir / "results/runs/tiny_llama/lens/seed1/config.yaml").read_text())
+    assert run_cfg["model"]["path"] == "results/models/tiny_llama/warmup" and run_cfg["model"]["tiny"] is None
+    assert run_cfg["algorithm"]["name"] == "lens" and run_cfg["seed"] == 1
+
+
+def test_paper_dry_run_alone_without_the_embedded_keys(workdir):
+    proc = snakemake(workdir, "-n", "--configfile", "config/paper.yaml")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    cfg = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
+    counts = job_counts(proc.stdout)
+    runs = len(cfg["models"]) * len(cfg["algorithms"]) * len(cfg["seeds"])
+    assert counts["train"] == runs
+    assert "synthetic" not in counts and "warmup" not in counts  # not merged with config/config.yaml
+    assert counts["evaluate_start"] == len(cfg["models"]) * len(cfg["seeds"])
+    steps = cfg["training"]["rollout_steps"] // cfg["evaluation"]["every"]
+    assert counts["evaluate"] == runs * (steps + 1)  # MATH-500 every N steps, full MATH test at the end
+    train = [w for r, w in planned_jobs(proc.stdout) if r == "train"]
+    assert {w["model"] for w in train} == set(cfg["models"])
+    resolved = yaml.safe_load((workdir / "results/paper/runs/qwen25_3b/lens/seed0/config.yaml").read_text())
+    assert resolved["model"]["path"] == "Qwen/Qwen2.5-3B" and resolved["training"]["learning_rate"] == 1e-6
+
+
+def test_paper_ablations_target(workdir):
+    proc = snakemake(workdir, "-n", "ablations", "--configfile", "config/paper.yaml")  # --configfile takes several files
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    algos = {w["algo"] for r, w in planned_jobs(proc.stdout) if r == "train"}
+    assert {"lens_mixed_only", "lens_negative_only", "nsr"} <= algos
+
+
+# --------------------------------------------------------------------------------------------
+# Config errors fail at `snakemake -n`, naming key and file
+# --------------------------------------------------------------------------------------------
+def _broken(workdir: Path, edit) -> tuple[subprocess.CompletedProcess, str]:
+    cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    edit(cfg)
+    path = workdir / "broken.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return snakemake(workdir, "-n", "--configfile", "broken.yaml"), "broken.yaml"
+
+
+@pytest.mark.parametrize("edit, key", [
+    (lambda c: c["training"].update(learning_rat=1e-5), "training.learning_rat"),
+    (lambda c: c["training"].update(rollout_steps="forty"), "training.rollout_steps"),
+    (lambda c: c.update(algorithms=["grpo", "lenz"]), "lenz"),
+    (lambda c: c["models"]["tiny_llama"]["model"]["tiny"].update(arch="mamba"), "tiny.arch"),
+    (lambda c: c["models"].update(other={"model": {"prompt": "plain"}}), "models.other"),
+], ids=["unknown-key", "wrong-type", "unknown-algorithm", "unknown-architecture", "model-without-path-or-tiny"])
+def test_config_errors_fail_the_dry_run(workdir, edit, key):
+    proc, source = _broken(workdir, edit)
+    assert proc.returncode != 0
+    message = proc.stdout + proc.stderr
+    assert "invalid config" in message and key in message and source in message, message[-2000:]
+
+
+def test_evaluation_steps_must_have_checkpoints(workdir):
+    proc, source = _broken(workdir, lambda c: c["evaluation"].update(every=15))
+    assert proc.returncode != 0
+    assert "evaluation.every" in proc.stderr + proc.stdout and source in proc.stderr + proc.stdout
+
+
+def test_lint_is_clean(workdir):
+    proc = snakemake(workdir, "--lint")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert "Congratulations" in proc.stdout + proc.stderr
+
+
+# --------------------------------------------------------------------------------------------
+# A miniature end-to-end run of the real workflow, then its rerun semantics
+# --------------------------------------------------------------------------------------------
+def _miniature(cfg: dict) -> dict:
+    cfg["models"]["tiny_llama"]["model"]["tiny"].update(hidden_size=16, num_layers=1, num_heads=2,
+                                                        intermediate_size=32)
+    cfg["algorithms"] = ["grpo", "lens"]
+    cfg["seeds"] = [0]
+    cfg["training"].update(prompts_per_rollout=2, num_generations=4, updates_per_rollout=1, prompts_per_update=2,
+                           rollout_steps=2, save_every=1, max_new_tokens=24)
+    cfg["evaluation"].update(every=1, n_samples=2, pass_k=[1, 2], max_new_tokens=24, batch_size=8)
+    cfg["synthetic"].update(train_per_level=20, test_per_level=2, rl_per_level=[2, 2, 2, 2, 2])
+    cfg["warmup"].update(steps=4, batch_size=4, warmup_steps=1, torch_threads=1)
+    cfg["figures"].update(bootstrap_samples=50, formats=["png"], dpi=50)
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """The real workflow, run to the end on the miniature config (the embedded DAG, shrunk)."""
+    workdir = _copy_workflow(tmp_path_factory.mktemp("e2e"))
+    cfg = _miniature(yaml.safe_load((REPO / "config" / "config.yaml").read_text()))
+    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    proc = snakemake(workdir, "--cores", "2", timeout=900)
+    logs = "\n".join(f"== {p}\n{p.read_text()[-1500:]}" for p in (workdir / "results/logs").rglob("*.log")) \
+        if proc.returncode else ""
+    assert proc.returncode == 0, proc.stderr[-4000:] + logs
+    return workdir, cfg, proc
+
+
+def test_end_to_end_writes_every_output_and_says_where(finished):
+    workdir, cfg, proc = finished
+    results = workdir / "results"
+    assert (results / "REPORT.md").read_text().strip()
+    for fig in ("fig_accuracy_by_level", "fig_training_curves", "fig_pass_at_k", "fig_negative_group_ratio",
+                "fig_weight_function"):
+        assert (results / "figures" / f"{fig}.png").stat().st_size > 0
+    for tab in ("tab_pass_at_k", "tab_accuracy_by_level"):
+        assert (results / "tables" / f"{tab}.md").exists()
+    import pandas as pd
+
+    samples = pd.read_parquet(results / "tidy" / "eval_samples.parquet")
+    assert set(samples["algo"]) == {"grpo", "lens"} and set(samples["step"]) == {0, 1, 2}
+    # Step 0 is the shared start: the same samples in both runs.
+    start = samples[samples["step"] == 0].sort_values(["algo", "problem_id", "sample_idx"])
+    grpo, lens = (start[start["algo"] == a][["problem_id", "sample_idx", "correct"]].reset_index(drop=True)
+                  for a in ("grpo", "lens"))
+    assert grpo.equals(lens)
+    metrics = pd.read_parquet(results / "tidy" / "train_metrics.parquet")
+    assert {"groups/all_wrong_frac", "reward"} <= set(metrics["metric"])
+    assert (results / "mlflow.db").exists() and (results / "mlflow_experiment_id").read_text().strip()
+    out = proc.stdout + proc.stderr
+    assert "Report:" in out and "MLflow UI:" in out and "127.0.0.1" in out
+
+
+def test_end_to_end_runs_are_logged_to_one_mlflow_store(finished):
+    import mlflow
+
+    workdir, cfg, _ = finished
+    client = mlflow.MlflowClient(f"sqlite:///{workdir / 'results' / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name(cfg["tracking"]["experiment"])
+    runs = client.search_runs([experiment.experiment_id])
+    assert sorted(r.data.tags["algo"] for r in runs) == ["grpo", "lens"]
+    for run in runs:
+        assert any(k.startswith("eval/") for k in run.data.metrics), run.data.metrics.keys()
+
+
+def test_second_run_does_nothing(finished):
+    workdir, _, _ = finished
+    proc = snakemake(workdir, "-n")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert planned_jobs(proc.stdout) == []
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_figure_setting_reruns_only_figures(finished):
+    workdir, cfg, _ = finished
+    changed = yaml.safe_load(yaml.safe_dump(cfg))
+    changed["figures"]["dpi"] = 60
+    path = workdir / "figures_changed.yaml"
+    path.write_text(yaml.safe_dump(changed))
+    proc = snakemake(workdir, "-n", "--configfile", str(path.name))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert set(job_counts(proc.stdout)) == {"figure", "report", "all"}
+
+
+def test_alpha_reruns_only_the_lens_family(finished):
+    # Last in this module: the dry run rewrites the LENS runs' resolved configs.
+    workdir, cfg, _ = finished
+    changed = yaml.safe_load(yaml.safe_dump(cfg))
+    changed["algorithm"]["alpha"] = 0.5
+    path = workdir / "alpha_changed.yaml"
+    path.write_text(yaml.safe_dump(changed))
+    proc = snakemake(workdir, "-n", "--configfile", str(path.name))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    jobs = planned_jobs(proc.stdout)
+    per_run = [(r, w) for r, w in jobs if "algo" in w]
+    assert {r for r, _ in per_run} == {"train", "evaluate", "log_evals"}
+    assert {w["algo"] for _, w in per_run} == {"lens"}
+    assert "synthetic" not in job_counts(proc.stdout) and "warmup" not in job_counts(proc.stdout)
+    assert "evaluate_start" not in job_counts(proc.stdout)  # step 0 does not depend on alpha

@@ -1,0 +1,118 @@
+# Analysis: tidy tables from the run directories, then one job per figure and per table, then the
+# report. Figure settings (the `figures:` section) reach only these jobs, as command-line options
+# in `params` (FIGURE_ARGS, TABLE_ARGS in common.smk), so changing one reruns only the figures and
+# tables (and the report built on them).
+
+
+rule collect:
+    """Tidy tables (results/README.md): every run's training metrics and graded samples."""
+    conda:
+        CONDA_ENV
+    input:
+        collect_inputs(ALGOS),
+    output:
+        train=f"{R}/tidy/train_metrics.parquet",
+        evals=f"{R}/tidy/eval_samples.parquet",
+    params:
+        runs=lambda wc, output: f"{Path(output.train).parent.parent}/runs",
+        out=parent_of("train"),
+    log:
+        f"{R}/logs/analysis/collect.log",
+    shell:
+        "python -m analysis.collect --runs {params.runs} --out {params.out} > {log} 2>&1"
+
+
+rule figure:
+    conda:
+        CONDA_ENV
+    input:
+        rules.collect.output,
+    output:
+        [f"{R}/figures/{{figure}}.{ext}" for ext in [*FIG.formats, "csv"]],
+    wildcard_constraints:
+        figure="|".join(FIGURE_ARGS),
+    params:
+        args=lambda wc: FIGURE_ARGS[wc.figure],
+        tidy=lambda wc, input: str(Path(input[0]).parent),
+        out=lambda wc, output: str(Path(output[0]).parent),
+    log:
+        f"{R}/logs/analysis/{{figure}}.log",
+    shell:
+        "python -m analysis.{wildcards.figure} --tidy {params.tidy} --out {params.out} {params.args} > {log} 2>&1"
+
+
+rule table:
+    conda:
+        CONDA_ENV
+    input:
+        rules.collect.output,
+    output:
+        [f"{R}/tables/{{table}}.{ext}" for ext in ("md", "tex", "csv")],
+    wildcard_constraints:
+        table="|".join(TABLE_ARGS),
+    params:
+        args=lambda wc: TABLE_ARGS[wc.table],
+        tidy=lambda wc, input: str(Path(input[0]).parent),
+        out=lambda wc, output: str(Path(output[0]).parent),
+    log:
+        f"{R}/logs/analysis/{{table}}.log",
+    shell:
+        "python -m analysis.{wildcards.table} --tidy {params.tidy} --out {params.out} {params.args} > {log} 2>&1"
+
+
+rule report:
+    """results/REPORT.md: the verdict with the figures and tables it rests on."""
+    conda:
+        CONDA_ENV
+    input:
+        tidy=rules.collect.output,
+        figures=figure_files(),
+        tables=table_files(MAIN_TABLES),
+    output:
+        f"{R}/REPORT.md",
+    params:
+        tidy=lambda wc, input: str(Path(input.tidy[0]).parent),
+        figures=lambda wc, input: str(Path(input.figures[0]).parent),
+        tables=lambda wc, input: str(Path(input.tables[0]).parent),
+        config=CONFIG_SOURCE.split(", ")[-1],
+    log:
+        f"{R}/logs/analysis/report.log",
+    shell:
+        "python -m analysis.report --tidy {params.tidy} --figures {params.figures} --tables {params.tables} "
+        "--config {params.config} --out {output} > {log} 2>&1"
+
+
+rule collect_ablations:
+    """Tidy tables over the main and the ablation runs (target `ablations`)."""
+    conda:
+        CONDA_ENV
+    input:
+        collect_inputs(ALGOS + ABLATION_ALGOS),
+    output:
+        train=f"{R}/tidy/ablations/train_metrics.parquet",
+        evals=f"{R}/tidy/ablations/eval_samples.parquet",
+    params:
+        runs=lambda wc, output: f"{Path(output.train).parent.parent.parent}/runs",
+        out=parent_of("train"),
+    log:
+        f"{R}/logs/analysis/collect_ablations.log",
+    shell:
+        "python -m analysis.collect --runs {params.runs} --out {params.out} > {log} 2>&1"
+
+
+rule ablation_table:
+    """Table 2 layout with every arm of `algorithms` and `ablation_algorithms`."""
+    conda:
+        CONDA_ENV
+    input:
+        rules.collect_ablations.output,
+    output:
+        [f"{R}/tables/ablations/tab_ablation.{ext}" for ext in ("md", "tex", "csv")],
+    params:
+        args=TABLE_ARGS["tab_ablation"],
+        tidy=lambda wc, input: str(Path(input[0]).parent),
+        out=lambda wc, output: str(Path(output[0]).parent),
+    log:
+        f"{R}/logs/analysis/ablation_table.log",
+    shell:
+        "python -m analysis.tab_ablation --tidy {params.tidy} --out {params.out} {params.args} > {log} 2>&1"

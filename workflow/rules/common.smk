@@ -1,0 +1,375 @@
+# Shared helpers: load and validate the config through lens.config (the project's only parser),
+# write one resolved config per job (only when its content changes), and name every target file.
+#
+# Everything here runs when Snakemake parses the workflow, so a bad config fails at `snakemake -n`
+# with lens.config's message (key and file) before any job starts.
+
+import copy
+import dataclasses
+import shlex
+from pathlib import Path
+
+import yaml
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+from lens.config import (
+    LENS_FAMILY,
+    AlgorithmConfig,
+    ConfigError,
+    TrainingConfig,
+    dump_yaml,
+    to_dict,
+    workflow_config_from_dict,
+    write_run_config,
+)
+
+EMBEDDED_CONFIG = "config/config.yaml"
+# Every job's software (used with `--sdm conda`; the README's commands use the project venv instead).
+CONDA_ENV = "../envs/lens.yaml"
+
+
+def _raw_config():
+    """The config dict and the file(s) it came from.
+
+    Snakemake merges `--configfile` files over the `configfile:` default (config/config.yaml), so
+    `--configfile config/paper.yaml` alone would inherit the embedded benchmark's keys. The paper
+    config is a complete config, not a patch: when config files are given on the command line,
+    they (and any `--config` values) replace the default instead of extending it.
+    """
+    cli_files = [str(f) for f in workflow.overwrite_configfiles]
+    if cli_files:
+        return copy.deepcopy(workflow.config_settings.overwrite_config), ", ".join(cli_files)
+    return copy.deepcopy(dict(config)), EMBEDDED_CONFIG
+
+
+def _write_if_changed(text, path):
+    """Write `text` unless `path` already holds it, so an unchanged file keeps its mtime."""
+    path = Path(path)
+    if path.exists() and path.read_text() == text:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+RAW, CONFIG_SOURCE = _raw_config()
+try:
+    CFG = workflow_config_from_dict(RAW, source=CONFIG_SOURCE)
+except ConfigError as err:
+    raise WorkflowError(f"invalid config: {err}") from None
+config.clear()
+config.update(RAW)
+# The keys this workflow file reads itself (structure only; lens.config checks every value).
+validate(RAW, schema="../schemas/config.schema.yaml")
+
+R = CFG.results_dir.rstrip("/")
+MODELS = list(CFG.models)
+ALGOS = list(CFG.algorithms)
+ABLATION_ALGOS = [a for a in CFG.ablation_algorithms if a not in ALGOS]
+SEEDS = list(CFG.seeds)
+SYNTH_DIR = f"{R}/data/synthetic"
+
+
+def _fail(key, why):
+    raise WorkflowError(f"invalid config: {CONFIG_SOURCE}: {key}: {why}")
+
+
+# --------------------------------------------------------------------------------------------
+# Checks that need the workflow's view (file layout, starting checkpoints)
+# --------------------------------------------------------------------------------------------
+def _datasets():
+    """(config key, DatasetConfig) of every dataset any run reads."""
+    out = [(f"data.train[{i}]", ds) for i, ds in enumerate(CFG.data.train)]
+    out += [(f"evaluation.benchmarks[{i}]", ds) for i, ds in enumerate(CFG.evaluation.benchmarks)]
+    out += [(f"evaluation.final_benchmarks[{i}]", ds) for i, ds in enumerate(CFG.evaluation.final_benchmarks)]
+    for name, entry in CFG.models.items():
+        for key in ("benchmarks", "final_benchmarks"):
+            for i, ds in enumerate(entry.evaluation.get(key, [])):
+                out.append((f"models.{name}.evaluation.{key}[{i}]", ds))
+    return out
+
+
+for _key, _ds in _datasets():
+    _name, _path = (_ds.name, _ds.path) if hasattr(_ds, "name") else (_ds.get("name"), _ds.get("path"))
+    if _name == "synthetic":
+        if CFG.synthetic is None:
+            _fail(_key, "a synthetic dataset needs the `synthetic` section (the generator's settings)")
+        if _path.rstrip("/") != SYNTH_DIR:
+            _fail(f"{_key}.path", f"the synthetic benchmark is generated in {SYNTH_DIR!r} "
+                  f"(results_dir + /data/synthetic); got {_path!r}")
+
+for _name, _entry in CFG.models.items():
+    if _entry.model.get("tiny") is not None and not _entry.warmup and _entry.model.get("path") is None:
+        _fail(f"models.{_name}.warmup", "a tiny model built from scratch needs `warmup: true`: "
+              "the warm-up checkpoint is the shared starting point of its RL runs")
+
+
+# --------------------------------------------------------------------------------------------
+# Resolved configs (one file per job; rules get only what they use)
+# --------------------------------------------------------------------------------------------
+def run_dir(model, algo, seed):
+    return f"{R}/runs/{model}/{algo}/seed{seed}"
+
+
+def start_dir(model, seed):
+    """Where the starting model (rollout step 0) is evaluated, once per model x seed."""
+    return f"{R}/start/{model}/seed{seed}"
+
+
+def warmup_dir(model):
+    return f"{R}/models/{model}/warmup"
+
+
+WARMUP_FILES = ("config.json", "model.safetensors", "tokenizer.json", "warmup_log.csv")
+
+
+def resolve(model, algo, seed):
+    """lens.config's RunConfig; a warmed-up tiny model starts RL from its warm-up checkpoint."""
+    try:
+        cfg = CFG.resolve(model, algo, seed, source=CONFIG_SOURCE)
+    except ConfigError as err:
+        raise WorkflowError(f"invalid config: {err}") from None
+    if CFG.models[model].warmup:
+        cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, path=warmup_dir(model), tiny=None))
+    return cfg
+
+
+RUNS = {(m, a, s): resolve(m, a, s) for m in MODELS for a in ALGOS + ABLATION_ALGOS for s in SEEDS}
+
+
+def start_config(model, seed):
+    """Step 0 is the same model for every algorithm: its evaluation config drops the algorithm and
+    training sections (reset to defaults), so changing alpha or the learning rate keeps it."""
+    cfg = resolve(model, "grpo", seed)
+    return dataclasses.replace(cfg, algorithm=AlgorithmConfig(), training=TrainingConfig())
+
+
+def eval_steps(cfg):
+    """Rollout steps whose checkpoints are evaluated: every `evaluation.every` steps and the last."""
+    t, every = cfg.training, cfg.evaluation.every
+    steps = list(range(every, t.rollout_steps + 1, every))
+    if t.rollout_steps not in steps:
+        steps.append(t.rollout_steps)
+    for step in steps:
+        if step % t.save_every and step != t.rollout_steps:
+            _fail("evaluation.every", f"step {step} has no checkpoint: evaluation.every ({every}) must be a "
+                  f"multiple of training.save_every ({t.save_every})")
+    return steps
+
+
+def _write_configs():
+    for (m, a, s), cfg in RUNS.items():
+        write_run_config(cfg, f"{run_dir(m, a, s)}/config.yaml")
+    for m in MODELS:
+        for s in SEEDS:
+            write_run_config(start_config(m, s), f"{start_dir(m, s)}/config.yaml")
+        if CFG.models[m].warmup:
+            model = {**CFG.models[m].model, "name": m}
+            _write_if_changed(yaml.safe_dump({"model": model, "warmup": to_dict(CFG.warmup)}, sort_keys=False),
+                              f"{R}/models/{m}/warmup.yaml")
+    if CFG.synthetic is not None:
+        _write_if_changed(yaml.safe_dump(to_dict(CFG.synthetic), sort_keys=False), f"{R}/data/synthetic.yaml")
+
+
+_write_configs()
+
+
+# --------------------------------------------------------------------------------------------
+# Inputs of the jobs
+# --------------------------------------------------------------------------------------------
+def dataset_files(datasets):
+    """Local files a job reads: the synthetic splits (made by rule synthetic); hub ids need none."""
+    return sorted({f"{SYNTH_DIR}/{ds.split}.jsonl" for ds in datasets if ds.name == "synthetic"})
+
+
+def start_model_files(model):
+    """The warm-up checkpoint when the model has one (rule warmup), else nothing to wait for."""
+    return [f"{warmup_dir(model)}/{f}" for f in WARMUP_FILES] if CFG.models[model].warmup else []
+
+
+def benchmarks(cfg, step):
+    """Benchmarks evaluated at `step`: the curve sets always, the costly final sets at the last step."""
+    final = list(cfg.evaluation.final_benchmarks) if step == cfg.training.rollout_steps else []
+    out, seen = [], set()
+    for ds in list(cfg.evaluation.benchmarks) + final:
+        if ds.id not in seen:
+            seen.add(ds.id)
+            out.append(ds)
+    return out
+
+
+def benchmark_by_id(cfg, benchmark):
+    for ds in list(cfg.evaluation.benchmarks) + list(cfg.evaluation.final_benchmarks):
+        if ds.id == benchmark:
+            return ds
+    raise WorkflowError(f"benchmark {benchmark!r} is not configured for this run")
+
+
+def gpus(model):
+    """GPUs a job of this model asks for: tiny models run on the CPU, every other model on one GPU
+    (override per job type with `--set-resources train:gpu=8`; see profiles/slurm)."""
+    entry = CFG.models[model]
+    return 0 if entry.warmup or entry.model.get("tiny") is not None else 1
+
+
+def threads_of(value):
+    return value or 1
+
+
+# --------------------------------------------------------------------------------------------
+# Targets
+# --------------------------------------------------------------------------------------------
+def eval_outputs(algos):
+    out = []
+    for (m, a, s), cfg in RUNS.items():
+        if a not in algos:
+            continue
+        for step in [0] + eval_steps(cfg):
+            for ds in benchmarks(cfg, step):
+                out.append(f"{run_dir(m, a, s)}/eval/{ds.id}/step{step}/samples.parquet")
+    return out
+
+
+def mlflow_markers(algos):
+    """One per run: its evaluations are attached to its MLflow run (rule log_evals)."""
+    return [f"{run_dir(m, a, s)}/eval/mlflow_logged" for (m, a, s) in RUNS if a in algos]
+
+
+def train_outputs(algos):
+    return [f"{run_dir(m, a, s)}/done" for (m, a, s) in RUNS if a in algos]
+
+
+def curve_benchmark():
+    """The benchmark of the training curves and Pass@k tables (the first evaluated every N steps)."""
+    first = CFG.evaluation.benchmarks or CFG.evaluation.final_benchmarks
+    return first[0].id if first else None
+
+
+def level_benchmark():
+    """Accuracy by level reads the full final set when there is one (MATH test), else the curve set."""
+    first = CFG.evaluation.final_benchmarks or CFG.evaluation.benchmarks
+    return first[0].id if first else None
+
+
+def tracking_uri_arg():
+    return shlex.quote(CFG.tracking.uri) if CFG.tracking.uri else "''"
+
+
+def print_locations():
+    """Where the results are and how to browse them; printed when a run succeeds."""
+    root = Path(R).resolve()
+    db = Path(CFG.tracking.uri) if CFG.tracking.uri else root / "mlflow.db"
+    ui = ("make mlflow-ui" if root == Path("results").resolve() else
+          f".venv/bin/mlflow ui --backend-store-uri sqlite:///{db} --host 127.0.0.1 --port 5000")
+    lines = [
+        "",
+        f"Report:        {root / 'REPORT.md'}",
+        f"Figures:       {root / 'figures'}",
+        f"Tables:        {root / 'tables'}",
+        f"MLflow store:  {CFG.tracking.uri or f'sqlite:///{db}'}",
+        f"MLflow UI:     {ui}   (then open http://127.0.0.1:5000)",
+        "",
+    ]
+    print("\n".join(lines))
+
+
+# --------------------------------------------------------------------------------------------
+# Job inputs and options (used by the rule files)
+# --------------------------------------------------------------------------------------------
+def train_inputs(wc):
+    cfg = RUNS[(wc.model, wc.algo, int(wc.seed))]
+    return {
+        "config": f"{run_dir(wc.model, wc.algo, wc.seed)}/config.yaml",
+        "start": start_model_files(wc.model),
+        "data": dataset_files(cfg.data.train),
+        # ancient: the experiment only has to exist; recreating its marker must not retrain everything.
+        "experiment": ancient(f"{R}/mlflow_experiment_id"),
+    }
+
+
+def eval_threads(model):
+    return threads_of(RUNS[next(k for k in RUNS if k[0] == model)].evaluation.torch_threads)
+
+
+def start_eval_inputs(wc):
+    cfg = start_config(wc.model, int(wc.seed))
+    return {
+        "config": f"{start_dir(wc.model, wc.seed)}/config.yaml",
+        "start": start_model_files(wc.model),
+        "data": dataset_files([benchmark_by_id(cfg, wc.benchmark)]),
+    }
+
+
+def eval_inputs(wc):
+    cfg = RUNS[(wc.model, wc.algo, int(wc.seed))]
+    return {
+        "config": f"{run_dir(wc.model, wc.algo, wc.seed)}/config.yaml",
+        "done": f"{run_dir(wc.model, wc.algo, wc.seed)}/done",
+        "data": dataset_files([benchmark_by_id(cfg, wc.benchmark)]),
+    }
+
+
+def checkpoint_dir(wc):
+    """lens.train's Hugging Face directory of the run's checkpoint at rollout step `wc.step`."""
+    from lens.train import checkpoint_path
+
+    run = run_dir(wc.model, wc.algo, wc.seed)
+    return str(checkpoint_path(run, int(wc.step), RUNS[(wc.model, wc.algo, int(wc.seed))]))
+
+
+def parent_of(name):
+    """params function: the directory of output `name` (a job's --out directory)."""
+    return lambda wc, output: str(Path(output[name]).parent)
+
+
+def run_of_done(wc, input):
+    """params function: the run directory, from the job's `done` input."""
+    return str(Path(input.done).parent)
+
+
+def run_evals(model, algo, seed):
+    """(benchmark, step) of every evaluation of one run, step 0 included."""
+    cfg = RUNS[(model, algo, int(seed))]
+    return [(ds.id, step) for step in [0] + eval_steps(cfg) for ds in benchmarks(cfg, step)]
+
+
+FIG = CFG.figures
+_FIG_OPTS = f"--formats {' '.join(FIG.formats)} --dpi {FIG.dpi}"
+_BOOT = f"--bootstrap-samples {FIG.bootstrap_samples}"
+
+
+def _bench(benchmark):
+    return f"--benchmark {benchmark}" if benchmark else ""
+
+
+FIGURE_ARGS = {
+    "fig_accuracy_by_level": f"{_bench(level_benchmark())} {_BOOT} {_FIG_OPTS}",
+    "fig_training_curves": f"{_bench(curve_benchmark())} {_BOOT} {_FIG_OPTS}",
+    "fig_pass_at_k": f"{_bench(curve_benchmark())} --k-max {CFG.evaluation.n_samples} {_BOOT} {_FIG_OPTS}",
+    "fig_negative_group_ratio": f"--algos {' '.join(ALGOS)} --smoothing-window {FIG.smoothing_window} {_FIG_OPTS}",
+    "fig_weight_function": _FIG_OPTS,
+}
+_PASS_K = " ".join(str(k) for k in CFG.evaluation.pass_k)
+TABLE_ARGS = {
+    "tab_pass_at_k": f"{_bench(curve_benchmark())} --k {_PASS_K} --algos {' '.join(ALGOS)} {_BOOT}",
+    "tab_accuracy_by_level": f"{_bench(level_benchmark())} {_BOOT}",
+    "tab_ablation": f"{_bench(curve_benchmark())} --k {_PASS_K} {_BOOT}",
+}
+# Table 2 needs the ablation arms: part of `all` when they are main algorithms (the embedded
+# config), else of the optional `ablations` target.
+ABLATION_ARMS = {"lens_mixed_only", "lens_negative_only"}
+MAIN_TABLES = [t for t in TABLE_ARGS if t != "tab_ablation" or ABLATION_ARMS <= set(ALGOS)]
+
+
+def figure_files(names=FIGURE_ARGS):
+    return [f"{R}/figures/{n}.{ext}" for n in names for ext in [*FIG.formats, "csv"]]
+
+
+def table_files(names):
+    return [f"{R}/tables/{n}.{ext}" for n in names for ext in ("md", "tex", "csv")]
+
+
+def collect_inputs(algos):
+    return train_outputs(algos) + eval_outputs(algos)

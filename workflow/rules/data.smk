@@ -1,0 +1,38 @@
+# Data and starting checkpoints: the embedded synthetic benchmark and the tiny model's warm-up.
+# Both exist only when the config has the `synthetic` / `warmup` sections (config/config.yaml);
+# the paper config reads MATH and DAPO directly and starts from hub models.
+
+
+rule synthetic:
+    """Levelled arithmetic benchmark: train (with worked solutions), rl (the RL prompt mix), test."""
+    conda:
+        CONDA_ENV
+    input:
+        # Only the `synthetic` section: editing any other part of the config never regenerates data.
+        section=f"{R}/data/synthetic.yaml",
+    output:
+        expand(f"{SYNTH_DIR}/{{split}}.jsonl", split=["train", "rl", "test"]),
+    params:
+        out=lambda wc, output: str(Path(output[0]).parent),
+    log:
+        f"{R}/logs/synthetic.log",
+    shell:
+        "python -m lens.synthetic --config {input.section} --out {params.out} > {log} 2>&1"
+
+
+rule warmup:
+    """Tokenizer + tiny model built from the config, then supervised warm-up on worked solutions."""
+    conda:
+        CONDA_ENV
+    input:
+        section=f"{R}/models/{{model}}/warmup.yaml",
+        train=f"{SYNTH_DIR}/train.jsonl",
+    output:
+        [f"{R}/models/{{model}}/warmup/{name}" for name in WARMUP_FILES],
+    params:
+        out=lambda wc, output: str(Path(output[0]).parent),
+    log:
+        f"{R}/logs/warmup/{{model}}.log",
+    threads: threads_of(CFG.warmup.torch_threads if CFG.warmup else None)
+    shell:
+        "python -m lens.warmup --config {input.section} --train {input.train} --out {params.out} > {log} 2>&1"

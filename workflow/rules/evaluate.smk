@@ -1,0 +1,89 @@
+# Evaluation: sample n answers per problem at the starting model (once per model x seed) and at
+# every `evaluation.every` rollout steps of each run; grade them; attach the numbers to the run's
+# MLflow run. Output layout: {run}/eval/{benchmark}/step{S}/samples.parquet (+ summary.json).
+
+
+rule evaluate_start:
+    """The starting model (the warm-up checkpoint or the hub model) is the same for every algorithm:
+    evaluate it once per model x seed and benchmark."""
+    conda:
+        CONDA_ENV
+    input:
+        unpack(start_eval_inputs),
+    output:
+        samples=f"{R}/start/{{model}}/seed{{seed}}/eval/{{benchmark}}/step0/samples.parquet",
+        summary=f"{R}/start/{{model}}/seed{{seed}}/eval/{{benchmark}}/step0/summary.json",
+    params:
+        out=parent_of("samples"),
+        checkpoint=lambda wc: start_config(wc.model, int(wc.seed)).model.path,
+    log:
+        f"{R}/logs/evaluate/{{model}}/start/seed{{seed}}/{{benchmark}}.log",
+    threads: lambda wc: eval_threads(wc.model)
+    resources:
+        gpu=lambda wc: gpus(wc.model),
+    shell:
+        "python -m lens.evaluate --config {input.config} --out {params.out} --checkpoint {params.checkpoint} "
+        "--benchmark {wildcards.benchmark} > {log} 2>&1"
+
+
+rule share_start:
+    """Step 0 of every run is the shared start: its samples are copied into the run directory."""
+    conda:
+        CONDA_ENV
+    input:
+        samples=f"{R}/start/{{model}}/seed{{seed}}/eval/{{benchmark}}/step0/samples.parquet",
+        summary=f"{R}/start/{{model}}/seed{{seed}}/eval/{{benchmark}}/step0/summary.json",
+    output:
+        samples=f"{R}/runs/{{model}}/{{algo}}/seed{{seed}}/eval/{{benchmark}}/step0/samples.parquet",
+        summary=f"{R}/runs/{{model}}/{{algo}}/seed{{seed}}/eval/{{benchmark}}/step0/summary.json",
+    log:
+        f"{R}/logs/evaluate/{{model}}/{{algo}}/seed{{seed}}/{{benchmark}}/step0.log",
+    shell:
+        "(cp {input.samples} {output.samples} && cp {input.summary} {output.summary}) > {log} 2>&1"
+
+
+rule evaluate:
+    """A checkpoint of rollout step S > 0 of one run."""
+    conda:
+        CONDA_ENV
+    input:
+        unpack(eval_inputs),
+    output:
+        samples=f"{R}/runs/{{model}}/{{algo}}/seed{{seed}}/eval/{{benchmark}}/step{{step}}/samples.parquet",
+        summary=f"{R}/runs/{{model}}/{{algo}}/seed{{seed}}/eval/{{benchmark}}/step{{step}}/summary.json",
+    wildcard_constraints:
+        step=r"[1-9][0-9]*",
+    params:
+        out=parent_of("samples"),
+        checkpoint=checkpoint_dir,
+    log:
+        f"{R}/logs/evaluate/{{model}}/{{algo}}/seed{{seed}}/{{benchmark}}/step{{step}}.log",
+    threads: lambda wc: eval_threads(wc.model)
+    resources:
+        gpu=lambda wc: gpus(wc.model),
+    shell:
+        "python -m lens.evaluate --config {input.config} --out {params.out} --checkpoint {params.checkpoint} "
+        "--benchmark {wildcards.benchmark} > {log} 2>&1"
+
+
+rule log_evals:
+    """Attach a run's evaluation summaries to its MLflow run (lens.tracking.log_eval) in one process:
+    the training job made the run, and importing MLflow costs seconds per process."""
+    conda:
+        CONDA_ENV
+    input:
+        done=f"{R}/runs/{{model}}/{{algo}}/seed{{seed}}/done",
+        summaries=lambda wc: [f"{run_dir(wc.model, wc.algo, wc.seed)}/eval/{b}/step{s}/summary.json"
+                              for b, s in run_evals(wc.model, wc.algo, wc.seed)],
+    output:
+        f"{R}/runs/{{model}}/{{algo}}/seed{{seed}}/eval/mlflow_logged",
+    params:
+        run=run_of_done,
+        evals=lambda wc: " ".join(f"{b}:{s}" for b, s in run_evals(wc.model, wc.algo, wc.seed)),
+    log:
+        f"{R}/logs/evaluate/{{model}}/{{algo}}/seed{{seed}}/mlflow.log",
+    shell:
+        "python -c 'import sys; from lens.tracking import log_eval; run = sys.argv[1]; "
+        '[log_eval(run, f"{{run}}/eval/{{b}}/step{{s}}", b, int(s)) '
+        'for b, s in (e.rsplit(":", 1) for e in sys.argv[2:])]\' '
+        "{params.run} {params.evals} > {log} 2>&1 && touch {output}"
