@@ -3,7 +3,9 @@
 `grade_batch(completions, golds)` is the one entry point (the RL reward and the evaluator call it):
 
 - the prediction is the content of the completion's last top-level ``\\boxed{}`` (or ``\\fbox{}``);
-  without one, Math-Verify's own extraction runs on the completion's tail;
+  without one, Math-Verify's own extraction runs on the completion's tail; when the gold holds
+  several answers ("-2, 1") and the last box alone does not match, all top-level boxes together
+  are tried (MATH's own solutions box each answer separately);
 - the gold is parsed first and passed first to ``math_verify.verify`` (it is not symmetric), bare
   gold answers are wrapped in ``$...$`` (a bare ``2\\sqrt3`` would parse as ``2``), and each distinct
   gold is parsed once per call (once per worker process for pooled batches);
@@ -41,6 +43,8 @@ MAX_ANSWER_CHARS = 1000
 # Without a \boxed{}, only the completion's tail is searched: the answer is stated at the end, and
 # Math-Verify's regexes over 100k characters cost seconds.
 FALLBACK_TAIL_CHARS = 1000
+# Seconds past a worker's own 2 x timeout_s before the parent kills it: room for a loaded machine.
+HARD_LIMIT_SLACK_S = 5.0
 # Items a worker gets at a time; it reports each result back so the parent's deadline is per item.
 CHUNK_ITEMS = 16
 
@@ -59,20 +63,20 @@ class _Deadline(BaseException):
 # --------------------------------------------------------------------------------------------
 # Extraction
 # --------------------------------------------------------------------------------------------
-def last_boxed(text: str) -> str | None:
-    """Content of the last top-level ``\\boxed{...}``/``\\fbox{...}`` (nested braces matched), else None.
+def boxed_contents(text: str) -> list[str]:
+    """Contents of every top-level ``\\boxed{...}``/``\\fbox{...}`` in order (nested braces matched).
 
-    Linear in len(text). An unclosed last box yields None for that box (earlier ones still count).
+    Linear in len(text). Scanning stops at an unclosed box (the complete ones before it count).
     """
-    found = None
+    found: list[str] = []
     pos = 0
+    n = len(text)
     while True:
         m = _BOX_RE.search(text, pos)
         if m is None:
             return found
         depth = 1
         i = m.end()
-        n = len(text)
         while i < n and depth:
             c = text[i]
             if c == "\\":
@@ -83,10 +87,16 @@ def last_boxed(text: str) -> str | None:
             elif c == "}":
                 depth -= 1
             i += 1
-        if depth:  # unbalanced: keep the last complete box seen so far
+        if depth:
             return found
-        found = text[m.end(): i - 1]
+        found.append(text[m.end(): i - 1])
         pos = i
+
+
+def last_boxed(text: str) -> str | None:
+    """Content of the last top-level ``\\boxed{...}``/``\\fbox{...}``, else None."""
+    boxes = boxed_contents(text)
+    return boxes[-1] if boxes else None
 
 
 def split_percent(answer: str) -> tuple[str, bool]:
@@ -98,9 +108,10 @@ def split_percent(answer: str) -> tuple[str, bool]:
     return s[: m.start()].rstrip(), True
 
 
-def _prediction_text(completion: str) -> tuple[str | None, bool]:
+def _prediction_text(completion: str, boxed: str | None = None) -> tuple[str | None, bool]:
     """The string handed to math_verify.parse for a completion, and whether it carried a percent."""
-    boxed = last_boxed(completion)
+    if boxed is None:
+        boxed = last_boxed(completion)
     if boxed is not None:
         content, pct = split_percent(boxed)
         if not content or len(content) > MAX_ANSWER_CHARS:
@@ -160,9 +171,26 @@ def _grade_parsed(gold_parsed: list, completion: str) -> float:
     if text is None:
         return 0.0
     pred = parse(text, [LatexExtractionConfig(), ExprExtractionConfig()], parsing_timeout=None)
-    if not pred:
-        return 0.0
-    return 1.0 if verify(gold_parsed, _with_percent(pred, pct), timeout_seconds=None) else 0.0
+    if pred and verify(gold_parsed, _with_percent(pred, pct), timeout_seconds=None):
+        return 1.0
+    if _is_multi_answer(gold_parsed):
+        # A gold with several answers ("-2, 1") is often written with one box per answer, as MATH's
+        # own solutions do; then the boxes together are the answer (the gold is a set, order-free).
+        boxes = boxed_contents(completion)
+        if len(boxes) > 1:
+            text, pct = _prediction_text(completion, ", ".join(boxes))
+            if text is not None:
+                pred = parse(text, [LatexExtractionConfig(), ExprExtractionConfig()], parsing_timeout=None)
+                if pred and verify(gold_parsed, _with_percent(pred, pct), timeout_seconds=None):
+                    return 1.0
+    return 0.0
+
+
+def _is_multi_answer(gold_parsed: list) -> bool:
+    import sympy
+
+    return bool(gold_parsed) and isinstance(gold_parsed[0], (sympy.FiniteSet, sympy.Tuple)) \
+        and len(gold_parsed[0].args) > 1
 
 
 class _timer:
@@ -276,13 +304,29 @@ def _chunks(items: list, n_workers: int) -> deque:
     return chunks
 
 
+_WARM = False
+
+
+def _warm_up() -> None:
+    """Build Math-Verify's lazily created LaTeX parser once, before forking, so every worker inherits
+    it instead of paying ~1 s on its first item (which a short deadline would grade 0.0)."""
+    global _WARM
+    if not _WARM:
+        try:
+            _grade_parsed(_parse_gold("\\frac{1}{2}"), "\\boxed{0.5}")
+        except Exception:  # noqa: BLE001 - warm-up only
+            pass
+        _WARM = True
+
+
 def _grade_pool(items: list, timeout_s: float, n_workers: int, progress=None) -> dict[int, float]:
     ctx = mp.get_context("fork")
+    _warm_up()
     chunks = _chunks(items, n_workers)
     results: dict[int, float] = {}
     # The worker's own timer fires at timeout_s per parse/verify step; the parent steps in only if a
     # worker is stuck where no signal reaches it (gold parse + grade, plus slack for a loaded machine).
-    hard_limit = 2 * timeout_s + 5.0
+    hard_limit = 2 * timeout_s + HARD_LIMIT_SLACK_S
     slots = [_Slot(ctx, timeout_s) for _ in range(min(n_workers, len(chunks)))]
     try:
         def dispatch(slot: _Slot) -> None:

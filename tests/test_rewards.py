@@ -8,7 +8,7 @@ import time
 import pytest
 
 from lens import rewards
-from lens.rewards import grade_batch, last_boxed, split_percent
+from lens.rewards import boxed_contents, grade_batch, last_boxed, split_percent
 
 
 # ---------------------------------------------------------------------------------------------
@@ -28,6 +28,11 @@ from lens.rewards import grade_batch, last_boxed, split_percent
 ])
 def test_last_boxed(text, expected):
     assert last_boxed(text) == expected
+
+
+def test_boxed_contents_lists_top_level_boxes():
+    assert boxed_contents("$x=\\boxed{-2}$ or $x=\\boxed{1}$, \\fbox{\\boxed{3}}") == ["-2", "1", "\\boxed{3}"]
+    assert boxed_contents("\\boxed{1} \\boxed{2") == ["1"]
 
 
 @pytest.mark.parametrize("text,expected", [
@@ -55,6 +60,13 @@ CASES = [
     ("\\boxed{4}", "5", 0.0),
     ("Therefore the answer is 12.", "12", 1.0),  # no box: Math-Verify's own extraction on the tail
     ("\\boxed{}", "0", 0.0),
+    # several answers boxed one by one, as MATH's solutions do: together they are the answer
+    ("$x = \\boxed{-2}$ or $x = \\boxed{1}$", "-2, 1", 1.0),
+    ("$x = \\boxed{1}$ or $x = \\boxed{-2}$", "-2, 1", 1.0),
+    ("$x = \\boxed{1}$", "-2, 1", 0.0),
+    ("$x = \\boxed{3}$ or $x = \\boxed{1}$", "-2, 1", 0.0),
+    ("\\boxed{2} is wrong, it is \\boxed{5}", "5", 1.0),
+    ("\\boxed{5} is wrong, it is \\boxed{2}", "5", 0.0),  # joining boxes is only for multi-answer golds
 ]
 
 
@@ -175,6 +187,7 @@ _real_grade = rewards._grade_parsed
 @pytest.mark.slow
 def test_pool_kills_a_stuck_worker_and_keeps_the_rest(monkeypatch):
     monkeypatch.setattr(rewards, "_grade_parsed", _hang_in_c)  # forked workers inherit the patch
+    monkeypatch.setattr(rewards, "HARD_LIMIT_SLACK_S", 2.0)
     completions = ["\\boxed{1}", "HANG", "\\boxed{3}", "\\boxed{4}"] * 16
     golds = ["1", "2", "3", "5"] * 16
     expected = [1.0, 0.0, 1.0, 0.0] * 16
