@@ -5,16 +5,23 @@
 Two batch layouts, each with the same work per optimizer update (16 completions):
 - `multi`: the paper's shape, 4 optimizer updates per rollout (8 prompts x G=8 per rollout, 2 per
   update); TRL computes the old-policy log-probs itself and LENS reuses them;
-- `single`: 1 update per rollout (2 prompts x G=8); TRL computes no old log-probs, so LENS adds
-  one no-grad forward pass and hands it to TRL as the old log-probs.
+- `single`: 1 update per rollout (2 prompts x G=8) in one micro-batch; TRL computes no old
+  log-probs, and LENS takes its confidences from the update's own forward pass (no extra pass);
+- `single_accum`: the same in 2 micro-batches of 8 (gradient accumulation 2): LENS adds one
+  no-grad forward pass after generation and hands it to TRL as the old log-probs.
 The learning rate is 0: the optimizer still steps, but the policy stays the initial one, so
 every variant samples exactly the same tokens (same seed) and does the same work apart from what
 is being measured; with a moving policy, completion lengths drift apart and swamp the overhead.
 Variants run interleaved (a shuffled order in every repetition) so that load from other processes
 on the machine hits all of them alike; the first rollout of every run (warm-up) is not counted.
-Reports the median CPU and wall seconds per optimizer step (generation included), the ratios
-lens/grpo and grpo/trl of CPU time (medians of per-repetition ratios; CPU time of this process
-is far less sensitive than wall time to other jobs on a shared machine) and the load (`uptime`).
+Reports, per layout:
+- the CPU time per optimizer step spent in LensGRPOTrainer's own code (everything it adds runs
+  inside its `_generate_and_score_completions` override; measured as that method's time minus
+  TRL's part of it) and the ratios it implies against TRL's step time: the precise figure;
+- end-to-end median CPU and wall seconds per optimizer step (generation included) and their
+  per-repetition ratios: a cross-check, noisy on a shared machine (other jobs move even CPU time
+  by 10-20 % through cache and core contention);
+- the load (`uptime`) before and after.
 """
 
 from __future__ import annotations
@@ -44,9 +51,10 @@ from lens.train import batch_plan, grpo_config_kwargs  # noqa: E402
 from lens.trainer import LensGRPOTrainer  # noqa: E402
 
 TINY = TinyModelConfig(hidden_size=128, num_layers=4, num_heads=4, intermediate_size=384)  # ~1 M parameters
-LAYOUTS = {  # prompts_per_rollout, updates_per_rollout, prompts_per_update
-    "multi": (8, 4, 2),
-    "single": (2, 1, 2),
+LAYOUTS = {  # prompts_per_rollout, updates_per_rollout, prompts_per_update, micro_batch_size
+    "multi": (8, 4, 2, None),
+    "single": (2, 1, 2, None),
+    "single_accum": (2, 1, 2, 8),
 }
 VARIANTS = ("ours_grpo", "ours_lens", "trl_grpo")
 
@@ -89,14 +97,16 @@ class StepClock(TrainerCallback):
 
 
 def run_once(variant: str, layout: str, rollouts: int, tokenizer, state_dict, dataset, max_new_tokens: int,
-             out_dir: Path) -> tuple[float, float]:
-    """(CPU, wall) seconds per optimizer step, averaged over rollouts 2..n of one fresh run."""
-    per_rollout, updates, per_update = LAYOUTS[layout]
+             out_dir: Path) -> tuple[float, float, float]:
+    """(CPU, wall) seconds per optimizer step over rollouts 2..n of one fresh run, and the CPU
+    seconds per optimizer step spent in LensGRPOTrainer's own code (0 for plain TRL)."""
+    per_rollout, updates, per_update, micro = LAYOUTS[layout]
     algo = "lens" if variant == "ours_lens" else "grpo"
     cfg = parse(RunConfig, {
         "model": {"name": "tiny", "tiny": {}}, "algorithm": {"name": algo},
         "training": {"prompts_per_rollout": per_rollout, "num_generations": 8, "updates_per_rollout": updates,
-                     "prompts_per_update": per_update, "rollout_steps": rollouts, "max_new_tokens": max_new_tokens,
+                     "prompts_per_update": per_update, "micro_batch_size": micro, "rollout_steps": rollouts,
+                     "max_new_tokens": max_new_tokens,
                      "learning_rate": 0.0},
     })
     kwargs = grpo_config_kwargs(cfg, batch_plan(cfg.training, 1), cuda=False, output_dir=out_dir)
@@ -113,12 +123,66 @@ def run_once(variant: str, layout: str, rollouts: int, tokenizer, state_dict, da
     else:
         trainer = LensGRPOTrainer(args=GRPOConfig(**kwargs), algorithm=cfg.algorithm, **common)
     trainer.remove_callback(PrinterCallback)
-    trainer.train()
+    own = _time_own_code(trainer) if variant != "trl_grpo" else None
+    try:
+        trainer.train()
+    finally:
+        if own is not None:
+            own["restore"]()
     # Drop the first rollout (warm-up): count from the end of its last update.
     n = len(clock.wall) - 1 - updates
     cpu = (clock.cpu[-1] - clock.cpu[updates]) / n
     wall = (clock.wall[-1] - clock.wall[updates]) / n
-    return cpu, wall
+    overhead = (own["outer"] - own["inner"]) / (len(clock.wall) - 1) if own is not None else 0.0
+    return cpu, wall, overhead
+
+
+def _time_own_code(trainer) -> dict:
+    """CPU time inside LensGRPOTrainer._generate_and_score_completions minus TRL's part of it.
+
+    Everything the subclass adds per rollout (confidence, gathers, advantages, metrics and, with
+    one update in several micro-batches, the extra forward pass) runs inside that override, or,
+    for deferred advantages, in `_set_deferred_advantages` (timed too), so the sum is its whole
+    cost, measured directly instead of as a small difference of two noisy step times.
+    Patched after the trainer is built (its TRL contract check reads the original methods).
+    """
+    acc = {"inner": 0.0, "outer": 0.0}
+    trl_method = GRPOTrainer._generate_and_score_completions
+    own_method = trainer._generate_and_score_completions  # bound LensGRPOTrainer method
+
+    def inner(self, inputs):
+        start = time.process_time()
+        try:
+            return trl_method(self, inputs)
+        finally:
+            acc["inner"] += time.process_time() - start
+
+    def outer(inputs):
+        start = time.process_time()
+        try:
+            return own_method(inputs)
+        finally:
+            acc["outer"] += time.process_time() - start
+
+    deferred_method = trainer._set_deferred_advantages  # runs inside the update's forward pass
+
+    def deferred(inputs, logp):
+        start = time.process_time()
+        try:
+            return deferred_method(inputs, logp)
+        finally:
+            acc["outer"] += time.process_time() - start
+
+    def restore():
+        GRPOTrainer._generate_and_score_completions = trl_method
+        del trainer._generate_and_score_completions
+        del trainer._set_deferred_advantages
+
+    GRPOTrainer._generate_and_score_completions = inner  # what super() resolves to
+    trainer._generate_and_score_completions = outer
+    trainer._set_deferred_advantages = deferred
+    acc["restore"] = restore
+    return acc
 
 
 def uptime() -> str:
@@ -149,6 +213,7 @@ def main() -> None:
     load_before = uptime()
     times: dict[str, dict[str, list[float]]] = {layout: {v: [] for v in VARIANTS} for layout in args.layouts}
     walls: dict[str, dict[str, list[float]]] = {layout: {v: [] for v in VARIANTS} for layout in args.layouts}
+    owns: dict[str, dict[str, list[float]]] = {layout: {v: [] for v in VARIANTS} for layout in args.layouts}
     rng = random.Random(0)
     out_dir = Path("/tmp") / "lens-bench-train-step"
     for rep in range(args.reps):
@@ -156,12 +221,13 @@ def main() -> None:
             order = list(VARIANTS)
             rng.shuffle(order)
             for variant in order:
-                cpu, wall = run_once(variant, layout, args.rollouts, tokenizer, state_dict, dataset,
-                                     args.max_new_tokens, out_dir)
+                cpu, wall, own = run_once(variant, layout, args.rollouts, tokenizer, state_dict, dataset,
+                                          args.max_new_tokens, out_dir)
                 times[layout][variant].append(cpu)
                 walls[layout][variant].append(wall)
-                print(f"rep {rep} {layout:6s} {variant:9s} cpu {cpu * 1000:7.1f} wall {wall * 1000:7.1f} ms/step",
-                      flush=True)
+                owns[layout][variant].append(own)
+                print(f"rep {rep} {layout:6s} {variant:9s} cpu {cpu * 1000:7.1f} wall {wall * 1000:7.1f} "
+                      f"own code {own * 1000:6.2f} ms/step", flush=True)
     load_after = uptime()
     report = {"params": n_params, "reps": args.reps, "rollouts_per_run": args.rollouts,
               "max_new_tokens": args.max_new_tokens, "threads": args.threads,
@@ -171,7 +237,16 @@ def main() -> None:
         lens_vs_grpo = statistics.median(a / b for a, b in zip(by_variant["ours_lens"], by_variant["ours_grpo"]))
         grpo_vs_trl = statistics.median(a / b for a, b in zip(by_variant["ours_grpo"], by_variant["trl_grpo"]))
         med_wall = {v: statistics.median(t) for v, t in walls[layout].items()}
+        med_own = {v: statistics.median(t) for v, t in owns[layout].items()}
+        # Step cost with our code = TRL's step + our own code; TRL's step from the plain-TRL runs.
+        base = med["trl_grpo"]
+        direct = {"lens_over_grpo": (base + med_own["ours_lens"]) / (base + med_own["ours_grpo"]),
+                  "ours_grpo_over_trl": (base + med_own["ours_grpo"]) / base}
+        print(f"{layout}: own code CPU ms/step grpo {med_own['ours_grpo'] * 1000:.2f}, "
+              f"lens {med_own['ours_lens'] * 1000:.2f} (TRL step {base * 1000:.1f} ms) -> "
+              f"lens/grpo {direct['lens_over_grpo']:.4f}, ours grpo/trl {direct['ours_grpo_over_trl']:.4f}")
         report["layouts"][layout] = {"median_cpu_s_per_step": med, "median_wall_s_per_step": med_wall,
+                                     "median_own_code_cpu_s_per_step": med_own, "direct_ratios": direct,
                                      "lens_over_grpo_cpu": lens_vs_grpo, "ours_grpo_over_trl_cpu": grpo_vs_trl,
                                      "raw_cpu_s_per_step": by_variant, "raw_wall_s_per_step": walls[layout]}
         print(f"{layout}: median CPU s/step " + ", ".join(f"{v} {t:.4f}" for v, t in med.items())

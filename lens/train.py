@@ -361,16 +361,17 @@ def make_reward(timeout_s: float):
 # --------------------------------------------------------------------------------------------
 def train(cfg: RunConfig, run_dir: str | Path) -> dict:
     """Train (or resume) the run in `run_dir`; returns the contents of the `done` marker."""
-    import torch
-    from accelerate import PartialState
-    from transformers import set_seed
-    from trl import GRPOConfig
-
     run_dir = Path(run_dir)
     done_path = run_dir / DONE_FILE
     if done_path.exists():
         log.info("%s exists: the run is complete", done_path)
         return json.loads(done_path.read_text())
+
+    import torch
+    from accelerate import PartialState
+    from transformers import set_seed
+    from trl import GRPOConfig
+
     state = PartialState()
     plan = batch_plan(cfg.training, state.num_processes)  # config errors before any loading
 
