@@ -45,6 +45,18 @@ MAX_ANSWER_CHARS = 1000
 FALLBACK_TAIL_CHARS = 1000
 # Seconds past a worker's own 2 x timeout_s before the parent kills it: room for a loaded machine.
 HARD_LIMIT_SLACK_S = 5.0
+# Answers nested deeper than this ((((1)))), \\frac{\\frac{...}}) are graded 0.0 unparsed: the LaTeX
+# parser's time grows steeply with depth (depth 16 of \\frac runs past 5 s), and no MATH gold answer
+# is nested deeper than 3.
+MAX_NESTING = 8
+# Numbers sympy would try to expand (power towers, exponents or factorials of 100,000 and more):
+# verify() runs to the deadline on them, so they are 0.0 at once.
+_EXPLOSIVE_RE = re.compile(
+    r"\^\s*\{?\s*\(?\s*[\d.]+\s*\)?\s*\^"  # 9^{9^{...}}: a numeric exponent raised again
+    r"|\^\s*\{?\s*\d{6,}"  # 10^{100000000}
+    r"|\d{6,}\s*\)?\s*!"  # 100000000!
+    r"|\^\s*\{?\s*\d+\s*\}?\s*\)\s*!"  # (10^{8})!
+)
 # Items a worker gets at a time; it reports each result back so the parent's deadline is per item.
 CHUNK_ITEMS = 16
 
@@ -114,16 +126,32 @@ def _prediction_text(completion: str, boxed: str | None = None) -> tuple[str | N
         boxed = last_boxed(completion)
     if boxed is not None:
         content, pct = split_percent(boxed)
-        if not content or len(content) > MAX_ANSWER_CHARS:
+        if not content or len(content) > MAX_ANSWER_CHARS or _pathological(content):
             return None, False
         return "\\boxed{" + content + "}", pct
     tail = completion[-FALLBACK_TAIL_CHARS:]
-    if not tail.strip():
+    if not tail.strip() or _pathological(tail):
         return None, False
     pct = "%" in tail or "percent" in tail
     if pct:
         tail = re.sub(r"\\?%|\bpercent\b", "", tail)
     return tail, pct
+
+
+def _nesting(text: str) -> int:
+    depth = deepest = 0
+    for c in text:
+        if c in "({[":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif c in ")}]":
+            depth = max(0, depth - 1)
+    return deepest
+
+
+def _pathological(answer: str) -> bool:
+    """Answers no grader should spend its deadline on (see MAX_NESTING and _EXPLOSIVE_RE)."""
+    return _nesting(answer) > MAX_NESTING or _EXPLOSIVE_RE.search(answer) is not None
 
 
 def _gold_text(gold: str) -> tuple[str, bool]:

@@ -100,6 +100,16 @@ def test_antlr_pin_is_the_one_lm_eval_needs():
     assert version("antlr4-python3-runtime").startswith("4.11")
 
 
+@pytest.mark.parametrize("answer,expected", [
+    ("9^{9^{9^{9}}}", True), ("10^{100000000}", True), ("100000000!", True), ("(10^{8})!", True),
+    ("(" * 9 + "1" + ")" * 9, True), ("\\frac{" * 9 + "1" + "}{2}" * 9, True),
+    ("2^{2010}", False), ("10!", False), ("\\left(\\frac{\\sqrt{3}}{2}, \\frac{1}{2}\\right)", False),
+    ("(" * 8 + "1" + ")" * 8, False),
+])
+def test_pathological_answers_are_screened(answer, expected):
+    assert rewards._pathological(answer) is expected
+
+
 def test_input_validation_and_empty():
     assert grade_batch([], []) == []
     with pytest.raises(ValueError):
