@@ -1,6 +1,10 @@
 """Time per training step: our GRPO vs LENS vs plain TRL GRPOTrainer, same tiny model, data and seed.
 
     python benchmarks/bench_train_step.py [--reps 5] [--rollouts 4] [--out benchmarks/results/train_step.json]
+    python benchmarks/bench_train_step.py --model qwen05b --reps 2 --layouts multi single   # on a GPU: bf16
+
+`--model qwen05b` builds a randomly initialised ~0.5 B-parameter Qwen2 (Qwen2.5-0.5B's shape) and,
+on CUDA, trains in bf16 exactly as lens.train would; it adds peak GPU memory per variant.
 
 Two batch layouts, each with the same work per optimizer update (16 completions):
 - `multi`: the paper's shape, 4 optimizer updates per rollout (8 prompts x G=8 per rollout, 2 per
@@ -51,6 +55,22 @@ from lens.train import batch_plan, grpo_config_kwargs  # noqa: E402
 from lens.trainer import LensGRPOTrainer  # noqa: E402
 
 TINY = TinyModelConfig(hidden_size=128, num_layers=4, num_heads=4, intermediate_size=384)  # ~1 M parameters
+CUDA = torch.cuda.is_available()
+
+
+def qwen05b(tokenizer, num_layers: int = 24, vocab_size: int = 151936):
+    """Randomly initialised Qwen2 with Qwen2.5-0.5B's shape (~0.5 B parameters at 24 layers)."""
+    from transformers import AutoModelForCausalLM, Qwen2Config
+
+    config = Qwen2Config(vocab_size=max(vocab_size, len(tokenizer)), hidden_size=896, intermediate_size=4864, num_hidden_layers=num_layers,
+                         num_attention_heads=14, num_key_value_heads=2, max_position_embeddings=4096,
+                         tie_word_embeddings=True, bos_token_id=tokenizer.bos_token_id,
+                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(config)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    return model
 LAYOUTS = {  # prompts_per_rollout, updates_per_rollout, prompts_per_update, micro_batch_size
     "multi": (8, 4, 2, None),
     "single": (2, 1, 2, None),
@@ -85,6 +105,8 @@ class StepClock(TrainerCallback):
         self.cpu: list[float] = []
 
     def _stamp(self):
+        if CUDA:
+            torch.cuda.synchronize()
         self.wall.append(time.perf_counter())
         self.cpu.append(time.process_time())
 
@@ -96,10 +118,10 @@ class StepClock(TrainerCallback):
         self._stamp()
 
 
-def run_once(variant: str, layout: str, rollouts: int, tokenizer, state_dict, dataset, max_new_tokens: int,
-             out_dir: Path) -> tuple[float, float, float]:
-    """(CPU, wall) seconds per optimizer step over rollouts 2..n of one fresh run, and the CPU
-    seconds per optimizer step spent in LensGRPOTrainer's own code (0 for plain TRL)."""
+def run_once(variant: str, layout: str, rollouts: int, tokenizer, make_model, dataset, max_new_tokens: int,
+             out_dir: Path) -> tuple[float, float, float, float]:
+    """(CPU, wall) seconds per optimizer step over rollouts 2..n of one fresh run, the CPU seconds
+    per optimizer step spent in LensGRPOTrainer's own code (0 for plain TRL), peak GPU GiB (0 on CPU)."""
     per_rollout, updates, per_update, micro = LAYOUTS[layout]
     algo = "lens" if variant == "ours_lens" else "grpo"
     cfg = parse(RunConfig, {
@@ -109,10 +131,12 @@ def run_once(variant: str, layout: str, rollouts: int, tokenizer, state_dict, da
                      "max_new_tokens": max_new_tokens,
                      "learning_rate": 0.0},
     })
-    kwargs = grpo_config_kwargs(cfg, batch_plan(cfg.training, 1), cuda=False, output_dir=out_dir)
+    kwargs = grpo_config_kwargs(cfg, batch_plan(cfg.training, 1), cuda=CUDA, output_dir=out_dir)
     kwargs.update(save_strategy="no", seed=0, data_seed=0)
-    model = build_model(TINY, tokenizer, seed=0)
-    model.load_state_dict(state_dict)
+    model = make_model()
+    if CUDA:
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
     clock = StepClock()
     common = dict(model=model, processing_class=tokenizer, reward_funcs=[correct], train_dataset=dataset,
                   callbacks=[clock])
@@ -134,7 +158,9 @@ def run_once(variant: str, layout: str, rollouts: int, tokenizer, state_dict, da
     cpu = (clock.cpu[-1] - clock.cpu[updates]) / n
     wall = (clock.wall[-1] - clock.wall[updates]) / n
     overhead = (own["outer"] - own["inner"]) / (len(clock.wall) - 1) if own is not None else 0.0
-    return cpu, wall, overhead
+    peak = torch.cuda.max_memory_allocated() / 2**30 if CUDA else 0.0
+    del trainer, model
+    return cpu, wall, overhead, peak
 
 
 def _time_own_code(trainer) -> dict:
@@ -199,6 +225,9 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--layouts", nargs="+", default=list(LAYOUTS))
+    parser.add_argument("--model", choices=["tiny", "qwen05b"], default="tiny")
+    parser.add_argument("--qwen-layers", type=int, default=24, help="fewer for a CPU smoke run of --model qwen05b")
+    parser.add_argument("--qwen-vocab", type=int, default=151936, help="smaller for a CPU smoke run")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -207,13 +236,25 @@ def main() -> None:
     transformers.logging.set_verbosity_error()
     problems = _problems()
     tokenizer = build_tokenizer(TINY, [p["prompt"] for p in problems])
-    state_dict = build_model(TINY, tokenizer, seed=0).state_dict()
-    n_params = sum(v.numel() for v in state_dict.values())
+    if args.model == "tiny":
+        state_dict = build_model(TINY, tokenizer, seed=0).state_dict()
+
+        def make_model():
+            model = build_model(TINY, tokenizer, seed=0)
+            model.load_state_dict(state_dict)
+            return model
+    else:
+        def make_model():
+            return qwen05b(tokenizer, args.qwen_layers, args.qwen_vocab)
+    probe = make_model()
+    n_params = sum(p.numel() for p in probe.parameters())
+    del probe
     dataset = Dataset.from_dict({"prompt": [p["prompt"] for p in problems], "answer": [p["answer"] for p in problems]})
     load_before = uptime()
     times: dict[str, dict[str, list[float]]] = {layout: {v: [] for v in VARIANTS} for layout in args.layouts}
     walls: dict[str, dict[str, list[float]]] = {layout: {v: [] for v in VARIANTS} for layout in args.layouts}
     owns: dict[str, dict[str, list[float]]] = {layout: {v: [] for v in VARIANTS} for layout in args.layouts}
+    peaks: dict[str, dict[str, list[float]]] = {layout: {v: [] for v in VARIANTS} for layout in args.layouts}
     rng = random.Random(0)
     out_dir = Path("/tmp") / "lens-bench-train-step"
     for rep in range(args.reps):
@@ -221,15 +262,16 @@ def main() -> None:
             order = list(VARIANTS)
             rng.shuffle(order)
             for variant in order:
-                cpu, wall, own = run_once(variant, layout, args.rollouts, tokenizer, state_dict, dataset,
-                                          args.max_new_tokens, out_dir)
+                cpu, wall, own, peak = run_once(variant, layout, args.rollouts, tokenizer, make_model, dataset,
+                                                args.max_new_tokens, out_dir)
                 times[layout][variant].append(cpu)
                 walls[layout][variant].append(wall)
                 owns[layout][variant].append(own)
+                peaks[layout][variant].append(peak)
                 print(f"rep {rep} {layout:6s} {variant:9s} cpu {cpu * 1000:7.1f} wall {wall * 1000:7.1f} "
-                      f"own code {own * 1000:6.2f} ms/step", flush=True)
+                      f"own code {own * 1000:6.2f} ms/step peak {peak:.2f} GiB", flush=True)
     load_after = uptime()
-    report = {"params": n_params, "reps": args.reps, "rollouts_per_run": args.rollouts,
+    report = {"model": args.model, "device": torch.cuda.get_device_name() if CUDA else "cpu", "params": n_params, "reps": args.reps, "rollouts_per_run": args.rollouts,
               "max_new_tokens": args.max_new_tokens, "threads": args.threads,
               "load_before": load_before, "load_after": load_after, "layouts": {}}
     for layout, by_variant in times.items():
@@ -245,7 +287,13 @@ def main() -> None:
         print(f"{layout}: own code CPU ms/step grpo {med_own['ours_grpo'] * 1000:.2f}, "
               f"lens {med_own['ours_lens'] * 1000:.2f} (TRL step {base * 1000:.1f} ms) -> "
               f"lens/grpo {direct['lens_over_grpo']:.4f}, ours grpo/trl {direct['ours_grpo_over_trl']:.4f}")
+        if CUDA:
+            wall_ratio = statistics.median(a / b for a, b in zip(walls[layout]["ours_lens"], walls[layout]["ours_grpo"]))
+            print(f"{layout}: GPU wall s/step " + ", ".join(f"{v} {t:.4f}" for v, t in med_wall.items())
+                  + f" | lens/grpo {wall_ratio:.3f} | peak GiB "
+                  + ", ".join(f"{v} {max(t):.2f}" for v, t in peaks[layout].items()))
         report["layouts"][layout] = {"median_cpu_s_per_step": med, "median_wall_s_per_step": med_wall,
+                                     "peak_gib": {v: max(t) for v, t in peaks[layout].items()},
                                      "median_own_code_cpu_s_per_step": med_own, "direct_ratios": direct,
                                      "lens_over_grpo_cpu": lens_vs_grpo, "ours_grpo_over_trl_cpu": grpo_vs_trl,
                                      "raw_cpu_s_per_step": by_variant, "raw_wall_s_per_step": walls[layout]}

@@ -313,3 +313,20 @@ def test_wrong_loss_type_is_rejected(tiny, tmp_path):
         _trainer(tiny, tmp_path, "lens", parity_reward, overrides={"loss_type": "dapo"})
     with pytest.raises(ValueError, match="scale_rewards"):
         _trainer(tiny, tmp_path, "lens", parity_reward, overrides={"scale_rewards": "group"})
+
+
+def test_vllm_sampling_logprobs_are_the_confidence_source():
+    """With vLLM, the sampling log-probs are the rollout policy's; NaN ones fall back to TRL's."""
+    from types import SimpleNamespace
+
+    fake = SimpleNamespace(algorithm=AlgorithmConfig(name="lens"))
+    sampling = torch.tensor([[-0.5, float("nan"), -1.0], [-0.2, -0.3, 0.0]])
+    old = torch.tensor([[-0.6, -0.7, -0.9], [-0.1, -0.4, -0.2]])
+    got = LensGRPOTrainer._rollout_logps(fake, {"sampling_per_token_logps": sampling, "old_per_token_logps": old})
+    torch.testing.assert_close(got, torch.tensor([[-0.5, -0.7, -1.0], [-0.2, -0.3, 0.0]]))
+    got = LensGRPOTrainer._rollout_logps(fake, {"sampling_per_token_logps": sampling})
+    torch.testing.assert_close(got, torch.tensor([[-0.5, 0.0, -1.0], [-0.2, -0.3, 0.0]]))
+    # Without vLLM, TRL's old log-probs; GRPO never asks for a forward pass of its own.
+    assert LensGRPOTrainer._rollout_logps(fake, {"old_per_token_logps": old}) is old
+    fake_grpo = SimpleNamespace(algorithm=AlgorithmConfig(name="grpo"))
+    assert LensGRPOTrainer._rollout_logps(fake_grpo, {}) is None
