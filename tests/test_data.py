@@ -1,7 +1,6 @@
 """lens.data: loading the shared MATH/DAPO files, subsets, decontamination counts, prompts, failure paths."""
 
 import json
-import os
 from pathlib import Path
 
 import pytest
