@@ -63,14 +63,15 @@ class TransformersSampler:
             eos = self.tokenizer.eos_token_id
         self.eos_ids = set(eos if isinstance(eos, (list, tuple)) else [eos])
         self.ev = cfg.evaluation
-        self.prompt_style = cfg.model.prompt
 
     def sample(self, prompts: list[str], n: int, seed: int) -> list[list[tuple[str, int, str]]]:
         torch = self.torch
         torch.manual_seed(seed)
-        # A chat template already holds the BOS text; adding special tokens would double it.
-        enc = self.tokenizer(prompts, return_tensors="pt", padding=True,
-                             add_special_tokens=self.prompt_style != "chat").to(self.device)
+        # One BOS, as in training (lens.train tokenizes with special tokens after dropping a chat
+        # template's own BOS text): add special tokens unless the prompt text already starts with BOS.
+        bos = self.tokenizer.bos_token
+        add_special = not (bos and all(p.startswith(bos) for p in prompts))
+        enc = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=add_special).to(self.device)
         sampling = self.ev.temperature > 0
         gen_kwargs = dict(do_sample=sampling, max_new_tokens=self.ev.max_new_tokens, num_return_sequences=n,
                           pad_token_id=self.tokenizer.pad_token_id, eos_token_id=sorted(self.eos_ids))
