@@ -241,20 +241,23 @@ def unwrap_dapo_prompt(text: str) -> str:
 
 
 def dedupe_dapo(rows: Sequence[tuple[str, str]]) -> list[dict]:
-    """(problem, answer) rows -> distinct problems, as the shared dapo_math_17k.jsonl was built.
+    """Hub rows (problem, answer), in release order -> distinct problems, as the shared copy was built.
 
-    Duplicates are found with `normalize_text`; the first copy is kept; a group whose copies
+    Copies are exact repeats of the unwrapped, stripped text (the shared file still holds 7 pairs
+    that `normalize_text` would merge, 4 differing only in trailing spaces, so its deduplication was
+    on the text itself); the first copy is kept and its id is ``dapo17k-<row>`` with the row of
+    the release (the shared ids run up to dapo17k-17916 of 17,917 rows); a group whose copies
     disagree on the answer is dropped whole (its gold is ambiguous).
     """
-    groups: dict[str, list[tuple[str, str]]] = {}
-    for problem, answer in rows:
-        groups.setdefault(normalize_text(problem), []).append((problem, str(answer).strip()))
+    groups: dict[str, list[tuple[int, str]]] = {}
+    for row, (problem, answer) in enumerate(rows):
+        groups.setdefault(problem.strip(), []).append((row, str(answer).strip()))
     out = []
-    for copies in groups.values():
+    for problem, copies in groups.items():
         if len({a for _, a in copies}) > 1:
             continue
-        problem, answer = copies[0]
-        out.append({"id": f"dapo17k-{len(out):05d}", "problem": problem, "answer": answer, "level": None,
+        row, answer = copies[0]
+        out.append({"id": f"dapo17k-{row:05d}", "problem": problem, "answer": answer, "level": None,
                     "subject": None, "source": "DAPO-Math-17k"})
     return out
 
@@ -296,18 +299,22 @@ _HUB_READERS = {
 # Decontamination
 # --------------------------------------------------------------------------------------------
 _SPACING_CMDS = re.compile(r"\\[,!;: ]|~")
+# LaTeX's line break (two backslashes) stays one mark: its second backslash before a space is not
+# the spacing command "backslash space" (matching it there split "\\\\ \n" from "\\\\\n").
+_LINE_BREAK = "\\\\"
 _IGNORED = re.compile(r"[\s${}]")
 
 
 def normalize_text(text: str) -> str:
-    """Problem text "ignoring formatting": no whitespace, `$`, braces or LaTeX spacing commands.
+    """Problem text "ignoring formatting": no whitespace, `$`, braces or LaTeX spacing commands
+    (``\\,`` ``\\!`` ``\\;`` ``\\:`` backslash-space, ``~``).
 
     Chosen on the shared data: it finds exactly the 4 known MATH train/test duplicates (whitespace
     alone finds 1; `x^2` vs `x^{2}` needs the braces gone) and reproduces the data README's
     DAPO counts "ignoring formatting" (973 vs MATH test, 5 vs MATH-500); without the spacing
     commands it finds 971, and also dropping \\left/\\right gives 6 against MATH-500.
     """
-    return _IGNORED.sub("", _SPACING_CMDS.sub("", text))
+    return _IGNORED.sub("", _SPACING_CMDS.sub("", text.replace(_LINE_BREAK, "\x00")))
 
 
 def decontaminate(

@@ -142,11 +142,25 @@ def test_unwrap_dapo_prompt():
 
 
 def test_dedupe_dapo_keeps_first_copy_and_drops_disagreeing_groups():
-    rows = [("What is $x^2$ at 2?", "4"), ("What is $x^{2}$  at 2?", "4"), ("Find $y$.", "1"), ("Find  $y$.", "2"),
-            ("Compute $3+4$.", "7")]
+    rows = [("What is $x^2$ at 2?", "4"), ("Find $y$.", "1"), ("What is $x^2$ at 2?", "4"), ("Find $y$.", "2"),
+            ("What is $x^{2}$ at 2?", "4"), ("Compute $3+4$. ", " 7")]
     out = dedupe_dapo(rows)
+    # exact repeats merge (row 2 into row 0); a formatting variant (row 4) is a problem of its own
     assert [(p["id"], p["problem"], p["answer"]) for p in out] == [
-        ("dapo17k-00000", "What is $x^2$ at 2?", "4"), ("dapo17k-00001", "Compute $3+4$.", "7")]
+        ("dapo17k-00000", "What is $x^2$ at 2?", "4"), ("dapo17k-00004", "What is $x^{2}$ at 2?", "4"),
+        ("dapo17k-00005", "Compute $3+4$.", "7")]
+
+
+@needs_data
+def test_dedupe_dapo_reproduces_the_shared_file():
+    dapo = load_problems(ds("dapo", DATA / "dapo", "train"))
+    # the shared rows, each repeated, in release order: dedupe must give them back unchanged
+    rows = [None] * 17917
+    for p in dapo:
+        rows[int(p["id"].split("-")[1])] = (p["problem"], p["answer"])
+    filled = [r if r is not None else ("filler %d" % i, "1") for i, r in enumerate(rows)]
+    out = [p for p in dedupe_dapo(filled + [(p["problem"], p["answer"]) for p in dapo]) if p["problem"][:7] != "filler "]
+    assert out == dapo
 
 
 # ---------------------------------------------------------------------------------------------
@@ -155,6 +169,8 @@ def test_dedupe_dapo_keeps_first_copy_and_drops_disagreeing_groups():
 def test_normalize_text_ignores_formatting_only():
     assert normalize_text("Let $x^2 = 4$ .") == normalize_text("Let  $x^{2}=4$.")
     assert normalize_text("a\\,b\\!c~d") == normalize_text("abcd")
+    # a LaTeX line break followed by spaces is the same line break
+    assert normalize_text("a \\\\  \nb") == normalize_text("a \\\\\nb") != normalize_text("a \\ b")
     assert normalize_text("Compute $\\tan 225^\\circ$.") != normalize_text("Compute $\\tan 22.5^\\circ.$")
     assert normalize_text("y = f(x)") != normalize_text("y = -f(x)")
 
