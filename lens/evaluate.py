@@ -53,11 +53,15 @@ class TransformersSampler:
         dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}.get(cfg.model.dtype)
         if dtype is None:  # auto
             dtype = torch.bfloat16 if self.device == "cuda" else torch.float32
-        self.tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+            model = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=dtype)
+        except OSError as err:  # missing directory, unreachable or offline hub
+            raise EvaluationError(f"cannot load checkpoint {checkpoint!r}: {err}".strip()) from None
         self.tokenizer.padding_side = "left"  # decoder-only batches pad on the left
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.model = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=dtype).to(self.device).eval()
+        self.model = model.to(self.device).eval()
         eos = self.model.generation_config.eos_token_id
         if eos is None:
             eos = self.tokenizer.eos_token_id

@@ -161,6 +161,13 @@ def test_argument_errors(tmp_path, tiny_checkpoint, capsys):
     assert "no such file or directory" in capsys.readouterr().err
 
 
+def test_unloadable_checkpoint_is_a_clear_error(tmp_path, tiny_checkpoint, capsys):
+    cfg_path = write_config(tmp_path / "run.yaml", tiny_checkpoint)
+    with pytest.raises(SystemExit) as err:  # a hub id, offline (conftest sets HF_HUB_OFFLINE)
+        evaluate.main(["--config", str(cfg_path), "--out", str(tmp_path / "o"), "--checkpoint", "nobody/no-model"])
+    assert err.value.code == 2 and "cannot load checkpoint 'nobody/no-model'" in capsys.readouterr().err
+
+
 def test_vllm_engine_without_vllm_is_a_clear_error(tmp_path, tiny_checkpoint, capsys):
     try:
         import vllm  # noqa: F401
