@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -276,3 +277,37 @@ def test_accelerate_configs_parse_and_save_hf_weights(name, kind, processes, mac
         assert cluster.fsdp_config["fsdp_state_dict_type"] == "FULL_STATE_DICT"
     # The paper's 512 completions per update split over these processes.
     batch_plan(TrainingConfig(), processes)
+
+
+# --------------------------------------------------------------------------------------------
+# Two processes (gloo on the CPU): every prompt's group straddles both
+# --------------------------------------------------------------------------------------------
+def test_two_processes_with_groups_split_across_them(tmp_path, tmp_path_factory):
+    pytest.importorskip("lens.data", reason="lens.data (training_problems, format_prompt) is not available")
+    # 1 prompt x G = 4 per rollout over 2 processes: each holds 2 samples of the one group, so the
+    # advantages exist only after gathering both halves (and LENS's deferred path gathers too).
+    cfg = _tiny_cfg(tmp_path, prompts_per_rollout=1, updates_per_rollout=1, prompts_per_update=1, rollout_steps=2,
+                    save_every=2)
+    results = tmp_path / "results"
+    run_dir = results / "runs" / "tiny" / "lens" / "seed0"
+    run_dir.mkdir(parents=True)
+    shutil.copy(_mlflow_template(tmp_path_factory), results / "mlflow.db")
+    write_run_config(cfg, run_dir / "config.yaml")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+           "OMP_NUM_THREADS": "1", "LOGLEVEL": "WARNING"}
+    with socket.socket() as sock:  # a free port for the rendezvous (port 0 is not accepted there)
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
+               "-m", "lens.train", "--config", str(run_dir / "config.yaml"), "--out", str(run_dir)]
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert json.loads((run_dir / "done").read_text())["global_step"] == 2
+    metrics = read_metrics(run_dir / "train_metrics.parquet")
+    values = {(s, m): v for s, m, v in metrics.itertuples(index=False, name=None)}
+    for step in (1, 2):
+        assert values[(step, "groups/all_wrong_frac")] + values[(step, "groups/mixed_frac")] \
+            + values[(step, "groups/all_correct_frac")] == pytest.approx(1.0)
+        assert 0 < values[(step, "confidence/wrong_mean")] <= 1 or values[(step, "groups/all_correct_frac")] == 1
+        if values[(step, "groups/all_wrong_frac")] == 1:  # LENS moves negative groups
+            assert values[(step, "adv/nonzero_frac")] == 1.0

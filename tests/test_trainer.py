@@ -203,8 +203,7 @@ def test_every_algorithm_trains_and_logs(tiny, tmp_path, algo):
     assert fractions == pytest.approx(1.0)
 
 
-@pytest.mark.parametrize("algo,moves", [("grpo", False), ("lens", True), ("lens_negative_only", True),
-                                        ("lens_mixed_only", False)])
+@pytest.mark.parametrize("algo,moves", [("grpo", False), ("lens", True), ("lens_mixed_only", False)])
 def test_all_wrong_groups_move_only_lens(tiny, tmp_path, algo, moves):
     torch.manual_seed(0)
     trainer, logs = _trainer(tiny, tmp_path, algo, always_wrong)
