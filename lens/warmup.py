@@ -18,6 +18,7 @@ of G samples, and the confidence of correct and wrong answers (mean and AUROC).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import random
@@ -252,8 +253,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--config", required=True, help="YAML with `model` (tiny) and `warmup` sections")
     parser.add_argument("--train", required=True, help="train.jsonl of lens.synthetic (with solutions)")
     parser.add_argument("--out", required=True, help="output directory: the Hugging Face checkpoint")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (overrides warmup.torch_threads; a runtime choice, not a setting of the result)")
     args = parser.parse_args(argv)
     model_cfg, cfg = load_warmup_file(args.config)
+    if args.threads:
+        cfg = dataclasses.replace(cfg, torch_threads=args.threads)
     problems = read_jsonl(args.train)
     missing = [p["id"] for p in problems if not p.get("solution")]
     if missing:

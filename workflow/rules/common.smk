@@ -14,11 +14,11 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from lens.config import (
-    LENS_FAMILY,
     AlgorithmConfig,
     ConfigError,
+    ModelConfig,
     TrainingConfig,
-    dump_yaml,
+    parse as parse_config,
     to_dict,
     workflow_config_from_dict,
     write_run_config,
@@ -166,8 +166,13 @@ def _write_configs():
         for s in SEEDS:
             write_run_config(start_config(m, s), f"{start_dir(m, s)}/config.yaml")
         if CFG.models[m].warmup:
-            model = {**CFG.models[m].model, "name": m}
-            _write_if_changed(yaml.safe_dump({"model": model, "warmup": to_dict(CFG.warmup)}, sort_keys=False),
+            # Through the dataclasses: a canonical text (field order), whatever the YAML's key order.
+            model = to_dict(parse_config(ModelConfig, {**CFG.models[m].model, "name": m}, source=CONFIG_SOURCE,
+                                  key=f"models.{m}.model"))
+            # torch_threads is left out: the job gets it as --threads (rule warmup's `threads`), so
+            # running with another thread count (`--set-threads warmup=1`) does not redo the warm-up.
+            warmup = to_dict(dataclasses.replace(CFG.warmup, torch_threads=None))
+            _write_if_changed(yaml.safe_dump({"model": model, "warmup": warmup}, sort_keys=False),
                               f"{R}/models/{m}/warmup.yaml")
     if CFG.synthetic is not None:
         _write_if_changed(yaml.safe_dump(to_dict(CFG.synthetic), sort_keys=False), f"{R}/data/synthetic.yaml")

@@ -35,4 +35,5 @@ rule warmup:
         f"{R}/logs/warmup/{{model}}.log",
     threads: threads_of(CFG.warmup.torch_threads if CFG.warmup else None)
     shell:
-        "python -m lens.warmup --config {input.section} --train {input.train} --out {params.out} > {log} 2>&1"
+        "python -m lens.warmup --config {input.section} --train {input.train} --out {params.out} --threads {threads} "
+        "> {log} 2>&1"
