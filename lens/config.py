@@ -62,7 +62,10 @@ class TinyModelConfig:
 class ModelConfig:
     name: str  # short id used in result paths, MLflow tags and figure labels (analysis/style.py)
     path: str | None = None  # hub id or local directory; None: build `tiny` from scratch
-    prompt: Literal["chat", "plain"] = "chat"  # chat: tokenizer's chat template; plain: base-model prompt
+    # chat: tokenizer's chat template; plain: base-model prompt; bare: the problem text alone, for
+    # tiny models trained from scratch (an instruction means nothing to them and would triple
+    # the tokens a CPU run spends on every prompt)
+    prompt: Literal["chat", "plain", "bare"] = "chat"
     tiny: TinyModelConfig | None = None
     dtype: Literal["auto", "float32", "bfloat16"] = "auto"  # auto: bf16 on CUDA, fp32 on CPU
 

@@ -31,6 +31,9 @@ SCHEMA_KEYS = ("id", "problem", "answer", "level", "subject", "source")
 # The instruction appended to every problem; both prompt styles ask for a \boxed{} final answer,
 # which is what lens.rewards extracts first.
 CHAT_SUFFIX = "\nPlease reason step by step, and put your final answer within \\boxed{}."
+# Models trained from scratch on the embedded benchmark (lens.warmup) learn the answer format from
+# their warm-up data, so they get the problem alone: prompt tokens dominate a tiny model's cost.
+BARE_TEMPLATE = "{problem}\n"
 PLAIN_TEMPLATE = "Question: {problem}\nPlease put your final answer within \\boxed{{}}.\nAnswer: Let's think step by step."
 
 # Local file names inside a dataset directory.
@@ -382,7 +385,9 @@ def format_prompt(problem_text: str, style: str, tokenizer=None) -> str:
         return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     if style == "plain":
         return PLAIN_TEMPLATE.format(problem=problem_text)
-    raise ValueError(f"unknown prompt style {style!r}; valid: ['chat', 'plain']")
+    if style == "bare":
+        return BARE_TEMPLATE.format(problem=problem_text)
+    raise ValueError(f"unknown prompt style {style!r}; valid: ['chat', 'plain', 'bare']")
 
 
 # --------------------------------------------------------------------------------------------

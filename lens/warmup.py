@@ -275,7 +275,7 @@ def probe_main(argv: list[str]) -> None:
     parser.add_argument("--out", required=True, help="JSON summary to write")
     parser.add_argument("--per-level", type=int, default=20, help="problems per level (first N of each)")
     parser.add_argument("--group-size", type=int, default=16, help="samples per problem (G)")
-    parser.add_argument("--prompt", default="plain", choices=["plain", "chat"])
+    parser.add_argument("--prompt", default="plain", choices=["bare", "plain", "chat"])
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--threads", type=int, default=None)

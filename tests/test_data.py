@@ -240,6 +240,10 @@ def test_plain_prompt_exact():
         "Question: What is $1+1$?\nPlease put your final answer within \\boxed{}.\nAnswer: Let's think step by step.")
 
 
+def test_bare_prompt_is_the_problem_alone():
+    assert format_prompt("Compute $5 + 3$.", "bare", None) == "Compute $5 + 3$.\n"
+
+
 def test_chat_prompt_uses_the_tokenizer_template():
     from lens.config import TinyModelConfig
     from lens.tiny import build_tokenizer
