@@ -462,18 +462,22 @@ def dump_yaml(obj: Any) -> str:
     return yaml.safe_dump(to_dict(obj), sort_keys=False)
 
 
-def write_run_config(cfg: RunConfig, path: str | Path) -> bool:
-    """Write `cfg` to `path` unless the file already holds the same text; True if written.
+def write_text_if_changed(text: str, path: str | Path) -> bool:
+    """Write `text` to `path` unless the file already holds it; True if written.
 
     Leaving an unchanged file untouched keeps its mtime, so Snakemake reruns a job only when its
     own resolved config changed.
     """
     path = Path(path)
-    text = dump_yaml(cfg)
     if path.exists() and path.read_text() == text:
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text)
     tmp.replace(path)
     return True
+
+
+def write_run_config(cfg: RunConfig, path: str | Path) -> bool:
+    """Write the resolved run config to `path` only if its text changed (see write_text_if_changed)."""
+    return write_text_if_changed(dump_yaml(cfg), path)

@@ -22,6 +22,7 @@ from lens.config import (
     to_dict,
     workflow_config_from_dict,
     write_run_config,
+    write_text_if_changed,
 )
 
 EMBEDDED_CONFIG = "config/config.yaml"
@@ -41,17 +42,6 @@ def _raw_config():
     if cli_files:
         return copy.deepcopy(workflow.config_settings.overwrite_config), ", ".join(cli_files)
     return copy.deepcopy(dict(config)), EMBEDDED_CONFIG
-
-
-def _write_if_changed(text, path):
-    """Write `text` unless `path` already holds it, so an unchanged file keeps its mtime."""
-    path = Path(path)
-    if path.exists() and path.read_text() == text:
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
 
 
 RAW, CONFIG_SOURCE = _raw_config()
@@ -172,10 +162,10 @@ def _write_configs():
             # torch_threads is left out: the job gets it as --threads (rule warmup's `threads`), so
             # running with another thread count (`--set-threads warmup=1`) does not redo the warm-up.
             warmup = to_dict(dataclasses.replace(CFG.warmup, torch_threads=None))
-            _write_if_changed(yaml.safe_dump({"model": model, "warmup": warmup}, sort_keys=False),
+            write_text_if_changed(yaml.safe_dump({"model": model, "warmup": warmup}, sort_keys=False),
                               f"{R}/models/{m}/warmup.yaml")
     if CFG.synthetic is not None:
-        _write_if_changed(yaml.safe_dump(to_dict(CFG.synthetic), sort_keys=False), f"{R}/data/synthetic.yaml")
+        write_text_if_changed(yaml.safe_dump(to_dict(CFG.synthetic), sort_keys=False), f"{R}/data/synthetic.yaml")
 
 
 _write_configs()
