@@ -12,7 +12,6 @@ Writes fig_negative_group_ratio.{png,pdf} and fig_negative_group_ratio.csv (in %
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import pandas as pd
 
@@ -74,12 +73,7 @@ def build(args) -> list:
     if args.smoothing_window < 1:
         raise TidyError("--smoothing-window must be >= 1")
     data = compute(read_train_metrics(args.tidy), args.algos, args.smoothing_window)
-    Path(args.out).mkdir(parents=True, exist_ok=True)
-    csv = Path(args.out) / f"{NAME}.csv"
-    data.to_csv(csv, index=False)
-    with style.paper_style():
-        paths = style.save_figure(plot(data, args.smoothing_window), args.out, NAME, args.formats, args.dpi)
-    return [*paths, csv]
+    return style.write_figure(data, lambda: plot(data, args.smoothing_window), args.out, NAME, args.formats, args.dpi)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,7 +13,6 @@ plus the standard deviation over seeds that the Pass@k tables print).
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -104,12 +103,7 @@ def build(args) -> list:
     ks = range(1, args.k_max + 1)
     data = pass_at_k_summary(read_eval_samples(args.tidy), args.benchmark, ks, args.bootstrap_samples,
                              args.bootstrap_seed)
-    Path(args.out).mkdir(parents=True, exist_ok=True)
-    csv = Path(args.out) / f"{NAME}.csv"
-    data.to_csv(csv, index=False)
-    with style.paper_style():
-        paths = style.save_figure(plot(data), args.out, NAME, args.formats, args.dpi)
-    return [*paths, csv]
+    return style.write_figure(data, lambda: plot(data), args.out, NAME, args.formats, args.dpi)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,7 +13,6 @@ Writes fig_training_curves.{png,pdf} and fig_training_curves.csv (every plotted 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import pandas as pd
 
@@ -78,12 +77,7 @@ def plot(data: pd.DataFrame):
 
 def build(args) -> list:
     data = compute(read_eval_samples(args.tidy), args.benchmark, args.bootstrap_samples, args.bootstrap_seed)
-    Path(args.out).mkdir(parents=True, exist_ok=True)
-    csv = Path(args.out) / f"{NAME}.csv"
-    data.to_csv(csv, index=False)
-    with style.paper_style():
-        paths = style.save_figure(plot(data), args.out, NAME, args.formats, args.dpi)
-    return [*paths, csv]
+    return style.write_figure(data, lambda: plot(data), args.out, NAME, args.formats, args.dpi)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -147,6 +147,17 @@ def save_figure(fig, out_dir: str | Path, name: str, formats: Iterable[str], dpi
     return paths
 
 
+def write_figure(data, draw, out_dir: str | Path, name: str, formats: Iterable[str], dpi: int) -> list[Path]:
+    """Write the CSV of exactly what is plotted, then the figure `draw()` builds from it, in paper style."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    csv = out_dir / f"{name}.csv"
+    data.to_csv(csv, index=False)
+    with paper_style():
+        paths = save_figure(draw(), out_dir, name, formats, dpi)
+    return [*paths, csv]
+
+
 def percent(x):
     """Accuracy in [0, 1] -> percent; tables and figures show accuracy in %."""
     return 100.0 * x
