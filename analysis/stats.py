@@ -15,7 +15,8 @@ Conventions:
 
 API (stable; figure code builds on it): pass_at_k, problem_table, mean_accuracy, accuracy_by_level,
 accuracy_by_subject, mean_pass_at_k, summarize, bootstrap_ci (over problems, or seeds x problems),
-bootstrap_problems, bootstrap_seeds, seed_problem_scores, bootstrap_seeds_problems.
+bootstrap_problems, bootstrap_seeds, seed_problem_scores, bootstrap_seeds_problems, paired_bootstrap,
+variance_components, difference_se, minimum_detectable_difference (power), binomial_design.
 """
 
 from __future__ import annotations
@@ -266,3 +267,83 @@ def moving_average(values, window: int) -> np.ndarray:
     lo = np.clip(idx - before, 0, x.size)
     hi = np.clip(idx + after + 1, 0, x.size)
     return (csum[hi] - csum[lo]) / (hi - lo)
+
+
+# --------------------------------------------------------------------------------------------
+# Power: the smallest difference between two arms a design detects (normal approximation)
+# --------------------------------------------------------------------------------------------
+Z_CRIT = {0.05: 1.959963984540054}  # two-sided critical value of N(0, 1) at alpha
+Z_POWER = {0.8: 0.8416212335729143, 0.9: 1.2815515655446004}  # N(0, 1) quantile at the power
+
+
+def variance_components(scores, n_samples: int | None = None) -> dict:
+    """Seed-to-seed and per-problem variance of one arm's (S, P) per-seed, per-problem scores.
+
+    Model: score[s, j] = mu + problem_j + seed_s + e_sj. The problem effect cancels in a comparison
+    on the same problems; what remains is the variance of a run's mean over problems,
+    seed_var + resid_var / P. With S >= 2, resid_var is the residual mean square of the two-way
+    table (seeds x problems, df (S-1)(P-1)): sampling noise of the n answers per problem plus
+    run-to-run variation in which problems are solved; seed_var = max(0, var(seed means) - resid_var/P).
+    With one seed only the sampling noise can be estimated, and needs `n_samples`: resid_var is the
+    mean over problems of the unbiased binomial variance of a problem's accuracy, a(1-a)/(n-1),
+    and seed_var is 0 (unknown, not zero: say so where it is shown).
+    Returns {"seed_var", "resid_var", "n_seeds", "n_problems", "mean"}.
+    """
+    y = np.asarray(scores, dtype=np.float64)
+    if y.ndim == 1:
+        y = y[None, :]
+    if y.ndim != 2 or y.size == 0:
+        raise ValueError(f"need a non-empty (seeds, problems) array, got shape {y.shape}")
+    n_seeds, n_problems = y.shape
+    if n_seeds >= 2 and n_problems >= 2:
+        resid = y - y.mean(axis=1, keepdims=True) - y.mean(axis=0, keepdims=True) + y.mean()
+        resid_var = float((resid ** 2).sum() / ((n_seeds - 1) * (n_problems - 1)))
+        seed_var = max(0.0, float(y.mean(axis=1).var(ddof=1)) - resid_var / n_problems)
+    else:
+        if not n_samples or n_samples < 2:
+            raise ValueError("one seed: the sampling noise needs n_samples >= 2")
+        resid_var = float(np.mean(y * (1 - y)) / (n_samples - 1))
+        seed_var = 0.0
+    return {"seed_var": seed_var, "resid_var": resid_var, "n_seeds": n_seeds, "n_problems": n_problems,
+            "mean": float(y.mean())}
+
+
+def difference_se(arms: Sequence[dict], n_seeds: Sequence[int], n_problems: int) -> float:
+    """Standard error of mean(arm 1) - mean(arm 2) on the same `n_problems` problems.
+
+    arms: the two arms' variance components (`variance_components`, or {"seed_var", "resid_var"}
+    set by hand), n_seeds: seeds per arm. The arms' runs are independent:
+    SE^2 = sum over arms of seed_var / S + resid_var / (S * P).
+    """
+    if len(arms) != 2 or len(n_seeds) != 2:
+        raise ValueError("difference_se compares exactly two arms")
+    if n_problems < 1 or min(n_seeds) < 1:
+        raise ValueError("need at least one seed per arm and one problem")
+    return float(np.sqrt(sum(a["seed_var"] / s + a["resid_var"] / (s * n_problems)
+                             for a, s in zip(arms, n_seeds))))
+
+
+def minimum_detectable_difference(se: float, *, power: float = 0.8, alpha: float = 0.05) -> float:
+    """Smallest true difference a two-sided level-`alpha` test detects with probability `power`.
+
+    Normal approximation: (z_{1-alpha/2} + z_{power}) * se, 2.80 se at 80 % power and alpha 0.05
+    (the far tail's rejections, under 1e-6 here, are left out).
+    """
+    if alpha not in Z_CRIT or power not in Z_POWER:
+        raise ValueError(f"tabulated: alpha in {sorted(Z_CRIT)}, power in {sorted(Z_POWER)}")
+    return (Z_CRIT[alpha] + Z_POWER[power]) * float(se)
+
+
+def binomial_design(accuracies: Sequence[float], n_seeds: int, n_problems: int, n_samples: int,
+                    seed_sd: float = 0.0, *, power: float = 0.8, alpha: float = 0.05) -> dict:
+    """Minimum detectable difference of a planned design from its arms' accuracies alone.
+
+    Each problem's accuracy is the mean of `n_samples` Bernoulli draws; with every problem at its
+    arm's accuracy a, resid_var = a(1-a)/n, the largest it can be for that mean (a spread of
+    difficulties across problems lowers it), so the result is an upper bound for seed_sd = 0 runs.
+    seed_sd: run-to-run standard deviation of an arm's mean accuracy (a fraction, not points).
+    """
+    arms = [{"seed_var": seed_sd ** 2, "resid_var": a * (1 - a) / n_samples} for a in accuracies]
+    se = difference_se(arms, [n_seeds, n_seeds], n_problems)
+    return {"se": se, "mdd": minimum_detectable_difference(se, power=power, alpha=alpha),
+            "n_seeds": n_seeds, "n_problems": n_problems, "n_samples": n_samples, "seed_sd": seed_sd}

@@ -153,3 +153,67 @@ def test_bootstrap_frame_helpers():
         stats.bootstrap_problems(a, "median")
     with pytest.raises(ValueError):
         stats.bootstrap_ci([])
+
+
+# ---------------------------------------------------------------------------------------------
+# power: minimum detectable difference
+# ---------------------------------------------------------------------------------------------
+def test_binomial_design_closed_form():
+    # two arms at 50 %, 1 seed, 100 problems, 16 samples: SE^2 = 2 * 0.25 / 16 / 100
+    out = stats.binomial_design([0.5, 0.5], n_seeds=1, n_problems=100, n_samples=16)
+    assert out["se"] == pytest.approx(np.sqrt(2 * 0.25 / 1600), rel=1e-12)
+    assert out["mdd"] == pytest.approx((1.959963984540054 + 0.8416212335729143) * out["se"], rel=1e-12)
+    assert out["mdd"] == pytest.approx(0.0495, abs=5e-4)
+    # the seed term adds 2 * seed_sd^2 / S
+    with_seeds = stats.binomial_design([0.5, 0.5], n_seeds=2, n_problems=100, n_samples=16, seed_sd=0.01)
+    assert with_seeds["se"] ** 2 == pytest.approx(2 * 0.25 / 16 / 200 + 2 * 0.01 ** 2 / 2, rel=1e-12)
+    # the paper's design (2 seeds, 262 Level 4-5 problems, 16 samples) at ~55 %: about 2.15 points
+    paper = stats.binomial_design([0.5409, 0.5663], n_seeds=2, n_problems=262, n_samples=16)
+    assert 0.020 < paper["mdd"] < 0.023
+
+
+def test_minimum_detectable_difference_only_tabulated_levels():
+    assert stats.minimum_detectable_difference(1.0) == pytest.approx(2.8016, abs=1e-4)
+    assert stats.minimum_detectable_difference(1.0, power=0.9) == pytest.approx(3.2415, abs=1e-4)
+    with pytest.raises(ValueError):
+        stats.minimum_detectable_difference(1.0, power=0.5)
+
+
+def _simulate(rng, reps, n_seeds, p, n_samples, seed_sd, shift=0.0):
+    """(reps, S, P) per-problem accuracies: binomial answers around p_j + shift + a seed offset."""
+    offsets = rng.normal(0.0, seed_sd, size=(reps, n_seeds, 1))
+    prob = np.clip(p[None, None, :] + shift + offsets, 0.0, 1.0)
+    return rng.binomial(n_samples, prob) / n_samples
+
+
+def test_variance_components_recover_the_simulated_ones():
+    rng = np.random.default_rng(0)
+    p = rng.uniform(0.2, 0.8, size=60)
+    n, seed_sd = 16, 0.03
+    sims = _simulate(rng, 3000, 3, p, n, seed_sd)
+    est = [stats.variance_components(s) for s in sims]
+    true_resid = float(np.mean(p * (1 - p)) / n)
+    assert np.mean([e["resid_var"] for e in est]) == pytest.approx(true_resid, rel=0.03)
+    # seed_var is clipped at 0, so its mean is biased up a little; still close to seed_sd^2
+    assert np.mean([e["seed_var"] for e in est]) == pytest.approx(seed_sd ** 2, rel=0.1)
+    # one seed: the binomial estimate of the sampling noise, unbiased
+    one = [stats.variance_components(s[:1], n_samples=n)["resid_var"] for s in sims[:1000]]
+    assert np.mean(one) == pytest.approx(true_resid, rel=0.03)
+    with pytest.raises(ValueError):
+        stats.variance_components(sims[0][:1])
+
+
+def test_power_at_the_minimum_detectable_difference_is_80_percent_by_simulation():
+    rng = np.random.default_rng(1)
+    p = rng.uniform(0.25, 0.75, size=80)
+    n, seeds, seed_sd, reps = 16, 3, 0.01, 4000
+    arm = {"seed_var": seed_sd ** 2, "resid_var": float(np.mean(p * (1 - p)) / n)}
+    se = stats.difference_se([arm, arm], [seeds, seeds], len(p))
+    mdd = stats.minimum_detectable_difference(se)
+    treated = _simulate(rng, reps, seeds, p, n, seed_sd, shift=mdd).mean(axis=(1, 2))
+    baseline = _simulate(rng, reps, seeds, p, n, seed_sd).mean(axis=(1, 2))
+    power = np.mean(np.abs(treated - baseline) / se > 1.959963984540054)
+    assert power == pytest.approx(0.80, abs=0.025)  # binomial SE of the estimate: 0.006
+    # and at no difference the test keeps its 5 % level
+    null = _simulate(rng, reps, seeds, p, n, seed_sd).mean(axis=(1, 2)) - baseline
+    assert np.mean(np.abs(null) / se > 1.959963984540054) == pytest.approx(0.05, abs=0.015)
