@@ -19,6 +19,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/analysis.smk"
+include: "workflow/rules/tracking.smk"
 
 
 rule all:
@@ -27,6 +28,7 @@ rule all:
         figure_files(),
         table_files(MAIN_TABLES),
         mlflow_markers(ALGOS),
+        f"{R}/mlflow_summary_logged",
     default_target: True
 
 
@@ -49,5 +51,14 @@ rule ablations:
         [f"{R}/tables/ablations/tab_ablation.{ext}" for ext in ("md", "tex", "csv")],
 
 
+onstart:
+    start_tracking_server()  # tracking.server_store set: `mlflow server` at tracking.uri while the workflow runs
+
+
 onsuccess:
+    stop_tracking_server()
     print_locations()
+
+
+onerror:
+    stop_tracking_server()

@@ -150,6 +150,10 @@ class EvaluationConfig:
 class TrackingConfig:
     uri: str | None = None  # None: a SQLite store under the results folder
     experiment: str = "lens"
+    # Tracking-server mode: with `uri: http://HOST:PORT`, the workflow runs `mlflow server` there for
+    # its duration with this backend store (sqlite:///PATH on the submitting host's local disk, or
+    # postgresql://...); artifacts go to <results_dir>/mlartifacts. None: no server is started.
+    server_store: str | None = None
 
 
 @dataclass(frozen=True)

@@ -9,14 +9,27 @@ that is unreachable or broken is reported once with a warning and then left alon
 - Without `tracking.uri` the store is `sqlite:///<results_root>/mlflow.db` with artifacts in
   `<results_root>/mlartifacts`, where `results_root` is the folder holding `runs/` above the run dir.
 - `ensure_experiment(uri, name)`: create the experiment once before many jobs share one SQLite file
-  (concurrent creation races); SQLite "database is locked" errors are retried with backoff.
+  (concurrent creation races); SQLite "database is locked" errors are retried with backoff. The
+  experiment is tagged as MLflow 3's model-training kind, so the UI opens on its runs table.
+- A run records its training and evaluation datasets as inputs (name, digest of the files, source),
+  and a resumed job does not log a (metric, step) the store already holds: each is stored once.
+- `log_summary`: one `summary` run per results folder holding REPORT.md, the figures and tables.
+- Tracking-server mode (`tracking.uri: http://HOST:PORT` with `tracking.server_store`): the
+  workflow runs `mlflow server` on the submitting host for its duration (`start_server` /
+  `stop_server`); jobs on any node log to it over HTTP, and only the server touches the store.
 
-CLI (called by the workflow; both exit 0 even when MLflow is broken):
-    python -m lens.tracking ensure-experiment --results-dir RESULTS --experiment NAME [--uri URI]
-creates the experiment before jobs fan out, and
+CLI (called by the workflow; the logging commands exit 0 even when MLflow is broken):
+    python -m lens.tracking ensure-experiment --results-dir RESULTS --experiment NAME [--uri URI] [--id-file F]
+creates the experiment before jobs fan out;
     python -m lens.tracking log-eval --run-dir DIR --eval-dir EVAL_DIR --benchmark ID --step S
 logs EVAL_DIR/summary.json's numbers as `eval/{benchmark}/{metric}` at rollout step S, and the
-files of EVAL_DIR as artifacts under `eval/{benchmark}/step{S}`.
+files of EVAL_DIR as artifacts under `eval/{benchmark}/step{S}`;
+    python -m lens.tracking log-evals --run-dir DIR --eval BENCHMARK:STEP [...]
+does that for every evaluation of one run (DIR/eval/BENCHMARK/stepSTEP) in one process;
+    python -m lens.tracking log-summary --results-dir RESULTS --experiment NAME [--uri URI]
+logs RESULTS/REPORT.md, figures/ and tables/ to the folder's summary run;
+    python -m lens.tracking server start|stop --uri http://HOST:PORT --store STORE --artifacts DIR --state-dir DIR
+starts `mlflow server` (returns once it answers) or stops the one started with that state dir.
 """
 
 from __future__ import annotations
@@ -42,6 +55,12 @@ from lens.config import RunConfig, dump_yaml, flatten, load_run_config
 log = logging.getLogger(__name__)
 
 RUN_ID_FILE = "mlflow_run_id"
+SUMMARY_RUN_ID_FILE = "mlflow_summary_run_id"
+# MLflow 3's UI opens an experiment on its GenAI overview unless this experiment tag names another
+# kind; "custom_model_development" is the UI's model-training kind (runs table, charts).
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
+RUN_KIND_TAG = "lens.run_kind"  # "training" (one per model x algo x seed) or "summary" (one per results folder)
 _LOCK_RETRIES = 8
 _PROBE_TIMEOUT_S = 5.0
 T = TypeVar("T")
@@ -119,9 +138,13 @@ def ensure_experiment(uri: str, name: str) -> str:
     for _ in range(_LOCK_RETRIES):
         experiment = _with_lock_retry(client.get_experiment_by_name, name)
         if experiment is not None:
+            if experiment.tags.get(EXPERIMENT_KIND_TAG) is None:  # made before the kind was set
+                _with_lock_retry(client.set_experiment_tag, experiment.experiment_id, EXPERIMENT_KIND_TAG,
+                                 EXPERIMENT_KIND)
             return experiment.experiment_id
         try:
-            return _with_lock_retry(client.create_experiment, name, artifact_location=_artifact_location(uri))
+            return _with_lock_retry(client.create_experiment, name, artifact_location=_artifact_location(uri),
+                                    tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND})
         except Exception as err:
             if "already exists" not in str(err).lower() and "unique constraint" not in str(err).lower():
                 raise
@@ -150,6 +173,57 @@ def metric_name(name: str) -> str:
 
 
 # --------------------------------------------------------------------------------------------
+# Datasets as run inputs
+# --------------------------------------------------------------------------------------------
+def _dataset_files(path: Path, split: str) -> list[Path]:
+    """The local files a dataset is read from: the file itself, `{split}.jsonl` in a folder, else its JSONL files."""
+    if path.is_file():
+        return [path]
+    named = path / f"{split}.jsonl"
+    return [named] if named.is_file() else sorted(path.rglob("*.jsonl"))
+
+
+def dataset_entity(ds: Any, seed: int = 0):
+    """An MLflow Dataset for a configured dataset: name = its benchmark id, digest = sha256 of the files
+    read and the subset settings (first 16 hex digits), source = the local path or the hub id."""
+    import hashlib
+
+    from mlflow.entities import Dataset
+
+    settings = {"name": ds.name, "split": ds.split, "limit": ds.limit, "levels": list(ds.levels or []) or None,
+                "limit_per_level_subject": ds.limit_per_level_subject,
+                "seed": seed if ds.limit is not None or ds.limit_per_level_subject is not None else None}
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+    path = Path(ds.path).expanduser()
+    if path.exists():
+        files = _dataset_files(path, ds.split)
+        for file in files:
+            with file.open("rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(block)
+        source_type = "local"
+        source = {"uri": path.resolve().as_uri(), "files": [f.name for f in files]}
+    else:  # a hub id: the id and split name it; the local copy is the hub's business
+        source_type = "hugging_face"
+        source = {"path": ds.path, "split": ds.split}
+    profile = {k: v for k, v in settings.items() if v is not None and k not in ("name",)}
+    return Dataset(name=ds.id, digest=digest.hexdigest()[:16], source_type=source_type,
+                   source=json.dumps(source), profile=json.dumps(profile))
+
+
+def run_datasets(cfg: RunConfig) -> list[tuple[Any, str]]:
+    """(DatasetConfig, context) of every dataset a run reads: "training", then "evaluation" (no repeats)."""
+    out, seen = [], set()
+    for context, group in (("training", cfg.data.train),
+                           ("evaluation", (*cfg.evaluation.benchmarks, *cfg.evaluation.final_benchmarks))):
+        for ds in group:
+            if (ds.id, context) not in seen:
+                seen.add((ds.id, context))
+                out.append((ds, context))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
 # One run
 # --------------------------------------------------------------------------------------------
 class RunTracker:
@@ -166,6 +240,9 @@ class RunTracker:
         self.run_id: str | None = None
         self.enabled = True
         self._client = None
+        # (metric, step) pairs the store already holds for a re-attached run: a resumed job
+        # recomputes the steps after its checkpoint, and each is stored once (the first value).
+        self._logged: set[tuple[str, int]] = set()
 
     # Every public method goes through _guard: the first failure warns and disables.
     def _guard(self, what: str, fn: Callable[[], T]) -> T | None:
@@ -193,12 +270,13 @@ class RunTracker:
             run_id = ""
         if not run_id:
             tags = {"model": self.cfg.model.name, "algo": self.cfg.algorithm.name, "seed": str(self.cfg.seed),
-                    "git_sha": git_sha(), "run_dir": str(self.run_dir.resolve())}
+                    "git_sha": git_sha(), "run_dir": str(self.run_dir.resolve()), RUN_KIND_TAG: "training"}
             run_name = f"{self.cfg.model.name}/{self.cfg.algorithm.name}/seed{self.cfg.seed}"
             run = _with_lock_retry(self._client.create_run, experiment_id, tags=tags, run_name=run_name)
             run_id = run.info.run_id
             self.run_id = run_id
             self._log_params()
+            self._log_datasets()
             _with_lock_retry(self._client.log_text, run_id, dump_yaml(self.cfg), "config.yaml")
             self.run_dir.mkdir(parents=True, exist_ok=True)
             tmp = id_file.with_suffix(".tmp")
@@ -216,7 +294,29 @@ class RunTracker:
                 return False
             raise
         _with_lock_retry(self._client.update_run, run_id, status="RUNNING")
+        self._load_logged(run_id)
         return True
+
+    def _load_logged(self, run_id: str) -> None:
+        """Remember which (metric, step) pairs the run already holds."""
+        run = _with_lock_retry(self._client.get_run, run_id)
+        for key in run.data.metrics:
+            for m in _with_lock_retry(self._client.get_metric_history, run_id, key):
+                self._logged.add((key, int(m.step)))
+
+    def _log_datasets(self) -> None:
+        from mlflow.entities import DatasetInput, InputTag
+
+        inputs = []
+        for ds, context in run_datasets(self.cfg):
+            try:
+                entity = dataset_entity(ds, self.cfg.seed)
+            except OSError as err:  # an unreadable file is the data loader's error to report, not ours
+                log.warning("dataset %s not recorded in MLflow: %s", ds.id, err)
+                continue
+            inputs.append(DatasetInput(entity, tags=[InputTag("mlflow.data.context", context)]))
+        if inputs:
+            _with_lock_retry(self._client.log_inputs, self.run_id, datasets=inputs)
 
     def attach(self) -> str | None:
         """Attach to an existing run (run_dir/mlflow_run_id) without creating one."""
@@ -227,6 +327,7 @@ class RunTracker:
             _probe(self.uri)
             self._client = _client(self.uri)
             self.run_id = id_file.read_text().strip()
+            self._load_logged(self.run_id)
             return self.run_id
         return self._guard("attach", _attach)
 
@@ -247,9 +348,11 @@ class RunTracker:
 
             now = int(time.time() * 1000)
             batch = [Metric(metric_name(k), float(v), now, int(step)) for k, v in metrics.items()
-                     if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)]
+                     if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                     and (metric_name(k), int(step)) not in self._logged]
             if batch:
                 _with_lock_retry(self._client.log_batch, self.run_id, metrics=batch)
+                self._logged.update((m.key, m.step) for m in batch)
         if self.run_id is not None:
             self._guard("log_metrics", _log)
 
@@ -295,6 +398,146 @@ def log_eval(run_dir: str | Path, eval_dir: str | Path, benchmark: str, step: in
     return tracker.enabled
 
 
+def log_evals(run_dir: str | Path, evals: list[tuple[str, int]]) -> int:
+    """log_eval for each (benchmark, step) of one run, in one process; returns how many were logged."""
+    return sum(log_eval(run_dir, Path(run_dir) / "eval" / b / f"step{s}", b, s) for b, s in evals)
+
+
+# --------------------------------------------------------------------------------------------
+# The results folder's summary run: report, figures and tables as artifacts
+# --------------------------------------------------------------------------------------------
+def log_summary(results_dir: str | Path, experiment: str, uri: str | None = None) -> str | None:
+    """Log REPORT.md, figures/ and tables/ of a results folder to its `summary` run (created once, its id
+    kept in RESULTS/mlflow_summary_run_id); returns the run id, or None after a warning."""
+    results_dir = Path(results_dir)
+    uri = uri or f"sqlite:///{results_dir.resolve() / 'mlflow.db'}"
+    try:
+        _probe(uri)
+        experiment_id = ensure_experiment(uri, experiment)
+        client = _client(uri)
+        id_file = results_dir / SUMMARY_RUN_ID_FILE
+        run_id = id_file.read_text().strip() if id_file.exists() else ""
+        if run_id:
+            try:
+                _with_lock_retry(client.update_run, run_id, status="RUNNING")
+            except Exception as err:
+                if "RESOURCE_DOES_NOT_EXIST" not in str(err) and "not found" not in str(err).lower():
+                    raise
+                run_id = ""
+        if not run_id:
+            run = _with_lock_retry(client.create_run, experiment_id, run_name="summary",
+                                   tags={RUN_KIND_TAG: "summary", "git_sha": git_sha(),
+                                         "results_dir": str(results_dir.resolve())})
+            run_id = run.info.run_id
+            id_file.write_text(run_id + "\n")
+        report = results_dir / "REPORT.md"
+        if report.exists():
+            _with_lock_retry(client.log_artifact, run_id, str(report))
+        for folder in ("figures", "tables"):
+            for path in sorted(p for p in (results_dir / folder).rglob("*") if p.is_file()):
+                sub = path.parent.relative_to(results_dir).as_posix()
+                _with_lock_retry(client.log_artifact, run_id, str(path), sub)
+        _with_lock_retry(client.set_terminated, run_id, "FINISHED")
+        return run_id
+    except Exception as err:  # tracking never fails a job
+        log.warning("summary of %s not logged to MLflow at %s: %s: %s", results_dir, uri, type(err).__name__, err)
+        return None
+
+
+# --------------------------------------------------------------------------------------------
+# Tracking-server mode: `mlflow server` on the submitting host for the workflow's duration
+# --------------------------------------------------------------------------------------------
+SERVER_PID_FILE = "server.pid"
+SERVER_LOG_FILE = "server.log"
+
+
+def _answers(uri: str, timeout: float = 2.0) -> bool:
+    """True if an MLflow server answers GET {uri}/health."""
+    from urllib.request import urlopen
+
+    try:
+        with urlopen(uri.rstrip("/") + "/health", timeout=timeout) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
+
+
+def server_command(uri: str, store: str, artifacts: str | Path, workers: int | None = None) -> list[str]:
+    """`mlflow server` bound to the host and port of `uri`; one worker on a SQLite store (one writer)."""
+    parsed = urlparse(uri)
+    if parsed.scheme != "http" or not parsed.hostname or not parsed.port:
+        raise ValueError(f"tracking-server mode needs tracking.uri http://HOST:PORT, got {uri!r}")
+    if workers is None:
+        workers = 1 if store.startswith("sqlite:") else min(4, os.cpu_count() or 1)
+    return [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", store,
+            "--artifacts-destination", str(Path(artifacts).resolve()), "--serve-artifacts",
+            "--host", parsed.hostname, "--port", str(parsed.port), "--workers", str(workers)]
+
+
+def start_server(uri: str, store: str, artifacts: str | Path, state_dir: str | Path, *,
+                 workers: int | None = None, timeout_s: float = 180.0) -> int | None:
+    """Start `mlflow server` for `uri` and return its pid once it answers; None if one already answers
+    there (it is used as it is). The pid and log live in `state_dir`."""
+    state_dir = Path(state_dir)
+    cmd = server_command(uri, store, artifacts, workers)
+    if _answers(uri):
+        log.info("an MLflow server already answers at %s: using it", uri)
+        return None
+    state_dir.mkdir(parents=True, exist_ok=True)
+    Path(artifacts).mkdir(parents=True, exist_ok=True)
+    if store.startswith("sqlite:///"):
+        Path(store[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    log_path = state_dir / SERVER_LOG_FILE
+    with log_path.open("ab") as log_file:
+        # Its own session: a Ctrl-C at the terminal reaches Snakemake, which then stops the server.
+        proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+    (state_dir / SERVER_PID_FILE).write_text(f"{proc.pid}\n")
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            (state_dir / SERVER_PID_FILE).unlink(missing_ok=True)
+            tail = log_path.read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"mlflow server exited with code {proc.returncode} (log {log_path}):\n{tail}")
+        if _answers(uri):
+            log.info("MLflow server up at %s (pid %d, store %s, artifacts %s)", uri, proc.pid, store, artifacts)
+            return proc.pid
+        time.sleep(0.5)
+    stop_server(state_dir)
+    raise RuntimeError(f"mlflow server did not answer at {uri} within {timeout_s:.0f} s (log {log_path})")
+
+
+def stop_server(state_dir: str | Path, timeout_s: float = 30.0) -> bool:
+    """Stop the server started with this state dir (its whole process group); False if none was running."""
+    import signal
+
+    pid_file = Path(state_dir) / SERVER_PID_FILE
+    if not pid_file.exists():
+        return False
+    pid = int(pid_file.read_text().strip())
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pid_file.unlink(missing_ok=True)
+        return False
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pid, 0)
+        except ProcessLookupError:
+            break
+        try:  # reap it when it is our child (started in this process)
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        time.sleep(0.2)
+    else:
+        os.killpg(pid, signal.SIGKILL)
+    pid_file.unlink(missing_ok=True)
+    log.info("MLflow server (pid %d) stopped", pid)
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lens.tracking", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -307,15 +550,60 @@ def main(argv: list[str] | None = None) -> int:
     ex.add_argument("--results-dir", required=True, type=Path, help="folder holding runs/ (the SQLite store's home)")
     ex.add_argument("--experiment", required=True)
     ex.add_argument("--uri", default=None, help="tracking URI; default sqlite:///<results-dir>/mlflow.db")
+    ex.add_argument("--id-file", type=Path, default=None, help="write the experiment id (empty if MLflow failed) here")
+    evs = sub.add_parser("log-evals", help="log every evaluation of one run to its MLflow run, in one process")
+    evs.add_argument("--run-dir", required=True, type=Path)
+    evs.add_argument("--eval", dest="evals", action="append", default=[], metavar="BENCHMARK:STEP",
+                     help="an evaluation in RUN_DIR/eval/BENCHMARK/stepSTEP (repeat for each)")
+    sm = sub.add_parser("log-summary", help="log REPORT.md, figures and tables to the results folder's summary run")
+    sm.add_argument("--results-dir", required=True, type=Path)
+    sm.add_argument("--experiment", required=True)
+    sm.add_argument("--uri", default=None, help="tracking URI; default sqlite:///<results-dir>/mlflow.db")
+    sv = sub.add_parser("server", help="start or stop `mlflow server` for the tracking-server mode")
+    sv.add_argument("action", choices=["start", "stop"])
+    sv.add_argument("--state-dir", required=True, type=Path, help="holds the server's pid file and log")
+    sv.add_argument("--uri", help="http://HOST:PORT the server listens on (start)")
+    sv.add_argument("--store", help="backend store URI: sqlite:///PATH or postgresql://... (start)")
+    sv.add_argument("--artifacts", type=Path, help="artifact root on this host's disk (start)")
+    sv.add_argument("--workers", type=int, default=None)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.command == "server":
+        if args.action == "stop":
+            print("stopped" if stop_server(args.state_dir) else "no server was running")
+            return 0
+        if not (args.uri and args.store and args.artifacts):
+            parser.error("server start needs --uri, --store and --artifacts")
+        try:
+            pid = start_server(args.uri, args.store, args.artifacts, args.state_dir, workers=args.workers)
+        except (RuntimeError, ValueError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
+        print(f"MLflow server at {args.uri}" + (f" (pid {pid})" if pid else " (already running)"))
+        return 0
     if args.command == "ensure-experiment":
         uri = args.uri or f"sqlite:///{Path(args.results_dir).resolve() / 'mlflow.db'}"
+        experiment_id = ""
         try:
-            print(f"experiment {args.experiment!r}: id {ensure_experiment(uri, args.experiment)} at {uri}")
+            experiment_id = ensure_experiment(uri, args.experiment)
+            print(f"experiment {args.experiment!r}: id {experiment_id} at {uri}")
         except Exception as err:  # tracking never fails a job
             log.warning("could not create MLflow experiment %r at %s: %s: %s", args.experiment, uri,
                         type(err).__name__, err)
+        if args.id_file is not None:
+            args.id_file.write_text(f"{experiment_id}\n")
+        return 0
+    if args.command == "log-evals":
+        try:
+            evals = [(b, int(s)) for b, s in (e.rsplit(":", 1) for e in args.evals)]
+        except ValueError:
+            parser.error(f"--eval takes BENCHMARK:STEP, got {args.evals}")
+        logged = log_evals(args.run_dir, evals)
+        print(f"log-evals {args.run_dir}: {logged} of {len(evals)} evaluations logged")
+        return 0  # tracking never fails the job
+    if args.command == "log-summary":
+        run_id = log_summary(args.results_dir, args.experiment, args.uri)
+        print(f"log-summary {args.results_dir}: " + (f"run {run_id}" if run_id else "not logged (see warning)"))
         return 0
     logged = log_eval(args.run_dir, args.eval_dir, args.benchmark, args.step)
     print(f"log-eval {args.benchmark} step {args.step}: {'logged' if logged else 'not logged (see warning)'}")

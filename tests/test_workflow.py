@@ -223,7 +223,7 @@ def test_figure_setting_reruns_only_figures(finished):
     path.write_text(yaml.safe_dump(changed))
     proc = snakemake(workdir, "-n", "--configfile", str(path.name))
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert set(job_counts(proc.stdout)) == {"figure", "report", "all"}
+    assert set(job_counts(proc.stdout)) == {"figure", "report", "mlflow_summary", "all"}
 
 
 def test_alpha_reruns_only_the_lens_family(finished):

@@ -79,11 +79,8 @@ rule log_evals:
         f"{R}/runs/{{model}}/{{algo}}/seed{{seed}}/eval/mlflow_logged",
     params:
         run=run_of_done,
-        evals=lambda wc: " ".join(f"{b}:{s}" for b, s in run_evals(wc.model, wc.algo, wc.seed)),
+        evals=lambda wc: " ".join(f"--eval {b}:{s}" for b, s in run_evals(wc.model, wc.algo, wc.seed)),
     log:
         f"{R}/logs/evaluate/{{model}}/{{algo}}/seed{{seed}}/mlflow.log",
     shell:
-        "python -c 'import sys; from lens.tracking import log_eval; run = sys.argv[1]; "
-        '[log_eval(run, f"{{run}}/eval/{{b}}/step{{s}}", b, int(s)) '
-        'for b, s in (e.rsplit(":", 1) for e in sys.argv[2:])]\' '
-        "{params.run} {params.evals} > {log} 2>&1 && touch {output}"
+        "python -m lens.tracking log-evals --run-dir {params.run} {params.evals} > {log} 2>&1 && touch {output}"

@@ -9,16 +9,15 @@ rule mlflow_experiment:
     output:
         f"{R}/mlflow_experiment_id",
     params:
-        uri=tracking_uri_arg(),
+        uri=lambda wc: f"--uri {tracking_uri_arg()}" if CFG.tracking.uri else "",
         name=shlex.quote(CFG.tracking.experiment),
-        # lens.tracking puts the SQLite store in the folder that holds runs/, i.e. results_dir.
-        runs=lambda wc, output: f"{Path(output[0]).parent}/runs",
+        # Without a URI, lens.tracking keeps the SQLite store in the folder that holds runs/: results_dir.
+        results=lambda wc, output: str(Path(output[0]).parent),
     log:
         f"{R}/logs/mlflow_experiment.log",
     shell:
-        "python -c 'import sys; from lens.tracking import ensure_experiment, tracking_uri; "
-        'print(ensure_experiment(tracking_uri(sys.argv[1] or None, sys.argv[2]), sys.argv[3]))\' '
-        "{params.uri} {params.runs} {params.name} > {output} 2> {log}"
+        "python -m lens.tracking ensure-experiment --results-dir {params.results} --experiment {params.name} "
+        "{params.uri} --id-file {output} > {log} 2>&1"
 
 
 rule train:
