@@ -135,6 +135,9 @@ class EvaluationConfig:
     benchmarks: tuple[DatasetConfig, ...] = ()  # evaluated at step 0 and every `every` steps
     final_benchmarks: tuple[DatasetConfig, ...] = ()  # evaluated at the final step only (costly sets)
     n_samples: int = 16
+    # Samples per problem at the steps before the last (step 0 and the final step keep n_samples,
+    # for Pass@k): cheaper points on the training curves. None: n_samples at every step.
+    intermediate_n_samples: int | None = None
     temperature: float = 1.0
     top_p: float = 1.0
     max_new_tokens: int = 4096
@@ -303,6 +306,8 @@ def _check(cfg: Any, source: str) -> None:
     if isinstance(cfg, EvaluationConfig):
         if cfg.n_samples < 1:
             fail("evaluation.n_samples", "must be >= 1")
+        if cfg.intermediate_n_samples is not None and not 1 <= cfg.intermediate_n_samples <= cfg.n_samples:
+            fail("evaluation.intermediate_n_samples", f"must be in 1..n_samples ({cfg.n_samples}) or null")
         bad = [k for k in cfg.pass_k if not 1 <= k <= cfg.n_samples]
         if bad:
             fail("evaluation.pass_k", f"{bad} outside 1..n_samples ({cfg.n_samples})")

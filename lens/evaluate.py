@@ -1,6 +1,7 @@
 """Sample n completions per benchmark problem from a checkpoint, grade them, write per-sample tables.
 
     python -m lens.evaluate --config RUN_CONFIG.yaml --out DIR [--checkpoint PATH_OR_HUB_ID] [--benchmark ID]
+    python -m lens.evaluate --config RUN_CONFIG.yaml --checkpoint CKPT_A CKPT_B --out DIR_A DIR_B [--n-samples 4 16]
 
 For each benchmark of ``cfg.evaluation.benchmarks`` (or only ``--benchmark``), writes to DIR (or
 DIR/{benchmark} when several are evaluated):
@@ -20,6 +21,7 @@ and started again keeps the finished chunks and produces the same samples as an 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import os
@@ -291,18 +293,33 @@ def run(cfg: RunConfig, out: Path, *, checkpoint: str | None = None, benchmark: 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True, help="resolved run config (YAML)")
-    parser.add_argument("--out", required=True, help="output directory")
-    parser.add_argument("--checkpoint", help="HF model directory or hub id (default: model.path)")
+    parser.add_argument("--out", required=True, nargs="+", help="output directory (one per --checkpoint)")
+    parser.add_argument("--checkpoint", nargs="+",
+                        help="HF model directory or hub id (default: model.path); several checkpoints are "
+                             "evaluated one after the other in this process, each into its own --out")
     parser.add_argument("--benchmark", help="evaluate only this benchmark id (e.g. math500)")
+    parser.add_argument("--n-samples", type=int, nargs="+",
+                        help="samples per problem, one per --checkpoint (default: evaluation.n_samples); "
+                             "the workflow passes evaluation.intermediate_n_samples for steps before the last")
     args = parser.parse_args(argv)
+    checkpoints = args.checkpoint or [None]
+    n_samples = args.n_samples or [None] * len(checkpoints)
+    if not len(args.out) == len(checkpoints) == len(n_samples):
+        parser.error(f"{len(checkpoints)} checkpoint(s), {len(args.out)} --out and {len(n_samples)} --n-samples: "
+                     "give one --out (and --n-samples, if any) per checkpoint")
+    if any(n is not None and n < 1 for n in n_samples):
+        parser.error("--n-samples must be >= 1")
     try:
         cfg = load_run_config(args.config)
-        summaries = run(cfg, Path(args.out), checkpoint=args.checkpoint, benchmark=args.benchmark)
+        for checkpoint, out, n in zip(checkpoints, args.out, n_samples):
+            step_cfg = cfg if n is None else dataclasses.replace(
+                cfg, evaluation=dataclasses.replace(cfg.evaluation, n_samples=n))
+            summaries = run(step_cfg, Path(out), checkpoint=checkpoint, benchmark=args.benchmark)
+            for bench, s in summaries.items():
+                keys = ["accuracy", "accuracy/level_4_5"] + [k for k in s if k.startswith("pass@")]
+                print(out, bench, {k: round(s[k], 4) for k in keys if k in s}, flush=True)
     except (EvaluationError, DataError, ConfigError) as err:
         parser.exit(2, f"lens.evaluate: error: {err}\n")
-    for bench, s in summaries.items():
-        keys = ["accuracy", "accuracy/level_4_5"] + [k for k in s if k.startswith("pass@")]
-        print(bench, {k: round(s[k], 4) for k in keys if k in s})
     return 0
 
 

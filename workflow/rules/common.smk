@@ -6,6 +6,7 @@
 
 import copy
 import dataclasses
+import re
 import shlex
 from pathlib import Path
 
@@ -147,6 +148,28 @@ def eval_steps(cfg):
             _fail("evaluation.every", f"step {step} has no checkpoint: evaluation.every ({every}) must be a "
                   f"multiple of training.save_every ({t.save_every})")
     return steps
+
+
+def eval_n_samples(cfg, step):
+    """Samples per problem at `step`: n_samples at step 0 and the last step (Pass@k), else
+    evaluation.intermediate_n_samples when it is set."""
+    ev = cfg.evaluation
+    if step in (0, cfg.training.rollout_steps) or ev.intermediate_n_samples is None:
+        return ev.n_samples
+    return ev.intermediate_n_samples
+
+
+TINY_MODELS = [m for m in MODELS if CFG.models[m].model.get("tiny") is not None]
+
+
+def tiny_eval_steps():
+    """Steps > 0 evaluated in every run of a tiny model, when all those runs share them (else None).
+
+    Evaluating a tiny model costs less than a job's start-up (imports, model load), so each such run
+    gets one evaluation job for all its steps after 0 (rule evaluate_run); hub models keep one job
+    per step, which run in parallel on several GPUs."""
+    schedules = {tuple(eval_steps(cfg)) for (m, _, _), cfg in RUNS.items() if m in TINY_MODELS}
+    return list(next(iter(schedules))) if len(schedules) == 1 else None
 
 
 def _write_configs():
@@ -312,6 +335,17 @@ def checkpoint_dir(wc):
 
     run = run_dir(wc.model, wc.algo, wc.seed)
     return str(checkpoint_path(run, int(wc.step), RUNS[(wc.model, wc.algo, int(wc.seed))]))
+
+
+def run_eval_args(wc):
+    """params of rule evaluate_run: checkpoints, output directories and samples of every step > 0."""
+    from lens.train import checkpoint_path
+
+    run, cfg = run_dir(wc.model, wc.algo, wc.seed), RUNS[(wc.model, wc.algo, int(wc.seed))]
+    steps = eval_steps(cfg)
+    return {"checkpoints": " ".join(shlex.quote(str(checkpoint_path(run, s, cfg))) for s in steps),
+            "outs": " ".join(f"{run}/eval/{wc.benchmark}/step{s}" for s in steps),
+            "n_samples": " ".join(str(eval_n_samples(cfg, s)) for s in steps)}
 
 
 def parent_of(name):

@@ -56,6 +56,7 @@ rule evaluate:
     params:
         out=parent_of("samples"),
         checkpoint=checkpoint_dir,
+        n_samples=lambda wc: eval_n_samples(RUNS[(wc.model, wc.algo, int(wc.seed))], int(wc.step)),
     log:
         f"{R}/logs/evaluate/{{model}}/{{algo}}/seed{{seed}}/{{benchmark}}/step{{step}}.log",
     threads: lambda wc: eval_threads(wc.model)
@@ -63,7 +64,38 @@ rule evaluate:
         gpu=lambda wc: gpus(wc.model),
     shell:
         "python -m lens.evaluate --config {input.config} --out {params.out} --checkpoint {params.checkpoint} "
-        "--benchmark {wildcards.benchmark} > {log} 2>&1"
+        "--benchmark {wildcards.benchmark} --n-samples {params.n_samples} > {log} 2>&1"
+
+
+TINY_EVAL_STEPS = tiny_eval_steps()
+if TINY_EVAL_STEPS:
+
+    rule evaluate_run:
+        """Every checkpoint after step 0 of one run of a tiny model, in one process (lens.evaluate with
+        several --checkpoint): a job's start-up costs more than evaluating a tiny model once."""
+        conda:
+            CONDA_ENV
+        input:
+            unpack(eval_inputs),
+        output:
+            samples=[f"{R}/runs/{{model}}/{{algo}}/seed{{seed}}/eval/{{benchmark}}/step{s}/samples.parquet"
+                     for s in TINY_EVAL_STEPS],
+            summaries=[f"{R}/runs/{{model}}/{{algo}}/seed{{seed}}/eval/{{benchmark}}/step{s}/summary.json"
+                       for s in TINY_EVAL_STEPS],
+        wildcard_constraints:
+            model="|".join(re.escape(m) for m in TINY_MODELS),
+            benchmark="|".join(re.escape(ds.id) for ds in CFG.evaluation.benchmarks),
+        params:
+            args=run_eval_args,
+        log:
+            f"{R}/logs/evaluate/{{model}}/{{algo}}/seed{{seed}}/{{benchmark}}/steps.log",
+        threads: lambda wc: eval_threads(wc.model)
+        shell:
+            "python -m lens.evaluate --config {input.config} --benchmark {wildcards.benchmark} "
+            "--checkpoint {params.args[checkpoints]} --out {params.args[outs]} "
+            "--n-samples {params.args[n_samples]} > {log} 2>&1"
+
+    ruleorder: evaluate_run > evaluate
 
 
 rule log_evals:
