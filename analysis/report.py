@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis import paper_numbers, style
+from analysis import paper_numbers, stats, style
 from analysis.collect import TidyError, read_eval_samples, read_train_metrics
 from analysis.tab_accuracy_by_level import diff_id
 
@@ -47,6 +47,10 @@ FIGURES = {  # file stem -> (caption title, what it shows)
                             "w(z) = (1/z) log(1/(1-z)) - 1: the weight on a wrong answer grows with its "
                             "likelihood."),
 }
+# The paper's design for the power statement (lens-spec.md §4-5): seeds, the Level 4-5 problems of
+# MATH-500, samples per problem; accuracies are Table 1's Pass@1 (the paper has no per-level table).
+PAPER_DESIGN = {"n_seeds": 2, "n_problems": 262, "n_samples": 16}
+PAPER_SEED_SDS = (0.0, 0.01, 0.02)  # run-to-run SDs of an arm's mean accuracy to show it under
 # Below this share of GRPO's advantage magnitude, LENS's change to the updates is called small.
 SMALL_CHANGE = 0.05
 
@@ -250,6 +254,112 @@ def advantage_lines(changes: pd.DataFrame) -> list[str]:
 
 
 # --------------------------------------------------------------------------------------------
+# Power: what difference could this run, and the paper's design, detect?
+# --------------------------------------------------------------------------------------------
+def _hard_final(samples: pd.DataFrame, model: str, algo: str) -> tuple[pd.DataFrame, int] | None:
+    """The arm's Level 4-5 samples at its final step and that step, on the benchmark with the most
+    Level 4-5 problems (the final set when there is one, as in the accuracy-by-level table)."""
+    sub = samples[(samples["model"] == model) & (samples["algo"] == algo)
+                  & pd.to_numeric(samples["level"], errors="coerce").isin(stats.LEVEL_4_5)]
+    if sub.empty:
+        return None
+    sizes = sub.groupby("benchmark")["problem_id"].nunique()
+    sub = sub[sub["benchmark"] == sizes.sort_index().idxmax()]
+    step = int(sub["step"].max())
+    return sub[sub["step"] == step], step
+
+
+def run_power(samples: pd.DataFrame, model: str, treatment: str, baseline: str) -> dict | None:
+    """Minimum detectable Level 4-5 difference (80 % power, two-sided 5 %) of this run's design, from
+    its own seed-to-seed and per-problem variance (analysis.stats.variance_components), and the
+    observed difference; None when an arm has no Level 4-5 samples."""
+    arms = {}
+    for algo in (treatment, baseline):
+        found = _hard_final(samples, model, algo)
+        if found is None:
+            return None
+        sub, step = found
+        matrix = stats.seed_problem_scores(sub)  # (S, P)
+        n = int(sub.groupby(["seed", "problem_id"]).size().min())
+        arms[algo] = {"matrix": matrix, "step": step, "n_samples": n,
+                      "components": stats.variance_components(matrix, n_samples=n)}
+    t, b = arms[treatment], arms[baseline]
+    if t["matrix"].shape[1] != b["matrix"].shape[1]:
+        return None
+    seeds = [t["matrix"].shape[0], b["matrix"].shape[0]]
+    se = stats.difference_se([t["components"], b["components"]], seeds, t["matrix"].shape[1])
+    return {"mdd": stats.minimum_detectable_difference(se), "se": se, "n_seeds": seeds,
+            "n_problems": t["matrix"].shape[1], "n_samples": min(t["n_samples"], b["n_samples"]),
+            "diff": float(t["matrix"].mean() - b["matrix"].mean()), "step": t["step"],
+            "seed_sd": [float(np.sqrt(a["components"]["seed_var"])) for a in (t, b)],
+            "resid_sd": [float(np.sqrt(a["components"]["resid_var"])) for a in (t, b)]}
+
+
+def paper_power(seed_sds=PAPER_SEED_SDS) -> list[dict]:
+    """The paper's design (2 seeds, 262 Level 4-5 problems, 16 samples) at each paper model's Table 1
+    Pass@1 for GRPO and LENS, for a few run-to-run SDs."""
+    rows = []
+    table = paper_numbers.PASS_AT_K["table1"]
+    for model in sorted({m for m, _ in table}):
+        if (model, "grpo") not in table or (model, "lens") not in table:
+            continue
+        acc = [table[(model, "lens")][1] / 100, table[(model, "grpo")][1] / 100]
+        for sd in seed_sds:
+            out = stats.binomial_design(acc, seed_sd=sd, **PAPER_DESIGN)
+            rows.append({"model": model, "grpo": acc[1], "lens": acc[0], "seed_sd": sd, "mdd": out["mdd"]})
+    return rows
+
+
+def power_section(samples: pd.DataFrame | None, treatment: str, baseline: str) -> list[str]:
+    t, b = style.algo_label(treatment), style.algo_label(baseline)
+    lines = [f"Power is the chance that a difference of a given size gives an interval that excludes 0. "
+             f"Below: the smallest Level 4-5 difference {t} − {b} detected with 80 % power by a two-sided "
+             "5 % test (normal approximation, `analysis.stats.minimum_detectable_difference`). An interval "
+             "that covers 0 means \"no difference\" only if the minimum detectable difference is small "
+             "against the differences that matter; otherwise it means \"cannot tell\".", ""]
+    if samples is not None:
+        for model in sorted(samples["model"].unique()):
+            p = run_power(samples, model, treatment, baseline)
+            if p is None:
+                lines.append(f"- **This run, {style.model_label(model)}**: no {t} vs {b} Level 4-5 samples to "
+                             "measure it on.")
+                continue
+            one_seed = min(p["n_seeds"]) < 2
+            text = (f"- **This run, {style.model_label(model)}** ({p['n_seeds'][0]} + {p['n_seeds'][1]} seeds, "
+                    f"{p['n_problems']} Level 4-5 problems, {p['n_samples']} samples each, step {p['step']}): "
+                    f"minimum detectable difference **{100 * p['mdd']:.1f} points** (SE {100 * p['se']:.2f}; "
+                    f"seed-to-seed SD {100 * p['seed_sd'][0]:.2f} / {100 * p['seed_sd'][1]:.2f} points, "
+                    f"per-problem residual SD {100 * p['resid_sd'][0]:.1f} / {100 * p['resid_sd'][1]:.1f} points, "
+                    f"{t} / {b}). Observed: {style.fmt_signed(100 * p['diff'])} points.")
+            if one_seed:
+                text += " With one seed per arm the seed-to-seed variance is unknown (taken as 0): a lower bound."
+            if abs(p["diff"]) < p["mdd"]:
+                text += (f" A true difference of {100 * p['mdd']:.1f} points would be found 4 times in 5; "
+                         "smaller ones, like the observed one, are mostly missed: an interval covering 0 here "
+                         "means \"cannot tell\", not \"no difference\".")
+            lines.append(text)
+    lines.append("")
+    rows = paper_power()
+    if rows:
+        d = PAPER_DESIGN
+        lines += [f"The paper's design ({d['n_seeds']} seeds per arm, the {d['n_problems']} Level 4-5 problems of "
+                  f"MATH-500, {d['n_samples']} samples each) at the paper's accuracies (Table 1 Pass@1; the paper "
+                  "reports no per-level accuracy), with every problem at that accuracy (the most sampling noise "
+                  "for that mean: a spread of difficulty across problems lowers it):", "",
+                  "| Model | GRPO | LENS | Paper's gain (MATH-500) | MDD, seed SD 0 | seed SD 1 point | seed SD 2 points |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        for model in sorted({r["model"] for r in rows}):
+            sub = [r for r in rows if r["model"] == model]
+            by_sd = {r["seed_sd"]: r["mdd"] for r in sub}
+            lines.append(f"| {style.model_label(model)} | {100 * sub[0]['grpo']:.1f} % | {100 * sub[0]['lens']:.1f} % | "
+                         f"{style.fmt_signed(100 * (sub[0]['lens'] - sub[0]['grpo']))} | "
+                         + " | ".join(f"{100 * by_sd[sd]:.1f}" for sd in PAPER_SEED_SDS) + " |")
+        lines += ["", "MDD: minimum detectable difference in points at 80 % power; seed SD: run-to-run standard "
+                  "deviation of one arm's Level 4-5 accuracy (not reported in the paper).", ""]
+    return lines
+
+
+# --------------------------------------------------------------------------------------------
 # Assembly
 # --------------------------------------------------------------------------------------------
 def _guarded(fn, metrics: pd.DataFrame, missing: list[str]):
@@ -326,6 +436,13 @@ def build_report(tidy: Path, figures: Path, tables: Path, out: Path, config: str
     missing += miss
     figure("fig_accuracy_by_level")
     table("tab_accuracy_by_level")
+
+    md += ["## Power: could this run tell?", ""]
+    try:
+        md += power_section(samples, treatment, baseline)
+    except (KeyError, ValueError, TypeError) as err:  # a report about results must not die on them
+        md += [f"The power computation failed on the evaluation samples: {err!r}", ""]
+        missing.append(f"power section ({err!r})")
 
     md += ["## Accuracy during training", ""]
     figure("fig_training_curves")

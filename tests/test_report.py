@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.metadata
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -124,3 +125,38 @@ def test_report_survives_a_malformed_table(results, tmp_path):
     text = out.read_text()
     assert "The verdict could not be derived from `tab_accuracy_by_level.csv`" in text
     assert "tab_accuracy_by_level.csv (malformed)" in text[text.index("## Missing inputs"):]
+
+
+def test_power_section_of_the_run_and_the_paper(results):
+    text = (results / "REPORT.md").read_text()
+    assert "## Power: could this run tell?" in text
+    # the paper's design at Table 1's Pass@1, no seed variance: stats.binomial_design's number
+    llama = report.paper_numbers.PASS_AT_K["table1"]
+    acc = [llama[("llama31_8b_instruct", a)][1] / 100 for a in ("lens", "grpo")]
+    mdd = report.stats.binomial_design(acc, n_seeds=2, n_problems=262, n_samples=16)["mdd"]
+    assert f"| Llama-3.1-8B-Instruct | 54.1 % | 56.6 % | +2.5 | {100 * mdd:.1f} |" in text
+    assert "This run, Llama-3.1-8B-Instruct** (2 + 2 seeds, 2 Level 4-5 problems" in text
+
+
+def test_run_power_uses_the_final_step_level_4_5_and_both_arms_variance():
+    rows = []
+    # 2 seeds x 3 Level 4-5 problems x 4 samples per arm at the final step 5 (and a step-0 row and a
+    # Level 1 problem that must be ignored)
+    correct = {("grpo", 0): [1, 0, 0], ("grpo", 1): [0, 0, 1], ("lens", 0): [1, 1, 0], ("lens", 1): [1, 0, 1]}
+    for (algo, seed), per_problem in correct.items():
+        for j, c in enumerate(per_problem):
+            for k in range(4):
+                rows.append({"model": "m", "algo": algo, "seed": seed, "step": 5, "benchmark": "b",
+                             "problem_id": f"p{j}", "level": 4 + j % 2, "sample_idx": k, "correct": bool(c and k < 2)})
+            rows.append({"model": "m", "algo": algo, "seed": seed, "step": 0, "benchmark": "b",
+                         "problem_id": f"p{j}", "level": 4, "sample_idx": 0, "correct": True})
+        rows.append({"model": "m", "algo": algo, "seed": seed, "step": 5, "benchmark": "b", "problem_id": "easy",
+                     "level": 1, "sample_idx": 0, "correct": True})
+    samples = pd.DataFrame(rows)
+    out = report.run_power(samples, "m", "lens", "grpo")
+    scores = {a: np.array([[0.5 * c for c in correct[(a, s)]] for s in (0, 1)]) for a in ("lens", "grpo")}
+    comps = [report.stats.variance_components(scores[a]) for a in ("lens", "grpo")]
+    se = report.stats.difference_se(comps, [2, 2], 3)
+    assert out["n_problems"] == 3 and out["n_seeds"] == [2, 2] and out["n_samples"] == 4 and out["step"] == 5
+    assert out["se"] == pytest.approx(se) and out["mdd"] == pytest.approx(2.8015852 * se, rel=1e-6)
+    assert out["diff"] == pytest.approx(scores["lens"].mean() - scores["grpo"].mean())
