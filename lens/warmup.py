@@ -101,8 +101,11 @@ def level_sampler(problems: list[dict], weights: tuple[float, ...], seed: int):
 
 
 def train(model_cfg: ModelConfig, cfg: WarmupConfig, problems: list[dict], out_dir: str | Path,
-          *, log_every: int | None = None) -> list[dict]:
-    """Build, warm up and save the tiny model under `out_dir`; returns the loss log."""
+          *, log_every: int | None = None, save_at: tuple[int, ...] = ()) -> list[dict]:
+    """Build, warm up and save the tiny model under `out_dir`; returns the loss log.
+
+    save_at: steps after which a copy is also saved in `out_dir/step{N}` (for calibrating the
+    warm-up's length against what RL can still improve)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -149,6 +152,9 @@ def train(model_cfg: ModelConfig, cfg: WarmupConfig, problems: list[dict], out_d
             print(f"warmup step {step + 1}/{cfg.steps} loss {running / n:.4f} "
                   f"({time.perf_counter() - start:.0f} s)", flush=True)
             running = 0.0
+        if step + 1 in save_at and step + 1 != cfg.steps:
+            model.save_pretrained(out_dir / f"step{step + 1}")
+            tokenizer.save_pretrained(out_dir / f"step{step + 1}")
     model.eval()
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
@@ -255,6 +261,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", required=True, help="output directory: the Hugging Face checkpoint")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (overrides warmup.torch_threads; a runtime choice, not a setting of the result)")
+    parser.add_argument("--save-at", type=int, nargs="*", default=[],
+                        help="also save the model after these steps, in OUT/step{N} (calibration)")
     args = parser.parse_args(argv)
     model_cfg, cfg = load_warmup_file(args.config)
     if args.threads:
@@ -264,7 +272,7 @@ def main(argv: list[str] | None = None) -> None:
     if missing:
         raise SystemExit(f"{args.train}: {len(missing)} problems have no `solution` (e.g. {missing[0]}); "
                          "the warm-up needs the train split of lens.synthetic")
-    train(model_cfg, cfg, problems, args.out)
+    train(model_cfg, cfg, problems, args.out, save_at=tuple(args.save_at))
 
 
 def probe_main(argv: list[str]) -> None:

@@ -125,8 +125,13 @@ def test_cli_trains_saves_a_loadable_checkpoint_and_the_loss_falls(tmp_path):
     train_file = tmp_path / "train.jsonl"
     train_file.write_text("".join(json.dumps(p) + "\n" for p in splits["train"]))
     out = tmp_path / "model"
-    main(["--config", str(_write_config(tmp_path)), "--train", str(train_file), "--out", str(out)])
+    main(["--config", str(_write_config(tmp_path)), "--train", str(train_file), "--out", str(out), "--save-at", "30"])
     log = (out / "warmup_log.csv").read_text().splitlines()
+    # --save-at: a copy after step 30 of 60, loadable, and different from the final model
+    halfway = AutoModelForCausalLM.from_pretrained(out / "step30")
+    assert AutoTokenizer.from_pretrained(out / "step30").vocab == AutoTokenizer.from_pretrained(out).vocab
+    final_weights = dict(AutoModelForCausalLM.from_pretrained(out).named_parameters())
+    assert any(not torch.equal(p, final_weights[n]) for n, p in halfway.named_parameters())
     assert log[0] == "step,loss,lr,seconds"
     losses = [float(line.split(",")[1]) for line in log[1:]]
     assert losses[-1] < 0.6 * losses[0]
