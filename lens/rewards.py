@@ -2,17 +2,22 @@
 
 `grade_batch(completions, golds)` is the one entry point (the RL reward and the evaluator call it):
 
-- the prediction is the content of the completion's last top-level ``\\boxed{}`` (or ``\\fbox{}``);
-  without one, Math-Verify's own extraction runs on the completion's tail; when the gold holds
-  several answers ("-2, 1") and the last box alone does not match, all top-level boxes together
-  are tried (MATH's own solutions box each answer separately);
+It grades as plain Math-Verify 0.9.0 on antlr 4.13.2, ``verify(parse(gold), parse(completion))``,
+except for the rules docs/evaluation.md names (``benchmarks/agree_math_verify.py`` measures it):
+
+- the prediction is what ``math_verify.parse`` extracts from the whole completion (its pattern
+  priorities: "final answer is X. I hope", then boxes and "final answer ... is X", whichever ends
+  last, then "answer" phrases, then any LaTeX or number), reimplemented in ``_extract`` so that
+  candidates too long, too deeply nested or too explosive to parse make the item 0.0 unparsed, and
+  only the last MAX_COMPLETION_CHARS characters are searched; when the gold holds several answers
+  ("-2, 1") and that fails, all top-level boxes together are tried (MATH's own solutions box each
+  answer separately);
 - the gold is parsed first and passed first to ``math_verify.verify`` (it is not symmetric), bare
   gold answers are wrapped in ``$...$`` (a bare ``2\\sqrt3`` would parse as ``2``), and each distinct
   gold is parsed once per call (once per worker process for pooled batches);
-- percentages are normalised here, not by Math-Verify: with antlr4 4.11 (which lm-eval[math] pins)
-  latex2sympy fails on ``\\%`` and ``\\boxed{20\\%}`` vs gold ``20`` grades 0. A trailing ``%`` /
-  ``\\%`` / "percent" is stripped from either side and a side that had one may be read as x or x/100,
-  which is what Math-Verify does on antlr 4.13.2 (``20`` = ``20\\%``, ``0.28`` = ``28\\%``);
+- percentages: with antlr4 4.11 (which lm-eval[math] pins) latex2sympy fails on ``20\\%``; when it
+  does, the part before the ``%`` is parsed and given the form 4.13.2 gives (``20 * (1/100)``,
+  which ``verify`` compares as both 20 and 0.2);
 - it never raises and never hangs: every item has a deadline of ``timeout_s``. Small batches in
   the main thread run in-process under a SIGALRM interval timer; large batches, and any call from a
   non-main thread, go to a pool of forked worker processes (Math-Verify's own timeouts need the
@@ -40,9 +45,10 @@ DEFAULT_TIMEOUT_S = 5.0
 POOL_MIN_ITEMS = 64
 # A final answer longer than this is not a real answer; parsing it would only spend time.
 MAX_ANSWER_CHARS = 1000
-# Without a \boxed{}, only the completion's tail is searched: the answer is stated at the end, and
-# Math-Verify's regexes over 100k characters cost seconds.
-FALLBACK_TAIL_CHARS = 1000
+# Completions longer than this are graded on their last MAX_COMPLETION_CHARS characters only: it
+# bounds the time of Math-Verify's extraction regexes (~10 ms per 100k characters, but up to
+# seconds on some inputs), and 4096 generated tokens stay far below it.
+MAX_COMPLETION_CHARS = 40_000
 # Seconds past a worker's own 2 x timeout_s before the parent kills it: room for a loaded machine.
 HARD_LIMIT_SLACK_S = 5.0
 # Answers nested deeper than this ((((1)))), \\frac{\\frac{...}}) are graded 0.0 unparsed: the LaTeX
@@ -61,15 +67,18 @@ _EXPLOSIVE_RE = re.compile(
 CHUNK_ITEMS = 16
 
 _BOX_RE = re.compile(r"\\(?:boxed|fbox)\s*\{")
-_PERCENT_RE = re.compile(
-    r"\s*(?:\\?%|\\text\s*\{\s*\\?%\s*\}|\\mbox\s*\{\s*\\?%\s*\}|\\?\s*\\text\s*\{\s*percent\s*\}|percent)\s*$"
-)
+# A trailing percent sign on an answer latex2sympy could not parse (antlr 4.11; see _parse_latex).
+_PCT_TAIL_RE = re.compile(r"^(.*?)\s*\\?%$", re.DOTALL)
 
 logging.getLogger("math_verify").setLevel(logging.ERROR)  # timeouts are expected and graded 0.0
 
 
 class _Deadline(BaseException):
     """Raised by the interval timer; a BaseException so Math-Verify's `except Exception` can't swallow it."""
+
+
+class _Screened(Exception):
+    """An extracted answer too long, too deeply nested or too explosive to parse: graded 0.0."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -111,31 +120,10 @@ def last_boxed(text: str) -> str | None:
     return boxes[-1] if boxes else None
 
 
-def split_percent(answer: str) -> tuple[str, bool]:
-    """``"20\\%"`` -> ``("20", True)``; strips one trailing percent marker (and `$`, spaces, a full stop)."""
-    s = answer.strip().strip("$").strip().rstrip(".").strip()
-    m = _PERCENT_RE.search(s)
-    if m is None or m.start() == 0:
-        return s, False
-    return s[: m.start()].rstrip(), True
-
-
-def _prediction_text(completion: str, boxed: str | None = None) -> tuple[str | None, bool]:
-    """The string handed to math_verify.parse for a completion, and whether it carried a percent."""
-    if boxed is None:
-        boxed = last_boxed(completion)
-    if boxed is not None:
-        content, pct = split_percent(boxed)
-        if not content or len(content) > MAX_ANSWER_CHARS or _pathological(content):
-            return None, False
-        return "\\boxed{" + content + "}", pct
-    tail = completion[-FALLBACK_TAIL_CHARS:]
-    if not tail.strip() or _pathological(tail):
-        return None, False
-    pct = "%" in tail or "percent" in tail
-    if pct:
-        tail = re.sub(r"\\?%|\bpercent\b", "", tail)
-    return tail, pct
+def _screen(answer: str) -> None:
+    """Raise _Screened for an answer no grader should spend its deadline on (graded 0.0)."""
+    if len(answer) > MAX_ANSWER_CHARS or _pathological(answer):
+        raise _Screened(answer[:80])
 
 
 def _nesting(text: str) -> int:
@@ -154,63 +142,150 @@ def _pathological(answer: str) -> bool:
     return _nesting(answer) > MAX_NESTING or _EXPLOSIVE_RE.search(answer) is not None
 
 
-def _gold_text(gold: str) -> tuple[str, bool]:
+_PATTERN_GROUPS: list | None = None
+
+
+def _pattern_groups() -> list:
+    """Math-Verify's extraction regexes for its default targets (LaTeX, then plain expressions),
+    grouped by priority, most important first: exactly what ``math_verify.parse`` searches."""
+    global _PATTERN_GROUPS
+    if _PATTERN_GROUPS is None:
+        from math_verify import ExprExtractionConfig, LatexExtractionConfig
+        from math_verify.parser import get_extraction_regexes
+
+        targets = get_extraction_regexes([LatexExtractionConfig(), ExprExtractionConfig()])
+        by_priority: dict = {}
+        for patterns, target in targets:
+            for pattern, priority in patterns:
+                by_priority.setdefault(priority, []).append((pattern, target))
+        _PATTERN_GROUPS = [by_priority[p] for p in sorted(by_priority)]
+    return _PATTERN_GROUPS
+
+
+def _parse_latex(latex: str):
+    """Math-Verify's LaTeX parse, plus what antlr 4.11 cannot do: a trailing percent sign.
+
+    On antlr 4.13.2 latex2sympy reads ``20\\%`` as ``20 * UnevaluatedExpr(1/100)`` (Math-Verify's
+    percentage form, which its verify() compares as both 20 and 0.2); on 4.11 it raises. When the
+    parse fails and the answer ends in ``%``/``\\%``, the rest is parsed and given that same form.
+    """
+    from math_verify.parser import convert_to_pct, parse_latex_cached
+
+    _screen(latex)
+    try:
+        return parse_latex_cached(latex)
+    except Exception:
+        m = _PCT_TAIL_RE.match(latex)
+        if m is None or not m.group(1).strip():
+            raise
+        return convert_to_pct(parse_latex_cached(m.group(1)))
+
+
+def _extract_latex(match: re.Match, config) -> tuple:
+    """``math_verify.parser.extract_latex`` (0.9.0) with _parse_latex: screening and percentages."""
+    from dataclasses import replace
+
+    from latex2sympy2_extended.math_normalization import normalize_latex
+    from math_verify.parser import convert_to_pct
+    from sympy import FiniteSet
+
+    groups = match.groupdict()
+    first = next(((v, k) for k, v in groups.items() if k.startswith("first_latex") and v), None)
+    nexts = [next(((v, k) for k, v in groups.items() if k.startswith(f"next{i}_latex") and v), None)
+             for i in range(1, 6)]
+    exprs, strs = [], []
+    for latex, name in [g for g in [first] + nexts if g is not None]:
+        prefix, _, group_name = name.partition("_")
+        is_percentage = bool(groups.get(f"{prefix}_percent"))
+        norm_config = config.normalization_config
+        if group_name == "latexBoxed":
+            norm_config = replace(norm_config, boxed="last")
+        # Only the normalised text (the box content for boxed candidates) is parsed, so only it is
+        # screened (in _parse_latex), not the reasoning around it.
+        normalized = normalize_latex(latex, config=norm_config)
+        strs.append(normalized)
+        try:
+            parsed = _parse_latex(normalized)
+            exprs.append(convert_to_pct(parsed) if is_percentage else parsed)
+        except _Screened:
+            raise
+        except Exception:  # noqa: BLE001 - as Math-Verify: an unparsable candidate is skipped
+            exprs.append(None)
+    if not exprs:
+        return None, ""
+    if len(exprs) > 1 and all(e is not None for e in exprs):
+        elements = []
+        for e in exprs:
+            elements.extend(e.args if isinstance(e, FiniteSet) else [e])
+        return FiniteSet(*elements), " and ".join(strs)
+    return exprs[0], strs[0]
+
+
+def _extract(text: str) -> list:
+    """``math_verify.parse(text)`` (0.9.0, default targets and modes), with _extract_latex.
+
+    Every match of the highest-priority pattern group that has one is tried, the one ending last
+    first, until one parses; that value comes first in the result, then the first matched string
+    (Math-Verify's "first_match" fallback).
+    """
+    from math_verify import LatexExtractionConfig
+    from math_verify.parser import extract_expr
+
+    extracted, fallbacks = [], []
+    for group in _pattern_groups():
+        matches = sorted(((m, m.start(), m.end(), target) for pattern, target in group for m in pattern.finditer(text)),
+                         key=lambda x: (x[2], -x[1]), reverse=True)
+        for m, _, _, target in matches:
+            if isinstance(target, LatexExtractionConfig):
+                value, fallback = _extract_latex(m, target)
+            else:
+                if m.groupdict().get("expr"):
+                    _screen(m.group("expr"))
+                value, fallback = extract_expr(m)
+            if fallback:
+                fallbacks.append(fallback)
+            if value is not None:
+                extracted.append(value)
+                break
+        if extracted:
+            break
+    if fallbacks:
+        extracted.append(fallbacks[0])
+    return extracted
+
+
+def _gold_text(gold: str) -> str:
     s = str(gold)
     if "\\boxed" in s or "\\fbox" in s:
         boxed = last_boxed(s)
         s = boxed if boxed is not None else s
-    content, pct = split_percent(s)
-    return "$" + content + "$", pct
+    return "$" + s.strip().strip("$").strip() + "$"
 
 
 # --------------------------------------------------------------------------------------------
 # One item
 # --------------------------------------------------------------------------------------------
-def _with_percent(parsed: list, pct: bool) -> list:
-    """Add x/100 for every numeric parse of a side that carried a percent sign (x itself stays)."""
-    if not pct:
-        return parsed
-    import sympy
-
-    extra = []
-    for p in parsed:
-        if isinstance(p, sympy.Basic) and getattr(p, "is_number", False):
-            try:
-                extra.append(p / 100)
-            except Exception:  # noqa: BLE001 - a value sympy cannot divide just gets no x/100 reading
-                pass
-    return parsed + extra
-
-
 def _parse_gold(gold: str) -> list:
-    from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse
-
-    text, pct = _gold_text(gold)
-    parsed = parse(text, [LatexExtractionConfig(), ExprExtractionConfig()], parsing_timeout=None)
-    return _with_percent(parsed, pct)
+    return _extract(_gold_text(gold))
 
 
 def _grade_parsed(gold_parsed: list, completion: str) -> float:
-    from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
+    from math_verify import verify
 
     if not gold_parsed or not isinstance(completion, str):
         return 0.0
-    text, pct = _prediction_text(completion)
-    if text is None:
-        return 0.0
-    pred = parse(text, [LatexExtractionConfig(), ExprExtractionConfig()], parsing_timeout=None)
-    if pred and verify(gold_parsed, _with_percent(pred, pct), timeout_seconds=None):
+    text = completion[-MAX_COMPLETION_CHARS:]
+    pred = _extract(text)
+    if pred and verify(gold_parsed, pred, timeout_seconds=None):
         return 1.0
     if _is_multi_answer(gold_parsed):
         # A gold with several answers ("-2, 1") is often written with one box per answer, as MATH's
         # own solutions do; then the boxes together are the answer (the gold is a set, order-free).
-        boxes = boxed_contents(completion)
+        boxes = boxed_contents(text)
         if len(boxes) > 1:
-            text, pct = _prediction_text(completion, ", ".join(boxes))
-            if text is not None:
-                pred = parse(text, [LatexExtractionConfig(), ExprExtractionConfig()], parsing_timeout=None)
-                if pred and verify(gold_parsed, _with_percent(pred, pct), timeout_seconds=None):
-                    return 1.0
+            pred = _extract("\\boxed{" + ", ".join(boxes) + "}")
+            if pred and verify(gold_parsed, pred, timeout_seconds=None):
+                return 1.0
     return 0.0
 
 
@@ -456,8 +531,8 @@ def grade_batch(
 
 
 def _grade_unguarded(gold: str, completion: str) -> float:
-    text, _ = _prediction_text(completion)
-    if text is None or len(text) > 200 or "^" in text or "!" in text:
+    box = last_boxed(completion)
+    if box is None or len(box) > 200 or "^" in box or "!" in box or len(completion) > 20_000:
         return 0.0
     try:
         return _grade_parsed(_parse_gold(gold), completion)

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from lens import rewards
-from lens.rewards import boxed_contents, grade_batch, last_boxed, split_percent
+from lens.rewards import boxed_contents, grade_batch, last_boxed
 
 
 # ---------------------------------------------------------------------------------------------
@@ -35,14 +35,6 @@ def test_boxed_contents_lists_top_level_boxes():
     assert boxed_contents("\\boxed{1} \\boxed{2") == ["1"]
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("20\\%", ("20", True)), ("20 %", ("20", True)), ("28\\text{\\%}", ("28", True)),
-    ("15 percent", ("15", True)), ("$7.2\\%$", ("7.2", True)), ("20", ("20", False)), ("\\%", ("\\%", False)),
-])
-def test_split_percent(text, expected):
-    assert split_percent(text) == expected
-
-
 # ---------------------------------------------------------------------------------------------
 # grading, pinned by hand
 # ---------------------------------------------------------------------------------------------
@@ -65,7 +57,9 @@ CASES = [
     ("$x = \\boxed{1}$ or $x = \\boxed{-2}$", "-2, 1", 1.0),
     ("$x = \\boxed{1}$", "-2, 1", 0.0),
     ("$x = \\boxed{3}$ or $x = \\boxed{1}$", "-2, 1", 0.0),
-    ("\\boxed{2} is wrong, it is \\boxed{5}", "5", 1.0),
+    # as Math-Verify: boxes less than 70 characters apart with a comma/"and"/"or" between them are
+    # read together ("2, 5"), so a self-correction written this way is not the answer 5
+    ("\\boxed{2} is wrong, it is \\boxed{5}", "5", 0.0),
     ("\\boxed{5} is wrong, it is \\boxed{2}", "5", 0.0),  # joining boxes is only for multi-answer golds
 ]
 
@@ -91,6 +85,63 @@ PERCENT_CASES = [
 @pytest.mark.parametrize("completion,gold,expected", PERCENT_CASES)
 def test_grade_percentages_with_pinned_antlr(completion, gold, expected):
     assert grade_batch([completion], [gold]) == [expected]
+
+
+# ---------------------------------------------------------------------------------------------
+# agreement with plain Math-Verify 0.9.0: verify(parse(gold), parse(completion)), gold first
+# (benchmarks/agree_math_verify.py runs these and ~950 more cases against it)
+# ---------------------------------------------------------------------------------------------
+def _plain_math_verify(completion: str, gold: str) -> float:
+    from math_verify import parse, verify
+
+    return float(verify(parse(gold), parse(completion)))
+
+
+_LONG_TAIL = " Let me double-check this by going through the reasoning once more, slowly." * 120  # ~9k chars
+
+AGREEMENT_CASES = [
+    # (completion, gold, expected by hand)
+    # 1. "The final answer is $X$" after boxed intermediate results: Math-Verify ranks the
+    #    final-answer sentence with the boxes and takes whichever ends last, so X is the answer
+    ("First, $a = \\boxed{3}$ and $b = \\boxed{2}$, so $a + b = 5$.\n\nThe final answer is $5$.", "5", 1.0),
+    ("First, $a = \\boxed{3}$ and $b = \\boxed{2}$, so $a + b = 5$.\n\nThe final answer is $5$.", "2", 0.0),
+    ("We find $x = \\boxed{3}$.\nFinal Answer: The final answer is $5$. I hope it is correct.", "5", 1.0),
+    ("We find $x = \\boxed{3}$.\nFinal Answer: The final answer is $5$. I hope it is correct.", "3", 0.0),
+    ("The final answer is $3$. Wait, that was wrong: it is $\\boxed{5}$.", "5", 1.0),  # the box ends last
+    # 2. percentage words Math-Verify knows besides "percent": pct, percentage (x% = x = x/100)
+    ("So the rate is 20 pct.", "0.2", 1.0),
+    ("So the rate is 20 percentage.", "0.2", 1.0),
+    ("So the rate is $\\boxed{20 pct}$.", "20", 1.0),
+    ("So the rate is $\\boxed{20 pct}$.", "0.21", 0.0),
+    # ... and \text{...} is dropped by its normalisation, so "20\text{ percent}" is just 20
+    ("So the rate is $\\boxed{20\\text{ percent}}$.", "20", 1.0),
+    ("So the rate is $\\boxed{20\\text{ percent}}$.", "0.2", 0.0),
+    # 3. an answer far before the end of a long completion: the whole text is searched
+    ("We compute $3 \\cdot 4$. So the answer is $\\boxed{12}$." + _LONG_TAIL, "12", 1.0),
+    ("We compute $3 \\cdot 4$. Therefore the answer is 12." + _LONG_TAIL, "12", 1.0),
+    ("We compute $3 \\cdot 4$. Therefore the answer is 12." + _LONG_TAIL, "13", 0.0),
+]
+
+
+@pytest.mark.parametrize("completion,gold,expected", AGREEMENT_CASES)
+def test_agrees_with_plain_math_verify(completion, gold, expected):
+    ours = grade_batch([completion], [gold], workers=1)[0]
+    assert ours == expected
+    plain = _plain_math_verify(completion, gold)
+    if "\\boxed{20 pct}" in completion:
+        # On antlr 4.11 (pinned, see below) plain Math-Verify cannot parse a boxed percentage and
+        # grades it 0.0; on 4.13.2 it grades as `expected` (checked with benchmarks/agree_math_verify.py).
+        assert plain == 0.0
+    else:
+        assert plain == expected
+
+
+def test_long_completion_is_cut_to_its_tail():
+    # Beyond MAX_COMPLETION_CHARS only the end is searched (bounded regex time); 4096 tokens stay below it.
+    head = "So the answer is $\\boxed{12}$."
+    filler = " Nothing more to add here." * (rewards.MAX_COMPLETION_CHARS // 20)
+    assert grade_batch([head + filler], ["12"], workers=1) == [0.0]
+    assert grade_batch([head + filler[: rewards.MAX_COMPLETION_CHARS - 2 * len(head)]], ["12"], workers=1) == [1.0]
 
 
 def test_antlr_pin_is_the_one_lm_eval_needs():
