@@ -1,10 +1,11 @@
-"""Table 2 layout: which half of LENS matters, Pass@k (%) for GRPO, the two ablations and LENS.
+"""Table 2 layout: which half of LENS matters, Pass@k (%) for GRPO, the two ablations and LENS,
+then every other arm trained (the `ablations` target's baselines: Dr. GRPO, NSR, W-REINFORCE, ...).
 
     python -m analysis.tab_ablation --tidy results/tidy --out results/tables \
         [--benchmark math500] [--k 1 2 4 8 16]
 
 Rows grpo, lens_mixed_only (LENS calibration only in mixed groups), lens_negative_only (LENS only
-in all-wrong groups), lens; cells are our mean ± standard deviation over seeds at the final step,
+in all-wrong groups), lens, then the other algorithms found in the tidy tables; cells are our mean ± standard deviation over seeds at the final step,
 with the paper's Table 2 row (Llama-3.1-8B-Instruct, MATH + NuminaMath-1.5) beside ours where the
 model and benchmark match. Arms that were not run are listed under the table.
 Writes tab_ablation.{md,tex,csv}.
@@ -26,15 +27,18 @@ ABLATION_ALGOS = ["grpo", "lens_mixed_only", "lens_negative_only", "lens"]  # th
 
 def build(args) -> list:
     samples = read_eval_samples(args.tidy)
-    present = [a for a in ABLATION_ALGOS if a in set(samples["algo"])]
-    if not present:
+    found = set(samples["algo"])
+    baselines = [a for a in style.sort_algos(found) if a not in ABLATION_ALGOS]
+    present = [a for a in ABLATION_ALGOS if a in found] + baselines
+    if not any(a in found for a in ABLATION_ALGOS):
         raise TidyError(f"none of {ABLATION_ALGOS} has evaluation samples")
     summary = pass_at_k_summary(samples, args.benchmark, args.k, args.bootstrap_samples, args.bootstrap_seed,
                                 algos=present)
     data = with_paper(summary, "table2")
     missing = [a for a in ABLATION_ALGOS if a not in set(data["algo"])]
-    caption = "Ablation: LENS in mixed groups only, in all-wrong groups only, and both (Table 2 layout)."
-    paths = write_tables(data, Path(args.out), NAME, ABLATION_ALGOS, "table2", caption)
+    caption = "Ablation: LENS in mixed groups only, in all-wrong groups only, and both (Table 2 layout)"
+    caption += f", and the baselines {', '.join(style.algo_label(a) for a in baselines)}." if baselines else "."
+    paths = write_tables(data, Path(args.out), NAME, ABLATION_ALGOS + baselines, "table2", caption)
     if missing:
         note = ("\nNot run (add them to `ablation_algorithms` in the config and build the `ablations` target): "
                 + ", ".join(style.algo_label(a) for a in missing) + ".\n")

@@ -56,6 +56,13 @@ class TinyModelConfig:
     max_position_embeddings: int = 256
     tokenizer: Literal["char", "bpe"] = "char"
     vocab_size: int = 512  # only for tokenizer: bpe
+    # Special tokens, BOS handling and chat template of a real model family, so that a stand-in
+    # takes the same prompt path as the model it replaces (config/paper-rehearsal.yaml):
+    # minimal: <s>/</s>, no BOS added, a role-marker template (the embedded model);
+    # llama3: Llama-3.1-Instruct's header tokens, <|eot_id|> ends a turn, the tokenizer adds BOS
+    #         and the chat template writes it too, no pad token;
+    # qwen2: Qwen2.5's <|im_start|>/<|im_end|> template, no BOS, <|endoftext|> is EOS and pad.
+    family: Literal["minimal", "llama3", "qwen2"] = "minimal"
 
 
 @dataclass(frozen=True)
@@ -86,6 +93,9 @@ class DatasetConfig:
     split: str = "test"
     limit: int | None = None  # deterministic subset of this many problems (drawn with the run seed)
     levels: tuple[int, ...] | None = None  # keep only these difficulty levels
+    # Deterministic subset of at most this many problems per (level, subject) cell: a small
+    # subset that still has every level and subject (applied before `limit`).
+    limit_per_level_subject: int | None = None
 
     @property
     def id(self) -> str:
@@ -122,6 +132,9 @@ class TrainingConfig:
     vllm_mode: Literal["colocate", "server"] = "colocate"
     vllm_gpu_memory_utilization: float = 0.3
     vllm_server_base_url: str | None = None  # vllm_mode server: e.g. http://node07:8000; None: localhost:8000
+    # TRL's truncated importance-sampling correction of vLLM's sampling mismatch (on by default in
+    # TRL 1.16): a sequence-level reweighting that is not in the paper's Eq. 3, so off unless asked.
+    vllm_importance_sampling_correction: bool = False
     gradient_checkpointing: bool = False
     precision: Literal["auto", "bf16", "fp32"] = "auto"  # auto: bf16 on CUDA, fp32 on CPU
     torch_threads: int | None = None  # CPU threads per job; None leaves torch's default
@@ -219,6 +232,16 @@ class ModelEntry:
     training: dict[str, Any] = field(default_factory=dict)  # partial TrainingConfig
     evaluation: dict[str, Any] = field(default_factory=dict)  # partial EvaluationConfig
     warmup: bool = False  # embedded: RL starts from the supervised warm-up checkpoint
+    # GPUs of one training job (one node): >1 launches lens.train under `accelerate launch` with
+    # `accelerate_config`, one process per GPU. None: 0 for tiny models (CPU), 1 otherwise.
+    # Evaluation jobs take one GPU (0 for tiny models).
+    gpus: int | None = None
+    accelerate_config: str = "config/accelerate/zero3.yaml"
+
+    def training_gpus(self) -> int:
+        if self.gpus is not None:
+            return self.gpus
+        return 0 if self.warmup or self.model.get("tiny") is not None else 1
 
 
 @dataclass(frozen=True)
@@ -289,6 +312,10 @@ def _check(cfg: Any, source: str) -> None:
         fail("algorithm.name", f"unknown algorithm {cfg.name!r}; valid: {list(ALGORITHMS)}")
     if isinstance(cfg, DatasetConfig) and cfg.name not in DATASETS:
         fail("name", f"unknown dataset {cfg.name!r}; valid: {list(DATASETS)}")
+    if isinstance(cfg, DatasetConfig):
+        for key in ("limit", "limit_per_level_subject"):
+            if getattr(cfg, key) is not None and getattr(cfg, key) < 1:
+                fail(key, "must be >= 1 (or null for no limit)")
     if isinstance(cfg, ModelConfig) and cfg.path is None and cfg.tiny is None:
         fail("model", "set `path` (hub id or local directory) or `tiny` (a model built from scratch)")
     if isinstance(cfg, TrainingConfig):
@@ -321,6 +348,8 @@ def _check(cfg: Any, source: str) -> None:
         if not cfg.seeds:
             fail("seeds", "at least one seed is required")
         for name, entry in cfg.models.items():
+            if entry.gpus is not None and entry.gpus < 0:
+                fail(f"models.{name}.gpus", "must be >= 0")
             if entry.warmup and (cfg.warmup is None or cfg.synthetic is None):
                 fail(f"models.{name}.warmup", "needs the `warmup` and `synthetic` sections")
             for algo in (*cfg.algorithms, *cfg.ablation_algorithms):

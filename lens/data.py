@@ -35,6 +35,11 @@ CHAT_SUFFIX = "\nPlease reason step by step, and put your final answer within \\
 # their warm-up data, so they get the problem alone: prompt tokens dominate a tiny model's cost.
 BARE_TEMPLATE = "{problem}\n"
 PLAIN_TEMPLATE = "Question: {problem}\nPlease put your final answer within \\boxed{{}}.\nAnswer: Let's think step by step."
+# A base model given the `plain` prompt often answers, then writes the next "Question:" of an
+# imagined exam and answers that too. Sampling stops at these strings (vLLM's `stop`,
+# transformers' `stop_strings`) and grading reads only the text before them, so the grade is the
+# first answer's.
+STOP_STRINGS = {"plain": ("\nQuestion:",), "chat": (), "bare": ()}
 
 # Local file names inside a dataset directory.
 _MATH_FILES = {"train": "train.jsonl", "test": "test.jsonl"}
@@ -72,8 +77,9 @@ class DataError(ValueError):
 def load_problems(ds: DatasetConfig, *, seed: int = 0) -> list[dict]:
     """The problems of one configured dataset, in the shared schema, filtered and subset.
 
-    `ds.levels` keeps only those levels; `ds.limit` then draws that many problems with
-    `random.Random(seed)` (the subset keeps the source order, so it is stable across runs).
+    `ds.levels` keeps only those levels; `ds.limit_per_level_subject` keeps at most that many
+    problems of each (level, subject) cell; `ds.limit` then draws that many problems. Draws use
+    `random.Random(seed)` and keep the source order, so a subset is stable across runs.
     """
     if ds.name not in _READERS:
         raise DataError(f"unknown dataset name {ds.name!r}; valid: {sorted(_READERS)}")
@@ -90,6 +96,15 @@ def load_problems(ds: DatasetConfig, *, seed: int = 0) -> list[dict]:
     if ds.levels is not None:
         keep = set(ds.levels)
         problems = [p for p in problems if p["level"] in keep]
+    if ds.limit_per_level_subject is not None:
+        cells: dict[tuple, list[int]] = {}
+        for i, p in enumerate(problems):
+            cells.setdefault((p["level"], p["subject"]), []).append(i)
+        rng = random.Random(seed)
+        keep_idx = sorted(i for members in cells.values()
+                          for i in (members if len(members) <= ds.limit_per_level_subject
+                                    else rng.sample(members, ds.limit_per_level_subject)))
+        problems = [problems[i] for i in keep_idx]
     if ds.limit is not None and ds.limit < len(problems):
         chosen = sorted(random.Random(seed).sample(range(len(problems)), ds.limit))
         problems = [problems[i] for i in chosen]
@@ -348,11 +363,22 @@ def decontaminate(
     return kept, report
 
 
-def training_problems(cfg: RunConfig) -> tuple[list[dict], dict]:
-    """All configured training problems, decontaminated against every evaluation benchmark.
+def evaluation_sets(cfg: RunConfig) -> list[DatasetConfig]:
+    """Every benchmark a run is evaluated on: the curve sets and the final-step sets, once each."""
+    out: dict[str, DatasetConfig] = {}
+    for ds in (*cfg.evaluation.benchmarks, *cfg.evaluation.final_benchmarks):
+        out.setdefault(ds.id, ds)
+    return list(out.values())
 
-    Decontamination compares with each benchmark's full set (its `limit` and `levels` ignored), so
-    evaluating on a subset never leaves the rest of the benchmark in the training data.
+
+def training_problems(cfg: RunConfig) -> tuple[list[dict], dict]:
+    """All configured training problems, decontaminated against every set the run is evaluated on.
+
+    The sets are `evaluation.benchmarks` and `evaluation.final_benchmarks` (the full MATH test set
+    of the paper config is final-only). Decontamination compares with each benchmark's full set
+    (its `limit`, `limit_per_level_subject` and `levels` ignored), so evaluating on a subset never
+    leaves the rest of the benchmark in the training data. The report's `dropped_by_benchmark`
+    counts the dropped problems per evaluation set.
     """
     if not cfg.data.train:
         raise DataError("data.train is empty: configure at least one training dataset")
@@ -363,9 +389,10 @@ def training_problems(cfg: RunConfig) -> tuple[list[dict], dict]:
         loaded[ds.id] = len(part)
         problems.extend(part)
     report: dict[str, Any] = {"loaded": loaded, "n_before": len(problems), "decontaminated": cfg.data.decontaminate}
-    if cfg.data.decontaminate and cfg.evaluation.benchmarks:
-        eval_sets = {b.id: load_problems(dataclasses.replace(b, limit=None, levels=None), seed=cfg.seed)
-                     for b in cfg.evaluation.benchmarks}
+    if cfg.data.decontaminate and evaluation_sets(cfg):
+        eval_sets = {b.id: load_problems(dataclasses.replace(b, limit=None, levels=None, limit_per_level_subject=None),
+                                         seed=cfg.seed)
+                     for b in evaluation_sets(cfg)}
         problems, dec = decontaminate(problems, eval_sets)
         report.update(dec)
     else:
@@ -388,6 +415,21 @@ def format_prompt(problem_text: str, style: str, tokenizer=None) -> str:
     if style == "bare":
         return BARE_TEMPLATE.format(problem=problem_text)
     raise ValueError(f"unknown prompt style {style!r}; valid: ['chat', 'plain', 'bare']")
+
+
+def stop_strings(style: str) -> tuple[str, ...]:
+    """Strings that end a completion under prompt style `style` (see STOP_STRINGS)."""
+    return STOP_STRINGS[style]
+
+
+def first_answer(completion: str, style: str) -> str:
+    """The completion up to the first stop string of its prompt style (the whole text if none)."""
+    cut = len(completion)
+    for stop in STOP_STRINGS[style]:
+        at = completion.find(stop)
+        if at != -1:
+            cut = min(cut, at)
+    return completion[:cut]
 
 
 # --------------------------------------------------------------------------------------------

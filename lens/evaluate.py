@@ -3,8 +3,9 @@
     python -m lens.evaluate --config RUN_CONFIG.yaml --out DIR [--checkpoint PATH_OR_HUB_ID] [--benchmark ID]
     python -m lens.evaluate --config RUN_CONFIG.yaml --checkpoint CKPT_A CKPT_B --out DIR_A DIR_B [--n-samples 4 16]
 
-For each benchmark of ``cfg.evaluation.benchmarks`` (or only ``--benchmark``), writes to DIR (or
-DIR/{benchmark} when several are evaluated):
+For each benchmark of ``cfg.evaluation.benchmarks`` (or only ``--benchmark``, which may also name
+one of ``cfg.evaluation.final_benchmarks``, the sets evaluated at the final step only), writes to
+DIR (or DIR/{benchmark} when several are evaluated):
 - samples.parquet: problem_id, level, subject, sample_idx, completion_tokens, finish_reason
   ("stop": ended with EOS, "length": hit max_new_tokens), correct (0/1);
 - completions.jsonl: problem_id, sample_idx, correct, completion (the texts);
@@ -12,7 +13,9 @@ DIR/{benchmark} when several are evaluated):
   n_problems (analysis.stats.summarize), plus the sampling settings.
 
 Sampling uses transformers' generate (left padding, temperature/top-p from the config, top-k off,
-fp32 on CPU, bf16 on CUDA) or vLLM when ``evaluation.engine: vllm``. Problems are processed in
+fp32 on CPU, bf16 on CUDA) or vLLM when ``evaluation.engine: vllm``; both get the same prompt
+token ids (``prompt_token_ids``: one BOS, as in training) and stop at the prompt style's stop
+strings (lens.data.STOP_STRINGS), and grading reads the text before them. Problems are processed in
 chunks of ``evaluation.batch_size``; each graded chunk is written to DIR/parts/ before the next
 starts, and every chunk has its own sampling seed (run seed, chunk index), so a run killed midway
 and started again keeps the finished chunks and produces the same samples as an uninterrupted run.
@@ -31,7 +34,7 @@ from pathlib import Path
 import pandas as pd
 
 from lens.config import ConfigError, DatasetConfig, RunConfig, load_run_config
-from lens.data import DataError, format_prompt, load_problems
+from lens.data import DataError, evaluation_sets, first_answer, format_prompt, load_problems, stop_strings
 
 SAMPLE_COLUMNS = ["problem_id", "level", "subject", "sample_idx", "completion_tokens", "finish_reason", "correct"]
 # For tests of resumption: stop (exit code 75) after this many newly written chunks.
@@ -45,6 +48,18 @@ class EvaluationError(RuntimeError):
 # --------------------------------------------------------------------------------------------
 # Samplers: (prompts, n) -> per prompt, n tuples (text, completion_tokens, finish_reason)
 # --------------------------------------------------------------------------------------------
+def prompt_token_ids(tokenizer, prompts: list[str]) -> list[list[int]]:
+    """Token ids of each prompt with exactly the BOS handling of training.
+
+    lens.train drops a chat template's BOS text and TRL then tokenizes with special tokens, so a
+    Llama-3 prompt starts with one BOS. Here the prompt keeps the template's BOS text and is
+    tokenized without special tokens; a prompt without BOS text (plain, bare) gets them added.
+    Both engines receive these ids: vLLM given the text would add a second BOS to a chat prompt.
+    """
+    bos = tokenizer.bos_token
+    return [tokenizer(p, add_special_tokens=not (bos and p.startswith(bos))).input_ids for p in prompts]
+
+
 class TransformersSampler:
     def __init__(self, checkpoint: str, cfg: RunConfig):
         import torch
@@ -69,18 +84,19 @@ class TransformersSampler:
             eos = self.tokenizer.eos_token_id
         self.eos_ids = set(eos if isinstance(eos, (list, tuple)) else [eos])
         self.ev = cfg.evaluation
+        self.stops = list(stop_strings(cfg.model.prompt))
 
     def sample(self, prompts: list[str], n: int, seed: int) -> list[list[tuple[str, int, str]]]:
         torch = self.torch
         torch.manual_seed(seed)
-        # One BOS, as in training (lens.train tokenizes with special tokens after dropping a chat
-        # template's own BOS text): add special tokens unless the prompt text already starts with BOS.
-        bos = self.tokenizer.bos_token
-        add_special = not (bos and all(p.startswith(bos) for p in prompts))
-        enc = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=add_special).to(self.device)
+        enc = self.tokenizer.pad({"input_ids": prompt_token_ids(self.tokenizer, prompts)}, padding=True,
+                                 return_tensors="pt").to(self.device)
         sampling = self.ev.temperature > 0
+        pad = self.tokenizer.pad_token_id
         gen_kwargs = dict(do_sample=sampling, max_new_tokens=self.ev.max_new_tokens, num_return_sequences=n,
-                          pad_token_id=self.tokenizer.pad_token_id, eos_token_id=sorted(self.eos_ids))
+                          pad_token_id=pad, eos_token_id=sorted(self.eos_ids))
+        if self.stops:
+            gen_kwargs.update(stop_strings=self.stops, tokenizer=self.tokenizer)
         if sampling:
             # top_k=0 turns off the library's default top-k of 50: the paper samples with top-p only.
             gen_kwargs.update(temperature=self.ev.temperature, top_p=self.ev.top_p, top_k=0)
@@ -90,10 +106,16 @@ class TransformersSampler:
         results = []
         for row in generated:
             end = next((i for i, t in enumerate(row) if t in self.eos_ids), None)
-            if end is None:
-                tokens, reason = row, "length"
-            else:
+            if end is not None:
                 tokens, reason = row[: end + 1], "stop"  # the EOS counts as a completion token
+            else:
+                # A stop string ends a row early; generate pads the rest of the batch's length.
+                tokens = row
+                while self.stops and tokens and tokens[-1] == pad:
+                    tokens = tokens[:-1]
+                text = self.tokenizer.decode(tokens, skip_special_tokens=True)
+                stopped = len(tokens) < self.ev.max_new_tokens or any(text.endswith(s) for s in self.stops)
+                reason = "stop" if stopped else "length"
             results.append((self.tokenizer.decode(tokens, skip_special_tokens=True), len(tokens), reason))
         return [results[i * n:(i + 1) * n] for i in range(len(prompts))]
 
@@ -112,11 +134,13 @@ class VLLMSampler:
         dtype = {"float32": "float32", "bfloat16": "bfloat16"}.get(cfg.model.dtype, "auto")
         self.llm = vllm.LLM(model=checkpoint, dtype=dtype, seed=cfg.seed)
         self.ev = cfg.evaluation
+        self.stops = list(stop_strings(cfg.model.prompt))
 
     def sample(self, prompts: list[str], n: int, seed: int) -> list[list[tuple[str, int, str]]]:
         params = self.vllm.SamplingParams(n=n, temperature=self.ev.temperature, top_p=self.ev.top_p,
-                                          max_tokens=self.ev.max_new_tokens, seed=seed)
-        outputs = self.llm.generate(prompts, params, use_tqdm=False)
+                                          max_tokens=self.ev.max_new_tokens, seed=seed, stop=self.stops or None)
+        token_prompts = [{"prompt_token_ids": ids} for ids in prompt_token_ids(self.tokenizer, prompts)]
+        outputs = self.llm.generate(token_prompts, params, use_tqdm=False)
         return [[(o.text, len(o.token_ids), "stop" if o.finish_reason == "stop" else "length") for o in out.outputs]
                 for out in outputs]
 
@@ -204,7 +228,8 @@ def evaluate_benchmark(cfg: RunConfig, ds: DatasetConfig, sampler_factory, check
                     rows.append({"problem_id": p["id"], "level": p["level"], "subject": p["subject"], "sample_idx": j,
                                  "completion_tokens": n_tokens, "finish_reason": reason, "completion": text,
                                  "answer": p["answer"]})
-            scores = grade_batch([r["completion"] for r in rows], [r["answer"] for r in rows],
+            scores = grade_batch([first_answer(r["completion"], cfg.model.prompt) for r in rows],
+                                 [r["answer"] for r in rows],
                                  timeout_s=ev.grade_timeout_s, progress=grade_bar.update)
             for r, s in zip(rows, scores):
                 r["correct"] = int(s)
@@ -258,14 +283,17 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------------
 def run(cfg: RunConfig, out: Path, *, checkpoint: str | None = None, benchmark: str | None = None) -> dict:
     """Evaluate every configured benchmark (or one); returns {benchmark_id: summary}."""
-    benchmarks = list(cfg.evaluation.benchmarks)
-    if not benchmarks:
-        raise EvaluationError("evaluation.benchmarks is empty: nothing to evaluate")
     if benchmark is not None:
-        benchmarks = [b for b in benchmarks if b.id == benchmark]
+        benchmarks = [b for b in evaluation_sets(cfg) if b.id == benchmark]
         if not benchmarks:
             raise EvaluationError(f"--benchmark {benchmark!r} is not configured; configured: "
-                                  f"{[b.id for b in cfg.evaluation.benchmarks]}")
+                                  f"{[b.id for b in evaluation_sets(cfg)]} (evaluation.benchmarks and "
+                                  "evaluation.final_benchmarks)")
+    else:
+        benchmarks = list(cfg.evaluation.benchmarks)
+        if not benchmarks:
+            raise EvaluationError("evaluation.benchmarks is empty: nothing to evaluate (name a final benchmark "
+                                  "with --benchmark)")
     checkpoint = checkpoint or cfg.model.path
     if checkpoint is None:
         raise EvaluationError("no checkpoint: model.path is unset (a tiny model), pass --checkpoint DIR")
@@ -297,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint", nargs="+",
                         help="HF model directory or hub id (default: model.path); several checkpoints are "
                              "evaluated one after the other in this process, each into its own --out")
-    parser.add_argument("--benchmark", help="evaluate only this benchmark id (e.g. math500)")
+    parser.add_argument("--benchmark", help="evaluate only this benchmark id (e.g. math500, or a final one: math_test)")
     parser.add_argument("--n-samples", type=int, nargs="+",
                         help="samples per problem, one per --checkpoint (default: evaluation.n_samples); "
                              "the workflow passes evaluation.intermediate_n_samples for steps before the last")

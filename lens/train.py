@@ -17,6 +17,8 @@ Run directory (`--out`):
                               `checkpoint_path(run_dir, step, cfg)` maps a rollout step to its dir.
     checkpoints/checkpoint-0  the initial tiny model (model.path unset); step 0 is model.path otherwise
     train_metrics.parquet     step (rollout step), metric, value: every logged rollout step
+    data_report.json          training problems loaded per dataset and dropped by decontamination,
+                              per evaluation set (lens.data.training_problems)
     mlflow_run_id             the MLflow run a resumed job re-attaches to
     done                      written last (JSON: final rollout and optimizer step)
 A job killed at any point and started again with the same command resumes from its newest
@@ -120,6 +122,7 @@ def resolve_precision(training: TrainingConfig, cuda: bool) -> str:
 
 def grpo_config_kwargs(cfg: RunConfig, plan: BatchPlan, *, cuda: bool, output_dir: str | Path) -> dict[str, Any]:
     """Keyword arguments of trl.GRPOConfig for this run (kept a dict so tests can read them on CPU)."""
+    from lens.data import stop_strings
     from lens.trainer import trl_loss_type
 
     t = cfg.training
@@ -172,10 +175,19 @@ def grpo_config_kwargs(cfg: RunConfig, plan: BatchPlan, *, cuda: bool, output_di
     )
     if t.engine == "vllm":
         kwargs.update(vllm_mode=t.vllm_mode, vllm_gpu_memory_utilization=t.vllm_gpu_memory_utilization,
+                      # TRL 1.16 reweights sequences by the vLLM/trainer probability ratio by default; the
+                      # paper's Eq. 3 has no such term (training.vllm_importance_sampling_correction).
+                      vllm_importance_sampling_correction=t.vllm_importance_sampling_correction,
                       # KV cache sized to the longest sequence we ever sample
                       vllm_max_model_length=t.max_prompt_tokens + t.max_new_tokens)
         if t.vllm_mode == "server" and t.vllm_server_base_url:
             kwargs["vllm_server_base_url"] = t.vllm_server_base_url
+        stops = stop_strings(cfg.model.prompt)
+        if stops:
+            # vLLM's SamplingParams(stop=...): a base model stops before writing a next "Question:".
+            # transformers' generate cannot take stop strings through TRL (it needs the tokenizer
+            # at call time); there the reward still grades only the first answer (make_reward).
+            kwargs["generation_kwargs"] = {"stop": list(stops)}
     return kwargs
 
 
@@ -321,17 +333,28 @@ def _strip_duplicate_bos(prompt: str, tokenizer) -> str:
     return prompt
 
 
+# Special tokens a tokenizer may add around a text (BOS, EOS, a prefix): a bound, not a count.
+_ADDED_TOKENS_BOUND = 8
+
+
 def build_dataset(cfg: RunConfig, problems: list[dict], tokenizer):
     """TRL dataset: plain-string prompts plus the gold `answer` column the reward function reads."""
     from datasets import Dataset
 
     from lens.data import format_prompt
 
+    limit = cfg.training.max_prompt_tokens
+    prompts = [_strip_duplicate_bos(format_prompt(p["problem"], cfg.model.prompt, tokenizer), tokenizer)
+               for p in problems]
+    # Byte-level and character tokenizers never make more tokens than the text has bytes (merges
+    # only join), plus the few special tokens they add: only longer prompts need counting, which
+    # saves tokenizing ~24k prompts per job.
+    maybe_long = [i for i, prompt in enumerate(prompts) if len(prompt.encode("utf-8")) + _ADDED_TOKENS_BOUND > limit]
+    lengths = dict(zip(maybe_long, map(len, tokenizer([prompts[i] for i in maybe_long]).input_ids))) if maybe_long else {}
     rows = {"prompt": [], "answer": [], "problem_id": []}
     too_long = 0
-    for problem in problems:
-        prompt = _strip_duplicate_bos(format_prompt(problem["problem"], cfg.model.prompt, tokenizer), tokenizer)
-        if len(tokenizer(prompt).input_ids) > cfg.training.max_prompt_tokens:
+    for i, (problem, prompt) in enumerate(zip(problems, prompts)):
+        if lengths.get(i, 0) > limit:
             too_long += 1
             continue
         rows["prompt"].append(prompt)
@@ -346,12 +369,18 @@ def build_dataset(cfg: RunConfig, problems: list[dict], tokenizer):
     return Dataset.from_dict(rows)
 
 
-def make_reward(timeout_s: float):
-    """TRL reward function: 1.0 if a completion's final answer equals its prompt's gold answer."""
+def make_reward(timeout_s: float, prompt_style: str = "chat"):
+    """TRL reward function: 1.0 if a completion's final answer equals its prompt's gold answer.
+
+    Only the text before the prompt style's stop strings is graded (lens.data.first_answer), as in
+    evaluation: a base model's answer to a "Question:" it wrote itself does not count.
+    """
+    from lens.data import first_answer
     from lens.rewards import grade_batch
 
     def correct(completions, answer, **kwargs) -> list[float]:
-        return grade_batch(list(completions), list(answer), timeout_s=timeout_s)
+        texts = [first_answer(c, prompt_style) for c in completions]
+        return grade_batch(texts, list(answer), timeout_s=timeout_s)
 
     return correct
 
@@ -393,6 +422,8 @@ def train(cfg: RunConfig, run_dir: str | Path) -> dict:
     args = GRPOConfig(**grpo_config_kwargs(cfg, plan, cuda=cuda, output_dir=checkpoint_dir))
     problems, report = training_problems(cfg)
     log.info("training problems: %s", {k: v for k, v in report.items() if k != "dropped_ids"})
+    if state.is_main_process:
+        run_dir.joinpath("data_report.json").write_text(json.dumps(report, indent=1) + "\n")
     if cfg.model.path is None:
         model_dir = checkpoint_dir / "checkpoint-0"
         if state.is_main_process:
@@ -420,7 +451,7 @@ def train(cfg: RunConfig, run_dir: str | Path) -> dict:
     trainer = LensGRPOTrainer(
         model=model,
         processing_class=tokenizer,
-        reward_funcs=[make_reward(cfg.evaluation.grade_timeout_s)],
+        reward_funcs=[make_reward(cfg.evaluation.grade_timeout_s, cfg.model.prompt)],
         args=args,
         train_dataset=dataset,
         callbacks=_make_callbacks(run_dir, cfg, plan, rows, tracker),

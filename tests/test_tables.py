@@ -70,6 +70,30 @@ def test_ablation_table_lists_missing_arms(tidy, tmp_path):
     assert md.index("GRPO (ours") < md.index("LENS (ours")  # the paper's row order
 
 
+def test_ablation_table_shows_every_trained_arm(tidy, tmp_path):
+    """The `ablations` target's baselines get rows after the paper's four, in the style order."""
+    extra = tmp_path / "tidy"
+    extra.mkdir()
+    for name in ("eval_samples.parquet", "train_metrics.parquet"):
+        frame = pd.read_parquet(tidy / name)
+        copies = [frame]
+        for algo in ("w_reinforce", "nsr", "dr_grpo", "lens_mixed_only"):
+            copy = frame[frame["algo"] == "grpo"].copy()
+            copy["algo"] = algo
+            copies.append(copy)
+        pd.concat(copies, ignore_index=True).to_parquet(extra / name, index=False)
+    data = _run(tab_ablation, extra, tmp_path / "out")
+    assert set(data["algo"]) == {"grpo", "lens", "lens_mixed_only", "dr_grpo", "nsr", "w_reinforce"}
+    # a copy of GRPO's samples gives GRPO's numbers
+    nsr = data[(data.algo == "nsr") & (data.k == 1) & (data.subset == "all")]["mean"].iloc[0]
+    assert nsr == pytest.approx(100 / 3, abs=1e-4)
+    md = (tmp_path / "out" / "tab_ablation.md").read_text()
+    order = [md.index(f"{label} (ours") for label in ("GRPO", "LENS (mixed only)", "LENS", "Dr. GRPO", "NSR",
+                                                       "W-REINFORCE")]
+    assert order == sorted(order)
+    assert "Not run" in md and "LENS (negative only)" in md.split("Not run")[1]
+
+
 def test_accuracy_by_level_table_values(tidy, tmp_path):
     data = _run(tab_accuracy_by_level, tidy, tmp_path)
     means = {(r.level, r.algo): r.mean for r in data.itertuples()}

@@ -74,7 +74,7 @@ rule report:
         tidy=lambda wc, input: str(Path(input.tidy[0]).parent),
         figures=lambda wc, input: str(Path(input.figures[0]).parent),
         tables=lambda wc, input: str(Path(input.tables[0]).parent),
-        config=CONFIG_SOURCE.split(", ")[-1],
+        config=MERGED_CONFIG,
     log:
         f"{R}/logs/analysis/report.log",
     shell:

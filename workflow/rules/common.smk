@@ -92,9 +92,11 @@ for _key, _ds in _datasets():
                   f"(results_dir + /data/synthetic); got {_path!r}")
 
 for _name, _entry in CFG.models.items():
-    if _entry.model.get("tiny") is not None and not _entry.warmup and _entry.model.get("path") is None:
-        _fail(f"models.{_name}.warmup", "a tiny model built from scratch needs `warmup: true`: "
-              "the warm-up checkpoint is the shared starting point of its RL runs")
+    if _entry.model.get("tiny") is not None and _entry.model.get("path") is not None:
+        _fail(f"models.{_name}.model", "set `path` (a hub id or directory) or `tiny` (a model built here), not both")
+    if _entry.training_gpus() > 1 and not Path(_entry.accelerate_config).is_file():
+        _fail(f"models.{_name}.accelerate_config", f"{_entry.accelerate_config!r} is not a file "
+              f"(needed to launch {_entry.training_gpus()} training processes)")
 
 
 # --------------------------------------------------------------------------------------------
@@ -113,17 +115,30 @@ def warmup_dir(model):
     return f"{R}/models/{model}/warmup"
 
 
+def standin_dir(model):
+    return f"{R}/models/{model}/standin"
+
+
 WARMUP_FILES = ("config.json", "model.safetensors", "tokenizer.json", "warmup_log.csv")
+STANDIN_FILES = ("config.json", "model.safetensors", "tokenizer.json")
+
+
+def is_standin(model):
+    """A tiny model without warm-up: built once (rule standin) and then loaded from its directory
+    like the hub model it stands in for (config/paper-rehearsal.yaml)."""
+    entry = CFG.models[model]
+    return entry.model.get("tiny") is not None and not entry.warmup
 
 
 def resolve(model, algo, seed):
-    """lens.config's RunConfig; a warmed-up tiny model starts RL from its warm-up checkpoint."""
+    """lens.config's RunConfig; a tiny model starts RL from its warm-up checkpoint or stand-in directory."""
     try:
         cfg = CFG.resolve(model, algo, seed, source=CONFIG_SOURCE)
     except ConfigError as err:
         raise WorkflowError(f"invalid config: {err}") from None
-    if CFG.models[model].warmup:
-        cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, path=warmup_dir(model), tiny=None))
+    start = warmup_dir(model) if CFG.models[model].warmup else standin_dir(model) if is_standin(model) else None
+    if start is not None:
+        cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, path=start, tiny=None))
     return cfg
 
 
@@ -187,8 +202,22 @@ def _write_configs():
             warmup = to_dict(dataclasses.replace(CFG.warmup, torch_threads=None))
             write_text_if_changed(yaml.safe_dump({"model": model, "warmup": warmup}, sort_keys=False),
                               f"{R}/models/{m}/warmup.yaml")
+        elif is_standin(m):
+            # The stand-in's tokenizer is trained on the run's training problems (lens.tiny's CLI).
+            model = to_dict(parse_config(ModelConfig, {**CFG.models[m].model, "name": m}, source=CONFIG_SOURCE,
+                                  key=f"models.{m}.model"))
+            corpus = [to_dict(ds) for ds in CFG.data.train]
+            write_text_if_changed(yaml.safe_dump({"model": model, "corpus": corpus, "corpus_limit": 2000, "seed": 0},
+                                                 sort_keys=False), f"{R}/models/{m}/standin.yaml")
     if CFG.synthetic is not None:
         write_text_if_changed(yaml.safe_dump(to_dict(CFG.synthetic), sort_keys=False), f"{R}/data/synthetic.yaml")
+    # The config the results came from, overlays merged (config/paper.yaml + paper-rehearsal.yaml):
+    # what REPORT.md summarises.
+    write_text_if_changed(f"# merged from: {CONFIG_SOURCE}\n" + yaml.safe_dump(RAW, sort_keys=False),
+                          MERGED_CONFIG)
+
+
+MERGED_CONFIG = f"{R}/config.yaml"
 
 
 _write_configs()
@@ -203,8 +232,12 @@ def dataset_files(datasets):
 
 
 def start_model_files(model):
-    """The warm-up checkpoint when the model has one (rule warmup), else nothing to wait for."""
-    return [f"{warmup_dir(model)}/{f}" for f in WARMUP_FILES] if CFG.models[model].warmup else []
+    """The warm-up checkpoint (rule warmup) or the stand-in (rule standin); a hub model: nothing."""
+    if CFG.models[model].warmup:
+        return [f"{warmup_dir(model)}/{f}" for f in WARMUP_FILES]
+    if is_standin(model):
+        return [f"{standin_dir(model)}/{f}" for f in STANDIN_FILES]
+    return []
 
 
 def benchmarks(cfg, step):
@@ -225,11 +258,23 @@ def benchmark_by_id(cfg, benchmark):
     raise WorkflowError(f"benchmark {benchmark!r} is not configured for this run")
 
 
-def gpus(model):
-    """GPUs a job of this model asks for: tiny models run on the CPU, every other model on one GPU
-    (override per job type with `--set-resources train:gpu=8`; see profiles/slurm)."""
-    entry = CFG.models[model]
-    return 0 if entry.warmup or entry.model.get("tiny") is not None else 1
+def train_gpus(model):
+    """GPUs of one training job of this model: `models.<name>.gpus` (tiny models: 0, the CPU)."""
+    return CFG.models[model].training_gpus()
+
+
+def eval_gpus(model):
+    """Evaluation runs on one GPU (vLLM or generate), or on the CPU for a model that trains there."""
+    return min(train_gpus(model), 1)
+
+
+def train_launcher(model):
+    """`python`, or accelerate with one process per GPU when the model trains on several."""
+    n = train_gpus(model)
+    if n <= 1:
+        return "python"
+    return (f"accelerate launch --num_processes {n} "
+            f"--config_file {shlex.quote(CFG.models[model].accelerate_config)}")
 
 
 def threads_of(value):

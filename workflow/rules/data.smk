@@ -37,3 +37,20 @@ rule warmup:
     shell:
         "python -m lens.warmup --config {input.section} --train {input.train} --out {params.out} --threads {threads} "
         "> {log} 2>&1"
+
+
+rule standin:
+    """A tiny model standing in for a hub model (config/paper-rehearsal.yaml): the model family's
+    tokenizer conventions, a tokenizer trained on the training problems, random weights."""
+    conda:
+        CONDA_ENV
+    input:
+        section=f"{R}/models/{{model}}/standin.yaml",
+    output:
+        [f"{R}/models/{{model}}/standin/{name}" for name in STANDIN_FILES],
+    params:
+        out=lambda wc, output: str(Path(output[0]).parent),
+    log:
+        f"{R}/logs/standin/{{model}}.log",
+    shell:
+        "python -m lens.tiny --config {input.section} --out {params.out} > {log} 2>&1"

@@ -20,7 +20,7 @@ rule evaluate_start:
         f"{R}/logs/evaluate/{{model}}/start/seed{{seed}}/{{benchmark}}.log",
     threads: lambda wc: eval_threads(wc.model)
     resources:
-        gpu=lambda wc: gpus(wc.model),
+        gpu=lambda wc: eval_gpus(wc.model),
     shell:
         "python -m lens.evaluate --config {input.config} --out {params.out} --checkpoint {params.checkpoint} "
         "--benchmark {wildcards.benchmark} > {log} 2>&1"
@@ -61,7 +61,7 @@ rule evaluate:
         f"{R}/logs/evaluate/{{model}}/{{algo}}/seed{{seed}}/{{benchmark}}/step{{step}}.log",
     threads: lambda wc: eval_threads(wc.model)
     resources:
-        gpu=lambda wc: gpus(wc.model),
+        gpu=lambda wc: eval_gpus(wc.model),
     shell:
         "python -m lens.evaluate --config {input.config} --out {params.out} --checkpoint {params.checkpoint} "
         "--benchmark {wildcards.benchmark} --n-samples {params.n_samples} > {log} 2>&1"

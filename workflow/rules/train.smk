@@ -37,11 +37,13 @@ rule train:
     params:
         run=parent_of("done"),
         inputs=lambda wc, input: " ".join(shlex.quote(str(f)) for f in [input.config, *input.start, *input.data]),
+        # models.<name>.gpus: `python`, or `accelerate launch --num_processes N` for N > 1 GPUs
+        launch=lambda wc: train_launcher(wc.model),
     log:
         f"{R}/logs/train/{{model}}/{{algo}}/seed{{seed}}.log",
     threads: lambda wc: threads_of(RUNS[(wc.model, wc.algo, int(wc.seed))].training.torch_threads)
     resources:
-        gpu=lambda wc: gpus(wc.model),
+        gpu=lambda wc: train_gpus(wc.model),
     shell:
         """
         stamp={params.run}/checkpoints/inputs.sha256
@@ -50,10 +52,5 @@ rule train:
             mkdir -p {params.run}/checkpoints
             sha256sum {params.inputs} > "$stamp"
         fi
-        if [ "{resources.gpu}" -gt 1 ]; then
-            launch="accelerate launch --num_processes {resources.gpu} --config_file config/accelerate/zero3.yaml"
-        else
-            launch=python
-        fi
-        $launch -m lens.train --config {input.config} --out {params.run} > {log} 2>&1
+        {params.launch} -m lens.train --config {input.config} --out {params.run} > {log} 2>&1
         """
