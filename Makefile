@@ -1,12 +1,15 @@
 # The two commands of the README; both create the virtual environment first when it is missing.
 #   make reproduce   the embedded CPU reproduction: snakemake --cores 2 on config/config.yaml
 #   make test        the test suite (CPU)
+# and, as root with Debian's SLURM, munge, PostgreSQL and Chromium (.ci/run installs them):
+#   make test-cluster  the workflow through a real single-node SLURM cluster and an MLflow tracking
+#                      server on PostgreSQL, scancel + resume, the MLflow UI in headless Chromium
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 
-.PHONY: reproduce test venv mlflow-ui clean
+.PHONY: reproduce test test-cluster cluster-packages venv mlflow-ui clean
 
 # pip, not uv/poetry: torch==2.13.0 resolves to the CPU wheel only through pip here.
 $(BIN)/.installed: pyproject.toml
@@ -24,6 +27,17 @@ reproduce: $(BIN)/.installed
 test: $(BIN)/.installed
 	PATH=$(CURDIR)/$(BIN):$$PATH HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 \
 		$(BIN)/python -m pytest
+
+# The `cluster` tests (deselected by `make test`), with nothing skipped; screenshots in build/cluster/.
+test-cluster: $(BIN)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[dev,cluster]'
+	PATH=$(CURDIR)/$(BIN):$$PATH HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 \
+		$(BIN)/python -m pytest -m cluster tests/cluster -rs -p no:cacheprovider
+
+# Debian packages of the cluster tests (root): SLURM 22.05, munge, PostgreSQL 15, Chromium.
+cluster-packages:
+	apt-get update -q
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q slurmctld slurmd slurm-client munge postgresql chromium
 
 # Browse the runs: MLflow UI on the embedded results' SQLite store, bound to 127.0.0.1.
 mlflow-ui: $(BIN)/.installed

@@ -2,8 +2,13 @@
 # A single-node SLURM cluster on this machine (Debian's slurmctld, slurmd and munge), for tests.
 #
 #   tests/cluster/slurm_cluster.sh start DIR    # writes DIR/slurm.conf, starts munged, slurmctld, slurmd
-#   export SLURM_CONF=DIR/slurm.conf            # what sbatch, squeue, scancel and the jobs read
+#   export SLURM_CONF=DIR/slurm.conf            # what sbatch, squeue and scancel read
 #   tests/cluster/slurm_cluster.sh stop DIR     # stops the daemons it started (by their pid files)
+#
+# The config is also installed as /etc/slurm/slurm.conf, where every node of a real cluster has it:
+# snakemake-executor-plugin-slurm-jobstep 0.6.1 removes SLURM_CONF (with every SLURM_* variable but the
+# job's identity) from the environment of the `srun` it runs inside each job, so srun finds the config
+# only there. An existing /etc/slurm/slurm.conf that this script did not write is never touched.
 #
 # Needs root (SlurmUser=root, munged started as the munge user) and the Debian packages
 # slurmctld, slurmd, slurm-client and munge (.ci/run installs them). One node with this machine's
@@ -22,6 +27,7 @@ mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
 conf="$dir/slurm.conf"
 port=${SLURM_TEST_PORT:-6817}
+MARKER="# lens test cluster:"
 
 pid_alive() { [[ -f "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
@@ -93,6 +99,12 @@ NodeName=$node CPUs=$cpus RealMemory=$mem_mb State=UNKNOWN
 PartitionName=cpu Nodes=$node Default=YES MaxTime=INFINITE State=UP
 PartitionName=gpu Nodes=$node MaxTime=INFINITE State=UP
 EOF
+    local etc=/etc/slurm/slurm.conf
+    if [[ -e $etc ]] && ! head -1 "$etc" | grep -q "^$MARKER"; then
+        echo "$0: $etc exists and was not written by this script; not replacing it" >&2
+        exit 1
+    fi
+    mkdir -p /etc/slurm && { echo "$MARKER $dir"; cat "$conf"; } >"$etc"
     export SLURM_CONF=$conf
     pid_alive "$dir/slurmctld.pid" || { /usr/sbin/slurmctld -f "$conf" -c -i; echo "started slurmctld"; }
     pid_alive "$dir/slurmd.pid" || { /usr/sbin/slurmd -f "$conf" -N "$node"; echo "started slurmd"; }
@@ -116,6 +128,9 @@ stop() {
     stop_pidfile "$dir/slurmd.pid" slurmd
     stop_pidfile "$dir/slurmctld.pid" slurmctld
     stop_pidfile "$dir/munged.pid" munged  # only a munged this script started
+    if [[ -f /etc/slurm/slurm.conf ]] && head -1 /etc/slurm/slurm.conf | grep -q "^$MARKER $dir\$"; then
+        rm /etc/slurm/slurm.conf
+    fi
 }
 
 case "$cmd" in

@@ -16,7 +16,7 @@ import pytest
 
 from lens.tracking import RUN_ID_FILE, _answers, metric_name, start_server, stop_server
 
-from conftest import REPO, free_port, job_env, new_database, stored_metrics
+from engines import REPO, free_port, job_env, new_database, stored_metrics
 
 pytestmark = pytest.mark.cluster
 WORKER = REPO / "tests" / "cluster" / "log_worker.py"
