@@ -1,0 +1,204 @@
+"""The paper rehearsal (config/paper-rehearsal.yaml over config/paper.yaml): what the overlay may
+change, and the rehearsal itself, run end to end with Snakemake (main target, then `ablations`).
+
+The end-to-end test takes ~15 minutes on 2 cores and is marked `rehearsal`; `make test` and CI run
+it, `pytest -m "not rehearsal"` skips it while iterating.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from snakemake.utils import update_config
+
+from lens.config import DatasetConfig, load_run_config, workflow_config_from_dict
+from lens.data import load_problems, training_problems
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+PAPER = ROOT / "config" / "paper.yaml"
+OVERLAY = ROOT / "config" / "paper-rehearsal.yaml"
+
+# Every key the overlay may change, with the reason; anything else stays the paper's.
+ALLOWED = {
+    "results_dir": "rehearsal outputs apart from a real paper run",
+    "models.*.model.path": "the hub checkpoint is replaced by a stand-in built here (rule standin)",
+    "models.*.model.tiny.*": "the stand-in: the model's architecture family and tokenizer conventions, tiny sizes",
+    "models.*.gpus": "no GPU: lens.train runs as one CPU process",
+    "data.train[*].path": "hub id -> the local copy in ../shared/data",
+    "training.prompts_per_rollout": "size: 4 prompts per rollout instead of 128",
+    "training.prompts_per_update": "size: 4 updates of 1 prompt (16 completions, 4 micro-batches of 4)",
+    "training.rollout_steps": "size: 2 rollout steps instead of ~1,600",
+    "training.max_new_tokens": "size: 24 tokens instead of 4,096",
+    "training.save_every": "size: a checkpoint every step, so MATH-500 is evaluated every N = 1 steps",
+    "training.engine": "vLLM is GPU-only: transformers' generate",
+    "training.torch_threads": "one thread per job, two jobs on two cores",
+    "evaluation.benchmarks[*].path": "hub id -> the local copy in ../shared/data",
+    "evaluation.benchmarks[*].limit": "size: 10 MATH-500 problems",
+    "evaluation.final_benchmarks[*].path": "hub id -> the local copy in ../shared/data",
+    "evaluation.final_benchmarks[*].limit_per_level_subject": "size: one MATH test problem per level x subject",
+    "evaluation.n_samples": "size: 4 samples per problem instead of 16",
+    "evaluation.pass_k": "Pass@k up to the 4 samples",
+    "evaluation.max_new_tokens": "size: 24 tokens instead of 4,096",
+    "evaluation.engine": "vLLM is GPU-only: transformers' generate",
+    "evaluation.batch_size": "size: a chunk holds every problem of a benchmark subset",
+    "evaluation.every": "MATH-500 every rollout step (the paper: every 100 of 1,600)",
+    "evaluation.torch_threads": "one thread per job, two jobs on two cores",
+    "tracking.experiment": "its own MLflow experiment",
+}
+
+
+def leaves(node, prefix=""):
+    """{dotted.path[i]: value} of every scalar (or empty container) in a YAML tree."""
+    if isinstance(node, dict) and node:
+        out = {}
+        for key, value in node.items():
+            out.update(leaves(value, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    if isinstance(node, list) and node and any(isinstance(v, (dict, list)) for v in node):
+        out = {}
+        for i, value in enumerate(node):
+            out.update(leaves(value, f"{prefix}[{i}]"))
+        return out
+    return {prefix: node}
+
+
+def merged() -> dict:
+    """What Snakemake builds from `--configfile config/paper.yaml config/paper-rehearsal.yaml`."""
+    config = {}
+    for path in (PAPER, OVERLAY):
+        update_config(config, yaml.safe_load(path.read_text()))
+    return config
+
+
+def pattern_of(path: str) -> str:
+    """models.qwen25_3b.model.path -> models.*.model.path; data.train[1].path -> data.train[*].path."""
+    parts = path.replace("[", ".[").split(".")
+    if parts[0] == "models" and len(parts) > 1:
+        parts[1] = "*"
+    return ".".join(p if not p.startswith("[") else "[*]" for p in parts).replace(".[", "[")
+
+
+def allowed_by(key: str, allowed: str) -> bool:
+    """Shell-style match of a key's pattern against an allow-list entry (`[*]`: any list index)."""
+    return fnmatch.fnmatchcase(pattern_of(key).replace("[*]", "<i>"), allowed.replace("[*]", "<i>"))
+
+
+def changed_keys() -> set[str]:
+    paper, rehearsal = leaves(yaml.safe_load(PAPER.read_text())), leaves(merged())
+    return {k for k in paper.keys() | rehearsal.keys() if paper.get(k, "<absent>") != rehearsal.get(k, "<absent>")}
+
+
+def test_overlay_changes_only_allowed_keys():
+    changed = changed_keys()
+    for key in changed:
+        assert any(allowed_by(key, allowed) for allowed in ALLOWED), (
+            f"config/paper-rehearsal.yaml changes {key!r}, which is not on the allow-list: rehearse the paper's "
+            "value, or add the key to ALLOWED with the reason it cannot run on a CPU")
+    # the allow-list does not rot: every entry is used
+    unused = [a for a in ALLOWED if not any(allowed_by(k, a) for k in changed)]
+    assert not unused, f"allow-list entries the overlay no longer uses: {unused}"
+
+
+def test_pattern_of():
+    assert pattern_of("models.qwen25_3b.model.tiny.arch") == "models.*.model.tiny.arch"
+    assert pattern_of("data.train[1].path") == "data.train[*].path"
+    assert allowed_by("models.x.model.tiny.arch", "models.*.model.tiny.*")
+    assert allowed_by("data.train[3].path", "data.train[*].path")
+    assert not allowed_by("data.train[3].split", "data.train[*].path")
+    assert not allowed_by("training.learning_rate", "training.rollout_steps")
+
+
+def test_overlay_keeps_the_papers_structure():
+    paper, rehearsal = yaml.safe_load(PAPER.read_text()), merged()
+    cfg = workflow_config_from_dict(rehearsal, source="paper.yaml + paper-rehearsal.yaml")
+    for key in ("algorithms", "ablation_algorithms", "seeds", "algorithm"):
+        assert rehearsal[key] == paper[key]
+    assert set(cfg.models) == set(paper["models"])
+    for name, entry in cfg.models.items():
+        assert entry.model["prompt"] == paper["models"][name]["model"]["prompt"]
+        assert entry.training == paper["models"][name].get("training", {})  # learning rates
+        assert entry.model["tiny"]["arch"] == {"llama31_8b_instruct": "llama", "qwen25_3b": "qwen2"}[name]
+    t = cfg.training
+    completions_per_update = t.prompts_per_update * t.num_generations
+    assert t.updates_per_rollout == 4 and t.micro_batch_size < completions_per_update  # accumulation
+    assert t.gradient_checkpointing and cfg.data.decontaminate and t.num_generations == 16
+    # dataset kinds and splits are the paper's; only where they are read from changes
+    for section, key in (("data", "train"), ("evaluation", "benchmarks"), ("evaluation", "final_benchmarks")):
+        ours = [(d["name"], d.get("split", "test")) for d in rehearsal[section][key]]
+        assert ours == [(d["name"], d.get("split", "test")) for d in paper[section][key]]
+    assert cfg.evaluation.every < cfg.training.rollout_steps  # curves: MATH-500 at several steps
+
+
+@pytest.mark.skipif(not (DATA / "math" / "test.jsonl").exists(), reason=f"shared data not found at {DATA}")
+def test_final_subset_has_every_level_and_subject():
+    cfg = workflow_config_from_dict(merged(), source="rehearsal")
+    ds = cfg.evaluation.final_benchmarks[0]
+    full = load_problems(DatasetConfig(name=ds.name, path=ds.path, split=ds.split))
+    subset = load_problems(ds, seed=0)
+    assert {(p["level"], p["subject"]) for p in subset} == {(p["level"], p["subject"]) for p in full}
+
+
+# --------------------------------------------------------------------------------------------
+# The rehearsal, end to end
+# --------------------------------------------------------------------------------------------
+def snakemake(results: Path, *targets: str) -> subprocess.CompletedProcess:
+    bindir = Path(sys.executable).parent
+    env = {**os.environ, "PATH": f"{bindir}:{os.environ.get('PATH', '')}", "HF_HUB_OFFLINE": "1",
+           "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    cmd = [str(bindir / "snakemake"), *targets, "--cores", "2", "--profile", "profiles/default",
+           "--configfile", "config/paper.yaml", "config/paper-rehearsal.yaml", "--config", f"results_dir={results}"]
+    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600)
+
+
+@pytest.mark.rehearsal
+@pytest.mark.skipif(not (DATA / "math" / "test.jsonl").exists(), reason=f"shared data not found at {DATA}")
+def test_rehearsal_end_to_end(tmp_path):
+    results = tmp_path / "paper-rehearsal"
+    main = snakemake(results)
+    assert main.returncode == 0, (main.stdout + main.stderr)[-4000:]
+    report = (results / "REPORT.md").read_text()
+    # accuracy by level on the MATH test subset, for both stand-ins
+    by_level = pd.read_csv(results / "tables" / "tab_accuracy_by_level.csv", dtype={"level": str})
+    assert set(by_level["model"]) == {"llama31_8b_instruct", "qwen25_3b"}
+    assert {"1", "2", "3", "4", "5", "4-5"} <= set(by_level["level"])
+    assert "MATH" in report and "tab_accuracy_by_level" in report
+    # MATH-500 training curves: steps 0, 1, 2 for every run
+    samples = pd.read_parquet(results / "tidy" / "eval_samples.parquet")
+    curve = samples[samples["benchmark"] == "math500"].groupby(["model", "algo", "seed"])["step"].unique()
+    assert len(curve) == 8 and all(sorted(steps) == [0, 1, 2] for steps in curve)
+    final = samples[samples["benchmark"] == "math_test"]
+    assert set(final["step"]) == {2} and final["problem_id"].nunique() == 35
+    curves = pd.read_csv(results / "figures" / "fig_training_curves.csv")
+    assert set(curves["model"]) == {"llama31_8b_instruct", "qwen25_3b"}
+    # gradient accumulation really happened: 4 updates per rollout step, 2 steps
+    for done in results.glob("runs/*/*/seed*/done"):
+        assert json.loads(done.read_text())["global_step"] == 8
+    # decontamination: no training problem equals a MATH test or MATH-500 problem (whitespace-normalised)
+    run = load_run_config(results / "runs" / "llama31_8b_instruct" / "lens" / "seed0" / "config.yaml")
+    problems, report_data = training_problems(run)
+    norm = lambda text: " ".join(text.split())  # noqa: E731
+    held_out = {norm(p["problem"]) for ds in (DatasetConfig(name="math", path=str(DATA / "math"), split="test"),
+                                              DatasetConfig(name="math500", path=str(DATA / "math")))
+                for p in load_problems(ds)}
+    assert not [p["id"] for p in problems if norm(p["problem"]) in held_out]
+    written = json.loads((results / "runs" / "llama31_8b_instruct" / "lens" / "seed0" / "data_report.json").read_text())
+    assert written["dropped_by_benchmark"] == report_data["dropped_by_benchmark"]
+    assert written["dropped_by_benchmark"]["math_test"] > 900 and written["dropped_by_benchmark"]["math500"] > 0
+
+    ablations = snakemake(results, "ablations")
+    assert ablations.returncode == 0, (ablations.stdout + ablations.stderr)[-4000:]
+    table = pd.read_csv(results / "tables" / "ablations" / "tab_ablation.csv")
+    arms = {"grpo", "lens", "lens_mixed_only", "lens_negative_only", "nsr", "w_reinforce", "dr_grpo"}
+    assert set(table["algo"]) == arms
+    assert set(table["model"]) == {"llama31_8b_instruct", "qwen25_3b"}
+    md = (results / "tables" / "ablations" / "tab_ablation.md").read_text()
+    assert "Not run" not in md
