@@ -124,6 +124,11 @@ EOF
 stop() {
     if [[ -f "$conf" ]]; then
         SLURM_CONF=$conf scancel --full -u root 2>/dev/null || true
+        # Let slurmd end the jobs' processes before it stops (else they outlive the cluster).
+        for _ in $(seq 60); do
+            [[ -z $(SLURM_CONF=$conf squeue -h 2>/dev/null) ]] && break
+            sleep 0.5
+        done
     fi
     stop_pidfile "$dir/slurmd.pid" slurmd
     stop_pidfile "$dir/slurmctld.pid" slurmctld

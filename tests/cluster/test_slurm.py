@@ -79,7 +79,7 @@ def _squeue(env) -> list[tuple[str, str, str]]:
 
 def _train_job(env, arm: str) -> str | None:
     for job_id, comment, state in _squeue(env):
-        if comment.startswith("rule_train") and f"algo={arm}" in comment and state == "RUNNING":
+        if comment.startswith("rule_train_") and f"_{arm}_" in comment and state == "RUNNING":
             return job_id
     return None
 
