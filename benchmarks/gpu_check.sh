@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# GPU check: lens.train for GRPO and for LENS on a randomly initialised model of Qwen2.5-3B's exact
+# architecture (bf16 autocast, gradient checkpointing, transformers rollouts, gradient accumulation),
+# then lens.evaluate on CUDA on LENS's final checkpoint. Prints seconds per rollout step per
+# algorithm, the LENS/GRPO ratio and peak GPU memory. No network; about 5 minutes on one H100/H200
+# (each phase has its own time limit, 8 minutes in all).
+#
+#   bash benchmarks/gpu_check.sh                      # on the GPU machine (from the repo root)
+#   GPU_CHECK_SMALL=1 bash benchmarks/gpu_check.sh    # same code path, tiny Qwen2, on a CPU (~1-2 min)
+#
+# Packages the GPU machine lacks (trl, datasets, math-verify, ...) come as wheels in .whl/
+# (benchmarks/gpu_wheels.sh); if `import trl, datasets, math_verify` fails they are installed from
+# there into $GPU_CHECK_SITE without any index. mlflow is not needed: without it lens.tracking
+# warns once and the runs go on untracked.
+#
+# Environment: GPU_CHECK_SMALL=1 (tiny mode), GPU_CHECK_WHEELS (default .whl), GPU_CHECK_DIR (work directory, default
+# /tmp/lens-gpu-check[-small], emptied first), OUT (if set: gpu_check.{json,txt} and the log are
+# copied there), PYTHON (default .venv/bin/python if present, else python3),
+# GPU_CHECK_TIMEOUT_{PREPARE,TRAIN,EVAL} (seconds per phase).
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$REPO"
+SMALL=${GPU_CHECK_SMALL:-0}
+if [[ "$SMALL" == 1 ]]; then
+    WORK=${GPU_CHECK_DIR:-/tmp/lens-gpu-check-small}
+    PREPARE_FLAGS=(--small)
+    T_PREPARE=${GPU_CHECK_TIMEOUT_PREPARE:-120}; T_TRAIN=${GPU_CHECK_TIMEOUT_TRAIN:-180}; T_EVAL=${GPU_CHECK_TIMEOUT_EVAL:-120}
+else
+    WORK=${GPU_CHECK_DIR:-/tmp/lens-gpu-check}
+    PREPARE_FLAGS=()
+    # expected (H200): prepare ~35 s, each training ~2 min (about half of it the 37 GB checkpoint), evaluate ~40 s
+    T_PREPARE=${GPU_CHECK_TIMEOUT_PREPARE:-60}; T_TRAIN=${GPU_CHECK_TIMEOUT_TRAIN:-165}; T_EVAL=${GPU_CHECK_TIMEOUT_EVAL:-60}
+fi
+if [[ -z "${PYTHON:-}" ]]; then
+    if [[ -x .venv/bin/python ]]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
+fi
+export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONUNBUFFERED=1
+export TOKENIZERS_PARALLELISM=false MLFLOW_ENABLE_ASYNC_LOGGING=false
+export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"   # lens/ and analysis/ need no install
+
+rm -rf "$WORK"
+mkdir -p "$WORK"
+LOG="$WORK/gpu_check.log"
+exec > >(tee -a "$LOG") 2>&1
+echo "== LENS GPU check: mode $([[ "$SMALL" == 1 ]] && echo small || echo full), work dir $WORK, $(date -u +%FT%TZ)"
+
+# Carried wheels, only if the packages are missing.
+WHEELS=${GPU_CHECK_WHEELS:-.whl}
+MISSING='import importlib.util as u, sys; sys.exit(any(u.find_spec(m) is None for m in ("trl", "datasets", "math_verify")))'
+if ! "$PYTHON" -c "$MISSING"; then
+    if ! compgen -G "$WHEELS/*.whl" >/dev/null; then
+        echo "trl/datasets/math_verify missing and no wheels in $WHEELS/ (run benchmarks/gpu_wheels.sh)"; exit 3
+    fi
+    SITE=${GPU_CHECK_SITE:-/tmp/lens-site}
+    echo "installing $(ls "$WHEELS"/*.whl | wc -l) wheels from $WHEELS/ into $SITE"
+    "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" "$WHEELS"/*.whl
+    export PYTHONPATH="$REPO:$SITE${PYTHONPATH#"$REPO"}"
+fi
+"$PYTHON" - <<'EOF'
+import importlib.metadata as md, platform
+print(f"python {platform.python_version()} | " + " | ".join(
+    f"{m} {md.version(m)}" for m in ("torch", "transformers", "accelerate", "trl", "datasets", "math-verify",
+                                     "tokenizers", "pandas", "pyarrow", "fsspec")))
+EOF
+if [[ "$SMALL" != 1 ]]; then
+    # the model (6 GB) and one run's final checkpoint (fp32 weights + AdamW state, 37 GB) at a time
+    free_gb=$(df -Pk "$WORK" | awk 'NR == 2 {print int($4 / 1048576)}')
+    echo "free disk under $WORK: ${free_gb} GiB"
+    if (( free_gb < 48 )); then echo "needs ~48 GiB free under $WORK (set GPU_CHECK_DIR)"; exit 3; fi
+fi
+
+declare -A PHASE_S
+phase() {  # phase NAME TIMEOUT CMD...: run with a time limit, record its wall time, stop the check on failure
+    local name=$1 limit=$2; shift 2
+    local start=$SECONDS rc=0
+    echo "== $name (limit ${limit} s)"
+    timeout --kill-after=15 "$limit" "$@" || rc=$?
+    PHASE_S[$name]=$((SECONDS - start))
+    printf '{%s}\n' "$(for k in "${!PHASE_S[@]}"; do printf '"%s": %s,' "$k" "${PHASE_S[$k]}"; done | sed 's/,$//')" \
+        >"$WORK/phases.json"
+    if [[ $rc -ne 0 ]]; then
+        [[ $rc -eq 124 || $rc -eq 137 ]] && echo "!! $name ran past its ${limit} s limit" || echo "!! $name failed (exit $rc)"
+        "$PYTHON" benchmarks/gpu_check.py summary --work "$WORK" ${OUT:+--out "$OUT"} || true
+        [[ -n "${OUT:-}" ]] && cp "$LOG" "$OUT/gpu_check.log"
+        exit "$rc"
+    fi
+}
+
+phase prepare "$T_PREPARE" "$PYTHON" benchmarks/gpu_check.py prepare --work "$WORK" "${PREPARE_FLAGS[@]}"
+phase train_grpo "$T_TRAIN" "$PYTHON" benchmarks/gpu_check.py train --work "$WORK" --algo grpo
+phase train_lens "$T_TRAIN" "$PYTHON" benchmarks/gpu_check.py train --work "$WORK" --algo lens
+phase evaluate "$T_EVAL" "$PYTHON" benchmarks/gpu_check.py evaluate --work "$WORK"
+echo "== summary"
+rc=0
+"$PYTHON" benchmarks/gpu_check.py summary --work "$WORK" ${OUT:+--out "$OUT"} || rc=$?
+if [[ -n "${OUT:-}" ]]; then cp "$LOG" "$OUT/gpu_check.log"; fi
+exit "$rc"
