@@ -212,13 +212,22 @@ def checkpoint_path(run_dir: str | Path, step: int, cfg: RunConfig) -> Path:
     return Path(run_dir) / CHECKPOINTS / f"checkpoint-{step * t.updates_per_rollout}"
 
 
+def _complete(checkpoint: Path) -> bool:
+    """trainer_state.json is written last; a kill while it is written leaves it empty or cut off."""
+    try:
+        json.loads((checkpoint / "trainer_state.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 def last_checkpoint(checkpoint_dir: str | Path) -> Path | None:
-    """Newest complete Trainer checkpoint (it has trainer_state.json, written last), or None."""
+    """Newest complete Trainer checkpoint (its trainer_state.json, written last, parses), or None."""
     checkpoint_dir = Path(checkpoint_dir)
     if not checkpoint_dir.is_dir():
         return None
     found = [(int(m.group(1)), p) for p in checkpoint_dir.iterdir()
-             if (m := _CHECKPOINT_RE.match(p.name)) and int(m.group(1)) > 0 and (p / "trainer_state.json").exists()]
+             if (m := _CHECKPOINT_RE.match(p.name)) and int(m.group(1)) > 0 and _complete(p)]
     return max(found)[1] if found else None
 
 

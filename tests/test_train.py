@@ -140,6 +140,11 @@ def test_last_checkpoint_skips_incomplete_ones_and_pruning_keeps_models(tmp_path
         if complete:
             (d / "trainer_state.json").write_text("{}")
     assert last_checkpoint(ckpts) == ckpts / "checkpoint-8"  # checkpoint-12 was cut short by a kill
+    # a kill while trainer_state.json is written leaves it empty or cut off: not complete either
+    (ckpts / "checkpoint-12" / "trainer_state.json").write_text('{"global_step": 1')
+    assert last_checkpoint(ckpts) == ckpts / "checkpoint-8"
+    (ckpts / "checkpoint-12" / "trainer_state.json").write_text("")
+    assert last_checkpoint(ckpts) == ckpts / "checkpoint-8"
     assert last_checkpoint(tmp_path / "missing") is None
     prune_resume_state(ckpts, keep=ckpts / "checkpoint-8")
     assert sorted(p.name for p in (ckpts / "checkpoint-4").iterdir()) == ["model.safetensors", "trainer_state.json"]
