@@ -91,7 +91,9 @@ class DatasetConfig:
     name: str  # one of DATASETS: decides how records are mapped onto the problem schema
     path: str  # local file/directory or hub dataset id
     split: str = "test"
-    limit: int | None = None  # deterministic subset of this many problems (drawn with the run seed)
+    # Deterministic subset of this many problems: drawn with the run seed for training sets, with
+    # one fixed seed for evaluation sets (every run is evaluated on the same problems).
+    limit: int | None = None
     levels: tuple[int, ...] | None = None  # keep only these difficulty levels
     # Deterministic subset of at most this many problems per (level, subject) cell: a small
     # subset that still has every level and subject (applied before `limit`).

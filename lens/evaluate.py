@@ -37,6 +37,7 @@ from lens.config import ConfigError, DatasetConfig, RunConfig, load_run_config
 from lens.data import DataError, evaluation_sets, first_answer, format_prompt, load_problems, stop_strings
 
 SAMPLE_COLUMNS = ["problem_id", "level", "subject", "sample_idx", "completion_tokens", "finish_reason", "correct"]
+EVAL_SUBSET_SEED = 0
 # For tests of resumption: stop (exit code 75) after this many newly written chunks.
 STOP_ENV = "LENS_EVAL_STOP_AFTER_CHUNKS"
 
@@ -183,7 +184,9 @@ def evaluate_benchmark(cfg: RunConfig, ds: DatasetConfig, sampler_factory, check
     from lens.rewards import grade_batch
 
     ev = cfg.evaluation
-    problems = load_problems(ds, seed=cfg.seed)
+    # Subsets (`limit`, `limit_per_level_subject`) are drawn with a fixed seed, not the run's: every
+    # model, algorithm and seed is evaluated on the same problems, which the paired statistics need.
+    problems = load_problems(ds, seed=EVAL_SUBSET_SEED)
     if not problems:
         raise EvaluationError(f"benchmark {ds.id}: no problems after filtering")
     out_dir.mkdir(parents=True, exist_ok=True)

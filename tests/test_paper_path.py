@@ -242,6 +242,25 @@ def test_reward_and_evaluation_grade_the_first_answer(tmp_path):
     assert summary["accuracy"] == pytest.approx(0.5)
 
 
+@needs_data
+def test_every_seed_is_evaluated_on_the_same_subset(tmp_path):
+    """Paired statistics pool seeds over shared problems: a subset must not depend on the run seed."""
+    class Sampler:
+        tokenizer = None
+
+        def sample(self, prompts, n, seed):
+            return [[("\\boxed{1}", 3, "stop")] * n for _ in prompts]
+
+    ids = []
+    for seed in (0, 1, 7):
+        cfg = run_config(seed=seed, model={"name": "m", "path": "x", "prompt": "plain"},
+                         evaluation={"benchmarks": [{"name": "math500", "path": str(DATA / "math"), "limit": 10}],
+                                     "n_samples": 1, "pass_k": [1]})
+        evaluate.evaluate_benchmark(cfg, cfg.evaluation.benchmarks[0], Sampler, "x", tmp_path / f"s{seed}")
+        ids.append(sorted(pd.read_parquet(tmp_path / f"s{seed}" / "samples.parquet")["problem_id"]))
+    assert len(ids[0]) == 10 and ids[0] == ids[1] == ids[2]
+
+
 def test_transformers_sampler_stops_at_the_stop_string(tmp_path):
     """generate() with stop_strings: a completion ends at "\\nQuestion:" and is reported as stopped."""
     from lens.tiny import save_tiny
