@@ -174,7 +174,9 @@ def eval_n_samples(cfg, step):
     return ev.intermediate_n_samples
 
 
-TINY_MODELS = [m for m in MODELS if CFG.models[m].model.get("tiny") is not None]
+# The embedded run's warmed-up tiny models. Not the paper rehearsal's stand-ins: they rehearse a hub
+# model's jobs, one evaluation job per checkpoint.
+TINY_MODELS = [m for m in MODELS if CFG.models[m].warmup]
 
 
 def tiny_eval_steps():
