@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
 import sys
@@ -43,6 +44,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 ALGOS = ("grpo", "lens")
+LIGHT_ENV = "GPU_CHECK_LIGHT_CHECKPOINT"  # "1": model-only final checkpoints (gpu_check.sh sets it when disk is short)
 MODEL_NAME = "qwen25_3b_random"
 
 # Qwen/Qwen2.5-3B's config.json (the base model of config/paper.yaml). Token ids come from the
@@ -231,6 +233,18 @@ def _timed_callbacks(stamps: list):
     lt._make_callbacks = make
 
 
+def _light_checkpoints() -> None:
+    """Final checkpoint without optimizer state (12 instead of 37 GB at 3 B): for a machine short of disk."""
+    import lens.train as lt
+
+    original = lt.grpo_config_kwargs
+
+    def kwargs(*a, **kw):
+        return {**original(*a, **kw), "save_only_model": True}
+
+    lt.grpo_config_kwargs = kwargs
+
+
 def cmd_train(args) -> int:
     import lens.train as lt
 
@@ -240,6 +254,9 @@ def cmd_train(args) -> int:
         raise SystemExit(f"{run_dir} holds a finished run; start the check with a fresh work directory")
     stamps: list[dict] = []
     _timed_callbacks(stamps)
+    light = os.environ.get(LIGHT_ENV) == "1"
+    if light:
+        _light_checkpoints()
     started = time.perf_counter()
     rc = lt.main(["--config", str(run_dir / "config.yaml"), "--out", str(run_dir)])
     total = time.perf_counter() - started
@@ -268,6 +285,7 @@ def cmd_train(args) -> int:
         # after the last (the final checkpoint with optimizer state, the done marker)
         "setup_seconds": round(stamps[0]["t"] - started, 1),
         "save_seconds": round(started + total - stamps[-1]["t"], 1),
+        "light_checkpoint": light,  # the final checkpoint left out the optimizer state
         "done": json.loads((run_dir / lt.DONE_FILE).read_text()),
         "peak_allocated_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if torch is not None else None,
         "peak_reserved_gib": round(torch.cuda.max_memory_reserved() / 2**30, 2) if torch is not None else None,
@@ -317,6 +335,9 @@ def cmd_evaluate(args) -> int:
 # --------------------------------------------------------------------------------------------
 def cmd_summary(args) -> int:
     work = args.work
+    if not (work / "prepare.json").exists():
+        print(f"no figures: the prepare phase did not finish (see {work / 'gpu_check.log'})")
+        return 1
     prep = json.loads((work / "prepare.json").read_text())
     runs = {a: json.loads((work / a / "gpu_check.json").read_text()) for a in ALGOS
             if (work / a / "gpu_check.json").exists()}
@@ -342,7 +363,7 @@ def cmd_summary(args) -> int:
                      f"{r['completion_tokens_per_second']} completion tokens/s), "
                      f"peak GPU memory {_gib(r['peak_allocated_gib'])} allocated / "
                      f"{_gib(r['peak_reserved_gib'])} reserved; set-up {r['setup_seconds']} s, "
-                     f"final checkpoint {r['save_seconds']} s")
+                     f"final checkpoint {r['save_seconds']} s{' (model only)' if r['light_checkpoint'] else ''}")
     ratio = None
     if set(runs) == set(ALGOS):
         ratio = runs["lens"]["steady_step_seconds"] / runs["grpo"]["steady_step_seconds"]

@@ -13,24 +13,39 @@
 # there into $GPU_CHECK_SITE without any index. mlflow is not needed: without it lens.tracking
 # warns once and the runs go on untracked.
 #
-# Environment: GPU_CHECK_SMALL=1 (tiny mode), GPU_CHECK_WHEELS (default .whl), GPU_CHECK_DIR (work directory, default
-# /tmp/lens-gpu-check[-small], emptied first), OUT (if set: gpu_check.{json,txt} and the log are
-# copied there), PYTHON (default .venv/bin/python if present, else python3),
+# Environment: GPU_CHECK_SMALL=1 (tiny mode), GPU_CHECK_WHEELS (default .whl), GPU_CHECK_DIR (work
+# directory, emptied first; default: lens-gpu-check under the first of /tmp, /var/tmp, the repo's
+# parent, /dev/shm with 48 GiB free, else the roomiest; below 48 GiB the final checkpoints leave out
+# the optimizer state, GPU_CHECK_LIGHT_CHECKPOINT=1), OUT (if set: gpu_check.{json,txt,log} are
+# written there), PYTHON (default .venv/bin/python if present, else python3),
 # GPU_CHECK_TIMEOUT_{PREPARE,TRAIN,EVAL} (seconds per phase).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
 SMALL=${GPU_CHECK_SMALL:-0}
+NEED_GIB=48        # full mode: the bf16 model (6 GB) and one final checkpoint (fp32 weights + AdamW state, 37 GB)
+NEED_LIGHT_GIB=22  # the same with a model-only final checkpoint (12 GB), GPU_CHECK_LIGHT_CHECKPOINT=1
+free_gib() { df -Pk "$1" 2>/dev/null | awk 'NR == 2 {print int($4 / 1048576)}'; }
 if [[ "$SMALL" == 1 ]]; then
     WORK=${GPU_CHECK_DIR:-/tmp/lens-gpu-check-small}
     PREPARE_FLAGS=(--small)
     T_PREPARE=${GPU_CHECK_TIMEOUT_PREPARE:-120}; T_TRAIN=${GPU_CHECK_TIMEOUT_TRAIN:-180}; T_EVAL=${GPU_CHECK_TIMEOUT_EVAL:-120}
 else
-    WORK=${GPU_CHECK_DIR:-/tmp/lens-gpu-check}
+    if [[ -z "${GPU_CHECK_DIR:-}" ]]; then
+        # the first of these with room for the full checkpoints, else the roomiest
+        best=/tmp best_free=-1
+        for d in /tmp /var/tmp "$(dirname "$REPO")" /dev/shm; do
+            f=$(free_gib "$d"); [[ -n "$f" && -w "$d" ]] || continue
+            if (( f >= NEED_GIB )); then best=$d; break; fi
+            if (( f > best_free )); then best=$d best_free=$f; fi
+        done
+        GPU_CHECK_DIR=$best/lens-gpu-check
+    fi
+    WORK=$GPU_CHECK_DIR
     PREPARE_FLAGS=()
-    # expected (H200): prepare ~35 s, each training ~2 min (about half of it the 37 GB checkpoint), evaluate ~40 s
-    T_PREPARE=${GPU_CHECK_TIMEOUT_PREPARE:-60}; T_TRAIN=${GPU_CHECK_TIMEOUT_TRAIN:-165}; T_EVAL=${GPU_CHECK_TIMEOUT_EVAL:-60}
+    # expected (H200): prepare ~35 s, each training ~2 min (about half of it the final checkpoint), evaluate ~40 s
+    T_PREPARE=${GPU_CHECK_TIMEOUT_PREPARE:-70}; T_TRAIN=${GPU_CHECK_TIMEOUT_TRAIN:-170}; T_EVAL=${GPU_CHECK_TIMEOUT_EVAL:-60}
 fi
 if [[ -z "${PYTHON:-}" ]]; then
     if [[ -x .venv/bin/python ]]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
@@ -41,8 +56,9 @@ export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"   # lens/ and analysis/ nee
 
 rm -rf "$WORK"
 mkdir -p "$WORK"
-LOG="$WORK/gpu_check.log"
-exec > >(tee -a "$LOG") 2>&1
+LOGS=("$WORK/gpu_check.log")
+if [[ -n "${OUT:-}" ]]; then mkdir -p "$OUT"; LOGS+=("$OUT/gpu_check.log"); fi
+exec > >(tee -a "${LOGS[@]}") 2>&1
 echo "== LENS GPU check: mode $([[ "$SMALL" == 1 ]] && echo small || echo full), work dir $WORK, $(date -u +%FT%TZ)"
 
 # Carried wheels, only if the packages are missing.
@@ -64,10 +80,15 @@ print(f"python {platform.python_version()} | " + " | ".join(
                                      "tokenizers", "pandas", "pyarrow", "fsspec")))
 EOF
 if [[ "$SMALL" != 1 ]]; then
-    # the model (6 GB) and one run's final checkpoint (fp32 weights + AdamW state, 37 GB) at a time
-    free_gb=$(df -Pk "$WORK" | awk 'NR == 2 {print int($4 / 1048576)}')
-    echo "free disk under $WORK: ${free_gb} GiB"
-    if (( free_gb < 48 )); then echo "needs ~48 GiB free under $WORK (set GPU_CHECK_DIR)"; exit 3; fi
+    free=$(free_gib "$WORK")
+    echo "free space under $WORK: ${free} GiB"
+    if (( free < NEED_GIB )); then
+        if (( free < NEED_LIGHT_GIB )); then
+            echo "needs ~${NEED_GIB} GiB free (${NEED_LIGHT_GIB} at least) under the work directory: set GPU_CHECK_DIR"; exit 3
+        fi
+        echo "!! less than ${NEED_GIB} GiB: final checkpoints without optimizer state (GPU_CHECK_LIGHT_CHECKPOINT=1)"
+        export GPU_CHECK_LIGHT_CHECKPOINT=1
+    fi
 fi
 
 declare -A PHASE_S
@@ -82,7 +103,6 @@ phase() {  # phase NAME TIMEOUT CMD...: run with a time limit, record its wall t
     if [[ $rc -ne 0 ]]; then
         [[ $rc -eq 124 || $rc -eq 137 ]] && echo "!! $name ran past its ${limit} s limit" || echo "!! $name failed (exit $rc)"
         "$PYTHON" benchmarks/gpu_check.py summary --work "$WORK" ${OUT:+--out "$OUT"} || true
-        [[ -n "${OUT:-}" ]] && cp "$LOG" "$OUT/gpu_check.log"
         exit "$rc"
     fi
 }
@@ -94,5 +114,4 @@ phase evaluate "$T_EVAL" "$PYTHON" benchmarks/gpu_check.py evaluate --work "$WOR
 echo "== summary"
 rc=0
 "$PYTHON" benchmarks/gpu_check.py summary --work "$WORK" ${OUT:+--out "$OUT"} || rc=$?
-if [[ -n "${OUT:-}" ]]; then cp "$LOG" "$OUT/gpu_check.log"; fi
 exit "$rc"
