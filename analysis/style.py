@@ -1,8 +1,9 @@
 """Colours, display names and matplotlib settings shared by every figure and table.
 
-This is the only place where display names live: result tables and file names use lowercase
-algorithm ids (`grpo`, `lens`) and config model names (`llama31_8b_instruct`); figures and tables
-turn them into labels through `algo_label`, `model_label` and `benchmark_label`.
+Display names live here (those of algorithms come from the table in lens.algorithms): result
+tables and file names use lowercase algorithm ids (`grpo`, `lens`) and config model names
+(`llama31_8b_instruct`); figures and tables turn them into labels through `algo_label`,
+`model_label` and `benchmark_label`.
 Not a command; imported by the `analysis.fig_*` and `analysis.tab_*` scripts.
 """
 
@@ -12,40 +13,19 @@ import contextlib
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from lens import algorithms
+
 # Paper-size figure widths in inches (two-column conference layout).
 SINGLE_COLUMN_IN = 3.3
 DOUBLE_COLUMN_IN = 6.9
 
-# Algorithm ids in the order they appear in legends and tables (lens.config.ALGORITHMS).
-ALGO_ORDER = ("grpo", "lens", "lens_mixed_only", "lens_negative_only", "dr_grpo", "nsr", "w_reinforce")
-ALGO_LABELS = {
-    "grpo": "GRPO",
-    "lens": "LENS",
-    "lens_mixed_only": "LENS (mixed only)",
-    "lens_negative_only": "LENS (negative only)",
-    "dr_grpo": "Dr. GRPO",
-    "nsr": "NSR",
-    "w_reinforce": "W-REINFORCE",
-}
-# Okabe-Ito palette: distinguishable with colour-vision deficiency and in greyscale print.
-ALGO_COLORS = {
-    "grpo": "#0072B2",  # blue
-    "lens": "#D55E00",  # vermillion
-    "lens_mixed_only": "#E69F00",  # orange
-    "lens_negative_only": "#CC79A7",  # purple
-    "dr_grpo": "#009E73",  # green
-    "nsr": "#56B4E9",  # sky blue
-    "w_reinforce": "#7F7F7F",  # grey
-}
-ALGO_MARKERS = {
-    "grpo": "o",
-    "lens": "s",
-    "lens_mixed_only": "^",
-    "lens_negative_only": "v",
-    "dr_grpo": "D",
-    "nsr": "P",
-    "w_reinforce": "X",
-}
+# Algorithm ids in legend and table order, display names, colours and markers: all from the one
+# table of algorithms, lens.algorithms.ALGORITHMS (Okabe-Ito colours first: distinguishable with
+# colour-vision deficiency and in greyscale print).
+ALGO_ORDER = algorithms.ids()
+ALGO_LABELS = {algo: spec.label for algo, spec in algorithms.ALGORITHMS.items()}
+ALGO_COLORS = {algo: spec.color for algo, spec in algorithms.ALGORITHMS.items()}
+ALGO_MARKERS = {algo: spec.marker for algo, spec in algorithms.ALGORITHMS.items()}
 _FALLBACK_COLORS = ("#000000", "#999999", "#F0E442", "#882255", "#44AA99")
 
 # Config model names (the `models:` keys of config/paper.yaml and config/config.yaml).
@@ -248,6 +228,18 @@ def latex_table(header: list[str], rows: list[list[str]], caption: str, label: s
         lines.append(" & ".join(latex_escape(c) for c in row) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
     return "\n".join(lines) + "\n"
+
+
+def write_table(data, out_dir: str | Path, name: str, header: list[str], rows: list[list[str]], caption: str,
+                note: str, align: str, blocks: Iterable[int] = ()) -> list[Path]:
+    """Write name.csv (`data`, every value the table shows) and name.md / name.tex (the display rows)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    csv, md, tex = out_dir / f"{name}.csv", out_dir / f"{name}.md", out_dir / f"{name}.tex"
+    data.to_csv(csv, index=False)
+    md.write_text(f"{caption}\n\n{note}\n\n" + markdown_table(header, rows, align))
+    tex.write_text(latex_table(header, rows, f"{caption} {note}", f"tab:{name}", align, set(blocks)))
+    return [md, tex, csv]
 
 
 def fmt_signed(x: float, digits: int = 1) -> str:

@@ -17,12 +17,13 @@ import sys
 from pathlib import Path
 
 from analysis import paper_numbers, style
+from lens import algorithms
 from analysis.collect import TidyError, read_eval_samples
 from analysis.fig_pass_at_k import pass_at_k_summary
 from analysis.tab_pass_at_k import with_paper, write_tables
 
 NAME = "tab_ablation"
-ABLATION_ALGOS = ["grpo", "lens_mixed_only", "lens_negative_only", "lens"]  # the paper's row order
+ABLATION_ALGOS = algorithms.table_rows(NAME)  # the paper's Table 2 rows, in its order (lens.algorithms)
 
 
 def build(args) -> list:

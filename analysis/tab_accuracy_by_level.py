@@ -14,7 +14,6 @@ per (model, level) for the difference (algo = "{treatment}_minus_{baseline}").
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -107,10 +106,6 @@ def display_rows(data: pd.DataFrame, treatment: str, baseline: str):
 def build(args) -> list:
     data = compute(read_eval_samples(args.tidy), args.benchmark, args.treatment, args.baseline,
                    args.bootstrap_samples, args.bootstrap_seed)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    csv, md, tex = out / f"{NAME}.csv", out / f"{NAME}.md", out / f"{NAME}.tex"
-    data.to_csv(csv, index=False)
     header, rows, blocks = display_rows(data, args.treatment, args.baseline)
     steps = data.dropna(subset=["step"]).groupby(["model", "algo"])["step"].max()
     if steps.nunique() == 1:
@@ -121,10 +116,8 @@ def build(args) -> list:
     caption = (f"Accuracy (%) by difficulty level on {style.benchmark_label(data['benchmark'].iloc[0])} at the final "
                "step: mean ± standard deviation over seeds [95 % bootstrap interval over problems and seeds].")
     note = f"Difference in points with a paired bootstrap over problems (two-sided p). Evaluated at {step_note}."
-    align = "llr" + "r" * (len(header) - 3)
-    md.write_text(f"{caption}\n\n{note}\n\n" + style.markdown_table(header, rows, align))
-    tex.write_text(style.latex_table(header, rows, f"{caption} {note}", f"tab:{NAME}", align, set(blocks)))
-    return [md, tex, csv]
+    return style.write_table(data, args.out, NAME, header, rows, caption, note, "llr" + "r" * (len(header) - 3),
+                             blocks)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -74,9 +74,6 @@ def display_rows(data: pd.DataFrame, algo_order: list[str], paper_table: str):
 
 def write_tables(data: pd.DataFrame, out: Path, name: str, algo_order: list[str], paper_table: str,
                  caption: str) -> list[Path]:
-    out.mkdir(parents=True, exist_ok=True)
-    csv, md, tex = out / f"{name}.csv", out / f"{name}.md", out / f"{name}.tex"
-    data.to_csv(csv, index=False)
     header, rows, blocks = display_rows(data, algo_order, paper_table)
     bench = style.benchmark_label(data["benchmark"].iloc[0])
     steps = ", ".join(f"{style.model_label(m)}: step {int(s)}" for m, s in
@@ -85,10 +82,7 @@ def write_tables(data: pd.DataFrame, out: Path, name: str, algo_order: list[str]
             f"(unbiased estimator from n = {int(data['n_samples'].min())} samples per problem).")
     if data["paper"].notna().any():
         note += f" Paper: {paper_numbers.TABLES[paper_table]}."
-    md.write_text(f"{caption}\n\n{note}\n\n" + style.markdown_table(header, rows, "lll" + "r" * (len(header) - 3)))
-    tex.write_text(style.latex_table(header, rows, f"{caption} {note}", f"tab:{name}",
-                                     "lll" + "r" * (len(header) - 3), set(blocks)))
-    return [md, tex, csv]
+    return style.write_table(data, out, name, header, rows, caption, note, "lll" + "r" * (len(header) - 3), blocks)
 
 
 def build(args) -> list:

@@ -23,17 +23,12 @@ from typing import Any, Literal
 
 import yaml
 
-# Algorithm ids; lens.objective.ADVANTAGE_FNS holds one function for each (a test checks they agree).
-ALGORITHMS = (
-    "grpo",
-    "lens",
-    "lens_mixed_only",
-    "lens_negative_only",
-    "dr_grpo",
-    "nsr",
-    "w_reinforce",
-)
-LENS_FAMILY = ("lens", "lens_mixed_only", "lens_negative_only")
+from lens import algorithms
+
+# Algorithm ids and the LENS family (the ids whose advantages read the confidence), from the one
+# table of algorithms, lens.algorithms.ALGORITHMS.
+ALGORITHMS = algorithms.ids()
+LENS_FAMILY = algorithms.reading_confidence()
 DATASETS = ("math", "math500", "dapo", "numina", "synthetic")
 
 
@@ -77,13 +72,21 @@ class ModelConfig:
     dtype: Literal["auto", "float32", "bfloat16"] = "auto"  # auto: bf16 on CUDA, fp32 on CPU
 
 
-@dataclass(frozen=True)
-class AlgorithmConfig:
-    name: str = "grpo"
-    alpha: float = 0.25  # LENS: scale of negative-group advantages
-    eps: float = 1e-6  # added to the group std
-    std: Literal["sample", "population"] = "sample"  # sample: Bessel-corrected, as in VeRL
-    wr_lambda: float = 0.1  # W-REINFORCE: advantage of a correct answer
+def _algorithm_params(self) -> dict[str, Any]:
+    """This algorithm's own parameters (lens.algorithms.ALGORITHMS[name].params) and their values."""
+    return {key: getattr(self, key) for key in algorithms.get(self.name).params}
+
+
+# The algorithm's id and one field per advantage parameter of lens.algorithms.PARAMS (alpha, eps,
+# std, wr_lambda, clip_low, clip_high, ...), with the table's types and defaults.
+AlgorithmConfig = dataclasses.make_dataclass(
+    "AlgorithmConfig",
+    [("name", str, field(default="grpo"))]
+    + [(key, param.type, field(default=param.default)) for key, param in algorithms.PARAMS.items()],
+    frozen=True,
+    namespace={"params": _algorithm_params, "__module__": __name__,
+               "__doc__": "The algorithm of a run: its id and the advantage parameters (lens.algorithms.PARAMS)."},
+)
 
 
 @dataclass(frozen=True)
@@ -276,7 +279,7 @@ class WorkflowConfig:
         algo_params = {**self.algorithm, "name": algo}
         defaults = AlgorithmConfig()
         used = _ALGO_PARAMS[algo]
-        for key in ("alpha", "wr_lambda", "eps", "std"):
+        for key in algorithms.PARAMS:
             if key not in used:
                 algo_params[key] = getattr(defaults, key)
         raw = {
@@ -291,16 +294,9 @@ class WorkflowConfig:
         return parse(RunConfig, raw, source=f"{source} (models.{model})")
 
 
-# Which AlgorithmConfig fields each algorithm reads (lens.objective.compute_advantages).
-_ALGO_PARAMS = {
-    "grpo": ("eps", "std"),
-    "lens": ("eps", "std", "alpha"),
-    "lens_mixed_only": ("eps", "std"),
-    "lens_negative_only": ("eps", "std", "alpha"),
-    "dr_grpo": (),
-    "nsr": (),
-    "w_reinforce": ("wr_lambda",),
-}
+# Which AlgorithmConfig fields each algorithm reads: its advantage function's parameters and its
+# clipping parameters (lens.algorithms); the others are reset to defaults in resolved run configs.
+_ALGO_PARAMS = {algo: (*spec.params, *(spec.clip or ())) for algo, spec in algorithms.ALGORITHMS.items()}
 
 
 # --------------------------------------------------------------------------------------------
@@ -312,6 +308,10 @@ def _check(cfg: Any, source: str) -> None:
 
     if isinstance(cfg, AlgorithmConfig) and cfg.name not in ALGORITHMS:
         fail("algorithm.name", f"unknown algorithm {cfg.name!r}; valid: {list(ALGORITHMS)}")
+    if isinstance(cfg, AlgorithmConfig):
+        for key in ("clip_low", "clip_high"):
+            if not 0 <= getattr(cfg, key) < 1:
+                fail(f"algorithm.{key}", "must be in [0, 1)")
     if isinstance(cfg, DatasetConfig) and cfg.name not in DATASETS:
         fail("name", f"unknown dataset {cfg.name!r}; valid: {list(DATASETS)}")
     if isinstance(cfg, DatasetConfig):

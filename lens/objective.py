@@ -32,7 +32,11 @@ Ablations: `lens_mixed_only` applies 2-5 in mixed groups only (negative groups k
 `lens_negative_only` keeps GRPO in mixed groups and applies the LENS rule to negative groups.
 Baselines: `dr_grpo` A_i = r_i - mean r (no std division; its constant-length loss normaliser is
 the trainer's job, not this module's), `nsr` A_i = r_i - 1, `w_reinforce` A_i = lambda (0.1) for a
-correct answer and -1 for a wrong one.
+correct answer and -1 for a wrong one. Other answers to all-wrong groups: `ngrpo` (a virtual
+maximum-reward sample joins each group's mean and std: A = -1/sqrt(G+1) in an all-wrong group),
+`uniform_negative` (LENS with uniform weights, Appendix C: A = -alpha/G in an all-wrong group,
+GRPO in mixed ones), `reinforce_rej` (+-1 rewards, all-wrong and all-correct groups filtered out).
+Which function serves which id, and with which parameters, is lens.algorithms' table.
 
 Worked example (G = 4, alpha = 0.25, eps = 1e-6, sample std; tests/test_objective.py pins it):
 
@@ -55,6 +59,8 @@ from typing import Callable
 
 import torch
 from torch import Tensor
+
+from lens import algorithms
 
 # Lower clamp of the confidence (lens-spec.md section 2): a geometric mean over thousands of
 # tokens can underflow to 0, and p = 0 would divide by zero in Eq. 14.
@@ -192,21 +198,18 @@ def _lens_advantages(
 
 
 # --------------------------------------------------------------------------------------------
-# One function per algorithm id; all share the signature (rewards, confidence, **params).
+# One function per algorithm id (lens.algorithms.ALGORITHMS names it); each takes (rewards,
+# confidence) and, as keywords, its own parameters only, with the defaults of lens.algorithms.PARAMS.
 
 
-def grpo_advantages(
-    rewards: Tensor, confidence: Tensor, *, alpha: float = 0.25, eps: float = 1e-6, std: str = "sample",
-    wr_lambda: float = 0.1,
-) -> Tensor:
+def grpo_advantages(rewards: Tensor, confidence: Tensor, *, eps: float = 1e-6, std: str = "sample") -> Tensor:
     """GRPO (Eq. 2): (r - mean r) / (std r + eps) per group; ignores the confidence."""
     rewards_f, _ = _prepare(rewards, confidence, std)
     return _grpo_advantages(rewards_f, eps, std).to(_out_dtype(rewards, confidence))
 
 
 def lens_advantages(
-    rewards: Tensor, confidence: Tensor, *, alpha: float = 0.25, eps: float = 1e-6, std: str = "sample",
-    wr_lambda: float = 0.1,
+    rewards: Tensor, confidence: Tensor, *, alpha: float = 0.25, eps: float = 1e-6, std: str = "sample"
 ) -> Tensor:
     """LENS (Section 5): calibrated rewards, standardised in mixed groups, alpha-de-meaned in negative ones."""
     rewards_f, confidence_f = _prepare(rewards, confidence, std)
@@ -216,21 +219,17 @@ def lens_advantages(
     return advantages.to(_out_dtype(rewards, confidence))
 
 
-def lens_mixed_only_advantages(
-    rewards: Tensor, confidence: Tensor, *, alpha: float = 0.25, eps: float = 1e-6, std: str = "sample",
-    wr_lambda: float = 0.1,
-) -> Tensor:
-    """Ablation (Table 2): LENS calibration in mixed groups; negative groups keep A = 0."""
+def lens_mixed_only_advantages(rewards: Tensor, confidence: Tensor, *, eps: float = 1e-6, std: str = "sample") -> Tensor:
+    """Ablation (Table 2): LENS calibration in mixed groups; negative groups keep A = 0 (alpha unused)."""
     rewards_f, confidence_f = _prepare(rewards, confidence, std)
     advantages = _lens_advantages(
-        rewards_f, confidence_f, alpha=alpha, eps=eps, std=std, mixed_rule="lens", negative_rule="zero"
+        rewards_f, confidence_f, alpha=0.0, eps=eps, std=std, mixed_rule="lens", negative_rule="zero"
     )
     return advantages.to(_out_dtype(rewards, confidence))
 
 
 def lens_negative_only_advantages(
-    rewards: Tensor, confidence: Tensor, *, alpha: float = 0.25, eps: float = 1e-6, std: str = "sample",
-    wr_lambda: float = 0.1,
+    rewards: Tensor, confidence: Tensor, *, alpha: float = 0.25, eps: float = 1e-6, std: str = "sample"
 ) -> Tensor:
     """Ablation (Table 2): GRPO in mixed groups; LENS rule in negative groups."""
     rewards_f, confidence_f = _prepare(rewards, confidence, std)
@@ -240,70 +239,128 @@ def lens_negative_only_advantages(
     return advantages.to(_out_dtype(rewards, confidence))
 
 
-def dr_grpo_advantages(
-    rewards: Tensor, confidence: Tensor, *, alpha: float = 0.25, eps: float = 1e-6, std: str = "sample",
-    wr_lambda: float = 0.1,
-) -> Tensor:
+def dr_grpo_advantages(rewards: Tensor, confidence: Tensor) -> Tensor:
     """Dr. GRPO: A = r - mean r (no std division). Its other change, a constant-length loss
     normaliser instead of the per-sequence 1/|o_i|, lives in the trainer's loss, not here."""
-    rewards_f, _ = _prepare(rewards, confidence, std)
+    rewards_f, _ = _prepare(rewards, confidence, "sample")
     return _centered(rewards_f).to(_out_dtype(rewards, confidence))  # (B, G)
 
 
-def nsr_advantages(
-    rewards: Tensor, confidence: Tensor, *, alpha: float = 0.25, eps: float = 1e-6, std: str = "sample",
-    wr_lambda: float = 0.1,
-) -> Tensor:
+def nsr_advantages(rewards: Tensor, confidence: Tensor) -> Tensor:
     """Negative sample reinforcement: A = r - 1 (wrong answers -1, correct ones 0)."""
-    rewards_f, _ = _prepare(rewards, confidence, std)
+    rewards_f, _ = _prepare(rewards, confidence, "sample")
     return (rewards_f - 1.0).to(_out_dtype(rewards, confidence))  # (B, G)
 
 
-def w_reinforce_advantages(
-    rewards: Tensor, confidence: Tensor, *, alpha: float = 0.25, eps: float = 1e-6, std: str = "sample",
-    wr_lambda: float = 0.1,
-) -> Tensor:
+def w_reinforce_advantages(rewards: Tensor, confidence: Tensor, *, wr_lambda: float = 0.1) -> Tensor:
     """W-REINFORCE: A = lambda for a correct answer, -1 for a wrong one (lambda = 0.1)."""
-    rewards_f, _ = _prepare(rewards, confidence, std)
+    rewards_f, _ = _prepare(rewards, confidence, "sample")
     advantages = torch.where(rewards_f == 1, torch.full_like(rewards_f, wr_lambda), torch.full_like(rewards_f, -1.0))
     return advantages.to(_out_dtype(rewards, confidence))  # (B, G)
 
 
+def ngrpo_advantages(rewards: Tensor, confidence: Tensor, *, eps: float = 1e-6, std: str = "sample") -> Tensor:
+    """NGRPO's advantage calibration (Nan et al. 2025, arXiv:2509.18851, Section 3, "Advantage
+    Calibration"): a virtual sample of the maximum reward r_max = 1 joins every group's mean and
+    std, but receives no advantage itself. With R' = {r_1, ..., r_G, r_max}:
+
+        mu'  = (sum_i r_i + r_max) / (G + 1)
+        sd'  = std(R')                       (sample std over G + 1 values, as torch.std in the authors' code)
+        A_i  = (r_i - mu') / (sd' + eps)
+
+    All-wrong groups: mu' = 1/(G+1), sd' = 1/sqrt(G+1) (sample), so every answer gets
+    A = -1/sqrt(G+1) (-1/3 at G = 8); all-correct groups: mu' = 1, A = 0. The paper's analytic
+    case (G = 8, one correct answer): GRPO's 2.47 / -0.35 become 1.76 / -0.50. The paper's second
+    change, asymmetric clipping (epsilon 0.16 below, 0.24 above, the authors' training script),
+    is the loss's: lens.algorithms gives ngrpo clip=("clip_low", "clip_high"), which lens.train
+    hands to TRL as epsilon and epsilon_high. Ignores the confidence.
+    """
+    rewards_f, _ = _prepare(rewards, confidence, std)
+    group_size = rewards_f.shape[-1]
+    # NGRPO (advantage calibration): the virtual r_max = 1 sample enters the statistics only.
+    augmented = torch.cat([rewards_f, torch.ones_like(rewards_f[:, :1])], dim=-1)  # (B, G + 1)
+    calibrated_mean = augmented.mean(dim=-1, keepdim=True)  # (B, 1)
+    dof = group_size if std == "sample" else group_size + 1
+    calibrated_std = ((augmented - calibrated_mean).square().sum(dim=-1, keepdim=True) / dof).sqrt()  # (B, 1)
+    advantages = (rewards_f - calibrated_mean) / (calibrated_std + eps)  # (B, G)
+    return advantages.to(_out_dtype(rewards, confidence))
+
+
+def uniform_negative_advantages(
+    rewards: Tensor, confidence: Tensor, *, alpha: float = 0.25, eps: float = 1e-6, std: str = "sample"
+) -> Tensor:
+    """LENS with uniform weights (LENS paper Appendix C's special case): every wrong answer of a
+    group gets the same negative reward, so the confidence plays no part.
+
+    LENS's calibrated reward r^_i = r_i - (1 - r_i) (1/G) p_i / (D - p_i) (Section 5, Eq. 11-14)
+    with the weight p_i / (D - p_i) replaced by one constant. We take its largest value, 1: the
+    floor D >= 2 max_j p_j keeps p_i / (D - p_i) <= 1, and LENS gives exactly 1 to the most
+    confident mistake of every all-wrong group (D = 2 max p); so every mistake is penalised like
+    LENS's most confident one, r^_i = -1/G, and no wrong answer's reward leaves LENS's [-1/G, 0).
+
+    - mixed groups: r^ = (1 + 1/G) r - 1/G is affine in r, so standardising it gives GRPO's
+      advantages (the uniform weights carry no information beyond r);
+    - all-wrong groups: r^ is the constant -1/G. LENS's negative-group rule alpha (r^ - mean r^)
+      would cancel a constant exactly; the uniform case's point is that all-wrong answers are
+      pushed down, so the negative group keeps the calibrated reward's level, scaled as LENS
+      scales negative groups: A_i = alpha r^_i = -alpha / G (-1/64 at G = 16, alpha = 0.25), the
+      policy gradient of -E[(1/G)(1 - r)] without a group baseline;
+    - all-correct groups: A = 0.
+    """
+    rewards_f, _ = _prepare(rewards, confidence, std)
+    group_size = rewards_f.shape[-1]
+    all_wrong, _all_correct, mixed = _group_kind(rewards_f)  # (B, 1) each
+    # Appendix C (uniform weights): p_i / (D - p_i) -> 1 for every wrong answer.
+    calibrated = rewards_f - (1.0 - rewards_f) / max(group_size, 1)  # (B, G)
+    mixed_adv = _divide_by_std(_centered(calibrated), eps, std)  # (B, G)
+    zeros = torch.zeros_like(rewards_f)
+    advantages = torch.where(mixed, mixed_adv, torch.where(all_wrong, alpha * calibrated, zeros))  # (B, G)
+    return advantages.to(_out_dtype(rewards, confidence))
+
+
+def reinforce_rej_advantages(rewards: Tensor, confidence: Tensor) -> Tensor:
+    """Reinforce-Rej (Xiong et al. 2025, arXiv:2504.11343, "A Minimalist Approach to LLM
+    Reasoning"): REINFORCE on the raw reward r' = 2r - 1 in {-1, +1}, with the prompts whose
+    responses are all correct or all wrong filtered out of the batch. Here a filtered group gets
+    A = 0: no gradient, as if removed (TRL's loss still counts its sequences in the batch mean, so
+    the step is smaller by the kept fraction than on a batch of kept prompts only; Adam largely
+    absorbs a constant scale). The opposite hypothesis to LENS's: all-wrong groups are noise to
+    drop, not signal to reweight. Ignores the confidence.
+    """
+    rewards_f, _ = _prepare(rewards, confidence, "sample")
+    _all_wrong, _all_correct, mixed = _group_kind(rewards_f)  # (B, 1) each
+    # Reinforce-Rej: keep only mixed groups; REINFORCE's advantage is the +-1 reward itself.
+    advantages = torch.where(mixed, 2.0 * rewards_f - 1.0, torch.zeros_like(rewards_f))  # (B, G)
+    return advantages.to(_out_dtype(rewards, confidence))
+
+
 AdvantageFn = Callable[..., Tensor]
 
-# Algorithm id -> advantage function; the keys equal lens.config.ALGORITHMS (a test checks it).
-ADVANTAGE_FNS: dict[str, AdvantageFn] = {
-    "grpo": grpo_advantages,
-    "lens": lens_advantages,
-    "lens_mixed_only": lens_mixed_only_advantages,
-    "lens_negative_only": lens_negative_only_advantages,
-    "dr_grpo": dr_grpo_advantages,
-    "nsr": nsr_advantages,
-    "w_reinforce": w_reinforce_advantages,
-}
+
+def advantage_fn(algo: str) -> AdvantageFn:
+    """The advantage function lens.algorithms names for `algo` (ValueError for an unknown id)."""
+    return globals()[algorithms.get(algo).advantage]
 
 
-def compute_advantages(
-    algo: str,
-    rewards: Tensor,
-    confidence: Tensor,
-    *,
-    alpha: float = 0.25,
-    eps: float = 1e-6,
-    std: str = "sample",
-    wr_lambda: float = 0.1,
-) -> Tensor:
+# Algorithm id -> advantage function, derived from lens.algorithms.ALGORITHMS at import.
+ADVANTAGE_FNS: dict[str, AdvantageFn] = {algo: advantage_fn(algo) for algo in algorithms.ALGORITHMS}
+
+
+def compute_advantages(algo: str, rewards: Tensor, confidence: Tensor, **params) -> Tensor:
     """Advantages (B, G) of algorithm `algo` for rewards in {0, 1} and confidences in [0, 1], both (B, G).
 
-    The result has the dtype (float32/float64) and device of the inputs. Raises ValueError for an
-    unknown algo (the message lists the valid ones), an unknown `std`, mismatched shapes, rewards
-    outside {0, 1} or NaN confidences.
+    `params` are advantage parameters (lens.algorithms.PARAMS: alpha, eps, std, wr_lambda, ...);
+    the algorithm's function receives its own and ignores the others, so one set of parameters
+    serves every algorithm. The result has the dtype (float32/float64) and device of the inputs.
+    Raises ValueError for an unknown algo (the message lists the valid ones), an unknown parameter
+    name, an unknown `std`, mismatched shapes, rewards outside {0, 1} or NaN confidences.
     """
-    try:
-        advantage_fn = ADVANTAGE_FNS[algo]
-    except (KeyError, TypeError):
-        raise ValueError(f"unknown algorithm {algo!r}; valid: {list(ADVANTAGE_FNS)}") from None
-    return advantage_fn(rewards, confidence, alpha=alpha, eps=eps, std=std, wr_lambda=wr_lambda)
+    unknown = sorted(set(params) - set(algorithms.PARAMS))
+    if unknown:
+        raise ValueError(f"unknown advantage parameter(s) {unknown}; valid: {list(algorithms.PARAMS)}")
+    if "std" in params and params["std"] not in STD_KINDS:
+        raise ValueError(f"std must be one of {list(STD_KINDS)}, got {params['std']!r}")
+    return advantage_fn(algo)(rewards, confidence, **algorithms.own_params(algo, params))
 
 
 def group_stats(rewards: Tensor, advantages: Tensor) -> dict[str, Tensor]:

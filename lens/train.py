@@ -28,6 +28,7 @@ complete checkpoint and ends at the same final step.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import math
@@ -123,9 +124,12 @@ def resolve_precision(training: TrainingConfig, cuda: bool) -> str:
 def grpo_config_kwargs(cfg: RunConfig, plan: BatchPlan, *, cuda: bool, output_dir: str | Path) -> dict[str, Any]:
     """Keyword arguments of trl.GRPOConfig for this run (kept a dict so tests can read them on CPU)."""
     from lens.data import stop_strings
+    from lens.algorithms import clip_epsilons
     from lens.trainer import trl_loss_type
 
     t = cfg.training
+    # PPO clipping: training.clip_eps on both sides, or the algorithm's own asymmetric pair (NGRPO).
+    clip_low, clip_high = clip_epsilons(cfg.algorithm.name, dataclasses.asdict(cfg.algorithm), t.clip_eps)
     precision = resolve_precision(t, cuda)
     kwargs: dict[str, Any] = dict(
         output_dir=str(output_dir),
@@ -146,7 +150,8 @@ def grpo_config_kwargs(cfg: RunConfig, plan: BatchPlan, *, cuda: bool, output_di
         warmup_steps=0,
         # objective: Eq. 3 with clip 0.2, no KL; our advantages are never rescaled by TRL
         loss_type=trl_loss_type(cfg.algorithm.name),
-        epsilon=t.clip_eps,
+        epsilon=clip_low,
+        epsilon_high=clip_high,
         beta=t.kl_beta,
         scale_rewards="none",
         mask_truncated_completions=False,

@@ -23,6 +23,8 @@ where the advantages come from. Differences from TRL's GRPO, in the order they h
    one, is lens.objective's.
 4. Loss aggregation (Eq. 3): per-sequence token mean, then mean over sequences = TRL's
    `loss_type="grpo"`; Dr. GRPO uses TRL's constant-length normaliser `loss_type="dr_grpo"`.
+   Clipping: e = 0.2 on both sides, or an algorithm's own lower/upper pair (NGRPO: 0.16 / 0.24)
+   through TRL's `epsilon` / `epsilon_high` (lens.train.grpo_config_kwargs, from lens.algorithms).
 
 Per rollout it logs, through TRL's metrics (so they reach every logger): groups/*_frac,
 adv/nonzero_frac, confidence/{correct,wrong}_mean, adv/abs_mean/{type}, and GRPO's advantages on
@@ -38,24 +40,23 @@ import torch
 from torch import Tensor
 from trl import GRPOTrainer
 
-from lens.config import LENS_FAMILY, AlgorithmConfig
+from lens import algorithms
+from lens.config import AlgorithmConfig
 from lens.objective import compute_advantages, group_stats, sequence_confidence
 
 GROUP_TYPES = ("mixed", "all_wrong", "all_correct")
 # Key of the rollout-order row index carried through TRL's shuffle when advantages are deferred.
 DEFERRED_ROW = "lens_rollout_row"
-# TRL loss aggregation per algorithm; everything not listed uses Eq. 3 (TRL's "grpo").
-_TRL_LOSS_TYPES = {"dr_grpo": "dr_grpo"}
 
 
 def trl_loss_type(algo: str) -> str:
-    """TRL's `loss_type` that implements the algorithm's loss aggregation."""
-    return _TRL_LOSS_TYPES.get(algo, "grpo")
+    """TRL's `loss_type` that implements the algorithm's loss aggregation (lens.algorithms)."""
+    return algorithms.get(algo).loss_type
 
 
 def needs_confidence(algo: str) -> bool:
     """Whether the algorithm's advantages read the confidence (worth an extra forward pass)."""
-    return algo in LENS_FAMILY
+    return algorithms.get(algo).reads_confidence
 
 
 def rollout_metrics(
@@ -104,12 +105,12 @@ def process_advantages(
     confidence_grouped = confidence.float().view(-1, num_generations) if confidence is not None else None  # (B_all, G)
     # Algorithms that ignore p still take a tensor of the right shape.
     used_confidence = confidence_grouped if confidence_grouped is not None else torch.ones_like(grouped_rewards)
-    params = dict(alpha=algorithm.alpha, eps=algorithm.eps, std=algorithm.std, wr_lambda=algorithm.wr_lambda)
-    advantages = compute_advantages(algorithm.name, grouped_rewards, used_confidence, **params)  # (B_all, G)
+    advantages = compute_advantages(algorithm.name, grouped_rewards, used_confidence, **algorithm.params())  # (B_all, G)
     if algorithm.name == "grpo":
         grpo_advantages = advantages
     else:
-        grpo_advantages = compute_advantages("grpo", grouped_rewards, used_confidence, **params)  # (B_all, G)
+        grpo_advantages = compute_advantages("grpo", grouped_rewards, used_confidence, eps=algorithm.eps,
+                                             std=algorithm.std)  # (B_all, G)
     metrics = rollout_metrics(grouped_rewards, confidence_grouped, advantages, grpo_advantages)
     # Same layout as TRL's own slicing: this process owns rows [i * n, (i + 1) * n).
     process_slice = slice(process_index * n_local, (process_index + 1) * n_local)

@@ -67,6 +67,16 @@ EXAMPLE_EXPECTED = {
     "nsr": [[0, -1, -1, -1], [-1, -1, -1, -1], ZEROS],
     # W-REINFORCE: lambda = 0.1 for correct, -1 for wrong.
     "w_reinforce": [[0.1, -1, -1, -1], [-1, -1, -1, -1], [0.1, 0.1, 0.1, 0.1]],
+    # NGRPO, R' = R + [1]:  mixed [1, 0, 0, 0, 1]: mean 2/5, deviations [3, -2, -2, -2, 3] / 5,
+    #   sum sq = 30/25, sample var = (6/5) / 4 = 3/10;  negative [0, 0, 0, 0, 1]: mean 1/5,
+    #   deviations [-1, -1, -1, -1, 4] / 5, sum sq = 20/25, sample var = 1/5, A = -(1/5) sqrt(5).
+    "ngrpo": [[c / (math.sqrt(0.3) + EPS) for c in (0.6, -0.4, -0.4, -0.4)],
+              [-0.2 / (math.sqrt(0.2) + EPS)] * 4, ZEROS],
+    # Uniform weights: mixed r^ = [1, -1/4, -1/4, -1/4] = (5/4) r - 1/4: deviations (5/4) [3/4, -1/4, ...],
+    #   std (5/4)(1/2) = 5/8 (GRPO up to eps);  negative r^ = -1/4 each, A = alpha r^ = -1/16.
+    "uniform_negative": [[1.25 * c / (0.625 + EPS) for c in (0.75, -0.25, -0.25, -0.25)], [-1 / 16] * 4, ZEROS],
+    # Reinforce-Rej: +-1 in mixed groups, all-wrong and all-correct groups filtered (A = 0).
+    "reinforce_rej": [[1, -1, -1, -1], ZEROS, ZEROS],
 }
 
 
@@ -84,6 +94,49 @@ def test_worked_example_decimals_match_docstring():
     assert_values(tensor(LENS_NEGATIVE), [-0.036024, 0.005642, 0.010851, 0.019531])
     assert "[ 1.491210, -0.645449, -0.454676, -0.391085]" in objective.__doc__
     assert "[-0.036024, 0.005642, 0.010851, 0.019531]" in objective.__doc__
+
+
+def test_ngrpo_reproduces_the_papers_analytic_case():
+    # NGRPO's analytic case, G = 8, one correct answer.
+    # GRPO: mean 1/8, sample var = (8/7)(1/8)(7/8) = 1/8, std = 0.353553:
+    #   correct (7/8) / 0.353553 = 2.4749,  wrong -(1/8) / 0.353553 = -0.3536.
+    # NGRPO: R' has 2 ones in 9 values: mean 2/9, sample var = (9/8)(2/9)(7/9) = 7/36, std = sqrt(7)/6:
+    #   correct (7/9) / (sqrt(7)/6) = 14 / (3 sqrt 7) = 1.7638,  wrong -(2/9) / (sqrt(7)/6) = -0.5040.
+    rewards, confidence = tensor([[1, 0, 0, 0, 0, 0, 0, 0]]), tensor([[0.5] * 8])
+    grpo = compute_advantages("grpo", rewards, confidence)
+    ngrpo = compute_advantages("ngrpo", rewards, confidence)
+    assert round(grpo[0, 0].item(), 2) == 2.47 and round(grpo[0, 1].item(), 2) == -0.35
+    assert round(ngrpo[0, 0].item(), 2) == 1.76 and round(ngrpo[0, 1].item(), 2) == -0.50
+    std = math.sqrt(7) / 6
+    assert_values(ngrpo, [[(7 / 9) / (std + EPS)] + [-(2 / 9) / (std + EPS)] * 7])
+    # All-wrong group of 8: mean 1/9, sample var = (9/8)(1/9)(8/9) = 1/9, A = -(1/9) * 3 = -1/3 for all.
+    assert_values(compute_advantages("ngrpo", tensor([[0] * 8]), tensor([[0.5] * 8])), [[-1 / (3 + 3 * EPS)] * 8])
+    # All correct: mean 1, A = 0 exactly.
+    assert torch.equal(compute_advantages("ngrpo", tensor([[1] * 8]), tensor([[0.5] * 8])), torch.zeros(1, 8,
+                       dtype=torch.float64))
+
+
+def test_uniform_negative_gives_all_wrong_groups_one_constant():
+    # Appendix C, uniform weights: p/(D - p) -> 1, so a wrong answer's r^ = -1/G whatever its p.
+    # G = 16, alpha = 0.25: all-wrong group A = alpha * (-1/16) = -1/64 for every answer.
+    confidence = tensor([[0.9, 0.1, 0.5, 0.3] * 4])
+    advantages = compute_advantages("uniform_negative", tensor([[0] * 16]), confidence)
+    assert_values(advantages, [[-1 / 64] * 16])
+    assert_values(compute_advantages("uniform_negative", tensor([[0] * 16]), confidence, alpha=1.0), [[-1 / 16] * 16])
+    # LENS on the same group de-means: its advantages sum to 0 and its most confident mistake,
+    # whose weight is exactly 1 (D = 2 max p), has r^ = -1/G, the uniform rule's reward.
+    lens = compute_advantages("lens", tensor([[0] * 16]), confidence)
+    assert abs(lens.sum().item()) < 1e-12
+    # Mixed groups: r^ is affine in r, so the advantages are GRPO's (up to eps).
+    mixed_rewards, mixed_conf = tensor([[1, 0, 1, 0, 0, 0, 0, 0]]), tensor([[0.9, 0.2, 0.5, 0.7, 0.1, 0.3, 0.4, 0.6]])
+    torch.testing.assert_close(compute_advantages("uniform_negative", mixed_rewards, mixed_conf),
+                               compute_advantages("grpo", mixed_rewards, mixed_conf), atol=1e-5, rtol=0)
+
+
+def test_reinforce_rej_filters_homogeneous_groups():
+    rewards = tensor([[1, 0, 0, 1], [0, 0, 0, 0], [1, 1, 1, 1]])
+    advantages = compute_advantages("reinforce_rej", rewards, tensor([[0.5] * 4] * 3))
+    assert_values(advantages, [[1, -1, -1, 1], ZEROS, ZEROS])
 
 
 def test_lens_floor_binds_in_mixed_group():
@@ -235,12 +288,22 @@ def test_advantage_fns_keys_equal_config_algorithms():
     assert tuple(ADVANTAGE_FNS) == tuple(ALGORITHMS)
 
 
-def test_advantage_fns_callable_directly():
+def test_advantage_fns_callable_directly_with_their_own_parameters_only():
+    from lens.algorithms import ALGORITHMS, PARAMS
+
     rewards, confidence = tensor(EXAMPLE_REWARDS), tensor(EXAMPLE_CONFIDENCE)
     for algo, advantage_fn in ADVANTAGE_FNS.items():
+        own = ALGORITHMS[algo].params
         assert_values(advantage_fn(rewards, confidence), EXAMPLE_EXPECTED[algo])
-        assert_values(advantage_fn(rewards, confidence, alpha=0.25, eps=EPS, std="sample", wr_lambda=0.1),
-                      EXAMPLE_EXPECTED[algo])
+        assert_values(advantage_fn(rewards, confidence, **{p: PARAMS[p].default for p in own}), EXAMPLE_EXPECTED[algo])
+        for other in set(PARAMS) - set(own):
+            with pytest.raises(TypeError):
+                advantage_fn(rewards, confidence, **{other: PARAMS[other].default})
+
+
+def test_unknown_parameter_raises_and_names_valid_ones():
+    with pytest.raises(ValueError, match="unknown advantage parameter.*'lambda'.*wr_lambda"):
+        compute_advantages("w_reinforce", tensor(EXAMPLE_REWARDS), tensor(EXAMPLE_CONFIDENCE), **{"lambda": 0.2})
 
 
 def test_unknown_algo_raises_and_names_valid_ones():
@@ -305,9 +368,12 @@ def test_objective_imports_only_torch_and_stdlib():
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
             imported.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module == "lens":
+            imported.update(f"lens.{alias.name}" for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
             imported.add((node.module or "").split(".")[0])
-    assert imported <= {"__future__", "typing", "math", "torch"}, imported
+    # lens.algorithms: the torch-free table naming each id's function and parameters.
+    assert imported <= {"__future__", "typing", "math", "torch", "lens.algorithms"}, imported
 
 
 @pytest.mark.gpu
@@ -475,7 +541,8 @@ def test_property_sign_invariance_in_mixed_groups(batch):
     correct = (rewards == 1) & mixed[:, None]
     wrong = (rewards == 0) & mixed[:, None]
     for dtype in (torch.float64, torch.float32):
-        for algo in ("grpo", "lens", "lens_mixed_only", "lens_negative_only", "dr_grpo"):
+        for algo in ("grpo", "lens", "lens_mixed_only", "lens_negative_only", "dr_grpo", "ngrpo", "uniform_negative",
+                     "reinforce_rej"):
             advantages = compute_advantages(algo, rewards.to(dtype), confidence.to(dtype))
             assert bool((advantages[correct] > 0).all()), (algo, dtype)
             assert bool((advantages[wrong] < 0).all()), (algo, dtype)
@@ -487,7 +554,8 @@ def test_property_all_correct_groups_give_zero(batch, std):
     rewards, confidence = batch
     rewards[0] = 1.0  # at least one all-correct group
     _, all_correct, _ = kinds(rewards)
-    for algo in ("grpo", "lens", "lens_mixed_only", "lens_negative_only", "dr_grpo", "nsr"):
+    for algo in ("grpo", "lens", "lens_mixed_only", "lens_negative_only", "dr_grpo", "nsr", "ngrpo",
+                 "uniform_negative", "reinforce_rej"):
         advantages = compute_advantages(algo, rewards, confidence, std=std)
         assert bool((advantages[all_correct] == 0).all()), algo
 
@@ -498,7 +566,9 @@ def test_property_confidence_free_rules_ignore_confidence(batch, data):
     rewards, confidence = batch
     other = data.draw(st.lists(CONFIDENCE_VALUES, min_size=rewards.numel(), max_size=rewards.numel()))
     other_confidence = tensor(other).reshape(rewards.shape)
-    for algo in ("grpo", "dr_grpo", "nsr", "w_reinforce"):
+    from lens.algorithms import ALGORITHMS
+
+    for algo in [a for a, spec in ALGORITHMS.items() if not spec.reads_confidence]:
         assert torch.equal(
             compute_advantages(algo, rewards, confidence), compute_advantages(algo, rewards, other_confidence)
         ), algo
@@ -572,6 +642,20 @@ def reference_advantages(algo, rewards, confidence, alpha=0.25, eps=1e-6, std="s
         if algo == "dr_grpo":
             mean = math.fsum(r) / g
             out.append([ri - mean for ri in r])
+            continue
+        if algo == "ngrpo":  # a virtual reward-1 sample joins the mean and std, gets no advantage
+            augmented = [*r, 1.0]
+            mean = math.fsum(augmented) / (g + 1)
+            denom = g if std == "sample" else g + 1
+            sd = math.sqrt(math.fsum((v - mean) ** 2 for v in augmented) / denom)
+            out.append([(ri - mean) / (sd + eps) for ri in r])
+            continue
+        if algo == "reinforce_rej":
+            out.append([2.0 * ri - 1.0 for ri in r] if 0 < k < g else [0.0] * g)
+            continue
+        if algo == "uniform_negative":
+            r_hat = [ri - (1 - ri) / g for ri in r]
+            out.append(standardise(r_hat) if 0 < k < g else [alpha * v if k == 0 else 0.0 for v in r_hat])
             continue
         if k == g or (k == 0 and algo in ("grpo", "lens_mixed_only")):
             out.append([0.0] * g)

@@ -65,6 +65,16 @@ def test_loss_type_per_algorithm():
     assert [a for a in ALGORITHMS if needs_confidence(a)] == list(LENS_FAMILY)
 
 
+@pytest.mark.parametrize("algo,low,high", [("grpo", 0.2, 0.2), ("lens", 0.2, 0.2), ("ngrpo", 0.16, 0.24)])
+def test_clipping_per_algorithm_reaches_trl(tmp_path, algo, low, high):
+    # NGRPO's asymmetric clipping: ratio in [1 - 0.16, 1 + 0.24] (TRL's epsilon, epsilon_high).
+    cfg = _run_cfg(algo, 1)
+    kwargs = grpo_config_kwargs(cfg, batch_plan(cfg.training, 1), cuda=False, output_dir=tmp_path)
+    assert (kwargs["epsilon"], kwargs["epsilon_high"]) == (low, high)
+    args = trl.GRPOConfig(**kwargs)
+    assert (args.epsilon, args.epsilon_high) == (low, high)
+
+
 # --------------------------------------------------------------------------------------------
 # Pure pieces: metrics and the gather/slice layout
 # --------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+from lens import algorithms as algorithm_table
 from lens.config import (
     AlgorithmConfig,
     ConfigError,
@@ -435,7 +436,7 @@ TABLE_ARGS = {
 }
 # Table 2 needs the ablation arms: part of `all` when they are main algorithms (the embedded
 # config), else of the optional `ablations` target.
-ABLATION_ARMS = {"lens_mixed_only", "lens_negative_only"}
+ABLATION_ARMS = set(algorithm_table.table_rows("tab_ablation"))
 MAIN_TABLES = [t for t in TABLE_ARGS if t != "tab_ablation" or ABLATION_ARMS <= set(ALGOS)]
 
 

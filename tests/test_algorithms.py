@@ -1,0 +1,153 @@
+"""lens.algorithms: the one table of algorithms, and everything that derives from it.
+
+    python -m pytest tests/test_algorithms.py -q
+
+Fails when an algorithm is registered only in part (a function missing or taking other
+parameters than its entry says, a default that differs, a derived list that disagrees), and
+adds a throwaway algorithm through the table alone to see it trained by lens.train and tabulated.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from lens import algorithms
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_table_is_consistent():
+    assert algorithms.check() == []
+
+
+@pytest.mark.parametrize("algo", list(algorithms.ALGORITHMS))
+def test_every_entry_has_its_function_with_exactly_its_own_parameters(algo):
+    from lens import objective
+
+    spec = algorithms.ALGORITHMS[algo]
+    fn = getattr(objective, spec.advantage, None)
+    assert callable(fn), f"{algo}: lens.objective has no function {spec.advantage!r}"
+    signature = inspect.signature(fn)
+    positional = [p.name for p in signature.parameters.values() if p.kind is p.POSITIONAL_OR_KEYWORD]
+    keywords = {p.name: p.default for p in signature.parameters.values() if p.kind is p.KEYWORD_ONLY}
+    assert positional == ["rewards", "confidence"], algo
+    assert set(keywords) == set(spec.params), f"{algo}: function takes {sorted(keywords)}, entry says {spec.params}"
+    for name, default in keywords.items():
+        assert default == algorithms.PARAMS[name].default, f"{algo}: default of {name} differs from PARAMS"
+    assert objective.ADVANTAGE_FNS[algo] is fn
+
+
+def test_everything_derives_from_the_table():
+    from analysis import style, tab_ablation
+    from lens import config, trainer
+
+    ids = tuple(algorithms.ALGORITHMS)
+    assert config.ALGORITHMS == ids and style.ALGO_ORDER == ids
+    assert {f.name for f in dataclasses.fields(config.AlgorithmConfig)} == {"name", *algorithms.PARAMS}
+    assert config.AlgorithmConfig() == config.AlgorithmConfig(**{k: p.default for k, p in algorithms.PARAMS.items()})
+    for algo, spec in algorithms.ALGORITHMS.items():
+        assert set(config._ALGO_PARAMS[algo]) == {*spec.params, *(spec.clip or ())}
+        assert trainer.needs_confidence(algo) is spec.reads_confidence is (algo in config.LENS_FAMILY)
+        assert trainer.trl_loss_type(algo) == spec.loss_type
+        assert (style.algo_label(algo), style.algo_color(algo), style.algo_marker(algo)) == \
+            (spec.label, spec.color, spec.marker)
+    assert tab_ablation.ABLATION_ALGOS == ["grpo", "lens_mixed_only", "lens_negative_only", "lens"]
+
+
+def test_config_errors_name_key_and_file():
+    from lens.config import ConfigError, RunConfig, parse
+
+    raw = {"model": {"name": "m", "tiny": {}}, "algorithm": {"name": "ngrpo", "clip_low": 1.5}}
+    with pytest.raises(ConfigError, match=r"run\.yaml: algorithm\.clip_low: must be in \[0, 1\)"):
+        parse(RunConfig, raw, source="run.yaml")
+    raw["algorithm"] = {"name": "ngrpo", "lambda": 0.1}
+    with pytest.raises(ConfigError, match=r"run\.yaml: unknown key\(s\) \['algorithm\.lambda'\]"):
+        parse(RunConfig, raw, source="run.yaml")
+
+
+# A throwaway algorithm added through the table alone (plus its one function), then trained with
+# lens.train on a tiny model and tabulated by the leaderboard and the ablation table. It runs in
+# a fresh interpreter, so every module that derives from the table sees the new entry.
+THROWAWAY = textwrap.dedent('''
+    import sys
+    from pathlib import Path
+
+    from lens import algorithms, objective
+
+
+    def halved_grpo_advantages(rewards, confidence, *, eps=1e-6, std="sample"):
+        return 0.5 * objective.grpo_advantages(rewards, confidence, eps=eps, std=std)
+
+
+    objective.halved_grpo_advantages = halved_grpo_advantages
+    algorithms.ALGORITHMS["halved_grpo"] = algorithms.Algorithm(
+        "halved_grpo_advantages", ("eps", "std"), False, "Halved GRPO", "#123456", "1")
+
+    import pandas as pd
+
+    from analysis import collect, tab_ablation, tab_leaderboard
+    from lens import train
+    from lens.config import RunConfig, parse, write_run_config
+
+    work, runs_src = Path(sys.argv[1]), Path(sys.argv[2])
+    run_dir = runs_src / "llama31_8b_instruct" / "halved_grpo" / "seed0"
+    data = work / "data"
+    data.mkdir()
+    data.joinpath("train.jsonl").write_text("".join(
+        '{"id": "s%d", "problem": "What is %d + %d?", "answer": "%d", "level": %d, "subject": "add", "source": "t"}\\n'
+        % (i, i, i, 2 * i, 1 + i % 5) for i in range(8)))
+    cfg = parse(RunConfig, {
+        "model": {"name": "tiny", "prompt": "bare",
+                  "tiny": {"hidden_size": 32, "num_layers": 1, "num_heads": 2, "intermediate_size": 64}},
+        "algorithm": {"name": "halved_grpo"},
+        "data": {"train": [{"name": "synthetic", "path": str(data), "split": "train"}]},
+        "training": {"prompts_per_rollout": 2, "num_generations": 4, "updates_per_rollout": 1,
+                     "prompts_per_update": 2, "rollout_steps": 2, "save_every": 2, "max_new_tokens": 6,
+                     "max_prompt_tokens": 64, "learning_rate": 1e-3, "torch_threads": 1},
+        "tracking": {"uri": f"sqlite:///{work / 'mlflow.db'}"},
+    }, source="throwaway.yaml")
+    write_run_config(cfg, run_dir / "config.yaml")
+    assert train.main(["--config", str(run_dir / "config.yaml"), "--out", str(run_dir)]) == 0
+    metrics = pd.read_parquet(run_dir / "train_metrics.parquet")
+    assert set(metrics["step"]) == {1, 2}, metrics
+    # Its evaluation: LENS seed 0's samples stand in (an evaluation job is another test's subject).
+    src = runs_src / "llama31_8b_instruct" / "lens" / "seed0" / "eval"
+    for path in src.rglob("samples.parquet"):
+        dest = run_dir / "eval" / path.relative_to(src)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(path.read_bytes())
+    collect.collect(runs_src, work / "tidy")
+    boot = ["--tidy", str(work / "tidy"), "--bootstrap-samples", "50"]
+    assert tab_leaderboard.main([*boot, "--out", str(work / "tables")]) == 0
+    assert tab_ablation.main([*boot, "--out", str(work / "tables")]) == 0
+''')
+
+
+def test_throwaway_algorithm_through_the_table_alone_is_trained_and_tabulated(tmp_path):
+    import pandas as pd
+
+    sys.path.insert(0, str(REPO / "tests"))
+    from test_collect import write_known_runs
+
+    runs = write_known_runs(tmp_path / "runs")
+    script = tmp_path / "throwaway.py"
+    script.write_text(THROWAWAY)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+           "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, str(script), str(tmp_path), str(runs)], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-4000:]
+    board = pd.read_csv(tmp_path / "tables" / "tab_leaderboard.csv")
+    assert set(board["algo"]) == {"grpo", "lens", "halved_grpo"}
+    row = board.set_index("algo").loc["halved_grpo"]
+    assert 0 <= row["all_wrong_frac"] <= 1  # from its own training run's metrics
+    assert "Halved GRPO" in (tmp_path / "tables" / "tab_leaderboard.md").read_text()
+    assert "Halved GRPO" in (tmp_path / "tables" / "tab_ablation.md").read_text()
