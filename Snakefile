@@ -43,12 +43,14 @@ rule tables:
 
 
 rule ablations:
-    """Table 2's arms and the extra baselines (`ablation_algorithms`), trained, evaluated, tabulated."""
+    """Table 2's arms and the extra baselines (`ablation_algorithms`), trained, evaluated, tabulated
+    (Table 2 layout and the leaderboard), and REPORT.md with the leaderboard section."""
     input:
         train_outputs(ALGOS + ABLATION_ALGOS),
         eval_outputs(ALGOS + ABLATION_ALGOS),
         mlflow_markers(ALGOS + ABLATION_ALGOS),
-        [f"{R}/tables/ablations/tab_ablation.{ext}" for ext in ("md", "tex", "csv")],
+        ablation_files(),
+        f"{R}/REPORT.md",
 
 
 onstart:

@@ -43,6 +43,9 @@ FIGURES = {  # file stem -> (caption title, what it shows)
     "fig_negative_group_ratio": ("All-wrong groups during training (paper Figure 2)",
                                  "Share of prompts whose samples were all wrong: no GRPO gradient, LENS's extra "
                                  "signal."),
+    "ablations/fig_leaderboard": ("Leaderboard of every arm trained",
+                                  f"{style.HARD_SUBSET_LABEL} accuracy at the final step with 95 % bootstrap "
+                                  "intervals, and the paired difference to GRPO; best first."),
     "fig_weight_function": ("The LENS penalty w(z) (paper Figure 4)",
                             "w(z) = (1/z) log(1/(1-z)) - 1: the weight on a wrong answer grows with its "
                             "likelihood."),
@@ -459,6 +462,11 @@ def build_report(tidy: Path, figures: Path, tables: Path, out: Path, config: str
                "`ablations` target unless they are among the main algorithms.)", ""]
     else:
         table("tab_ablation")
+
+    if (tables / "ablations" / "tab_leaderboard.md").exists():  # built by the `ablations` target
+        md += ["## Leaderboard: what to do with all-wrong groups", ""]
+        figure("ablations/fig_leaderboard")
+        table("ablations/tab_leaderboard")
 
     md += ["## How often GRPO gets no signal: all-wrong groups", ""]
     if negatives is not None and not negatives.empty:

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import (fig_accuracy_by_level, fig_negative_group_ratio, fig_pass_at_k, fig_training_curves,
-                      fig_weight_function, stats)
+from analysis import (fig_accuracy_by_level, fig_leaderboard, fig_negative_group_ratio, fig_pass_at_k,
+                      fig_training_curves, fig_weight_function, stats)
 from test_collect import MODEL, REPO, write_known_tidy
 
 FAST = ["--formats", "png", "pdf", "--dpi", "60", "--bootstrap-samples", "300"]
@@ -175,3 +175,14 @@ def test_figure_scripts_do_not_import_torch(tidy, tmp_path):
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split()[-2:] == ["0", "False"]
+
+
+def test_leaderboard_figure_writes_what_the_table_computes(tidy, tmp_path):
+    from analysis import tab_leaderboard
+
+    assert fig_leaderboard.main(["--tidy", str(tidy), "--out", str(tmp_path), "--formats", "png", "--dpi", "40",
+                                 "--bootstrap-samples", "50"]) == 0
+    plotted = pd.read_csv(tmp_path / "fig_leaderboard.csv")
+    assert (tmp_path / "fig_leaderboard.png").stat().st_size > 0
+    assert tab_leaderboard.main(["--tidy", str(tidy), "--out", str(tmp_path / "t"), "--bootstrap-samples", "50"]) == 0
+    pd.testing.assert_frame_equal(plotted, pd.read_csv(tmp_path / "t" / "tab_leaderboard.csv"))

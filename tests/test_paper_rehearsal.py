@@ -197,8 +197,12 @@ def test_rehearsal_end_to_end(tmp_path):
     ablations = snakemake(results, "ablations")
     assert ablations.returncode == 0, (ablations.stdout + ablations.stderr)[-4000:]
     table = pd.read_csv(results / "tables" / "ablations" / "tab_ablation.csv")
-    arms = {"grpo", "lens", "lens_mixed_only", "lens_negative_only", "nsr", "w_reinforce", "dr_grpo"}
+    arms = {"grpo", "lens", "lens_mixed_only", "lens_negative_only", "nsr", "w_reinforce", "dr_grpo", "ngrpo",
+            "uniform_negative", "reinforce_rej"}
     assert set(table["algo"]) == arms
+    board = pd.read_csv(results / "tables" / "ablations" / "tab_leaderboard.csv")
+    assert set(board["algo"]) == arms and set(board["model"]) == {"llama31_8b_instruct", "qwen25_3b"}
+    assert "## Leaderboard" in (results / "REPORT.md").read_text()
     assert set(table["model"]) == {"llama31_8b_instruct", "qwen25_3b"}
     md = (results / "tables" / "ablations" / "tab_ablation.md").read_text()
     assert "Not run" not in md

@@ -92,6 +92,19 @@ def test_ablation_table_from_the_optional_target(results, tmp_path):
     assert "ABLATION TABLE MARKER" in (tmp_path / "REPORT.md").read_text()
 
 
+def test_leaderboard_section_when_the_ablations_target_ran(results, tmp_path):
+    tables = tmp_path / "tables"
+    (tables / "ablations").mkdir(parents=True)
+    out = tmp_path / "REPORT.md"
+    report.build_report(results / "tidy", results / "figures", tables, out, None)
+    assert "## Leaderboard" not in out.read_text()
+    (tables / "ablations" / "tab_leaderboard.md").write_text("LEADERBOARD MARKER\n")
+    report.build_report(results / "tidy", results / "figures", tables, out, None)
+    text = out.read_text()
+    assert "## Leaderboard" in text and "LEADERBOARD MARKER" in text
+    assert "fig_leaderboard.png` is missing" in text  # the figure is named even when absent
+
+
 def test_figures_are_embedded_by_relative_path(results):
     text = (results / "REPORT.md").read_text()
     for stem in ("fig_accuracy_by_level", "fig_training_curves", "fig_pass_at_k", "fig_negative_group_ratio",

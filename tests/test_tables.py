@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import paper_numbers, stats, tab_ablation, tab_accuracy_by_level, tab_pass_at_k
+from analysis import paper_numbers, stats, tab_ablation, tab_accuracy_by_level, tab_leaderboard, tab_pass_at_k
 from test_collect import MODEL, write_known_tidy
 
 FAST = ["--bootstrap-samples", "300"]
@@ -159,3 +159,35 @@ def test_latex_escape_and_table_shape():
     assert body[body.index(r"1 & 2 \\") + 1] == r"\midrule" and tex.count(r"\midrule") == 2
     md = style.markdown_table(["A", "B"], [["x|y", "2"]])
     assert md.splitlines() == ["| A | B |", "| --- | ---: |", "| x\\|y | 2 |"]
+
+
+def _with_group_shares(tidy: Path, out: Path) -> Path:
+    """The known tidy tables plus groups/{mixed,all_correct}_frac = 0.5, 0.1 at every step."""
+    out.mkdir()
+    (out / "eval_samples.parquet").write_bytes((tidy / "eval_samples.parquet").read_bytes())
+    metrics = pd.read_parquet(tidy / "train_metrics.parquet")
+    steps = metrics[metrics.metric == "groups/all_wrong_frac"]
+    extra = [steps.assign(metric=name, value=value) for name, value in
+             (("groups/mixed_frac", 0.5), ("groups/all_correct_frac", 0.1))]
+    pd.concat([metrics, *extra], ignore_index=True).to_parquet(out / "train_metrics.parquet")
+    return out
+
+
+def test_leaderboard_values_by_hand(tidy, tmp_path):
+    data = _run(tab_leaderboard, _with_group_shares(tidy, tmp_path / "tidy"), tmp_path / "out")
+    assert data["algo"].tolist() == ["lens", "grpo"] and data["rank"].tolist() == [1, 2]  # by Level 4-5
+    lens, grpo = data.iloc[0], data.iloc[1]
+    # Level 4-5 = p2 (level 4), p3 (level 5). LENS seed 0: 2/4, 1/4; seed 1: 1/4, 0 -> (3/8 + 1/8) / 2 = 25 %.
+    # GRPO seed 0: 1/4, 0; seed 1: 0, 0 -> 6.25 %.
+    assert lens["hard"] == pytest.approx(25.0) and grpo["hard"] == pytest.approx(6.25)
+    assert lens["diff_hard"] == pytest.approx(18.75) and np.isnan(grpo["diff_hard"])
+    assert lens["hard_low"] <= lens["hard"] <= lens["hard_high"]
+    # Pass@1 = the tab_pass_at_k numbers; the largest k with n = 4 samples is 4.
+    assert grpo["pass1"] == pytest.approx(100 / 3) and lens["k"] == 4 and lens["passk"] == pytest.approx(250 / 3)
+    # all-wrong share: mean over steps and seeds; LENS (0.5 + 0.3) / 2, GRPO (0.35 + 0.55) / 2.
+    assert lens["all_wrong_frac"] == pytest.approx(0.4) and grpo["all_wrong_frac"] == pytest.approx(0.45)
+    # mean |A - A_GRPO| = sum over group types of share x delta: LENS seed 0 0.5*0.04 + 0.5*0.02 = 0.03,
+    # seed 1 0.5*0.04 + 0.3*0.02 = 0.026 -> 0.028; GRPO 0.
+    assert lens["delta_vs_grpo"] == pytest.approx(0.028) and grpo["delta_vs_grpo"] == 0
+    md = (tmp_path / "out" / "tab_leaderboard.md").read_text()
+    assert "| 1 | Llama-3.1-8B-Instruct | LENS |" in md and "| 2 |  | GRPO |" in md and "| +18.8 [" in md

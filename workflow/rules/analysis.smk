@@ -68,6 +68,7 @@ rule report:
         tidy=rules.collect.output,
         figures=figure_files(),
         tables=table_files(MAIN_TABLES),
+        ablations=ablation_files() if ABLATIONS_REQUESTED else [],
     output:
         f"{R}/REPORT.md",
     params:
@@ -101,18 +102,40 @@ rule collect_ablations:
 
 
 rule ablation_table:
-    """Table 2 layout with every arm of `algorithms` and `ablation_algorithms`."""
+    """Table 2 layout and the leaderboard, over every arm of `algorithms` and `ablation_algorithms`."""
     conda:
         CONDA_ENV
     input:
         rules.collect_ablations.output,
     output:
-        [f"{R}/tables/ablations/tab_ablation.{ext}" for ext in ("md", "tex", "csv")],
+        [f"{R}/tables/ablations/{{table}}.{ext}" for ext in ("md", "tex", "csv")],
+    wildcard_constraints:
+        table="|".join(ABLATION_TABLE_ARGS),
     params:
-        args=TABLE_ARGS["tab_ablation"],
+        args=lambda wc: ABLATION_TABLE_ARGS[wc.table],
         tidy=lambda wc, input: str(Path(input[0]).parent),
         out=lambda wc, output: str(Path(output[0]).parent),
     log:
-        f"{R}/logs/analysis/ablation_table.log",
+        f"{R}/logs/analysis/ablations_{{table}}.log",
     shell:
-        "python -m analysis.tab_ablation --tidy {params.tidy} --out {params.out} {params.args} > {log} 2>&1"
+        "python -m analysis.{wildcards.table} --tidy {params.tidy} --out {params.out} {params.args} > {log} 2>&1"
+
+
+rule ablation_figure:
+    """The leaderboard figure over every arm trained (target `ablations`)."""
+    conda:
+        CONDA_ENV
+    input:
+        rules.collect_ablations.output,
+    output:
+        [f"{R}/figures/ablations/{{figure}}.{ext}" for ext in [*FIG.formats, "csv"]],
+    wildcard_constraints:
+        figure="|".join(ABLATION_FIGURE_ARGS),
+    params:
+        args=lambda wc: ABLATION_FIGURE_ARGS[wc.figure],
+        tidy=lambda wc, input: str(Path(input[0]).parent),
+        out=lambda wc, output: str(Path(output[0]).parent),
+    log:
+        f"{R}/logs/analysis/ablations_{{figure}}.log",
+    shell:
+        "python -m analysis.{wildcards.figure} --tidy {params.tidy} --out {params.out} {params.args} > {log} 2>&1"

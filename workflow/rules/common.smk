@@ -438,6 +438,18 @@ TABLE_ARGS = {
 # config), else of the optional `ablations` target.
 ABLATION_ARMS = set(algorithm_table.table_rows("tab_ablation"))
 MAIN_TABLES = [t for t in TABLE_ARGS if t != "tab_ablation" or ABLATION_ARMS <= set(ALGOS)]
+# The `ablations` target's outputs over every arm trained (results/{tables,figures}/ablations/).
+ABLATION_TABLE_ARGS = {
+    "tab_ablation": TABLE_ARGS["tab_ablation"],
+    "tab_leaderboard": f"{_bench(level_benchmark())} --k-max {CFG.evaluation.n_samples} {_BOOT}",
+}
+ABLATION_FIGURE_ARGS = {
+    "fig_leaderboard": f"{_bench(level_benchmark())} --k-max {CFG.evaluation.n_samples} {_BOOT} {_FIG_OPTS}",
+}
+# REPORT.md gets the leaderboard section when the `ablations` target is built (its rule then
+# waits for the ablation outputs); analysis.report includes whatever of them exists on disk.
+_DAG = getattr(workflow, "dag_settings", None)
+ABLATIONS_REQUESTED = "ablations" in (getattr(_DAG, "targets", None) or ())
 
 
 def figure_files(names=FIGURE_ARGS):
@@ -446,6 +458,12 @@ def figure_files(names=FIGURE_ARGS):
 
 def table_files(names):
     return [f"{R}/tables/{n}.{ext}" for n in names for ext in ("md", "tex", "csv")]
+
+
+def ablation_files():
+    """Every output of the `ablations` target's analysis: its tables and figures."""
+    return [f"{R}/tables/ablations/{n}.{ext}" for n in ABLATION_TABLE_ARGS for ext in ("md", "tex", "csv")] + \
+        [f"{R}/figures/ablations/{n}.{ext}" for n in ABLATION_FIGURE_ARGS for ext in [*FIG.formats, "csv"]]
 
 
 def collect_inputs(algos):
