@@ -325,17 +325,31 @@ def tracking_uri_arg():
 
 def print_locations():
     """Where the results are and how to browse them; printed when a run succeeds."""
+    from lens.tracking import results_ui_url
+
     root = Path(R).resolve()
-    db = Path(CFG.tracking.uri) if CFG.tracking.uri else root / "mlflow.db"
-    ui = ("make mlflow-ui" if root == Path("results").resolve() else
-          f".venv/bin/mlflow ui --backend-store-uri sqlite:///{db} --host 127.0.0.1 --port 5000")
+    store = CFG.tracking.server_store or CFG.tracking.uri or f"sqlite:///{root / 'mlflow.db'}"
+    local = "--host 127.0.0.1 --port 5000"
+    if CFG.tracking.uri and CFG.tracking.uri.startswith("http") and not CFG.tracking.server_store:
+        ui = "the tracking server's UI"  # a server the workflow did not start: it is still up
+        base = CFG.tracking.uri
+    elif CFG.tracking.server_store:  # the workflow's server has stopped: browse its store locally
+        ui = f".venv/bin/mlflow server --backend-store-uri {store} --artifacts-destination {root / 'mlartifacts'} {local}"
+        base = "http://127.0.0.1:5000"
+    else:
+        ui = ("make mlflow-ui" if root == Path("results").resolve() and not CFG.tracking.uri else
+              f".venv/bin/mlflow ui --backend-store-uri {store} {local}")
+        base = "http://127.0.0.1:5000"
+    # MLflow 3.17 opens an experiment on its GenAI overview unless the link asks for "Model training".
+    url = results_ui_url(root, base)
     lines = [
         "",
         f"Report:        {root / 'REPORT.md'}",
         f"Figures:       {root / 'figures'}",
         f"Tables:        {root / 'tables'}",
-        f"MLflow store:  {CFG.tracking.uri or f'sqlite:///{db}'}",
-        f"MLflow UI:     {ui}   (then open http://127.0.0.1:5000)",
+        f"MLflow store:  {store}",
+        f"MLflow UI:     {ui}",
+        f"               then open {url}",
         "",
     ]
     print("\n".join(lines))
@@ -462,8 +476,9 @@ def table_files(names):
 
 def ablation_files():
     """Every output of the `ablations` target's analysis: its tables and figures."""
-    return [f"{R}/tables/ablations/{n}.{ext}" for n in ABLATION_TABLE_ARGS for ext in ("md", "tex", "csv")] + \
-        [f"{R}/figures/ablations/{n}.{ext}" for n in ABLATION_FIGURE_ARGS for ext in [*FIG.formats, "csv"]]
+    tables = [f"{R}/tables/ablations/{n}.{ext}" for n in ABLATION_TABLE_ARGS for ext in ("md", "tex", "csv")]
+    figures = [f"{R}/figures/ablations/{n}.{ext}" for n in ABLATION_FIGURE_ARGS for ext in [*FIG.formats, "csv"]]
+    return [*tables, *figures]
 
 
 def collect_inputs(algos):
