@@ -1,8 +1,9 @@
 """Advantages of GRPO, LENS and the baseline rules, for B prompts x G samples (pure torch).
 
 Used by lens.trainer; exercised by `python -m pytest tests/test_objective.py` and timed by
-`python benchmarks/bench_objective.py`. Specification: ../shared/docs/lens-spec.md, section 1-3
-(Feng et al., "Don't Waste Mistakes", arXiv:2510.08696, Section 5).
+`python benchmarks/bench_objective.py`. Source: Feng et al., "Don't Waste Mistakes", arXiv:2510.08696,
+Section 5 and Appendix C; where the paper is silent, the choices below are the defaults of
+lens.algorithms.PARAMS.
 
 GRPO (Eq. 2-3): with rewards r_i in {0, 1} for the G responses of one prompt,
 
