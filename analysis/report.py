@@ -92,6 +92,9 @@ def config_summary(path: str | None) -> tuple[list[str], list[str]]:
         return [f"- config: `{path}` (not found)"], [f"config file `{path}`"]
     digest = hashlib.sha256(p.read_bytes()).hexdigest()[:12]
     lines = [f"- config: `{path}` (sha256 {digest})"]
+    first = p.read_text().split("\n", 1)[0]
+    if first.startswith("# merged from:"):  # the workflow's merge of --configfile overlays
+        lines[0] += f", {first[2:]}"
     try:
         import yaml
 
@@ -101,6 +104,12 @@ def config_summary(path: str | None) -> tuple[list[str], list[str]]:
                 lines.append(f"- config {key}: {cfg[key]}")
         if isinstance(cfg.get("models"), dict):
             lines.append(f"- config models: {sorted(cfg['models'])}")
+            standins = sorted(m for m, e in cfg["models"].items()
+                              if isinstance(e, dict) and (e.get("model") or {}).get("tiny") and not e.get("warmup"))
+            if standins:
+                lines.append(f"- stand-ins: {standins} are tiny models of the same architecture family built here "
+                             "(a rehearsal of the pipeline, not the models' results); their labels below name the "
+                             "models they stand in for")
         training = cfg.get("training") or {}
         for key in ("rollout_steps", "num_generations", "prompts_per_rollout"):
             if key in training:

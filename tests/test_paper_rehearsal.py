@@ -170,7 +170,9 @@ def test_rehearsal_end_to_end(tmp_path):
     by_level = pd.read_csv(results / "tables" / "tab_accuracy_by_level.csv", dtype={"level": str})
     assert set(by_level["model"]) == {"llama31_8b_instruct", "qwen25_3b"}
     assert {"1", "2", "3", "4", "5", "4-5"} <= set(by_level["level"])
-    assert "MATH" in report and "tab_accuracy_by_level" in report
+    assert "MATH test" in report and "fig_accuracy_by_level.png" in report and "fig_training_curves.png" in report
+    assert "stand-ins: ['llama31_8b_instruct', 'qwen25_3b']" in report and "paper-rehearsal.yaml" in report
+    assert "None: every figure, table and tidy table was found." in report
     # MATH-500 training curves: steps 0, 1, 2 for every run
     samples = pd.read_parquet(results / "tidy" / "eval_samples.parquet")
     curve = samples[samples["benchmark"] == "math500"].groupby(["model", "algo", "seed"])["step"].unique()

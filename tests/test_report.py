@@ -173,3 +173,18 @@ def test_run_power_uses_the_final_step_level_4_5_and_both_arms_variance():
     assert out["n_problems"] == 3 and out["n_seeds"] == [2, 2] and out["n_samples"] == 4 and out["step"] == 5
     assert out["se"] == pytest.approx(se) and out["mdd"] == pytest.approx(2.8015852 * se, rel=1e-6)
     assert out["diff"] == pytest.approx(scores["lens"].mean() - scores["grpo"].mean())
+
+
+def test_config_summary_names_overlays_and_stand_ins(tmp_path):
+    from analysis.report import config_summary
+
+    path = tmp_path / "config.yaml"
+    path.write_text("# merged from: config/paper.yaml, config/paper-rehearsal.yaml\n"
+                    "models:\n  llama31_8b_instruct: {model: {path: null, tiny: {arch: llama}}}\n"
+                    "  tiny_llama: {model: {tiny: {arch: llama}}, warmup: true}\n"
+                    "  qwen25_3b: {model: {path: Qwen/Qwen2.5-3B}}\n")
+    lines, missing = config_summary(str(path))
+    assert not missing
+    assert lines[0].endswith(", merged from: config/paper.yaml, config/paper-rehearsal.yaml")
+    # a warmed-up tiny model is the embedded run's own model, not a stand-in; a hub model is neither
+    assert "- stand-ins: ['llama31_8b_instruct'] are tiny models" in "\n".join(lines)
