@@ -216,8 +216,7 @@ def _write_configs():
         write_text_if_changed(yaml.safe_dump(to_dict(CFG.synthetic), sort_keys=False), f"{R}/data/synthetic.yaml")
     # The config the results came from, overlays merged (config/paper.yaml + paper-rehearsal.yaml):
     # what REPORT.md summarises.
-    write_text_if_changed(f"# merged from: {CONFIG_SOURCE}\n" + yaml.safe_dump(RAW, sort_keys=False),
-                          MERGED_CONFIG)
+    write_text_if_changed(f"# merged from: {CONFIG_SOURCE}\n{yaml.safe_dump(RAW, sort_keys=False)}", MERGED_CONFIG)
 
 
 MERGED_CONFIG = f"{R}/config.yaml"
@@ -235,7 +234,7 @@ def dataset_files(datasets):
 
 
 def start_model_files(model):
-    """The warm-up checkpoint (rule warmup) or the stand-in (rule standin); a hub model: nothing."""
+    """The warm-up checkpoint (the `warmup` rule's) or the stand-in (the `standin` rule's), else nothing."""
     if CFG.models[model].warmup:
         return [f"{warmup_dir(model)}/{f}" for f in WARMUP_FILES]
     if is_standin(model):
@@ -400,7 +399,7 @@ def checkpoint_dir(wc):
 
 
 def run_eval_args(wc):
-    """params of rule evaluate_run: checkpoints, output directories and samples of every step > 0."""
+    """Params of the `evaluate_run` rule - checkpoints, output directories and samples of every step > 0."""
     from lens.train import checkpoint_path
 
     run, cfg = run_dir(wc.model, wc.algo, wc.seed), RUNS[(wc.model, wc.algo, int(wc.seed))]
