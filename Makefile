@@ -39,9 +39,13 @@ cluster-packages:
 	apt-get update -q
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q slurmctld slurmd slurm-client munge postgresql chromium
 
-# Browse the runs: MLflow UI on the embedded results' SQLite store, bound to 127.0.0.1.
+# Browse the runs: MLflow UI on the embedded results' SQLite store, bound to 127.0.0.1. Open the link it
+# prints: MLflow 3.17 opens an experiment on its GenAI overview unless the link (or the UI's
+# "GenAI | Model training" switch, remembered by the browser) asks for Model training.
+UI_PORT ?= 5000
 mlflow-ui: $(BIN)/.installed
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/results/mlflow.db --host 127.0.0.1 --port 5000
+	@echo "MLflow UI: open $$($(BIN)/python -m lens.tracking ui-url --results-dir results --base http://127.0.0.1:$(UI_PORT))"
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/results/mlflow.db --host 127.0.0.1 --port $(UI_PORT)
 
 clean:
 	rm -rf results/runs results/data results/figures results/tables results/REPORT.md .snakemake

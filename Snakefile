@@ -54,13 +54,18 @@ rule ablations:
 
 
 onstart:
-    start_tracking_server()  # tracking.server_store set: `mlflow server` at tracking.uri while the workflow runs
+    # tracking.server_store set: `mlflow server` at tracking.uri while the workflow runs (pid and log in
+    # results_dir/logs/mlflow-server), stopped when Snakemake exits however it ends.
+    if CFG.tracking.server_store is not None:
+        start_workflow_server(CFG.tracking.uri, CFG.tracking.server_store, R)
 
 
 onsuccess:
-    stop_tracking_server()
+    if CFG.tracking.server_store is not None:
+        stop_workflow_server(CFG.tracking.uri, R)
     print_locations()
 
 
 onerror:
-    stop_tracking_server()
+    if CFG.tracking.server_store is not None:
+        stop_workflow_server(CFG.tracking.uri, R)

@@ -10,7 +10,8 @@ that is unreachable or broken is reported once with a warning and then left alon
   `<results_root>/mlartifacts`, where `results_root` is the folder holding `runs/` above the run dir.
 - `ensure_experiment(uri, name)`: create the experiment once before many jobs share one SQLite file
   (concurrent creation races); SQLite "database is locked" errors are retried with backoff. The
-  experiment is tagged as MLflow 3's model-training kind, so the UI opens on its runs table.
+  experiment is tagged as MLflow 3's model-training kind; `ui_url` is the link that opens it on its
+  runs table in the UI's "Model training" mode (MLflow 3.17 chooses the mode from the URL, not the tag).
 - A run records its training and evaluation datasets as inputs (name, digest of the files, source),
   and a resumed job does not log a (metric, step) the store already holds: each is stored once.
 - `log_summary`: one `summary` run per results folder holding REPORT.md, the figures and tables.
@@ -28,6 +29,8 @@ files of EVAL_DIR as artifacts under `eval/{benchmark}/step{S}`;
 does that for every evaluation of one run (DIR/eval/BENCHMARK/stepSTEP) in one process;
     python -m lens.tracking log-summary --results-dir RESULTS --experiment NAME [--uri URI]
 logs RESULTS/REPORT.md, figures/ and tables/ to the folder's summary run;
+    python -m lens.tracking ui-url --results-dir RESULTS [--base http://127.0.0.1:5000]
+prints the UI link of RESULTS' experiment (its runs table, "Model training" mode);
     python -m lens.tracking server start|stop --uri http://HOST:PORT --store STORE --artifacts DIR --state-dir DIR
 starts `mlflow server` (returns once it answers) or stops the one started with that state dir.
 """
@@ -56,10 +59,15 @@ log = logging.getLogger(__name__)
 
 RUN_ID_FILE = "mlflow_run_id"
 SUMMARY_RUN_ID_FILE = "mlflow_summary_run_id"
-# MLflow 3's UI opens an experiment on its GenAI overview unless this experiment tag names another
-# kind; "custom_model_development" is the UI's model-training kind (runs table, charts).
+EXPERIMENT_ID_FILE = "mlflow_experiment_id"  # in the results folder, written by the workflow
+# MLflow 3's experiment kind for model training (the kind selector on the experiment page shows it).
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 EXPERIMENT_KIND = "custom_model_development"
+# The tag does not decide where MLflow 3.17's UI opens an experiment: its "GenAI | Model training"
+# switch does, read from the URL's `workflowType` parameter, else from the browser's localStorage
+# (`mlflow.workflowType_v1`), else GenAI (its "Overview / Traces" page). Links to the UI therefore
+# carry the parameter: `ui_url` (printed by `make mlflow-ui` and at the end of a workflow run).
+UI_WORKFLOW_PARAM = "workflowType=machine_learning"
 RUN_KIND_TAG = "lens.run_kind"  # "training" (one per model x algo x seed) or "summary" (one per results folder)
 _LOCK_RETRIES = 8
 _PROBE_TIMEOUT_S = 5.0
@@ -150,6 +158,22 @@ def ensure_experiment(uri: str, name: str) -> str:
                 raise
             # Another job created it between our read and our write: read it again.
     raise RuntimeError(f"could not create or read MLflow experiment {name!r} at {uri}")
+
+
+def ui_url(base: str, experiment_id: str | None = None) -> str:
+    """The MLflow UI link of an experiment's runs table in the UI's "Model training" mode (or of the
+    experiments list, in that mode, without an id); `base` is the UI's http://HOST:PORT."""
+    base = base.rstrip("/")
+    if not experiment_id:
+        return f"{base}/#/experiments?{UI_WORKFLOW_PARAM}"
+    return f"{base}/#/experiments/{experiment_id}/runs?{UI_WORKFLOW_PARAM}"
+
+
+def results_ui_url(results_dir: str | Path, base: str) -> str:
+    """`ui_url` of the experiment recorded in RESULTS/mlflow_experiment_id (written by the workflow)."""
+    id_file = Path(results_dir) / EXPERIMENT_ID_FILE
+    experiment_id = id_file.read_text().strip() if id_file.exists() else ""
+    return ui_url(base, experiment_id or None)
 
 
 def git_sha() -> str:
@@ -538,6 +562,34 @@ def stop_server(state_dir: str | Path, timeout_s: float = 30.0) -> bool:
     return True
 
 
+def workflow_server_state_dir(results_dir: str | Path) -> Path:
+    """Where the workflow's server keeps its pid file and log (on the submitting host)."""
+    return Path(results_dir) / "logs" / "mlflow-server"
+
+
+def start_workflow_server(uri: str, store: str, results_dir: str | Path) -> int | None:
+    """The workflow's onstart in tracking-server mode: `mlflow server` at `uri` on `store`, artifacts in
+    RESULTS/mlartifacts, stopped at exit however Snakemake ends; a server already answering is used
+    as it is. A server that does not start is reported, not raised: files stay the record."""
+    try:
+        pid = start_server(uri, store, Path(results_dir) / "mlartifacts", workflow_server_state_dir(results_dir))
+    except (RuntimeError, ValueError) as err:
+        print(f"MLflow tracking server not started: {err}", file=sys.stderr)
+        return None
+    if pid is not None:
+        print(f"MLflow tracking server at {uri} (pid {pid}, store {store})")
+        import atexit
+
+        atexit.register(stop_workflow_server, uri, results_dir)  # also after an exception or Ctrl-C
+    return pid
+
+
+def stop_workflow_server(uri: str, results_dir: str | Path) -> None:
+    """The workflow's onsuccess/onerror: stop the server `start_workflow_server` started (if any)."""
+    if stop_server(workflow_server_state_dir(results_dir)):
+        print(f"MLflow tracking server at {uri} stopped")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lens.tracking", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -559,6 +611,9 @@ def main(argv: list[str] | None = None) -> int:
     sm.add_argument("--results-dir", required=True, type=Path)
     sm.add_argument("--experiment", required=True)
     sm.add_argument("--uri", default=None, help="tracking URI; default sqlite:///<results-dir>/mlflow.db")
+    ui = sub.add_parser("ui-url", help="print the UI link of a results folder's experiment (its runs table)")
+    ui.add_argument("--results-dir", required=True, type=Path)
+    ui.add_argument("--base", default="http://127.0.0.1:5000", help="the UI's http://HOST:PORT")
     sv = sub.add_parser("server", help="start or stop `mlflow server` for the tracking-server mode")
     sv.add_argument("action", choices=["start", "stop"])
     sv.add_argument("--state-dir", required=True, type=Path, help="holds the server's pid file and log")
@@ -568,6 +623,9 @@ def main(argv: list[str] | None = None) -> int:
     sv.add_argument("--workers", type=int, default=None)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.command == "ui-url":
+        print(results_ui_url(args.results_dir, args.base))
+        return 0
     if args.command == "server":
         if args.action == "stop":
             print("stopped" if stop_server(args.state_dir) else "no server was running")

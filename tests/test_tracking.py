@@ -266,3 +266,14 @@ def test_ensure_experiment_cli(results, tmp_path, capsys):
     broken.mkdir()
     (broken / "mlflow.db").write_bytes(b"garbage" * 100)
     assert tracking.main(["ensure-experiment", "--results-dir", str(broken), "--experiment", "x"]) == 0
+
+
+def test_ui_url_opens_the_runs_table_in_model_training_mode(tmp_path, capsys):
+    # MLflow 3.17's UI picks GenAI or Model training from the URL's workflowType, not the kind tag.
+    assert tracking.ui_url("http://h:5000/", "7") == "http://h:5000/#/experiments/7/runs?workflowType=machine_learning"
+    assert tracking.ui_url("http://h:5000") == "http://h:5000/#/experiments?workflowType=machine_learning"
+    assert tracking.main(["ui-url", "--results-dir", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.strip() == "http://127.0.0.1:5000/#/experiments?workflowType=machine_learning"
+    (tmp_path / tracking.EXPERIMENT_ID_FILE).write_text("3\n")
+    assert tracking.main(["ui-url", "--results-dir", str(tmp_path), "--base", "http://127.0.0.1:5123"]) == 0
+    assert capsys.readouterr().out.strip() == "http://127.0.0.1:5123/#/experiments/3/runs?workflowType=machine_learning"

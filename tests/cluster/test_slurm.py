@@ -240,11 +240,23 @@ def _chromium(*args: str, timeout: int = 120) -> subprocess.CompletedProcess:
         shutil.rmtree(profile, ignore_errors=True)
 
 
+def _current_page_link(dom: str) -> tuple[str, str] | None:
+    """(href, text) of the side bar's link to the page shown (aria-current="page")."""
+    for link in re.finditer(r"<a\b([^>]*)>(.*?)</a>", dom, re.S):
+        if 'aria-current="page"' in link.group(1):
+            href = re.search(r'href="([^"]*)"', link.group(1))
+            return (href.group(1).replace("&amp;", "&") if href else "", re.sub(r"<[^>]+>", "", link.group(2)).strip())
+    return None
+
+
 def test_mlflow_ui_in_headless_chromium(cluster_run):
-    """The UI as a user opens it after the run: the experiment's runs table and one run's reward chart."""
+    """The UI as a user opens it after the run: the link `make mlflow-ui` and the workflow print (the
+    experiment's runs table in "Model training" mode), the experiment page in that mode, and one run's
+    reward chart. MLflow 3.17 chooses GenAI or Model training from the URL's `workflowType` (else the
+    browser's stored choice, else GenAI), not from the experiment's kind tag."""
     import mlflow
 
-    from lens.tracking import start_server, stop_server
+    from lens.tracking import UI_WORKFLOW_PARAM, start_server, stop_server, ui_url
 
     workdir = cluster_run["workdir"]
     uri = f"http://127.0.0.1:{free_port()}"
@@ -253,22 +265,35 @@ def test_mlflow_ui_in_headless_chromium(cluster_run):
     try:
         client = mlflow.MlflowClient(uri)
         experiment = client.get_experiment_by_name(cluster_run["cfg"]["tracking"]["experiment"])
-        run = next(r for r in client.search_runs([experiment.experiment_id]) if r.data.tags.get("algo") == "lens")
+        eid = experiment.experiment_id
+        run = next(r for r in client.search_runs([eid]) if r.data.tags.get("algo") == "lens")
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         pages = {
-            "experiment": f"{uri}/#/experiments/{experiment.experiment_id}",
-            "runs-table": f"{uri}/#/experiments/{experiment.experiment_id}/runs",
+            "runs-table": ui_url(uri, eid),  # the link users are given
+            "experiment": f"{uri}/#/experiments/{eid}?{UI_WORKFLOW_PARAM}",  # lands on the runs table
             "reward-chart": (f"{uri}/#/metric?runs=[%22{run.info.run_id}%22]&metric=%22reward%22"
-                             f"&experiments=[%22{experiment.experiment_id}%22]&plot_metric_keys=[%22reward%22]"),
-            "run-model-metrics": f"{uri}/#/experiments/{experiment.experiment_id}/runs/{run.info.run_id}/model-metrics",
+                             f"&experiments=[%22{eid}%22]&plot_metric_keys=[%22reward%22]&x_axis=step"
+                             f"&{UI_WORKFLOW_PARAM}"),
+            "run-model-metrics": f"{uri}/#/experiments/{eid}/runs/{run.info.run_id}/model-metrics?{UI_WORKFLOW_PARAM}",
         }
         for name, url in pages.items():
             shot = ARTIFACTS / f"mlflow-{name}.png"
+            shot.unlink(missing_ok=True)
             proc = _chromium(f"--screenshot={shot}", url)
             assert shot.exists() and shot.stat().st_size > 10_000, proc.stderr[-2000:]
-        dom = _chromium("--dump-dom", pages["experiment"]).stdout
-        # The experiment opens on its training runs (not the GenAI "Traces" overview).
-        assert "tiny_llama/lens/seed0" in dom and "tiny_llama/grpo/seed0" in dom, dom[-3000:]
+        for name in ("runs-table", "experiment"):
+            dom = _chromium("--dump-dom", pages[name]).stdout
+            (ARTIFACTS / f"mlflow-{name}.html").write_text(dom)
+            # What the user sees: the runs table, its side-bar link current, in Model-training mode
+            # (the GenAI mode's pages would be "Overview" and "Traces"), listing the runs.
+            current = _current_page_link(dom)
+            assert current is not None, dom[-3000:]
+            href, text = current
+            assert text == "Runs" and href.startswith(f"#/experiments/{eid}/runs") and UI_WORKFLOW_PARAM in href, current
+            assert re.search(r"<h2[^>]*>\s*Runs\s*<", dom), "the page title is not Runs"
+            for run_name in ("tiny_llama/lens/seed0", "tiny_llama/grpo/seed0", "summary"):
+                assert f">{run_name}<" in dom, f"{run_name} not in the runs table of {name}"
+            assert ">Overview<" not in dom and ">Judges<" not in dom, "GenAI side bar shown"
         print(f"screenshots in {ARTIFACTS}")
     finally:
         stop_server(state)
