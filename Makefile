@@ -32,7 +32,7 @@ test: $(BIN)/.installed
 test-cluster: $(BIN)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[dev,cluster]'
 	PATH=$(CURDIR)/$(BIN):$$PATH HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 \
-		$(BIN)/python -m pytest -m cluster tests/cluster -rs -p no:cacheprovider
+		$(BIN)/python -m pytest -m cluster tests/cluster -rs -p no:cacheprovider --durations=10
 
 # Debian packages of the cluster tests (root): SLURM 22.05, munge, PostgreSQL 15, Chromium.
 cluster-packages:
