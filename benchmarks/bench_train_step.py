@@ -10,9 +10,9 @@ Two batch layouts, each with the same work per optimizer update (16 completions)
 - `multi`: the paper's shape, 4 optimizer updates per rollout (8 prompts x G=8 per rollout, 2 per
   update); TRL computes the old-policy log-probs itself and LENS reuses them;
 - `single`: 1 update per rollout (2 prompts x G=8) in one micro-batch; TRL computes no old
-  log-probs, and LENS takes its confidences from the update's own forward pass (no extra pass);
-- `single_accum`: the same in 2 micro-batches of 8 (gradient accumulation 2): LENS adds one
-  no-grad forward pass after generation and hands it to TRL as the old log-probs.
+  log-probs, so LENS adds one no-grad forward pass after generation and hands it to TRL as the
+  old log-probs;
+- `single_accum`: the same in 2 micro-batches of 8 (gradient accumulation 2).
 The learning rate is 0: the optimizer still steps, but the policy stays the initial one, so
 every variant samples exactly the same tokens (same seed) and does the same work apart from what
 is being measured; with a moving policy, completion lengths drift apart and swamp the overhead.
@@ -167,9 +167,8 @@ def _time_own_code(trainer) -> dict:
     """CPU time inside LensGRPOTrainer._generate_and_score_completions minus TRL's part of it.
 
     Everything the subclass adds per rollout (confidence, gathers, advantages, metrics and, with
-    one update in several micro-batches, the extra forward pass) runs inside that override, or,
-    for deferred advantages, in `_set_deferred_advantages` (timed too), so the sum is its whole
-    cost, measured directly instead of as a small difference of two noisy step times.
+    one update per rollout, the extra forward pass) runs inside that override, so the difference
+    is its whole cost, measured directly instead of as a small difference of two noisy step times.
     Patched after the trainer is built (its TRL contract check reads the original methods).
     """
     acc = {"inner": 0.0, "outer": 0.0}
@@ -190,23 +189,12 @@ def _time_own_code(trainer) -> dict:
         finally:
             acc["outer"] += time.process_time() - start
 
-    deferred_method = trainer._set_deferred_advantages  # runs inside the update's forward pass
-
-    def deferred(inputs, logp):
-        start = time.process_time()
-        try:
-            return deferred_method(inputs, logp)
-        finally:
-            acc["outer"] += time.process_time() - start
-
     def restore():
         GRPOTrainer._generate_and_score_completions = trl_method
         del trainer._generate_and_score_completions
-        del trainer._set_deferred_advantages
 
     GRPOTrainer._generate_and_score_completions = inner  # what super() resolves to
     trainer._generate_and_score_completions = outer
-    trainer._set_deferred_advantages = deferred
     acc["restore"] = restore
     return acc
 

@@ -6,15 +6,14 @@ Used by `python -m lens.train --config FILE --out DIR`; tested by tests/test_tra
 TRL (accelerate, DeepSpeed ZeRO-3 / FSDP2, vLLM) stays the engine; `LensGRPOTrainer` changes only
 where the advantages come from. Differences from TRL's GRPO, in the order they happen:
 
-1. Confidence (lens-spec.md §2, Section 5): p_i = exp(mean_t log pi_old(o_it)) over the response
+1. Confidence (Section 5 of the paper): p_i = exp(mean_t log pi_old(o_it)) over the response
    tokens (EOS included, padding and prompt excluded), from the *rollout* policy's per-token
    log-probs: vLLM's sampling log-probs when vLLM generates; else TRL's `old_per_token_logps`
    (computed whenever an update is not the first after a rollout, i.e. several updates per
-   rollout, the paper's setup). With one update per rollout TRL computes none, and only
-   algorithms that read p (the LENS family) pay for them: if the rollout is one micro-batch per
-   process, the advantages wait for the update's own forward pass (whose detached log-probs are
-   the rollout policy's) and cost nothing extra; otherwise one no-grad forward pass runs after
-   generation and its log-probs are handed to TRL as `old_per_token_logps`, so the loss reuses them.
+   rollout, the paper's setup and both shipped configs). With one update per rollout TRL computes
+   none; then, and only for algorithms that read p (the LENS family), one no-grad forward pass
+   runs after generation and its log-probs are handed to TRL as `old_per_token_logps`, so the
+   loss reuses them (the same values, so the PPO ratio is unchanged).
 2. Advantages (Eq. 2 for GRPO, Eq. 11-14 for LENS, the baselines of §3) from
    `lens.objective.compute_advantages` on the rewards and confidences of the whole rollout,
    gathered across processes (a prompt's G samples may sit on different GPUs), then sliced back
@@ -45,8 +44,6 @@ from lens.config import AlgorithmConfig
 from lens.objective import compute_advantages, group_stats, sequence_confidence
 
 GROUP_TYPES = ("mixed", "all_wrong", "all_correct")
-# Key of the rollout-order row index carried through TRL's shuffle when advantages are deferred.
-DEFERRED_ROW = "lens_rollout_row"
 
 
 def trl_loss_type(algo: str) -> str:
@@ -161,13 +158,6 @@ def check_trl_contract() -> None:
         method = getattr(GRPOTrainer, name, None)
         source = inspect.getsource(method) if method is not None else ""
         problems += [f"GRPOTrainer.{name} no longer contains {frag!r}" for frag in fragments if frag not in source]
-    # Deferred advantages (one micro-batch per rollout) are written into `inputs` by the loss's own
-    # forward pass, so TRL must read them only after that pass.
-    loss_source = inspect.getsource(GRPOTrainer._compute_loss)
-    forward_at = loss_source.find("self._get_per_token_logps_and_entropies(")
-    read_at = loss_source.find('advantages = inputs["advantages"]')
-    if not 0 <= forward_at < read_at:
-        problems.append("GRPOTrainer._compute_loss no longer reads inputs['advantages'] after its forward pass")
     if problems:
         raise RuntimeError("lens.trainer relies on TRL internals that changed (written for trl 1.16.0):\n  "
                            + "\n  ".join(problems))
@@ -180,8 +170,6 @@ class LensGRPOTrainer(GRPOTrainer):
         check_trl_contract()
         self.algorithm = algorithm
         self._rewards_per_func: Tensor | None = None
-        self._deferred_rewards: Tensor | None = None  # (N_all,) rollout waiting for its update's forward
-        self._loss_inputs: dict | None = None
         super().__init__(*args, **kwargs)
         expected = trl_loss_type(algorithm.name)
         if self.loss_type != expected:
@@ -209,14 +197,6 @@ class LensGRPOTrainer(GRPOTrainer):
         if "tool_mask" in output:
             mask = mask * output["tool_mask"]
         n_local = mask.size(0)
-        if self._defer_to_update(output):
-            # Advantages are computed in the update's forward pass (_get_per_token_logps_and_entropies).
-            self._deferred_rewards = rewards
-            output[DEFERRED_ROW] = torch.arange(n_local, device=mask.device)  # survives TRL's row shuffle
-            # NaN until then: should the hook ever not run, the loss turns NaN instead of silently
-            # training on TRL's advantages.
-            output["advantages"] = torch.full_like(output["advantages"], math.nan)
-            return output
         logp = self._rollout_logps(output)  # (n, T) or None
         confidence_local = sequence_confidence(logp, mask) if logp is not None else None  # (n,)
         confidence_all = self.accelerator.gather(confidence_local.float()) if logp is not None else None  # (N_all,)
@@ -226,46 +206,6 @@ class LensGRPOTrainer(GRPOTrainer):
             self._metrics["train"][name].append(value)
         output["advantages"] = advantages.to(output["advantages"].dtype)  # (n,)
         return output
-
-    def _defer_to_update(self, output: dict) -> bool:
-        """One update of one micro-batch per rollout, no log-probs yet, and an algorithm that reads p."""
-        return (self.args.steps_per_generation == 1 and needs_confidence(self.algorithm.name)
-                and output.get("old_per_token_logps") is None and output.get("sampling_per_token_logps") is None)
-
-    def _compute_loss(self, model, inputs):
-        # Hand the micro-batch to the forward-pass hook below when its advantages are pending.
-        self._loss_inputs = inputs if DEFERRED_ROW in inputs else None
-        try:
-            return super()._compute_loss(model, inputs)
-        finally:
-            self._loss_inputs = None
-
-    def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep, *args, **kwargs):
-        result = super()._get_per_token_logps_and_entropies(
-            model, input_ids, attention_mask, logits_to_keep, *args, **kwargs)
-        inputs, self._loss_inputs = self._loss_inputs, None
-        if inputs is not None:
-            # The rollout's only update: the policy is still the rollout policy, so this pass's
-            # detached log-probs are pi_old's, and TRL reads inputs["advantages"] after it.
-            self._set_deferred_advantages(inputs, result[0].detach())
-        return result
-
-    @torch.no_grad()
-    def _set_deferred_advantages(self, inputs: dict, logp: Tensor) -> None:
-        mask = inputs["completion_mask"]
-        if "tool_mask" in inputs:
-            mask = mask * inputs["tool_mask"]
-        rows = inputs[DEFERRED_ROW]  # (n,) position of each shuffled row in the rollout's order
-        confidence_shuffled = sequence_confidence(logp, mask).float()  # (n,)
-        confidence_local = torch.empty_like(confidence_shuffled).index_put_((rows,), confidence_shuffled)  # (n,)
-        confidence_all = self.accelerator.gather(confidence_local)  # (N_all,)
-        rewards, self._deferred_rewards = self._deferred_rewards, None
-        advantages, metrics = process_advantages(
-            self.algorithm, rewards, confidence_all, self.num_generations, self.accelerator.process_index,
-            rows.numel())
-        for name, value in metrics.items():
-            self._metrics["train"][name].append(value)
-        inputs["advantages"] = advantages[rows].to(inputs["advantages"].dtype)  # (n,) back in shuffled order
 
     @torch.no_grad()
     def _rollout_logps(self, output: dict) -> Tensor | None:
@@ -281,10 +221,9 @@ class LensGRPOTrainer(GRPOTrainer):
             return old
         if not needs_confidence(self.algorithm.name):
             return None
-        # One update per rollout in several micro-batches: the first micro-batch's forward pass
-        # comes before the others' log-probs exist. Compute them once here and hand them to the
-        # loss as old log-probs (the same values, so the PPO ratio is unchanged), at the cost of
-        # one no-grad forward pass, and only for algorithms that read p.
+        # One update per rollout: TRL computes no old log-probs. Compute them once here and hand
+        # them to the loss as old log-probs (the same values, so the PPO ratio is unchanged), at
+        # the cost of one no-grad forward pass, and only for algorithms that read p.
         input_ids = torch.cat([output["prompt_ids"], output["completion_ids"]], dim=1)
         attention_mask = torch.cat([output["prompt_mask"], output["completion_mask"]], dim=1)
         logps, _, _ = self._get_per_token_logps_and_entropies(

@@ -290,7 +290,7 @@ def test_accelerate_configs_parse_and_save_hf_weights(name, kind, processes, mac
 def test_two_processes_with_groups_split_across_them(tmp_path, tmp_path_factory):
     pytest.importorskip("lens.data", reason="lens.data (training_problems, format_prompt) is not available")
     # 1 prompt x G = 4 per rollout over 2 processes: each holds 2 samples of the one group, so the
-    # advantages exist only after gathering both halves (and LENS's deferred path gathers too).
+    # advantages exist only after gathering both halves.
     cfg = _tiny_cfg(tmp_path, prompts_per_rollout=1, updates_per_rollout=1, prompts_per_update=1, rollout_steps=2,
                     save_every=2)
     results = tmp_path / "results"

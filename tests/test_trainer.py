@@ -53,8 +53,7 @@ def test_contract_check_names_a_changed_method(monkeypatch):
 def test_subclass_overrides_only_the_contracted_methods():
     own = {name for name, value in vars(LensGRPOTrainer).items() if inspect.isfunction(value)}
     trl_methods = {name for name in own if hasattr(trl.GRPOTrainer, name)}
-    assert trl_methods == {"__init__", "_generate_and_score_completions", "_calculate_rewards", "_compute_loss",
-                           "_get_per_token_logps_and_entropies"}
+    assert trl_methods == {"__init__", "_generate_and_score_completions", "_calculate_rewards"}
     assert set(TRL_CONTRACT) >= trl_methods - {"__init__"}
 
 
@@ -239,35 +238,27 @@ def _count_logp_calls(trainer, monkeypatch):
     return calls
 
 
-@pytest.mark.parametrize("algo", ["grpo", "lens"])
-def test_one_update_in_one_micro_batch_costs_no_extra_forward(tiny, tmp_path, monkeypatch, algo):
-    # TRL computes no old log-probs here; LENS takes its confidences from the update's own forward.
+@pytest.mark.parametrize("micro_batch_size", [None, 4])
+@pytest.mark.parametrize("algo,extra", [("grpo", 0), ("lens", 1)])
+def test_one_update_per_rollout_adds_a_forward_only_for_lens(tiny, tmp_path, monkeypatch, algo, extra,
+                                                             micro_batch_size):
+    # TRL computes no old log-probs with one update per rollout: LENS computes them once after
+    # generation (no grad) and TRL reuses them as old log-probs; GRPO never reads them.
     torch.manual_seed(0)
-    trainer, logs = _trainer(tiny, tmp_path, algo, parity_reward, updates_per_rollout=1)
+    trainer, logs = _trainer(tiny, tmp_path, algo, parity_reward, updates_per_rollout=1,
+                             micro_batch_size=micro_batch_size)
+    micro_batches = trainer.args.gradient_accumulation_steps
+    assert micro_batches == (1 if micro_batch_size is None else 2)
     calls = _count_logp_calls(trainer, monkeypatch)
     before = _params(trainer.model)
     trainer.train()
     assert trainer.state.global_step == 1
-    assert calls == [True]  # the update's own forward pass, nothing else
+    assert calls.count(False) == extra
+    assert calls.count(True) == micro_batches  # the update's own forward passes
     assert _changed(before, trainer.model)
     assert math.isfinite(logs[0]["loss"])
-    has_confidence = logs[0].get("confidence/wrong_mean") is not None
-    assert has_confidence is (algo == "lens")
-    assert "groups/mixed_frac" in logs[0] and "adv/delta_vs_grpo/mixed" in logs[0]
-
-
-@pytest.mark.parametrize("algo,extra", [("grpo", 0), ("lens", 1)])
-def test_one_update_in_several_micro_batches_adds_a_forward_only_for_lens(tiny, tmp_path, monkeypatch, algo, extra):
-    # 8 completions per update in micro-batches of 4: the first micro-batch's forward comes before
-    # the second's log-probs, so LENS computes them once after generation (and TRL reuses them).
-    torch.manual_seed(0)
-    trainer, logs = _trainer(tiny, tmp_path, algo, parity_reward, updates_per_rollout=1, micro_batch_size=4)
-    assert trainer.args.gradient_accumulation_steps == 2
-    calls = _count_logp_calls(trainer, monkeypatch)
-    trainer.train()
-    assert calls.count(False) == extra
-    assert calls.count(True) == 2  # two micro-batches
     assert (logs[0].get("confidence/wrong_mean") is not None) is (extra == 1)
+    assert "groups/mixed_frac" in logs[0] and "adv/delta_vs_grpo/mixed" in logs[0]
 
 
 def test_several_updates_reuse_trl_old_logps(tiny, tmp_path, monkeypatch):
