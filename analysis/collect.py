@@ -22,6 +22,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from lens.metrics import LEVEL_SUBSETS, in_subset
+
 TRAIN_FILE = "train_metrics.parquet"
 EVAL_FILE = "eval_samples.parquet"
 
@@ -222,12 +224,13 @@ def per_problem(samples: pd.DataFrame) -> pd.DataFrame:
 
 
 def level_subsets(samples: pd.DataFrame) -> list[tuple[str, pd.Series]]:
-    """(label, row mask) for "all", each level present ("1".."5") and "4-5" when levels 4 or 5 exist."""
+    """(label, row mask) for "all", each level present ("1".."5") and each level subset of
+    lens.metrics.LEVEL_SUBSETS ("4-5") that holds a level present."""
     subsets = [("all", pd.Series(True, index=samples.index))]
     levels = sorted(int(v) for v in samples["level"].dropna().unique())
     subsets += [(str(lv), samples["level"] == lv) for lv in levels]
-    if any(lv in (4, 5) for lv in levels):
-        subsets.append(("4-5", samples["level"].isin([4, 5]).fillna(False).astype(bool)))
+    subsets += [(subset, in_subset(samples["level"], subset)) for subset, members in LEVEL_SUBSETS.items()
+                if any(lv in members for lv in levels)]
     return [(label, mask.fillna(False).astype(bool)) for label, mask in subsets]
 
 

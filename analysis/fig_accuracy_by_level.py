@@ -16,9 +16,9 @@ import sys
 import numpy as np
 import pandas as pd
 
-from analysis import stats, style
-from analysis.collect import (TidyError, final_step_samples, per_problem, pick_benchmark,
-                              read_eval_samples, seed_problem_matrix)
+from analysis import style
+from analysis.collect import TidyError, final_step_samples, per_problem, pick_benchmark, seed_problem_matrix
+from analysis.summary import seed_summary
 
 NAME = "fig_accuracy_by_level"
 COLUMNS = ["model", "benchmark", "step", "level", "algo", "n_seeds", "n_problems", "mean", "ci_low", "ci_high"]
@@ -35,12 +35,9 @@ def compute(samples: pd.DataFrame, benchmark: str | None, n_boot: int, seed: int
     records = []
     for (model, algo), group in problems.groupby(["model", "algo"], sort=True):
         for level in sorted(int(v) for v in group["level"].unique()):
-            matrix, seeds, pids = seed_problem_matrix(group[group["level"] == level], "accuracy")
-            low, high = stats.bootstrap_ci(matrix, n_boot=n_boot, seed=seed)
+            matrix, _, _ = seed_problem_matrix(group[group["level"] == level], "accuracy")
             records.append({"model": model, "benchmark": benchmark, "step": int(group["step"].iloc[0]),
-                            "level": level, "algo": algo, "n_seeds": len(seeds), "n_problems": len(pids),
-                            "mean": style.percent(matrix.mean(axis=1).mean()),
-                            "ci_low": style.percent(low), "ci_high": style.percent(high)})
+                            "level": level, "algo": algo, **seed_summary(matrix, n_boot, seed)})
     data = pd.DataFrame(records, columns=COLUMNS)
     order = {a: i for i, a in enumerate(style.sort_algos(data["algo"].unique()))}
     return data.sort_values(["model", "level", "algo"], key=lambda c: c.map(order) if c.name == "algo" else c,
@@ -77,14 +74,8 @@ def plot(data: pd.DataFrame):
     return fig
 
 
-def build(args) -> list:
-    data = compute(read_eval_samples(args.tidy), args.benchmark, args.bootstrap_samples, args.bootstrap_seed)
-    return style.write_figure(data, lambda: plot(data), args.out, NAME, args.formats, args.dpi)
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = style.cli_parser(__doc__, "results/figures")
-    return style.run_cli(NAME, build, parser.parse_args(argv))
+    return style.figure_main(NAME, __doc__, compute, plot, argv)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ import pandas as pd
 from analysis import paper_numbers, stats, style
 from analysis.collect import TidyError, read_eval_samples, read_train_metrics
 from analysis.tab_accuracy_by_level import diff_id
+from lens.metrics import HARD_SUBSET, in_subset
 
 PACKAGES = ("numpy", "pandas", "pyarrow", "matplotlib", "torch", "transformers", "trl", "accelerate",
             "mlflow", "snakemake", "math-verify", "lm-eval")
@@ -188,8 +189,8 @@ def hard_level_section(tables: Path, treatment: str, baseline: str, changes: pd.
     data = pd.read_csv(path, dtype={"level": str})
     lines = []
     for model, sub in data.groupby("model", sort=True):
-        level = "4-5" if (sub["level"] == "4-5").any() else "all"
-        where = "Levels 4-5" if level == "4-5" else "the whole evaluation set (it has no levels)"
+        level = HARD_SUBSET if (sub["level"] == HARD_SUBSET).any() else "all"
+        where = f"Levels {HARD_SUBSET}" if level == HARD_SUBSET else "the whole evaluation set (it has no levels)"
         rows = sub[sub["level"] == level].set_index("algo")
         head = f"- **{style.model_label(model)}** ({rows['benchmark'].iloc[0]}, {int(rows['n_problems'].max())} problems): "
         d = diff_id(treatment, baseline)
@@ -272,7 +273,7 @@ def _hard_final(samples: pd.DataFrame, model: str, algo: str) -> tuple[pd.DataFr
     """The arm's Level 4-5 samples at its final step and that step, on the benchmark with the most
     Level 4-5 problems (the final set when there is one, as in the accuracy-by-level table)."""
     sub = samples[(samples["model"] == model) & (samples["algo"] == algo)
-                  & pd.to_numeric(samples["level"], errors="coerce").isin(stats.LEVEL_4_5)]
+                  & in_subset(samples["level"]).to_numpy()]
     if sub.empty:
         return None
     sizes = sub.groupby("benchmark")["problem_id"].nunique()

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from lens import algorithms
+from lens.metrics import HARD_SUBSET
 
 # Paper-size figure widths in inches (two-column conference layout).
 SINGLE_COLUMN_IN = 3.3
@@ -39,9 +40,8 @@ BENCHMARK_LABELS = {
     "math_test": "MATH test",
     "synthetic_test": "synthetic test",
 }
-# Name of the hard subset: MATH's two highest difficulty levels.
-HARD_LEVELS = (4, 5)
-HARD_SUBSET_LABEL = "Level 4-5"
+# Name of the hard subset (lens.metrics.HARD_SUBSET): MATH's two highest difficulty levels.
+HARD_SUBSET_LABEL = f"Level {HARD_SUBSET}"
 
 
 def algo_label(algo: str) -> str:
@@ -138,6 +138,41 @@ def write_figure(data, draw, out_dir: str | Path, name: str, formats: Iterable[s
     return [*paths, csv]
 
 
+def band_panels(data, x: str, subset_order: Iterable[str], markevery=None, **subplots_kw):
+    """Panels of (model rows x subset columns), in each one line per algorithm (its `mean` against
+    column `x`) with its interval band (`ci_low`..`ci_high`), and one legend above them all.
+
+    markevery: rows -> the positions to mark (default: every point). Returns the figure and its
+    (axes, model, subset) panels for the caller's titles and axis labels.
+    """
+    import matplotlib.pyplot as plt
+
+    models = sorted(data["model"].unique())
+    subsets = [s for s in subset_order if s in set(data["subset"])]
+    algos = sort_algos(data["algo"].unique())
+    width_in = DOUBLE_COLUMN_IN if len(subsets) > 1 else SINGLE_COLUMN_IN
+    fig, axes = plt.subplots(len(models), len(subsets), figsize=(width_in, 2.2 * len(models)), squeeze=False,
+                             **subplots_kw)
+    panels = []
+    for r, model in enumerate(models):
+        for c, subset in enumerate(subsets):
+            ax = axes[r][c]
+            for algo in algos:
+                rows = data[(data["model"] == model) & (data["subset"] == subset) & (data["algo"] == algo)]
+                if rows.empty:
+                    continue
+                color = algo_color(algo)
+                ax.plot(rows[x], rows["mean"], color=color, marker=algo_marker(algo), ms=3,
+                        markevery=markevery(rows) if markevery else None, label=algo_label(algo))
+                ax.fill_between(rows[x], rows["ci_low"], rows["ci_high"], color=color, alpha=0.12, lw=0)
+            panels.append((ax, model, subset))
+    # One legend above all panels: inside a panel it hides the curves it names.
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside upper center", ncols=min(len(algos), 4 if len(subsets) > 1 else 2),
+               title="lines: mean over seeds; bands: 95% bootstrap interval", title_fontsize=7)
+    return fig, panels
+
+
 def percent(x):
     """Accuracy in [0, 1] -> percent; tables and figures show accuracy in %."""
     return 100.0 * x
@@ -175,6 +210,18 @@ def cli_parser(doc: str, out_default: str, *, figure: bool = True, bootstrap: bo
         parser.add_argument("--benchmark", default=None,
                             help="evaluation set to use (default: math500 if present, else the first found)")
     return parser
+
+
+def figure_main(name: str, doc: str, compute, plot, argv: list[str] | None = None) -> int:
+    """The CLI of a figure drawn by plot(data) from data = compute(samples, benchmark, n_boot, seed)
+    on the tidy evaluation samples (the options of `cli_parser`)."""
+    from analysis.collect import read_eval_samples
+
+    def build(args) -> list:
+        data = compute(read_eval_samples(args.tidy), args.benchmark, args.bootstrap_samples, args.bootstrap_seed)
+        return write_figure(data, lambda: plot(data), args.out, name, args.formats, args.dpi)
+
+    return run_cli(name, build, cli_parser(doc, "results/figures").parse_args(argv))
 
 
 def run_cli(name: str, build, args) -> int:

@@ -19,7 +19,7 @@ from pathlib import Path
 from analysis import paper_numbers, style
 from lens import algorithms
 from analysis.collect import TidyError, read_eval_samples
-from analysis.fig_pass_at_k import pass_at_k_summary
+from analysis.summary import pass_at_k_summary
 from analysis.tab_pass_at_k import with_paper, write_tables
 
 NAME = "tab_ablation"

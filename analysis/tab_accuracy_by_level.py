@@ -21,11 +21,13 @@ import pandas as pd
 from analysis import stats, style
 from analysis.collect import (final_step_samples, level_subsets, per_problem, pick_benchmark, read_eval_samples,
                               seed_problem_matrix, shared_columns)
+from analysis.summary import seed_summary
+from lens.metrics import HARD_SUBSET
 
 NAME = "tab_accuracy_by_level"
 COLUMNS = ["model", "benchmark", "level", "algo", "step", "n_seeds", "n_problems", "mean", "std_seeds", "ci_low",
            "ci_high", "p_value"]
-LEVEL_LABELS = {"all": "all levels", "4-5": style.HARD_SUBSET_LABEL}
+LEVEL_LABELS = {"all": "all levels", HARD_SUBSET: style.HARD_SUBSET_LABEL}
 
 
 def diff_id(treatment: str, baseline: str) -> str:
@@ -41,22 +43,17 @@ def compute(samples: pd.DataFrame, benchmark: str | None, treatment: str, baseli
     for model, by_model in problems.groupby("model", sort=True):
         subsets = level_subsets(by_model)
         # levels first, then the hard subset, then everything: the table's row order
-        subsets = [s for s in subsets if s[0] not in ("all", "4-5")] + [s for s in subsets if s[0] == "4-5"] \
-            + [s for s in subsets if s[0] == "all"]
+        subsets = [s for s in subsets if s[0] not in ("all", HARD_SUBSET)] \
+            + [s for s in subsets if s[0] == HARD_SUBSET] + [s for s in subsets if s[0] == "all"]
         for label, mask in subsets:
             part = by_model[mask]
             matrices = {}
             for algo, group in part.groupby("algo", sort=True):
-                matrix, seeds, pids = seed_problem_matrix(group, "accuracy")
+                matrix, _, pids = seed_problem_matrix(group, "accuracy")
                 matrices[algo] = (matrix, pids)
-                low, high = stats.bootstrap_ci(matrix, n_boot=n_boot, seed=seed)
                 records.append({"model": model, "benchmark": benchmark, "level": label, "algo": algo,
-                                "step": int(group["step"].iloc[0]), "n_seeds": len(seeds), "n_problems": len(pids),
-                                "mean": style.percent(matrix.mean(axis=1).mean()),
-                                # spread of the per-seed accuracies (sample std); undefined for one seed
-                                "std_seeds": style.percent(matrix.mean(axis=1).std(ddof=1)) if len(seeds) > 1 else np.nan,
-                                "ci_low": style.percent(low),
-                                "ci_high": style.percent(high), "p_value": np.nan})
+                                "step": int(group["step"].iloc[0]), **seed_summary(matrix, n_boot, seed),
+                                "p_value": np.nan})
             if treatment in matrices and baseline in matrices:
                 (t_mat, t_pids), (b_mat, b_pids) = matrices[treatment], matrices[baseline]
                 t_mat, b_mat, t_pids = shared_columns(t_mat, t_pids, b_mat, b_pids)

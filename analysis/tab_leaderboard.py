@@ -24,7 +24,8 @@ import pandas as pd
 from analysis import stats, style
 from analysis.collect import (TidyError, final_step_samples, per_problem, pick_benchmark, read_eval_samples,
                               read_train_metrics, seed_problem_matrix, shared_columns)
-from analysis.fig_pass_at_k import pass_at_k_summary
+from analysis.summary import pass_at_k_summary, seed_summary
+from lens.metrics import in_subset
 
 NAME = "tab_leaderboard"
 GROUP_TYPES = ("mixed", "all_wrong", "all_correct")
@@ -37,7 +38,7 @@ COLUMNS = ["rank", "model", "benchmark", "algo", "step", "n_seeds", "n_problems_
 def hard_matrices(samples: pd.DataFrame) -> dict[tuple[str, str], tuple[np.ndarray, list[str], int]]:
     """(model, algo) -> (seeds x problems accuracy matrix on Level 4-5, problem ids, step)."""
     problems = per_problem(final_step_samples(samples))
-    problems = problems[problems["level"].isin(style.HARD_LEVELS).fillna(False).astype(bool)]
+    problems = problems[in_subset(problems["level"]).to_numpy()]
     out = {}
     for (model, algo), group in problems.groupby(["model", "algo"], sort=True):
         matrix, _, pids = seed_problem_matrix(group.assign(accuracy=group["c"] / group["n"]), "accuracy")
@@ -68,10 +69,10 @@ def compute(samples: pd.DataFrame, metrics: pd.DataFrame, benchmark: str | None,
     train = training_summary(metrics).set_index(["model", "algo"]) if not metrics.empty else pd.DataFrame()
     records = []
     for (model, algo), (matrix, pids, step) in hard.items():
-        low, high = stats.bootstrap_ci(matrix, n_boot=n_boot, seed=seed)
+        hard_summary = seed_summary(matrix, n_boot, seed)
         record = {"model": model, "benchmark": benchmark, "algo": algo, "step": step, "n_seeds": len(matrix),
-                  "n_problems_hard": len(pids), "k": k, "hard": style.percent(matrix.mean()),
-                  "hard_low": style.percent(low), "hard_high": style.percent(high)}
+                  "n_problems_hard": len(pids), "k": k, "hard": hard_summary["mean"],
+                  "hard_low": hard_summary["ci_low"], "hard_high": hard_summary["ci_high"]}
         for prefix, kk in (("pass1", 1), ("passk", k)):
             row = passes.loc[(model, algo, kk)]
             record.update({prefix: row["mean"], f"{prefix}_low": row["ci_low"], f"{prefix}_high": row["ci_high"]})

@@ -19,12 +19,13 @@ import pandas as pd
 
 from analysis import paper_numbers, style
 from analysis.collect import read_eval_samples
-from analysis.fig_pass_at_k import pass_at_k_summary
+from analysis.summary import pass_at_k_summary
+from lens.metrics import HARD_SUBSET
 
 NAME = "tab_pass_at_k"
 COLUMNS = ["model", "benchmark", "subset", "algo", "step", "n_seeds", "n_samples", "k", "mean", "std_seeds", "ci_low",
            "ci_high", "paper", "delta"]
-SUBSET_LABELS = {"all": "all", "4-5": style.HARD_SUBSET_LABEL}
+SUBSET_LABELS = {"all": "all", HARD_SUBSET: style.HARD_SUBSET_LABEL}
 
 
 def with_paper(summary: pd.DataFrame, paper_table: str) -> pd.DataFrame:

@@ -10,7 +10,7 @@ DIR (or DIR/{benchmark} when several are evaluated):
   ("stop": ended with EOS, "length": hit max_new_tokens), correct (0/1);
 - completions.jsonl: problem_id, sample_idx, correct, completion (the texts);
 - summary.json: accuracy, accuracy/level_k, accuracy/level_4_5, accuracy/subject/..., pass@k,
-  n_problems (analysis.stats.summarize), plus the sampling settings.
+  n_problems (lens.metrics.summarize), plus the sampling settings.
 
 Sampling uses transformers' generate (left padding, temperature/top-p from the config, top-k off,
 fp32 on CPU, bf16 on CUDA) or vLLM when ``evaluation.engine: vllm``; both get the same prompt
@@ -35,6 +35,7 @@ import pandas as pd
 
 from lens.config import ConfigError, DatasetConfig, RunConfig, load_run_config
 from lens.data import DataError, evaluation_sets, first_answer, format_prompt, load_problems, stop_strings
+from lens.metrics import HARD_SUBSET, subset_key, summarize
 
 SAMPLE_COLUMNS = ["problem_id", "level", "subject", "sample_idx", "completion_tokens", "finish_reason", "correct"]
 EVAL_SUBSET_SEED = 0
@@ -180,7 +181,6 @@ def evaluate_benchmark(cfg: RunConfig, ds: DatasetConfig, sampler_factory, check
     """Sample, grade and write one benchmark under out_dir; returns the summary dict."""
     from tqdm.auto import tqdm
 
-    from analysis.stats import summarize
     from lens.rewards import grade_batch
 
     ev = cfg.evaluation
@@ -347,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
                 cfg, evaluation=dataclasses.replace(cfg.evaluation, n_samples=n))
             summaries = run(step_cfg, Path(out), checkpoint=checkpoint, benchmark=args.benchmark)
             for bench, s in summaries.items():
-                keys = ["accuracy", "accuracy/level_4_5"] + [k for k in s if k.startswith("pass@")]
+                keys = ["accuracy", f"accuracy/{subset_key(HARD_SUBSET)}"] + [k for k in s if k.startswith("pass@")]
                 print(out, bench, {k: round(s[k], 4) for k in keys if k in s}, flush=True)
     except (EvaluationError, DataError, ConfigError) as err:
         parser.exit(2, f"lens.evaluate: error: {err}\n")

@@ -103,6 +103,39 @@ def test_levels_missing_are_skipped():
     assert stats.accuracy_by_level(samples) == {"level_4": 0.5, "level_4_5": 0.5}
 
 
+def test_level_subsets_are_declared_once_in_lens_metrics():
+    from lens import metrics
+
+    assert metrics.LEVEL_SUBSETS == {"4-5": (4, 5)} and metrics.HARD_SUBSET == "4-5"
+    assert metrics.subset_key("4-5") == "level_4_5"
+    mask = metrics.in_subset(pd.Series([1, 4, "5", None, 3.0, 5.0], index=list("abcdef")))
+    assert mask.tolist() == [False, True, True, False, False, True] and list(mask.index) == list("abcdef")
+    assert stats.LEVEL_4_5 == (4, 5)
+
+
+def test_metrics_live_in_lens_and_stats_reexports_them():
+    import ast
+    from pathlib import Path
+
+    from lens import metrics
+
+    for name in ("pass_at_k", "problem_table", "mean_accuracy", "accuracy_by_level", "accuracy_by_subject",
+                 "mean_pass_at_k", "summarize"):
+        assert getattr(stats, name) is getattr(metrics, name)
+    root = Path(__file__).resolve().parents[1]
+
+    def imported(path):
+        tree = ast.parse(path.read_text())
+        return {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module} | {
+            a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+
+    # Layers point down: lens never imports analysis; tables never import figure scripts.
+    for path in sorted((root / "lens").glob("*.py")):
+        assert not any(m.split(".")[0] == "analysis" for m in imported(path)), path.name
+    for path in sorted((root / "analysis").glob("tab_*.py")):
+        assert not any(m.startswith("analysis.fig_") for m in imported(path)), path.name
+
+
 def test_problem_table_needs_columns():
     with pytest.raises(KeyError):
         stats.problem_table(pd.DataFrame({"problem_id": ["a"]}))
