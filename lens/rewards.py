@@ -18,10 +18,10 @@ except for the rules docs/evaluation.md names (``benchmarks/agree_math_verify.py
 - percentages: with antlr4 4.11 (which lm-eval[math] pins) latex2sympy fails on ``20\\%``; when it
   does, the part before the ``%`` is parsed and given the form 4.13.2 gives (``20 * (1/100)``,
   which ``verify`` compares as both 20 and 0.2);
-- it never raises and never hangs: every item has a deadline of ``timeout_s``. Small batches in
-  the main thread run in-process under a SIGALRM interval timer; large batches, and any call from a
-  non-main thread, go to a pool of forked worker processes (Math-Verify's own timeouts need the
-  main thread), and a worker that overruns a deadline by a margin (a hang in C code no signal can
+- it never raises and never hangs: every item has a deadline of ``timeout_s`` (lens.deadline).
+  Small batches in the main thread run in-process under a SIGALRM interval timer; large batches,
+  and any call from a non-main thread, go to a pool of forked worker processes (Math-Verify's own
+  timeouts need the main thread), and a worker that overruns a deadline by a margin (a hang in C code no signal can
   interrupt) is killed and replaced, its current item graded 0.0.
 
 Benchmark: ``python benchmarks/bench_grading.py``; gold self-check: ``python benchmarks/grade_gold.py``.
@@ -29,15 +29,13 @@ Benchmark: ``python benchmarks/bench_grading.py``; gold self-check: ``python ben
 
 from __future__ import annotations
 
+import functools
 import logging
 import multiprocessing as mp
-import os
 import re
-import signal
 import threading
-import time
-from collections import deque
-from multiprocessing.connection import wait as mp_wait
+
+from lens.deadline import cpu_count, guarded, run_pool
 
 DEFAULT_TIMEOUT_S = 5.0
 # Batches at least this large use the process pool (when more than one core is available); below,
@@ -49,8 +47,6 @@ MAX_ANSWER_CHARS = 1000
 # bounds the time of Math-Verify's extraction regexes (~10 ms per 100k characters, but up to
 # seconds on some inputs), and 4096 generated tokens stay far below it.
 MAX_COMPLETION_CHARS = 40_000
-# Seconds past a worker's own 2 x timeout_s before the parent kills it: room for a loaded machine.
-HARD_LIMIT_SLACK_S = 5.0
 # Answers nested deeper than this ((((1)))), \\frac{\\frac{...}}) are graded 0.0 unparsed: the LaTeX
 # parser's time grows steeply with depth (depth 16 of \\frac runs past 5 s), and no MATH gold answer
 # is nested deeper than 3.
@@ -63,18 +59,12 @@ _EXPLOSIVE_RE = re.compile(
     r"|\d{6,}\s*\)?\s*!"  # 100000000!
     r"|\^\s*\{?\s*\d+\s*\}?\s*\)\s*!"  # (10^{8})!
 )
-# Items a worker gets at a time; it reports each result back so the parent's deadline is per item.
-CHUNK_ITEMS = 16
 
 _BOX_RE = re.compile(r"\\(?:boxed|fbox)\s*\{")
 # A trailing percent sign on an answer latex2sympy could not parse (antlr 4.11; see _parse_latex).
 _PCT_TAIL_RE = re.compile(r"^(.*?)\s*\\?%$", re.DOTALL)
 
 logging.getLogger("math_verify").setLevel(logging.ERROR)  # timeouts are expected and graded 0.0
-
-
-class _Deadline(BaseException):
-    """Raised by the interval timer; a BaseException so Math-Verify's `except Exception` can't swallow it."""
 
 
 class _Screened(Exception):
@@ -296,43 +286,13 @@ def _is_multi_answer(gold_parsed: list) -> bool:
         and len(gold_parsed[0].args) > 1
 
 
-class _timer:
-    """SIGALRM interval timer (sub-second) raising _Deadline; main thread only."""
-
-    def __init__(self, seconds: float):
-        self.seconds = seconds
-
-    def __enter__(self):
-        def handler(signum, frame):
-            raise _Deadline()
-
-        self.old = signal.signal(signal.SIGALRM, handler)
-        signal.setitimer(signal.ITIMER_REAL, self.seconds)
-
-    def __exit__(self, *exc):
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, self.old)
-        return False
-
-
-def _guarded(fn, *args, timeout_s: float, default):
-    """fn(*args) under a deadline; any error or overrun gives `default`. Needs the main thread."""
-    try:
-        with _timer(timeout_s):
-            return fn(*args)
-    except _Deadline:
-        return default
-    except Exception:  # noqa: BLE001 - grading must never raise: a broken parse is a wrong answer
-        return default
-
-
-def _grade_items(items, timeout_s: float, gold_cache: dict, send=None) -> list[tuple[int, float]]:
+def _grade_items(items, send=None, *, timeout_s: float, gold_cache: dict) -> list[tuple[int, float]]:
     """Grade (idx, gold, completion) triples in this process under per-item deadlines."""
     out = []
     for idx, gold, completion in items:
         if gold not in gold_cache:
-            gold_cache[gold] = _guarded(_parse_gold, gold, timeout_s=timeout_s, default=[])
-        score = _guarded(_grade_parsed, gold_cache[gold], completion, timeout_s=timeout_s, default=0.0)
+            gold_cache[gold] = guarded(_parse_gold, gold, timeout_s=timeout_s, default=[])
+        score = guarded(_grade_parsed, gold_cache[gold], completion, timeout_s=timeout_s, default=0.0)
         if send is not None:
             send((idx, score))
         out.append((idx, score))
@@ -340,73 +300,8 @@ def _grade_items(items, timeout_s: float, gold_cache: dict, send=None) -> list[t
 
 
 # --------------------------------------------------------------------------------------------
-# Process pool
+# Process pool (lens.deadline)
 # --------------------------------------------------------------------------------------------
-def _worker(conn, timeout_s: float) -> None:
-    # A forked worker is the main thread of its own process, so the SIGALRM timer works here.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    gold_cache: dict = {}
-    try:
-        while True:
-            chunk = conn.recv()
-            if chunk is None:
-                return
-            _grade_items(chunk, timeout_s, gold_cache, send=conn.send)
-    except (EOFError, OSError, KeyboardInterrupt):
-        return
-
-
-class _Slot:
-    def __init__(self, ctx, timeout_s: float):
-        parent, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_worker, args=(child, timeout_s), daemon=True)
-        self.proc.start()
-        child.close()
-        self.conn = parent
-        self.pending: deque = deque()  # (idx, gold, completion) sent, not yet answered, in order
-        self.since = 0.0  # when the oldest pending item started (last answer or dispatch)
-
-    def kill(self) -> None:
-        try:
-            self.proc.kill()
-        except Exception:  # noqa: BLE001 - already gone
-            pass
-        self.proc.join(timeout=5)
-        self.conn.close()
-
-    def stop(self) -> None:
-        try:
-            self.conn.send(None)
-        except (OSError, ValueError):
-            pass
-        self.proc.join(timeout=2)
-        if self.proc.is_alive():
-            self.kill()
-        else:
-            self.conn.close()
-
-
-def _chunks(items: list, n_workers: int) -> deque:
-    """Group items by gold (so a worker parses each gold once), then cut into chunks of ~CHUNK_ITEMS."""
-    by_gold: dict = {}
-    for it in items:
-        by_gold.setdefault(it[1], []).append(it)
-    # A gold group is kept whole unless it alone is a large share of the batch.
-    max_group = max(CHUNK_ITEMS, -(-len(items) // (4 * n_workers)))
-    chunks: deque = deque()
-    cur: list = []
-    for group in by_gold.values():
-        for start in range(0, len(group), max_group):
-            piece = group[start: start + max_group]
-            if cur and len(cur) + len(piece) > CHUNK_ITEMS:
-                chunks.append(cur)
-                cur = []
-            cur.extend(piece)
-    if cur:
-        chunks.append(cur)
-    return chunks
-
-
 _WARM = False
 
 
@@ -423,70 +318,12 @@ def _warm_up() -> None:
 
 
 def _grade_pool(items: list, timeout_s: float, n_workers: int, progress=None) -> dict[int, float]:
-    ctx = mp.get_context("fork")
+    """Grade (idx, gold, completion) items in forked workers; each worker parses each gold once
+    (the gold cache below is copied empty into every worker at its fork)."""
     _warm_up()
-    chunks = _chunks(items, n_workers)
-    results: dict[int, float] = {}
-    # The worker's own timer fires at timeout_s per parse/verify step; the parent steps in only if a
-    # worker is stuck where no signal reaches it (gold parse + grade, plus slack for a loaded machine).
-    hard_limit = 2 * timeout_s + HARD_LIMIT_SLACK_S
-    slots = [_Slot(ctx, timeout_s) for _ in range(min(n_workers, len(chunks)))]
-    try:
-        def dispatch(slot: _Slot) -> None:
-            if chunks and not slot.pending:
-                chunk = chunks.popleft()
-                slot.pending.extend(chunk)
-                slot.since = time.monotonic()
-                slot.conn.send(chunk)
-
-        for s in slots:
-            dispatch(s)
-        while any(s.pending for s in slots):
-            busy = [s for s in slots if s.pending]
-            now = time.monotonic()
-            wait_s = max(0.0, min(s.since + hard_limit for s in busy) - now)
-            ready = mp_wait([s.conn for s in busy], timeout=wait_s)
-            for s in busy:
-                if s.conn in ready:
-                    try:
-                        idx, score = s.conn.recv()
-                    except (EOFError, OSError):  # worker died (e.g. out of memory): restart it
-                        _replace(s, slots, ctx, timeout_s, results, chunks, progress)
-                        continue
-                    results[idx] = score
-                    if progress is not None:
-                        progress(1)
-                    s.pending.popleft()
-                    s.since = time.monotonic()
-                    dispatch(s)
-                elif time.monotonic() - s.since > hard_limit:
-                    _replace(s, slots, ctx, timeout_s, results, chunks, progress)
-            for s in slots:
-                dispatch(s)
-    finally:
-        for s in slots:
-            s.stop()
-    return results
-
-
-def _replace(slot: _Slot, slots: list, ctx, timeout_s: float, results: dict, chunks: deque, progress) -> None:
-    """Kill a stuck or dead worker: its current item gets 0.0, the rest of its chunk is requeued."""
-    slot.kill()
-    stuck = slot.pending.popleft()
-    results[stuck[0]] = 0.0
-    if progress is not None:
-        progress(1)
-    if slot.pending:
-        chunks.appendleft(list(slot.pending))
-    fresh = _Slot(ctx, timeout_s)
-    slots[slots.index(slot)] = fresh
-
-
-def _cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+    work = functools.partial(_grade_items, timeout_s=timeout_s, gold_cache={})
+    # Per item a worker runs two deadlines of timeout_s (gold parse, then grade).
+    return run_pool(items, work, item_limit_s=2 * timeout_s, n_workers=n_workers, default=0.0, progress=progress)
 
 
 # --------------------------------------------------------------------------------------------
@@ -512,14 +349,14 @@ def grade_batch(
     if n == 0:
         return []
     items = [(i, str(g), c if isinstance(c, str) else "") for i, (c, g) in enumerate(zip(completions, golds))]
-    n_workers = _cpu_count() if workers is None else max(1, workers)
+    n_workers = cpu_count() if workers is None else max(1, workers)
     main_thread = threading.current_thread() is threading.main_thread()
     use_pool = not main_thread or (n >= POOL_MIN_ITEMS and n_workers > 1)
     if use_pool and mp.current_process().daemon:
         use_pool = False  # a daemonic process may not have children
     if not use_pool:
         if main_thread:
-            scored = _grade_items(items, timeout_s, {})
+            scored = _grade_items(items, timeout_s=timeout_s, gold_cache={})
             if progress is not None:
                 progress(n)
             return [s for _, s in sorted(scored)]

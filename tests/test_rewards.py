@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from lens import rewards
+from lens import deadline, rewards
 from lens.rewards import boxed_contents, grade_batch, last_boxed
 
 
@@ -183,7 +183,7 @@ def test_each_distinct_gold_parsed_once(monkeypatch):
 
 def test_chunks_keep_a_gold_together():
     items = [(i, f"g{i // 16}", "x") for i in range(64)]
-    chunks = rewards._chunks(items, n_workers=2)
+    chunks = deadline.chunks(items, n_workers=2)
     for chunk in chunks:
         assert len({g for _, g, _ in chunk}) == 1
     assert sorted(i for c in chunks for i, _, _ in c) == list(range(64))
@@ -248,7 +248,7 @@ _real_grade = rewards._grade_parsed
 @pytest.mark.slow
 def test_pool_kills_a_stuck_worker_and_keeps_the_rest(monkeypatch):
     monkeypatch.setattr(rewards, "_grade_parsed", _hang_in_c)  # forked workers inherit the patch
-    monkeypatch.setattr(rewards, "HARD_LIMIT_SLACK_S", 2.0)
+    monkeypatch.setattr(deadline, "HARD_LIMIT_SLACK_S", 2.0)
     completions = ["\\boxed{1}", "HANG", "\\boxed{3}", "\\boxed{4}"] * 16
     golds = ["1", "2", "3", "5"] * 16
     expected = [1.0, 0.0, 1.0, 0.0] * 16
