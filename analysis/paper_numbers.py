@@ -1,4 +1,4 @@
-"""The paper's reported numbers (lens-spec.md §5; Feng et al., arXiv:2510.08696, Tables 1-3) as data.
+"""The paper's reported numbers (Feng et al., arXiv:2510.08696, Tables 1-3) as data.
 
 Pass@k in % on MATH-500, keyed by (config model name, algorithm id). The config model names are
 the `models:` keys of config/paper.yaml; analysis/style.py holds their display names.

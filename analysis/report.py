@@ -51,7 +51,7 @@ FIGURES = {  # file stem -> (caption title, what it shows)
                             "w(z) = (1/z) log(1/(1-z)) - 1: the weight on a wrong answer grows with its "
                             "likelihood."),
 }
-# The paper's design for the power statement (lens-spec.md §4-5): seeds, the Level 4-5 problems of
+# The paper's design for the power statement (Appendix D.1 and Table 1 of the paper): seeds, the Level 4-5 problems of
 # MATH-500, samples per problem; accuracies are Table 1's Pass@1 (the paper has no per-level table).
 PAPER_DESIGN = {"n_seeds": 2, "n_problems": 262, "n_samples": 16}
 PAPER_SEED_SDS = (0.0, 0.01, 0.02)  # run-to-run SDs of an arm's mean accuracy to show it under

@@ -117,7 +117,7 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class TrainingConfig:
-    # The paper's batch arithmetic (lens-spec.md §4); lens.train derives TRL's per-device batch,
+    # The paper's batch arithmetic (the paper's Appendix D.1); lens.train derives TRL's per-device batch,
     # gradient accumulation and steps_per_generation from it and the number of processes.
     prompts_per_rollout: int = 128
     num_generations: int = 16

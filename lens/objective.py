@@ -63,7 +63,7 @@ from torch import Tensor
 
 from lens import algorithms
 
-# Lower clamp of the confidence (lens-spec.md section 2): a geometric mean over thousands of
+# Lower clamp of the confidence (ours; the paper has none): a geometric mean over thousands of
 # tokens can underflow to 0, and p = 0 would divide by zero in Eq. 14.
 MIN_CONFIDENCE = 1e-12
 STD_KINDS = ("sample", "population")
@@ -159,7 +159,7 @@ def _grpo_advantages(rewards: Tensor, eps: float, std: str) -> Tensor:
 
 
 def _lens_calibrated_rewards(rewards: Tensor, confidence: Tensor) -> Tensor:
-    """r^ of lens-spec.md section 2 for every sample, shape (B, G)."""
+    """The calibrated reward r^ of LENS (Section 5 of the paper) for every sample, shape (B, G)."""
     group_size = rewards.shape[-1]
     # LENS (Section 5): clamp so an underflowed confidence (p = 0) cannot divide by zero.
     p = confidence.clamp(MIN_CONFIDENCE, 1.0)  # (B, G)

@@ -1,6 +1,6 @@
 """MLflow tracking of training and evaluation runs; the only module that imports mlflow.
 
-Files are the record, MLflow is the window (docs/design.md): nothing here may stop a job. A store
+Files under results/ are the record, MLflow is a window onto them: nothing here may stop a job. A store
 that is unreachable or broken is reported once with a warning and then left alone; the run goes on.
 
 - `RunTracker(cfg, run_dir)`: one MLflow run per run directory. Params are the flattened resolved

@@ -1,4 +1,4 @@
-"""Tests of lens.objective: hand-computed values, the consequences listed in lens-spec.md section 2,
+"""Tests of lens.objective: hand-computed values, the consequences of the paper's Section 5,
 hypothesis properties, and an independent per-group reference implementation of the spec.
 
 Run: `python -m pytest tests/test_objective.py -q`
@@ -195,7 +195,7 @@ def test_confidences_exactly_zero_and_one():
 
 
 # --------------------------------------------------------------------------------------------
-# One test per consequence listed in lens-spec.md section 2.
+# One test per consequence of LENS's definition (Section 5 of the paper).
 
 
 def test_most_confident_wrong_answer_gets_most_negative_advantage():
@@ -266,7 +266,7 @@ def test_confidence_is_detached():
 
 
 def test_calibrated_wrong_rewards_lie_in_minus_one_over_g_to_zero():
-    # lens-spec.md section 2: a wrong answer's r^ is in [-1/G, 0); a correct one's stays 1.
+    # Section 5: a wrong answer's r^ is in [-1/G, 0); a correct one's stays 1.
     generator = torch.Generator().manual_seed(3)
     rewards = torch.bernoulli(torch.full((256, 8), 0.3, dtype=torch.float64), generator=generator)
     confidence = torch.rand(256, 8, dtype=torch.float64, generator=generator)
@@ -617,7 +617,7 @@ def test_property_float32_matches_float64(batch, std):
 
 
 # --------------------------------------------------------------------------------------------
-# Independent reference: a per-group loop over Python floats, written from lens-spec.md.
+# Independent reference: a per-group loop over Python floats, written from the paper's Section 5.
 
 
 def reference_advantages(algo, rewards, confidence, alpha=0.25, eps=1e-6, std="sample", wr_lambda=0.1):

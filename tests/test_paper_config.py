@@ -1,4 +1,4 @@
-"""config/paper.yaml resolves to the paper's setup (lens-spec.md §4, Appendix D.1), and lens.train
+"""config/paper.yaml resolves to the paper's setup (the paper's Appendix D.1), and lens.train
 turns it into the TRL settings that reproduce the paper's batch arithmetic on 8 GPUs.
 
     python -m pytest tests/test_paper_config.py -q
@@ -14,7 +14,7 @@ from lens.config import load_workflow_config
 from lens.train import batch_plan, grpo_config_kwargs, resolve_precision
 
 PAPER = Path(__file__).resolve().parents[1] / "config" / "paper.yaml"
-# lens-spec.md §4: model id -> (hub id, learning rate, prompt style)
+# Appendix D.1: model id -> (hub id, learning rate, prompt style)
 MODELS = {
     "meta-llama/Llama-3.1-8B-Instruct": (3e-7, "chat"),
     "Qwen/Qwen2.5-3B": (1e-6, "plain"),
