@@ -64,15 +64,18 @@ def test_embedded_dry_run_plans_the_whole_dag(workdir):
     assert proc.returncode == 0, proc.stderr[-3000:]
     cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     runs = len(cfg["algorithms"]) * len(cfg["seeds"])
-    steps = cfg["training"]["rollout_steps"] // cfg["evaluation"]["every"]
     counts = job_counts(proc.stdout)
     assert counts["synthetic"] == 1 and counts["warmup"] == 1 and counts["mlflow_experiment"] == 1
-    assert counts["train"] == runs == 12
+    assert counts["train"] == runs
     assert counts["evaluate_start"] == len(cfg["seeds"])  # step 0 once per seed, not per algorithm
     assert counts["share_start"] == runs
-    assert counts["evaluate"] == runs * steps
+    # The embedded tiny model: one evaluation job per run for all its steps after 0 (rule evaluate_run).
+    assert counts["evaluate_run"] == runs and "evaluate" not in counts
     assert counts["log_evals"] == runs
-    assert counts["figure"] == 5 and counts["table"] == 3 and counts["report"] == 1
+    # Table 2 (tab_ablation) is a main table only when its arms are in `algorithms`.
+    ablation_table = {"lens_mixed_only", "lens_negative_only"} <= set(cfg["algorithms"])
+    assert counts["figure"] == 5 and counts["table"] == 2 + ablation_table and counts["report"] == 1
+    assert counts["mlflow_summary"] == 1
     # Every resolved run config exists and starts from the warm-up checkpoint.
     run_cfg = yaml.safe_load((workdir / "results/runs/tiny_llama/lens/seed1/config.yaml").read_text())
     assert run_cfg["model"]["path"] == "results/models/tiny_llama/warmup" and run_cfg["model"]["tiny"] is None
@@ -150,7 +153,8 @@ def _miniature(cfg: dict) -> dict:
     cfg["seeds"] = [0]
     cfg["training"].update(prompts_per_rollout=2, num_generations=4, updates_per_rollout=1, prompts_per_update=2,
                            rollout_steps=2, save_every=1, max_new_tokens=24)
-    cfg["evaluation"].update(every=1, n_samples=2, pass_k=[1, 2], max_new_tokens=24, batch_size=8)
+    cfg["evaluation"].update(every=1, n_samples=2, intermediate_n_samples=None, pass_k=[1, 2], max_new_tokens=24,
+                             batch_size=8)
     cfg["synthetic"].update(train_per_level=20, test_per_level=2, rl_per_level=[2, 2, 2, 2, 2])
     cfg["warmup"].update(steps=4, batch_size=4, warmup_steps=1, torch_threads=1)
     cfg["figures"].update(bootstrap_samples=50, formats=["png"], dpi=50)
@@ -202,9 +206,14 @@ def test_end_to_end_runs_are_logged_to_one_mlflow_store(finished):
     client = mlflow.MlflowClient(f"sqlite:///{workdir / 'results' / 'mlflow.db'}")
     experiment = client.get_experiment_by_name(cfg["tracking"]["experiment"])
     runs = client.search_runs([experiment.experiment_id])
-    assert sorted(r.data.tags["algo"] for r in runs) == ["grpo", "lens"]
-    for run in runs:
+    training = [r for r in runs if r.data.tags.get("lens.run_kind") == "training"]
+    assert sorted(r.data.tags["algo"] for r in training) == ["grpo", "lens"]
+    for run in training:
         assert any(k.startswith("eval/") for k in run.data.metrics), run.data.metrics.keys()
+    # The results folder's summary run (rule mlflow_summary) holds REPORT.md, the figures and tables.
+    (summary,) = [r for r in runs if r.data.tags.get("lens.run_kind") == "summary"]
+    assert len(runs) == len(training) + 1
+    assert "REPORT.md" in {a.path for a in client.list_artifacts(summary.info.run_id)}
 
 
 def test_second_run_does_nothing(finished):
@@ -237,7 +246,7 @@ def test_alpha_reruns_only_the_lens_family(finished):
     assert proc.returncode == 0, proc.stderr[-2000:]
     jobs = planned_jobs(proc.stdout)
     per_run = [(r, w) for r, w in jobs if "algo" in w]
-    assert {r for r, _ in per_run} == {"train", "evaluate", "log_evals"}
+    assert {r for r, _ in per_run} == {"train", "evaluate_run", "log_evals"}  # one evaluation job per tiny run
     assert {w["algo"] for _, w in per_run} == {"lens"}
     assert "synthetic" not in job_counts(proc.stdout) and "warmup" not in job_counts(proc.stdout)
     assert "evaluate_start" not in job_counts(proc.stdout)  # step 0 does not depend on alpha

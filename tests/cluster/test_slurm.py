@@ -63,7 +63,8 @@ def _config(port: int, store: str) -> dict:
     cfg["seeds"] = [0]
     cfg["training"].update(prompts_per_rollout=2, num_generations=4, updates_per_rollout=1, prompts_per_update=2,
                            rollout_steps=40, save_every=4, max_new_tokens=24)
-    cfg["evaluation"].update(every=40, n_samples=2, pass_k=[1, 2], max_new_tokens=24, batch_size=8)
+    cfg["evaluation"].update(every=40, n_samples=2, intermediate_n_samples=None, pass_k=[1, 2], max_new_tokens=24,
+                             batch_size=8)
     cfg["synthetic"].update(train_per_level=20, test_per_level=2, rl_per_level=[2, 2, 2, 2, 2])
     cfg["warmup"].update(steps=4, batch_size=4, warmup_steps=1, torch_threads=1)
     cfg["figures"].update(bootstrap_samples=50, formats=["png"], dpi=50)
