@@ -89,6 +89,7 @@ def startup(reps: int) -> dict:
 class Timers:
     def __init__(self):
         self.total = collections.defaultdict(float)
+        self.cpu = collections.defaultdict(float)  # this process's CPU seconds (all its threads)
         self.calls = collections.Counter()
         self._depth = 0
 
@@ -99,11 +100,12 @@ class Timers:
 
         def timed(*args, **kwargs):
             key = label(*args, **kwargs) if callable(label) else label
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             try:
                 return original(*args, **kwargs)
             finally:
                 timers.total[key] += time.perf_counter() - t0
+                timers.cpu[key] += time.process_time() - c0
                 timers.calls[key] += 1
 
         setattr(owner, name, timed)
@@ -143,11 +145,17 @@ def rl_step(config: Path, steps: int) -> dict:
     rest = loop - sum(timers.total[p] for p in parts)
     per_step = {p: timers.total[p] / steps for p in parts}
     per_step["TRL/Trainer rest (optimizer, batching, advantages, bookkeeping)"] = rest / steps
+    cpu_loop = timers.cpu["training loop (trainer.train)"]
+    cpu_per_step = {p: timers.cpu[p] / steps for p in parts}
+    cpu_per_step["TRL/Trainer rest (optimizer, batching, advantages, bookkeeping)"] = \
+        (cpu_loop - sum(timers.cpu[p] for p in parts)) / steps
     result = {
         "config": str(config), "rollout_steps": steps,
         "completions_per_step": t.prompts_per_rollout * t.num_generations,
         "seconds_per_rollout_step": {k: round(v, 3) for k, v in per_step.items()},
         "rollout_step_total_s": round(loop / steps, 3),
+        "cpu_seconds_per_rollout_step": {k: round(v, 3) for k, v in cpu_per_step.items()},
+        "rollout_step_cpu_s": round(cpu_loop / steps, 3),
         "setup_outside_loop_s": round(job - loop, 2),
         "job_cpu_s": round(cpu, 1), "job_wall_s": round(job, 1),
         "mlflow_run_start_s": round(timers.total["MLflow run start"], 2),
