@@ -8,6 +8,7 @@ import copy
 import dataclasses
 import re
 import shlex
+import sys
 from pathlib import Path
 
 import yaml
@@ -461,8 +462,10 @@ ABLATION_FIGURE_ARGS = {
 }
 # REPORT.md gets the leaderboard section when the `ablations` target is built (its rule then
 # waits for the ablation outputs); analysis.report includes whatever of them exists on disk.
+# The requested targets are not known while the Snakefile is parsed (workflow.dag_settings is set
+# afterwards), so the command line is read: `snakemake ablations ...`.
 _DAG = getattr(workflow, "dag_settings", None)
-ABLATIONS_REQUESTED = "ablations" in (getattr(_DAG, "targets", None) or ())
+ABLATIONS_REQUESTED = "ablations" in (getattr(_DAG, "targets", None) or ()) or "ablations" in sys.argv[1:]
 
 
 def figure_files(names=FIGURE_ARGS):
