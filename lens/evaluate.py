@@ -109,16 +109,16 @@ class TransformersSampler:
         for row in generated:
             end = next((i for i, t in enumerate(row) if t in self.eos_ids), None)
             if end is not None:
-                tokens, reason = row[: end + 1], "stop"  # the EOS counts as a completion token
+                tokens = row[: end + 1]  # the EOS counts as a completion token
             else:
                 # A stop string ends a row early; generate pads the rest of the batch's length.
                 tokens = row
                 while self.stops and tokens and tokens[-1] == pad:
                     tokens = tokens[:-1]
-                text = self.tokenizer.decode(tokens, skip_special_tokens=True)
-                stopped = len(tokens) < self.ev.max_new_tokens or any(text.endswith(s) for s in self.stops)
-                reason = "stop" if stopped else "length"
-            results.append((self.tokenizer.decode(tokens, skip_special_tokens=True), len(tokens), reason))
+            text = self.tokenizer.decode(tokens, skip_special_tokens=True)
+            stopped = (end is not None or len(tokens) < self.ev.max_new_tokens
+                       or any(text.endswith(s) for s in self.stops))
+            results.append((text, len(tokens), "stop" if stopped else "length"))
         return [results[i * n:(i + 1) * n] for i in range(len(prompts))]
 
 
