@@ -11,6 +11,7 @@ so a stand-in takes the prompt path of the model it replaces (config/paper-rehea
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -190,8 +191,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out = Path(args.out)
     tmp = out.with_name(out.name + ".tmp")
-    import shutil
-
     shutil.rmtree(tmp, ignore_errors=True)
     save_tiny(model.tiny, texts, tmp, seed=int(data.get("seed", 0)))
     shutil.rmtree(out, ignore_errors=True)

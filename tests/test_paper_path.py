@@ -290,3 +290,28 @@ def test_transformers_sampler_stops_at_the_stop_string(tmp_path):
     (text, n_tokens, reason), = sampler.sample(["Q"], 1, seed=0)[0]
     assert text == "\nQuestion:" and reason == "stop" and n_tokens == len("\nQuestion:")
     assert len(calls) == len("\nQuestion:")  # it stopped there, not at max_new_tokens (40)
+
+
+def test_standin_cli_builds_a_loadable_model_and_rejects_bad_sections(tmp_path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from lens import tiny
+
+    corpus = tmp_path / "train.jsonl"
+    corpus.write_text(json.dumps({"id": "a", "problem": "What is $1+2$?", "answer": "3"}) + "\n")
+    section = {"model": {"name": "llama31_8b_instruct", "prompt": "chat",
+                         "tiny": {"arch": "llama", "family": "llama3", "tokenizer": "bpe", "vocab_size": 300,
+                                  "hidden_size": 32, "num_layers": 1, "num_heads": 2, "intermediate_size": 64}},
+               "corpus": [{"name": "numina", "path": str(corpus), "split": "train"}], "seed": 0}
+    (tmp_path / "ok.yaml").write_text(yaml.safe_dump(section))
+    assert tiny.main(["--config", str(tmp_path / "ok.yaml"), "--out", str(tmp_path / "standin")]) == 0
+    tok = AutoTokenizer.from_pretrained(tmp_path / "standin")
+    model = AutoModelForCausalLM.from_pretrained(tmp_path / "standin")
+    assert tok.bos_token == "<|begin_of_text|>" and model.config.model_type == "llama"
+    assert sorted(model.generation_config.eos_token_id) == sorted(
+        tok.convert_tokens_to_ids(["<|eot_id|>", "<|end_of_text|>"]))
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump({**section, "typo": 1}))
+    assert tiny.main(["--config", str(tmp_path / "bad.yaml"), "--out", str(tmp_path / "x")]) == 2
+    (tmp_path / "notiny.yaml").write_text(yaml.safe_dump({**section, "model": {"name": "m", "path": "p"}}))
+    assert tiny.main(["--config", str(tmp_path / "notiny.yaml"), "--out", str(tmp_path / "x")]) == 2
+    assert not (tmp_path / "x").exists()
