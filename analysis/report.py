@@ -5,7 +5,9 @@
 
 Assembles the outputs of the analysis.fig_* and analysis.tab_* scripts (figures embedded by
 relative path) and adds what only the training metrics say: the share of all-wrong groups and how
-much LENS changed the advantages (mean |A_LENS - A_GRPO| against mean |A_GRPO| by group type).
+much LENS changed the advantages (mean |A_LENS - A_GRPO| against mean |A_GRPO| by group type); and,
+from the evaluation samples, whether training moved the model: the final step against step 0 per
+level (analysis.stats.change_from_start).
 The wording of the verdict is derived from the numbers (interval above, below or around 0).
 States the config file, seeds, package versions and git commit it came from. A missing input
 never stops the report; it is listed under "Missing inputs".
@@ -26,9 +28,9 @@ import numpy as np
 import pandas as pd
 
 from analysis import paper_numbers, stats, style
-from analysis.collect import TidyError, read_eval_samples, read_train_metrics
+from analysis.collect import TidyError, pick_benchmark, read_eval_samples, read_train_metrics
 from analysis.tab_accuracy_by_level import diff_id
-from lens.metrics import HARD_SUBSET, in_subset
+from lens.metrics import HARD_SUBSET, in_subset, subset_key
 
 PACKAGES = ("numpy", "pandas", "pyarrow", "matplotlib", "torch", "transformers", "trl", "accelerate",
             "mlflow", "snakemake", "math-verify", "lm-eval")
@@ -57,6 +59,8 @@ PAPER_DESIGN = {"n_seeds": 2, "n_problems": 262, "n_samples": 16}
 PAPER_SEED_SDS = (0.0, 0.01, 0.02)  # run-to-run SDs of an arm's mean accuracy to show it under
 # Below this share of GRPO's advantage magnitude, LENS's change to the updates is called small.
 SMALL_CHANGE = 0.05
+# Resamples of the report's own intervals when the config does not set figures.bootstrap_samples.
+DEFAULT_BOOTSTRAP_SAMPLES = 2000
 
 
 # --------------------------------------------------------------------------------------------
@@ -118,6 +122,20 @@ def config_summary(path: str | None) -> tuple[list[str], list[str]]:
     except Exception as err:  # a report about results must not die on a config it only summarises
         lines.append(f"- config could not be read as YAML: {err}")
     return lines, []
+
+
+def bootstrap_samples(path: str | None) -> int:
+    """figures.bootstrap_samples of the config, so the report's intervals match the figures' and
+    tables'; DEFAULT_BOOTSTRAP_SAMPLES without a readable config (config_summary reports why)."""
+    if not path or not Path(path).exists():
+        return DEFAULT_BOOTSTRAP_SAMPLES
+    try:
+        import yaml
+
+        figures = (yaml.safe_load(Path(path).read_text()) or {}).get("figures") or {}
+        return int(figures.get("bootstrap_samples", DEFAULT_BOOTSTRAP_SAMPLES))
+    except Exception:  # a report about results must not die on a config it only reads a setting from
+        return DEFAULT_BOOTSTRAP_SAMPLES
 
 
 # --------------------------------------------------------------------------------------------
@@ -264,6 +282,77 @@ def advantage_lines(changes: pd.DataFrame) -> list[str]:
                      f"{GROUP_LABELS[r['group_type']]} | {share} | {r['grpo_abs_mean']:.4f} | "
                      f"{r['delta_abs_mean']:.4f} | {rel} |")
     return lines
+
+
+# --------------------------------------------------------------------------------------------
+# Did RL move the model? The final step against step 0
+# --------------------------------------------------------------------------------------------
+def subset_label(subset: str) -> str:
+    """Display name of a subset of analysis.stats.change_from_start ("all", "level_3", "level_4_5")."""
+    if subset == "all":
+        return "all levels"
+    if subset == subset_key(HARD_SUBSET):
+        return style.HARD_SUBSET_LABEL
+    return "Level " + subset.removeprefix("level_")
+
+
+def change_reading(rows: pd.DataFrame) -> str:
+    """One sentence on one (model, algo): the whole set's change, and every subset whose interval
+    lies wholly below 0; the claim follows the interval as in `verdict`."""
+    whole = rows[rows["subset"] == "all"].iloc[0]
+    numbers = (f"{style.fmt_signed(whole['diff'])} points [{style.fmt_signed(whole['ci_low'])}, "
+               f"{style.fmt_signed(whole['ci_high'])}]")
+    head = f"**{style.algo_label(whole['algo'])}** ({style.model_label(whole['model'])}, " \
+           f"{int(whole['n_seeds'])} seed(s), step 0 → step {int(whole['final_step'])})"
+    if whole["ci_low"] > 0:
+        text = f"{head} improved on the whole set: {numbers}."
+    elif whole["ci_high"] < 0:
+        text = f"{head} got worse on the whole set: {numbers}."
+    else:
+        text = f"{head}: no significant change on the whole set: {numbers}."
+    worse = rows[(rows["subset"] != "all") & (rows["ci_high"] < 0)]
+    if worse.empty:
+        return text + " No level's interval lies wholly below 0."
+    return text + " Worse on " + ", ".join(
+        f"{subset_label(r['subset'])} ({style.fmt_signed(r['diff'])} [{style.fmt_signed(r['ci_low'])}, "
+        f"{style.fmt_signed(r['ci_high'])}])" for _, r in worse.iterrows()) + "."
+
+
+def change_section(samples: pd.DataFrame, n_boot: int) -> tuple[list[str], list[str]]:
+    """The table of analysis.stats.change_from_start on the benchmark evaluated at step 0, one
+    reading per run, and missing-input notes."""
+    lines = ["### Change from step 0 to the final step", ""]
+    step0 = samples[samples["step"] == 0]
+    if step0.empty:
+        return lines + ["No benchmark was evaluated at step 0: nothing to compare the final step with.", ""], \
+            ["evaluation at step 0 (the change from step 0)"]
+    benchmark, rows = pick_benchmark(samples, pick_benchmark(step0, None)[0])
+    change = stats.change_from_start(rows, n_boot=n_boot)
+    if change.empty:
+        return lines + [f"No run was evaluated on {style.benchmark_label(benchmark)} at both step 0 and a later "
+                        "step.", ""], []
+    steps = change["final_step"].unique()
+    final_head = f"Step {int(steps[0])} (%)" if len(steps) == 1 else "Final step (%)"
+    lines += [f"Accuracy on {style.benchmark_label(benchmark)} at step 0 and at the final step (mean over seeds), "
+              "and the difference, each seed against its own step 0, problem by problem, with its 95 % bootstrap "
+              f"interval over seeds and problems ({n_boot} resamples; `analysis.stats.change_from_start`).", "",
+              f"| Model | Algorithm | Levels | Problems | Step 0 (%) | {final_head} "
+              "| Final − step 0 (points) [95 % CI] |",
+              "| --- | --- | --- | ---: | ---: | ---: | --- |"]
+    readings = []
+    for model in sorted(change["model"].unique()):
+        by_model = change[change["model"] == model]
+        for algo in style.sort_algos(by_model["algo"].unique()):
+            run = by_model[by_model["algo"] == algo]
+            for i, (_, r) in enumerate(run.iterrows()):
+                names = (style.model_label(model), style.algo_label(algo)) if i == 0 else ("", "")
+                final = f"{r['final']:.1f}" + ("" if len(steps) == 1 else f" (step {int(r['final_step'])})")
+                lines.append(f"| {names[0]} | {names[1]} | {subset_label(r['subset'])} | {int(r['n_problems'])} "
+                             f"| {r['step0']:.1f} | {final} | "
+                             f"{style.fmt_signed(r['diff'])} [{style.fmt_signed(r['ci_low'])}, "
+                             f"{style.fmt_signed(r['ci_high'])}] |")
+            readings.append(f"- {change_reading(run)}")
+    return lines + [""] + readings + [""], []
 
 
 # --------------------------------------------------------------------------------------------
@@ -459,6 +548,16 @@ def build_report(tidy: Path, figures: Path, tables: Path, out: Path, config: str
 
     md += ["## Accuracy during training", ""]
     figure("fig_training_curves")
+    if samples is None:
+        md += ["### Change from step 0 to the final step", "", "(Needs the evaluation samples, which are missing.)", ""]
+    else:
+        try:
+            lines, miss = change_section(samples, bootstrap_samples(config))
+        except (KeyError, ValueError, TypeError) as err:  # a report about results must not die on them
+            lines, miss = [f"The change from step 0 could not be computed from the evaluation samples: {err!r}", ""], \
+                [f"change from step 0 ({err!r})"]
+        md += lines
+        missing += miss
 
     md += ["## Pass@k", ""]
     figure("fig_pass_at_k")

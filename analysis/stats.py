@@ -1,6 +1,6 @@
 """Evaluation statistics: bootstrap confidence intervals, paired comparisons, power; the metrics re-exported.
 
-Pure numpy + pandas (no torch), so figure and table scripts import it cheaply. Pass@k, accuracies,
+numpy + pandas (no torch), so figure and table scripts import it cheaply. Pass@k, accuracies,
 the level subsets and `summarize` are lens.metrics' (re-exported here: evaluation writes them, so
 they live in `lens`). Inputs are per-sample tables with the columns of
 ``eval/{benchmark}/step{S}/samples.parquet`` (``problem_id, level, subject, sample_idx, correct``;
@@ -15,7 +15,8 @@ Conventions:
 API (stable; figure code builds on it): pass_at_k, problem_table, mean_accuracy, accuracy_by_level,
 accuracy_by_subject, mean_pass_at_k, summarize, bootstrap_ci (over problems, or seeds x problems),
 bootstrap_problems, bootstrap_seeds, seed_problem_scores, bootstrap_seeds_problems, paired_bootstrap,
-variance_components, difference_se, minimum_detectable_difference (power), binomial_design.
+variance_components, difference_se, minimum_detectable_difference (power), binomial_design,
+change_from_start (final step minus step 0, per level).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from analysis.collect import level_subsets
 from lens.metrics import (HARD_SUBSET, LEVEL_SUBSETS, accuracy_by_level, accuracy_by_subject,  # noqa: F401
                           in_subset, mean_accuracy, mean_pass_at_k, pass_at_k, problem_table, subset_key,
                           summarize)
@@ -164,6 +166,72 @@ def moving_average(values, window: int) -> np.ndarray:
     lo = np.clip(idx - before, 0, x.size)
     hi = np.clip(idx + after + 1, 0, x.size)
     return (csum[hi] - csum[lo]) / (hi - lo)
+
+
+# --------------------------------------------------------------------------------------------
+# Did RL move the model? The final step against the starting model (step 0)
+# --------------------------------------------------------------------------------------------
+CHANGE_COLUMNS = ["model", "algo", "subset", "step0", "final", "final_step", "diff", "ci_low", "ci_high",
+                  "n_problems", "n_seeds"]
+
+
+def _start_end_scores(samples: pd.DataFrame, final_step: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """(S, P) per-problem accuracies at step 0 and at `final_step`, rows the seeds evaluated at both,
+    columns the problems every one of them answered at both (sorted ids); None when nothing pairs."""
+    by_step = {step: {s: _problem_scores(g, "accuracy") for s, g in samples[samples["step"] == step]
+                      .groupby("seed", sort=True)} for step in (0, final_step)}
+    seeds = sorted(set(by_step[0]) & set(by_step[final_step]))
+    if not seeds:
+        return None
+    problems = sorted(set.intersection(*(set(by_step[0][s].index) & set(by_step[final_step][s].index)
+                                         for s in seeds)))
+    if not problems:
+        return None
+    start, end = (np.stack([by_step[step][s].loc[problems].to_numpy() for s in seeds])
+                  for step in (0, final_step))
+    return start, end
+
+
+def _change_subset_name(label: str) -> str:
+    """analysis.collect.level_subsets' label ("all", "1", "4-5") as a summary.json-style key
+    ("all", "level_1", "level_4_5"), as benchmarks/check_learning.py prints them."""
+    if label == "all":
+        return label
+    return subset_key(label) if label in LEVEL_SUBSETS else f"level_{label}"
+
+
+def change_from_start(samples: pd.DataFrame, n_boot: int = 2000, *, ci: float = 0.95,
+                      seed: int = 0) -> pd.DataFrame:
+    """Accuracy at the final step minus step 0, per (model, algo) and subset, with a bootstrap interval.
+
+    samples: tidy eval samples of ONE benchmark, the one evaluated at step 0. A run's final step is
+    the last step any of its seeds was evaluated at; each seed evaluated at both step 0 and that step
+    is compared with itself, problem by problem, so the (seeds, problems) matrix of differences
+    final - step 0 goes to `bootstrap_ci` (seeds resampled, then problems). Runs without a step 0,
+    or evaluated only at step 0, have nothing to compare and are left out.
+    Returns one row per (model, algo, subset) in CHANGE_COLUMNS: subset "all", "level_1".."level_5",
+    "level_4_5" (analysis.collect.level_subsets: those that hold a level present); step0 and final
+    in %, diff, ci_low, ci_high in points; final_step, and the problems and seeds compared.
+    """
+    if samples["benchmark"].nunique() > 1:
+        raise ValueError(f"change_from_start compares one benchmark, got {sorted(samples['benchmark'].unique())}")
+    records = []
+    for (model, algo), run in samples.groupby(["model", "algo"], sort=True):
+        final_step = int(run["step"].max())
+        if final_step == 0 or not (run["step"] == 0).any():
+            continue
+        for label, mask in level_subsets(run):
+            paired = _start_end_scores(run[mask.to_numpy()], final_step)
+            if paired is None:
+                continue
+            start, end = paired
+            diff = end - start  # (S, P)
+            low, high = bootstrap_ci(diff, n_boot=n_boot, ci=ci, seed=seed)
+            records.append({"model": model, "algo": algo, "subset": _change_subset_name(label),
+                            "step0": 100 * start.mean(), "final": 100 * end.mean(), "final_step": final_step,
+                            "diff": 100 * diff.mean(), "ci_low": 100 * low, "ci_high": 100 * high,
+                            "n_problems": diff.shape[1], "n_seeds": diff.shape[0]})
+    return pd.DataFrame(records, columns=CHANGE_COLUMNS)
 
 
 # --------------------------------------------------------------------------------------------

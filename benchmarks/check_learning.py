@@ -4,8 +4,9 @@
 
 Reads results/tidy/eval_samples.parquet (the curve benchmark: the one evaluated at step 0) and
 prints, for each model and algorithm, the accuracy at step 0 and at the final step and the paired
-difference with its 95 % bootstrap interval (analysis.stats.bootstrap_ci on the (seeds, problems)
-matrix of per-problem differences: seeds resampled, then problems), on the whole set and per level;
+difference with its 95 % bootstrap interval (analysis.stats.change_from_start: bootstrap_ci on the
+(seeds, problems) matrix of per-problem differences, seeds resampled, then problems), on the whole
+set and per level;
 then LENS - GRPO at the final step (analysis.stats.paired_bootstrap) and the evaluated steps and
 samples per step. The acceptance checks of the embedded run: the whole-set interval above 0, no
 level's interval wholly below 0, >= 6 evaluated steps, >= 40 problems per level.
@@ -21,22 +22,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import numpy as np  # noqa: E402
-
 from analysis import stats  # noqa: E402
-from analysis.collect import read_eval_samples  # noqa: E402
+from analysis.collect import pick_benchmark, read_eval_samples  # noqa: E402
 
 
-def paired_change(samples, n_boot: int) -> dict:
-    """Final step minus step 0 of one (model, algo): per-seed, per-problem differences."""
-    final = int(samples["step"].max())
-    start = stats.seed_problem_scores(samples[samples["step"] == 0])
-    end = stats.seed_problem_scores(samples[samples["step"] == final])
-    diff = end - start  # (S, P) same seeds, same problems (sorted ids)
-    low, high = stats.bootstrap_ci(diff, n_boot=n_boot)
-    return {"step0": 100 * start.mean(), "final": 100 * end.mean(), "final_step": final,
-            "diff": 100 * diff.mean(), "ci": [100 * low, 100 * high], "n_problems": diff.shape[1],
-            "n_seeds": diff.shape[0]}
+def as_record(row) -> dict:
+    """One row of analysis.stats.change_from_start in the shape of the JSON written by --out."""
+    return {"step0": row["step0"], "final": row["final"], "final_step": int(row["final_step"]),
+            "diff": row["diff"], "ci": [row["ci_low"], row["ci_high"]], "n_problems": int(row["n_problems"]),
+            "n_seeds": int(row["n_seeds"])}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,23 +40,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="also write the numbers as JSON")
     args = parser.parse_args(argv)
     samples = read_eval_samples(args.tidy)
-    samples = samples[samples["benchmark"].isin(samples.loc[samples["step"] == 0, "benchmark"].unique())]
+    step0 = samples[samples["step"] == 0]
+    if step0.empty:
+        print("check_learning: no benchmark was evaluated at step 0", file=sys.stderr)
+        return 1
+    samples = samples[samples["benchmark"] == pick_benchmark(step0, None)[0]]
     samples = samples.assign(correct=samples["correct"].astype(float))
+    changes = stats.change_from_start(samples, n_boot=args.bootstrap_samples)
     result: dict = {}
     for (model, algo), sub in samples.groupby(["model", "algo"], sort=True):
         steps = sub.groupby("step")["sample_idx"].max().add(1).to_dict()  # step -> samples per problem
         per_level = sub.groupby("level")["problem_id"].nunique().to_dict()
         out = {"steps": {int(k): int(v) for k, v in steps.items()},
-               "problems_per_level": {int(k): int(v) for k, v in per_level.items()},
-               "all": paired_change(sub, args.bootstrap_samples)}
-        for level, lsub in sub.groupby("level", sort=True):
-            out[f"level_{int(level)}"] = paired_change(lsub, args.bootstrap_samples)
-        hard = sub[sub["level"].isin(stats.LEVEL_4_5)]
-        if len(hard):
-            out["level_4_5"] = paired_change(hard, args.bootstrap_samples)
+               "problems_per_level": {int(k): int(v) for k, v in per_level.items()}}
+        rows = changes[(changes["model"] == model) & (changes["algo"] == algo)]
+        out.update({row["subset"]: as_record(row) for _, row in rows.iterrows()})
         result[f"{model}/{algo}"] = out
         print(f"{model} {algo}: steps (samples per problem) {out['steps']}, problems per level {out['problems_per_level']}")
-        for key in ["all"] + [k for k in out if k.startswith("level_")]:
+        if rows.empty:
+            print("  nothing to compare: needs an evaluation at step 0 and at a later step")
+        for key in rows["subset"]:
             r = out[key]
             verdict = "up" if r["ci"][0] > 0 else "DOWN" if r["ci"][1] < 0 else "n.s."
             print(f"  {key:10s} step 0 {r['step0']:5.1f} %  step {r['final_step']} {r['final']:5.1f} %  "

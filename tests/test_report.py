@@ -53,6 +53,43 @@ def test_verdict_follows_the_table(results):
     assert "Accuracy GRPO 6.2 % vs LENS 25.0 % at step 10, 2 seed(s) each." in text
 
 
+def test_change_from_step_0(results):
+    text = (results / "REPORT.md").read_text()
+    section = text[text.index("## Accuracy during training"):text.index("## Pass@k")]
+    assert "### Change from step 0 to the final step" in section
+    # GRPO, tests/test_collect.py: step 0 [0.5, 0, 0] on p1-p3 for both seeds; step 10 seed 0
+    # [1, 0.25, 0], seed 1 [0.75, 0, 0]: 16.7 % -> 33.3 %, a mean per-problem gain of 1/6
+    assert "| Llama-3.1-8B-Instruct | GRPO | all levels | 3 | 16.7 | 33.3 | +16.7 [" in section
+    assert "|  |  | Level 4-5 | 2 | 0.0 | 6.2 | +6.2 [" in section
+    assert "- **GRPO** (Llama-3.1-8B-Instruct, 2 seed(s), step 0 → step 10)" in section
+
+
+def test_change_reading_follows_the_interval():
+    def rows(diff, low, high, level_high=1.0):
+        return pd.DataFrame([
+            {"model": "m", "algo": "grpo", "subset": "all", "diff": diff, "ci_low": low, "ci_high": high,
+             "final_step": 60, "n_seeds": 2},
+            {"model": "m", "algo": "grpo", "subset": "level_1", "diff": -2.0, "ci_low": -4.0,
+             "ci_high": level_high, "final_step": 60, "n_seeds": 2}])
+
+    assert "GRPO** (m, 2 seed(s), step 0 → step 60) improved on the whole set: +2.7 points [+0.2, +5.3]." \
+        in report.change_reading(rows(2.7, 0.2, 5.3))
+    assert "got worse on the whole set: −2.7 points [−5.3, −0.2]." in report.change_reading(rows(-2.7, -5.3, -0.2))
+    text = report.change_reading(rows(2.2, -0.1, 4.7, level_high=-0.5))
+    assert "no significant change on the whole set: +2.2 points [−0.1, +4.7]." in text
+    assert text.endswith("Worse on Level 1 (−2.0 [−4.0, −0.5]).")
+    assert report.change_reading(rows(2.2, -0.1, 4.7)).endswith("No level's interval lies wholly below 0.")
+
+
+def test_bootstrap_samples_from_the_config(tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text("figures:\n  bootstrap_samples: 300\n")
+    assert report.bootstrap_samples(str(config)) == 300
+    config.write_text("seeds: [0]\n")
+    assert report.bootstrap_samples(str(config)) == 2000
+    assert report.bootstrap_samples(None) == 2000
+
+
 @pytest.mark.parametrize("diff, low, high, phrase", [
     (3.0, 0.5, 5.5, "**LENS beats GRPO on Levels 4-5** by 3.0 points"),
     (-3.0, -5.5, -0.5, "**LENS is worse than GRPO on Levels 4-5** by 3.0 points"),
@@ -124,6 +161,7 @@ def test_report_with_missing_inputs_lists_them(tmp_path):
                  "config file (pass `--config`)"):
         assert what in missing
     assert "The verdict needs `tab_accuracy_by_level.csv`, which is missing." in text
+    assert "### Change from step 0 to the final step\n\n(Needs the evaluation samples, which are missing.)" in text
     assert "(Not built: the ablation arms" in text  # an optional target, not a missing input
     assert "tab_ablation" not in missing
     assert "- git commit: `" in text and str(REPO) not in missing

@@ -189,6 +189,64 @@ def test_bootstrap_frame_helpers():
 
 
 # ---------------------------------------------------------------------------------------------
+# change from step 0
+# ---------------------------------------------------------------------------------------------
+LEVELS = {"p1": 1, "p2": 4, "p3": 5}
+
+
+def _eval_rows(algo, seed, step, accuracy, benchmark="b"):
+    """Tidy eval rows of one (algo, seed, step): 2 samples per problem, accuracy in {0, 0.5, 1}."""
+    return [{"model": "m", "algo": algo, "seed": seed, "step": step, "benchmark": benchmark, "problem_id": pid,
+             "level": LEVELS[pid], "subject": "Algebra", "sample_idx": j, "correct": j < round(2 * acc),
+             "completion_tokens": 10} for pid, acc in accuracy.items() for j in range(2)]
+
+
+def test_change_from_start_by_hand():
+    rows = []
+    # grpo: every problem of every seed gains exactly 0.5, so the interval is the point [50, 50];
+    # step 2 is not the final step and seed 2 has no final step: both ignored
+    for seed, start in ((0, [0, 0.5, 0]), (1, [0.5, 0, 0])):
+        rows += _eval_rows("grpo", seed, 0, dict(zip(LEVELS, start)))
+        rows += _eval_rows("grpo", seed, 2, dict(zip(LEVELS, [1, 1, 1])))
+        rows += _eval_rows("grpo", seed, 5, dict(zip(LEVELS, [a + 0.5 for a in start])))
+    rows += _eval_rows("grpo", 2, 0, dict(zip(LEVELS, [1, 1, 1])))
+    # lens: from 0 everywhere to seed 0 [1, 0, 0.5] and seed 1 [1, 0.5, 0]: unequal differences
+    for seed, end in ((0, [1, 0, 0.5]), (1, [1, 0.5, 0])):
+        rows += _eval_rows("lens", seed, 0, dict(zip(LEVELS, [0, 0, 0])))
+        rows += _eval_rows("lens", seed, 5, dict(zip(LEVELS, end)))
+    rows += _eval_rows("no_start", 0, 5, dict(zip(LEVELS, [1, 1, 1])))  # no step 0: skipped
+    rows += _eval_rows("only_start", 0, 0, dict(zip(LEVELS, [1, 1, 1])))  # nothing after step 0: skipped
+    out = stats.change_from_start(pd.DataFrame(rows), n_boot=500)
+
+    assert list(out.columns) == stats.CHANGE_COLUMNS
+    assert sorted(out["algo"].unique()) == ["grpo", "lens"]
+    grpo = out[out["algo"] == "grpo"].set_index("subset")
+    assert list(grpo.index) == ["all", "level_1", "level_4", "level_5", "level_4_5"]
+    whole = grpo.loc["all"]
+    assert whole["step0"] == pytest.approx(100 / 6) and whole["final"] == pytest.approx(400 / 6)
+    assert whole["diff"] == pytest.approx(50.0)
+    assert (whole["ci_low"], whole["ci_high"]) == pytest.approx((50.0, 50.0))
+    assert (whole["final_step"], whole["n_problems"], whole["n_seeds"]) == (5, 3, 2)
+    assert grpo.loc["level_4_5", "n_problems"] == 2 and grpo.loc["level_1", "n_problems"] == 1
+
+    lens = out[out["algo"] == "lens"].set_index("subset")
+    assert lens.loc["all", "diff"] == pytest.approx(50.0)  # (1 + 0 + 0.5 + 1 + 0.5 + 0) / 6
+    assert lens.loc["all", "ci_low"] < 50.0 < lens.loc["all", "ci_high"]
+    assert lens.loc["level_1", "diff"] == pytest.approx(100.0)
+    assert (lens.loc["level_1", "ci_low"], lens.loc["level_1", "ci_high"]) == pytest.approx((100.0, 100.0))
+    assert lens.loc["level_4_5", "diff"] == pytest.approx(25.0)
+    assert lens.loc["level_4_5", "ci_low"] <= 25.0 <= lens.loc["level_4_5", "ci_high"]
+
+
+def test_change_from_start_compares_one_benchmark():
+    rows = _eval_rows("grpo", 0, 0, {"p1": 0}) + _eval_rows("grpo", 0, 5, {"p1": 1}, benchmark="other")
+    with pytest.raises(ValueError, match="one benchmark"):
+        stats.change_from_start(pd.DataFrame(rows))
+    empty = stats.change_from_start(pd.DataFrame(_eval_rows("grpo", 0, 0, {"p1": 0})))
+    assert empty.empty and list(empty.columns) == stats.CHANGE_COLUMNS
+
+
+# ---------------------------------------------------------------------------------------------
 # power: minimum detectable difference
 # ---------------------------------------------------------------------------------------------
 def test_binomial_design_closed_form():
