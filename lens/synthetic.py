@@ -17,7 +17,11 @@ Levels grow in the number of steps and in the arithmetic each step needs:
 
 Every solution writes at least one intermediate equation before ``\\boxed{N}``: with answer-only
 responses most tokens are fixed formatting, every response's confidence is about the same, and the
-confidence reweighting of LENS has nothing to work with.
+confidence reweighting of LENS has nothing to work with. The equations are written tersely
+(``6*7=42 42+5=47 \\boxed{47}``: 16-37 characters on average from Level 1 to 5, at most 38): with
+one token per character every character is sampled, scored and back-propagated in each RL step,
+and LaTeX-styled equations (``$6\\times7=42$, $42+5=47$. \\boxed{47}``) are ~50 % longer
+(docs/performance.md).
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ FACTORS = range(2, 10)  # times tables without the trivial x1
 
 def _problem(level: int, key: str, expr: str, steps: list[str], answer: int) -> dict:
     """One problem in the problem schema; `steps` are equations written in the solution."""
-    solution = ", ".join(f"${s}$" for s in steps) + f". \\boxed{{{answer}}}"
+    solution = " ".join(steps) + f" \\boxed{{{answer}}}"
     return {
         "id": f"synthetic-L{level}-{key}",
         "problem": f"Compute ${expr}$.",
@@ -66,12 +70,12 @@ def enumerate_level(level: int) -> Iterator[dict]:
         for a, b, c in itertools.product(FACTORS, FACTORS, DIGITS):
             p = a * b
             yield _problem(3, f"{a}*{b}+{c}", f"{a} \\times {b} + {c}",
-                           [f"{a}\\times{b}={p}", f"{p}+{c}={p + c}"], p + c)
+                           [f"{a}*{b}={p}", f"{p}+{c}={p + c}"], p + c)
     elif level == 4:
         for a, b, c, d in itertools.product(FACTORS, FACTORS, FACTORS, FACTORS):
             p, q = a * b, c * d
             yield _problem(4, f"{a}*{b}+{c}*{d}", f"{a} \\times {b} + {c} \\times {d}",
-                           [f"{a}\\times{b}={p}", f"{c}\\times{d}={q}", f"{p}+{q}={p + q}"], p + q)
+                           [f"{a}*{b}={p}", f"{c}*{d}={q}", f"{p}+{q}={p + q}"], p + q)
     elif level == 5:
         for ab, c in itertools.product(range(11, 100), FACTORS):
             tens, units = 10 * (ab // 10), ab % 10
@@ -79,7 +83,7 @@ def enumerate_level(level: int) -> Iterator[dict]:
                 continue  # 30 x 6 is one fact plus a shift: a level-3 problem in disguise
             t, u = tens * c, units * c
             yield _problem(5, f"{ab}*{c}", f"{ab} \\times {c}",
-                           [f"{tens}\\times{c}={t}", f"{units}\\times{c}={u}", f"{t}+{u}={t + u}"], t + u)
+                           [f"{tens}*{c}={t}", f"{units}*{c}={u}", f"{t}+{u}={t + u}"], t + u)
     else:
         raise ValueError(f"unknown level {level}; levels are {LEVELS}")
 

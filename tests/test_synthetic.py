@@ -21,12 +21,12 @@ def _value(problem: str) -> int:
 
 def test_pinned_problems_of_every_level():
     by_id = {p["id"]: p for lvl in LEVELS for p in enumerate_level(lvl)}
-    assert by_id["synthetic-L1-9+2"]["solution"] == "$9+2=11$. \\boxed{11}"
-    assert by_id["synthetic-L2-7+8+9"]["solution"] == "$7+8=15$, $15+9=24$. \\boxed{24}"
+    assert by_id["synthetic-L1-9+2"]["solution"] == "9+2=11 \\boxed{11}"
+    assert by_id["synthetic-L2-7+8+9"]["solution"] == "7+8=15 15+9=24 \\boxed{24}"
     assert by_id["synthetic-L3-6*7+5"]["problem"] == "Compute $6 \\times 7 + 5$."
-    assert by_id["synthetic-L3-6*7+5"]["solution"] == "$6\\times7=42$, $42+5=47$. \\boxed{47}"
-    assert by_id["synthetic-L4-6*7+8*3"]["solution"] == "$6\\times7=42$, $8\\times3=24$, $42+24=66$. \\boxed{66}"
-    assert by_id["synthetic-L5-56*3"]["solution"] == "$50\\times3=150$, $6\\times3=18$, $150+18=168$. \\boxed{168}"
+    assert by_id["synthetic-L3-6*7+5"]["solution"] == "6*7=42 42+5=47 \\boxed{47}"
+    assert by_id["synthetic-L4-6*7+8*3"]["solution"] == "6*7=42 8*3=24 42+24=66 \\boxed{66}"
+    assert by_id["synthetic-L5-56*3"]["solution"] == "50*3=150 6*3=18 150+18=168 \\boxed{168}"
     assert by_id["synthetic-L5-56*3"]["answer"] == "168"
 
 
@@ -37,11 +37,13 @@ def test_every_answer_is_the_value_and_every_solution_has_a_step_before_the_box(
     for p in problems:
         assert p["level"] == level and p["source"] == "synthetic"
         assert int(p["answer"]) == _value(p["problem"])
-        steps, box = p["solution"].split(". \\boxed{")
-        assert box == f"{p['answer']}}}"
-        equations = re.findall(r"\$([^$]+)=(\d+)\$", steps)
-        assert len(equations) >= 1
-        assert equations[-1][1] == p["answer"]  # the last step computes the answer
+        *steps, box = p["solution"].split(" ")
+        assert box == f"\\boxed{{{p['answer']}}}"
+        assert len(steps) >= 1
+        for step in steps:  # each step is a true equation: digits, + and * only
+            lhs, rhs = step.split("=")
+            assert re.fullmatch(r"\d+[+*]\d+", lhs) and eval(lhs, {"__builtins__": {}}) == int(rhs)
+        assert steps[-1].split("=")[1] == p["answer"]  # the last step computes the answer
 
 
 def test_levels_grow_in_steps():

@@ -1,0 +1,72 @@
+"""The embedded reproduction's design (config/config.yaml): what `make reproduce` must show.
+
+The run itself is checked by `benchmarks/check_learning.py` (final step minus step 0, per level)
+and timed by `benchmarks/bench_embedded.py timeline`; these tests pin the shape those numbers rest
+on, so a config edit that breaks it fails here rather than in a ten-minute run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lens.config import load_workflow_config
+from lens.synthetic import LEVELS, make_splits
+
+CONFIG = Path(__file__).resolve().parents[1] / "config" / "config.yaml"
+
+
+@pytest.fixture(scope="module")
+def workflow():
+    return load_workflow_config(CONFIG)
+
+
+@pytest.fixture(scope="module")
+def cfg(workflow):
+    """The resolved run config of the first GRPO run (per-model overrides applied)."""
+    (model,) = workflow.models
+    return workflow.resolve(model, "grpo", workflow.seeds[0])
+
+
+def evaluated_steps(cfg) -> list[int]:
+    """Steps with an evaluation: 0, every, 2 x every, ..., and the final step."""
+    last = cfg.training.rollout_steps
+    return sorted({*range(0, last + 1, cfg.evaluation.every), last})
+
+
+def test_every_run_is_a_curve_of_at_least_six_points_ending_at_the_last_step(cfg):
+    steps = evaluated_steps(cfg)
+    assert len(steps) >= 6 and steps[0] == 0
+    assert cfg.training.rollout_steps % cfg.evaluation.every == 0  # the final checkpoint is one of them
+    assert cfg.training.rollout_steps % cfg.training.save_every == 0
+    assert cfg.evaluation.every % cfg.training.save_every == 0  # every evaluated step has a checkpoint
+
+
+def test_step_zero_and_the_final_step_keep_sixteen_samples_for_pass_at_k(cfg):
+    ev = cfg.evaluation
+    assert ev.n_samples == 16 and max(ev.pass_k) == 16
+    assert ev.intermediate_n_samples is None or 1 <= ev.intermediate_n_samples <= ev.n_samples
+
+
+def test_at_least_forty_test_problems_per_level_disjoint_from_the_rl_prompts(workflow):
+    splits = make_splits(workflow.synthetic)
+    for level in LEVELS:
+        assert sum(p["level"] == level for p in splits["test"]) >= 40
+    assert not {p["id"] for p in splits["test"]} & {p["id"] for p in splits["rl"]}
+    assert not {p["problem"] for p in splits["test"]} & {p["problem"] for p in splits["train"]}
+
+
+def test_the_comparison_is_grpo_against_lens_over_two_seeds(workflow):
+    assert {"grpo", "lens"} <= set(workflow.algorithms)
+    assert len(workflow.seeds) >= 2  # the report's power section needs a per-seed variance
+    lens = workflow.resolve(next(iter(workflow.models)), "lens", workflow.seeds[0]).algorithm
+    assert lens.alpha == 0.25  # the paper's LENS rule: the benchmark is calibrated, never the rule
+
+
+def test_every_worked_solution_fits_the_sampling_budget(workflow, cfg):
+    """A correct answer is never cut off: the longest solution (plus a leading space and EOS) fits
+    max_new_tokens with the character tokenizer, in training and in evaluation."""
+    longest = max(len(p["solution"]) for p in make_splits(workflow.synthetic)["train"]) + 2
+    assert cfg.model.tiny.tokenizer == "char"  # one token per character
+    assert longest <= cfg.training.max_new_tokens and longest <= cfg.evaluation.max_new_tokens
