@@ -22,7 +22,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lens.metrics import LEVEL_SUBSETS, in_subset
 
 TRAIN_FILE = "train_metrics.parquet"
 EVAL_FILE = "eval_samples.parquet"
@@ -221,17 +220,6 @@ def per_problem(samples: pd.DataFrame) -> pd.DataFrame:
     out = grouped.agg(n=("correct", "size"), c=("correct", "sum"), level=("level", "first"),
                       subject=("subject", "first")).reset_index()
     return out.astype({"n": "int64", "c": "int64"})
-
-
-def level_subsets(samples: pd.DataFrame) -> list[tuple[str, pd.Series]]:
-    """(label, row mask) for "all", each level present ("1".."5") and each level subset of
-    lens.metrics.LEVEL_SUBSETS ("4-5") that holds a level present."""
-    subsets = [("all", pd.Series(True, index=samples.index))]
-    levels = sorted(int(v) for v in samples["level"].dropna().unique())
-    subsets += [(str(lv), samples["level"] == lv) for lv in levels]
-    subsets += [(subset, in_subset(samples["level"], subset)) for subset, members in LEVEL_SUBSETS.items()
-                if any(lv in members for lv in levels)]
-    return [(label, mask.fillna(False).astype(bool)) for label, mask in subsets]
 
 
 def seed_problem_matrix(rows: pd.DataFrame, value: str) -> tuple[np.ndarray, list[int], list[str]]:

@@ -59,8 +59,6 @@ PAPER_DESIGN = {"n_seeds": 2, "n_problems": 262, "n_samples": 16}
 PAPER_SEED_SDS = (0.0, 0.01, 0.02)  # run-to-run SDs of an arm's mean accuracy to show it under
 # Below this share of GRPO's advantage magnitude, LENS's change to the updates is called small.
 SMALL_CHANGE = 0.05
-# Resamples of the report's own intervals when the config does not set figures.bootstrap_samples.
-DEFAULT_BOOTSTRAP_SAMPLES = 2000
 
 
 # --------------------------------------------------------------------------------------------
@@ -122,20 +120,6 @@ def config_summary(path: str | None) -> tuple[list[str], list[str]]:
     except Exception as err:  # a report about results must not die on a config it only summarises
         lines.append(f"- config could not be read as YAML: {err}")
     return lines, []
-
-
-def bootstrap_samples(path: str | None) -> int:
-    """figures.bootstrap_samples of the config, so the report's intervals match the figures' and
-    tables'; DEFAULT_BOOTSTRAP_SAMPLES without a readable config (config_summary reports why)."""
-    if not path or not Path(path).exists():
-        return DEFAULT_BOOTSTRAP_SAMPLES
-    try:
-        import yaml
-
-        figures = (yaml.safe_load(Path(path).read_text()) or {}).get("figures") or {}
-        return int(figures.get("bootstrap_samples", DEFAULT_BOOTSTRAP_SAMPLES))
-    except Exception:  # a report about results must not die on a config it only reads a setting from
-        return DEFAULT_BOOTSTRAP_SAMPLES
 
 
 # --------------------------------------------------------------------------------------------
@@ -474,8 +458,15 @@ def _guarded(fn, metrics: pd.DataFrame, missing: list[str]):
 
 
 def build_report(tidy: Path, figures: Path, tables: Path, out: Path, config: str | None,
-                 treatment: str = "lens", baseline: str = "grpo") -> list[str]:
-    """Write the report; returns the list of missing inputs (empty when everything was there)."""
+                 treatment: str = "lens", baseline: str = "grpo", bootstrap_samples: int | None = None) -> list[str]:
+    """Write the report; returns the list of missing inputs (empty when everything was there).
+
+    bootstrap_samples: resamples of the intervals the report computes itself (the change from step
+    0); None means lens.config's default, as for the figure and table scripts."""
+    if bootstrap_samples is None:
+        from lens.config import FiguresConfig
+
+        bootstrap_samples = FiguresConfig().bootstrap_samples
     missing: list[str] = []
     try:
         samples = read_eval_samples(tidy)
@@ -552,7 +543,7 @@ def build_report(tidy: Path, figures: Path, tables: Path, out: Path, config: str
         md += ["### Change from step 0 to the final step", "", "(Needs the evaluation samples, which are missing.)", ""]
     else:
         try:
-            lines, miss = change_section(samples, bootstrap_samples(config))
+            lines, miss = change_section(samples, bootstrap_samples)
         except (KeyError, ValueError, TypeError) as err:  # a report about results must not die on them
             lines, miss = [f"The change from step 0 could not be computed from the evaluation samples: {err!r}", ""], \
                 [f"change from step 0 ({err!r})"]
@@ -615,9 +606,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", default=None, help="the workflow config the results came from")
     parser.add_argument("--treatment", default="lens")
     parser.add_argument("--baseline", default="grpo")
+    parser.add_argument("--bootstrap-samples", type=int, default=None,
+                        help="bootstrap resamples of the report's own intervals (default: lens.config's)")
     args = parser.parse_args(argv)
     missing = build_report(Path(args.tidy), Path(args.figures), Path(args.tables), Path(args.out), args.config,
-                           args.treatment, args.baseline)
+                           args.treatment, args.baseline, args.bootstrap_samples)
     print(f"analysis.report: wrote {args.out}" + (f" ({len(missing)} missing input(s), listed in it)" if missing else ""))
     return 0
 

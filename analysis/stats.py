@@ -1,6 +1,6 @@
 """Evaluation statistics: bootstrap confidence intervals, paired comparisons, power; the metrics re-exported.
 
-numpy + pandas (no torch), so figure and table scripts import it cheaply. Pass@k, accuracies,
+Pure numpy + pandas (no torch), so figure and table scripts import it cheaply. Pass@k, accuracies,
 the level subsets and `summarize` are lens.metrics' (re-exported here: evaluation writes them, so
 they live in `lens`). Inputs are per-sample tables with the columns of
 ``eval/{benchmark}/step{S}/samples.parquet`` (``problem_id, level, subject, sample_idx, correct``;
@@ -16,7 +16,7 @@ API (stable; figure code builds on it): pass_at_k, problem_table, mean_accuracy,
 accuracy_by_subject, mean_pass_at_k, summarize, bootstrap_ci (over problems, or seeds x problems),
 bootstrap_problems, bootstrap_seeds, seed_problem_scores, bootstrap_seeds_problems, paired_bootstrap,
 variance_components, difference_se, minimum_detectable_difference (power), binomial_design,
-change_from_start (final step minus step 0, per level).
+level_subsets, change_from_start (final step minus step 0, per level).
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from analysis.collect import level_subsets
 from lens.metrics import (HARD_SUBSET, LEVEL_SUBSETS, accuracy_by_level, accuracy_by_subject,  # noqa: F401
                           in_subset, mean_accuracy, mean_pass_at_k, pass_at_k, problem_table, subset_key,
                           summarize)
@@ -175,6 +174,17 @@ CHANGE_COLUMNS = ["model", "algo", "subset", "step0", "final", "final_step", "di
                   "n_problems", "n_seeds"]
 
 
+def level_subsets(samples: pd.DataFrame) -> list[tuple[str, pd.Series]]:
+    """(label, row mask) for "all", each level present ("1".."5") and each level subset of
+    lens.metrics.LEVEL_SUBSETS ("4-5") that holds a level present."""
+    subsets = [("all", pd.Series(True, index=samples.index))]
+    levels = sorted(int(v) for v in samples["level"].dropna().unique())
+    subsets += [(str(lv), samples["level"] == lv) for lv in levels]
+    subsets += [(subset, in_subset(samples["level"], subset)) for subset, members in LEVEL_SUBSETS.items()
+                if any(lv in members for lv in levels)]
+    return [(label, mask.fillna(False).astype(bool)) for label, mask in subsets]
+
+
 def _start_end_scores(samples: pd.DataFrame, final_step: int) -> tuple[np.ndarray, np.ndarray] | None:
     """(S, P) per-problem accuracies at step 0 and at `final_step`, rows the seeds evaluated at both,
     columns the problems every one of them answered at both (sorted ids); None when nothing pairs."""
@@ -193,7 +203,7 @@ def _start_end_scores(samples: pd.DataFrame, final_step: int) -> tuple[np.ndarra
 
 
 def _change_subset_name(label: str) -> str:
-    """analysis.collect.level_subsets' label ("all", "1", "4-5") as a summary.json-style key
+    """level_subsets' label ("all", "1", "4-5") as a summary.json-style key
     ("all", "level_1", "level_4_5"), as benchmarks/check_learning.py prints them."""
     if label == "all":
         return label
@@ -210,7 +220,7 @@ def change_from_start(samples: pd.DataFrame, n_boot: int = 2000, *, ci: float = 
     final - step 0 goes to `bootstrap_ci` (seeds resampled, then problems). Runs without a step 0,
     or evaluated only at step 0, have nothing to compare and are left out.
     Returns one row per (model, algo, subset) in CHANGE_COLUMNS: subset "all", "level_1".."level_5",
-    "level_4_5" (analysis.collect.level_subsets: those that hold a level present); step0 and final
+    "level_4_5" (level_subsets: those that hold a level present); step0 and final
     in %, diff, ci_low, ci_high in points; final_step, and the problems and seeds compared.
     """
     if samples["benchmark"].nunique() > 1:

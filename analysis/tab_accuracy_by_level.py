@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import stats, style
-from analysis.collect import (final_step_samples, level_subsets, per_problem, pick_benchmark, read_eval_samples,
+from analysis.collect import (final_step_samples, per_problem, pick_benchmark, read_eval_samples,
                               seed_problem_matrix, shared_columns)
 from analysis.summary import seed_summary
 from lens.metrics import HARD_SUBSET
@@ -41,7 +41,7 @@ def compute(samples: pd.DataFrame, benchmark: str | None, treatment: str, baseli
     problems["accuracy"] = problems["c"] / problems["n"]
     records = []
     for model, by_model in problems.groupby("model", sort=True):
-        subsets = level_subsets(by_model)
+        subsets = stats.level_subsets(by_model)
         # levels first, then the hard subset, then everything: the table's row order
         subsets = [s for s in subsets if s[0] not in ("all", HARD_SUBSET)] \
             + [s for s in subsets if s[0] == HARD_SUBSET] + [s for s in subsets if s[0] == "all"]

@@ -81,13 +81,18 @@ def test_change_reading_follows_the_interval():
     assert report.change_reading(rows(2.2, -0.1, 4.7)).endswith("No level's interval lies wholly below 0.")
 
 
-def test_bootstrap_samples_from_the_config(tmp_path):
-    config = tmp_path / "config.yaml"
-    config.write_text("figures:\n  bootstrap_samples: 300\n")
-    assert report.bootstrap_samples(str(config)) == 300
-    config.write_text("seeds: [0]\n")
-    assert report.bootstrap_samples(str(config)) == 2000
-    assert report.bootstrap_samples(None) == 2000
+def test_the_change_table_uses_the_bootstrap_samples_it_is_given(results, tmp_path):
+    """--bootstrap-samples (the workflow passes figures.bootstrap_samples, as to every figure and
+    table) sets the change table's resamples; without it lens.config's default applies."""
+    from lens.config import FiguresConfig
+
+    out = tmp_path / "REPORT.md"
+    assert report.main(["--tidy", str(results / "tidy"), "--figures", str(results / "figures"),
+                        "--tables", str(tmp_path / "tables"), "--out", str(out), "--bootstrap-samples", "300"]) == 0
+    assert "(300 resamples; `analysis.stats.change_from_start`)" in out.read_text()
+    report.build_report(results / "tidy", results / "figures", tmp_path / "tables", out, None)
+    assert f"({FiguresConfig().bootstrap_samples} resamples; `analysis.stats.change_from_start`)" in out.read_text()
+    assert FiguresConfig().bootstrap_samples != 300
 
 
 @pytest.mark.parametrize("diff, low, high, phrase", [

@@ -80,7 +80,7 @@ rule report:
         f"{R}/logs/analysis/report.log",
     shell:
         "python -m analysis.report --tidy {params.tidy} --figures {params.figures} --tables {params.tables} "
-        "--config {params.config} --out {output} > {log} 2>&1"
+        f"--config {{params.config}} {_BOOT} --out {{output}} > {{log}} 2>&1"
 
 
 rule collect_ablations:
