@@ -31,6 +31,12 @@ class Param:
 # Defaults equal the advantage functions' keyword defaults (tests/test_algorithms.py checks it).
 PARAMS: dict[str, Param] = {
     "alpha": Param(float, 0.25, "LENS: scale of negative-group advantages"),
+    "wrong_scale": Param(float, 1.0, "LENS: a wrong answer's calibrated reward is -wrong_scale (1/G) p/(D - p); "
+                                     "1 = the paper's 1/G"),
+    "floor_factor": Param(float, 2.0, "LENS: floor of the normaliser, D >= floor_factor max_i p_i (the paper's 2); "
+                                      "must be > 1 so that D - p > 0"),
+    "negative_norm": Param(Literal["demean", "standardize"], "demean",
+                           "LENS: all-wrong groups' r^ is de-meaned (the paper) or standardised, then scaled by alpha"),
     "eps": Param(float, 1e-6, "added to the group std"),
     "std": Param(Literal["sample", "population"], "sample", "sample: Bessel-corrected group std, as in VeRL"),
     "wr_lambda": Param(float, 0.1, "W-REINFORCE: advantage of a correct answer"),
@@ -66,13 +72,16 @@ ALGORITHMS: dict[str, Algorithm] = {
         "grpo_advantages", ("eps", "std"), False, "GRPO", "#0072B2", "o",
         tables={"tab_ablation": 0}, paper="Shao et al. 2024; LENS paper Eq. 2-3"),
     "lens": Algorithm(
-        "lens_advantages", ("alpha", "eps", "std"), True, "LENS", "#D55E00", "s",
+        "lens_advantages", ("alpha", "eps", "std", "wrong_scale", "floor_factor", "negative_norm"), True,
+        "LENS", "#D55E00", "s",
         tables={"tab_ablation": 3}, paper="Feng et al. 2025 (arXiv:2510.08696), Section 5, Eq. 11-14"),
     "lens_mixed_only": Algorithm(
-        "lens_mixed_only_advantages", ("eps", "std"), True, "LENS (mixed only)", "#E69F00", "^",
+        "lens_mixed_only_advantages", ("eps", "std", "wrong_scale", "floor_factor"), True,
+        "LENS (mixed only)", "#E69F00", "^",
         tables={"tab_ablation": 1}, paper="LENS paper Table 2"),
     "lens_negative_only": Algorithm(
-        "lens_negative_only_advantages", ("alpha", "eps", "std"), True, "LENS (negative only)", "#CC79A7", "v",
+        "lens_negative_only_advantages", ("alpha", "eps", "std", "wrong_scale", "floor_factor", "negative_norm"),
+        True, "LENS (negative only)", "#CC79A7", "v",
         tables={"tab_ablation": 2}, paper="LENS paper Table 2"),
     "dr_grpo": Algorithm(
         "dr_grpo_advantages", (), False, "Dr. GRPO", "#009E73", "D", loss_type="dr_grpo",

@@ -312,6 +312,10 @@ def _check(cfg: Any, source: str) -> None:
         for key in ("clip_low", "clip_high"):
             if not 0 <= getattr(cfg, key) < 1:
                 fail(f"algorithm.{key}", "must be in [0, 1)")
+        if not cfg.floor_factor > 1:
+            fail("algorithm.floor_factor", "must be > 1 (D >= floor_factor max p keeps D - p > 0)")
+        if not cfg.wrong_scale >= 0:
+            fail("algorithm.wrong_scale", "must be >= 0")
     if isinstance(cfg, DatasetConfig) and cfg.name not in DATASETS:
         fail("name", f"unknown dataset {cfg.name!r}; valid: {list(DATASETS)}")
     if isinstance(cfg, DatasetConfig):

@@ -19,15 +19,21 @@ LENS departs from GRPO in five ways, each one labelled step in `_lens_calibrated
    that underflowed to 0 on long responses stay finite.
 2. Importance-sampling normaliser (Eq. 14): D_imp = 1 / ((1/G) sum_i r_i / p_i), defined only
    when the group has a correct response.
-3. Floor: D = max(D_imp, 2 max_i p_i), or D = 2 max_i p_i in an all-wrong group, so that
-   p_i / D <= 1/2 and D - p_i >= p_i > 0.
+3. Floor: D = max(D_imp, c max_i p_i), or D = c max_i p_i in an all-wrong group, with the
+   paper's c = 2 (`floor_factor`), so that p_i / D <= 1/2 and D - p_i >= p_i > 0. Any c > 1 keeps
+   D - p_i >= (c - 1) p_i > 0 and bounds the weight p_i / (D - p_i) by 1 / (c - 1).
 4. Calibrated reward (Section 5, the MLE view of Eq. 11-13):
-   r^_i = r_i - (1 - r_i) (1/G) p_i / (D - p_i). A wrong answer's r^ lies in [-1/G, 0): the more
-   confident the mistake, the lower its reward; the 1/G keeps every wrong answer below the mean
-   of a mixed group, so its advantage stays negative.
+   r^_i = r_i - (1 - r_i) s (1/G) p_i / (D - p_i), with the paper's s = 1 (`wrong_scale`). A wrong
+   answer's r^ lies in [-1/G, 0): the more confident the mistake, the lower its reward; the 1/G
+   keeps every wrong answer below the mean of a mixed group, so its advantage stays negative.
 5. Normalisation by group type: mixed groups standardise r^ as GRPO standardises r; all-wrong
-   ("negative") groups are de-meaned only and scaled, A_i = alpha (r^_i - mean r^), alpha = 0.25;
-   all-correct groups keep A = 0.
+   ("negative") groups are de-meaned only and scaled, A_i = alpha (r^_i - mean r^), alpha = 0.25
+   (`negative_norm: demean`; `standardize` divides by the group std + eps as well, then scales by
+   alpha); all-correct groups keep A = 0.
+
+Reviewers' knobs (lens.algorithms.PARAMS, defaults = the paper's rule): `alpha` (step 5),
+`wrong_scale` (the multiplier s of step 4's 1/G), `floor_factor` (step 3's c), `negative_norm`
+(step 5's negative-group rule).
 
 Ablations: `lens_mixed_only` applies 2-5 in mixed groups only (negative groups keep A = 0);
 `lens_negative_only` keeps GRPO in mixed groups and applies the LENS rule to negative groups.
@@ -56,6 +62,7 @@ Worked example (G = 4, alpha = 0.25, eps = 1e-6, sample std; tests/test_objectiv
 
 from __future__ import annotations
 
+import typing
 from typing import Callable
 
 import torch
@@ -67,6 +74,7 @@ from lens import algorithms
 # tokens can underflow to 0, and p = 0 would divide by zero in Eq. 14.
 MIN_CONFIDENCE = 1e-12
 STD_KINDS = ("sample", "population")
+NEGATIVE_NORMS = typing.get_args(algorithms.PARAMS["negative_norm"].type)  # ("demean", "standardize")
 
 
 def sequence_confidence(logp: Tensor, mask: Tensor) -> Tensor:
@@ -158,7 +166,18 @@ def _grpo_advantages(rewards: Tensor, eps: float, std: str) -> Tensor:
     return _divide_by_std(_centered(rewards), eps, std)  # (B, G)
 
 
-def _lens_calibrated_rewards(rewards: Tensor, confidence: Tensor) -> Tensor:
+def _check_lens_knobs(wrong_scale: float, floor_factor: float, negative_norm: str = "demean") -> None:
+    if not floor_factor > 1:
+        raise ValueError(f"floor_factor must be > 1 (D >= floor_factor max p keeps D - p > 0), got {floor_factor!r}")
+    if not wrong_scale >= 0:
+        raise ValueError(f"wrong_scale must be >= 0, got {wrong_scale!r}")
+    if negative_norm not in NEGATIVE_NORMS:
+        raise ValueError(f"negative_norm must be one of {list(NEGATIVE_NORMS)}, got {negative_norm!r}")
+
+
+def _lens_calibrated_rewards(
+    rewards: Tensor, confidence: Tensor, wrong_scale: float = 1.0, floor_factor: float = 2.0
+) -> Tensor:
     """The calibrated reward r^ of LENS (Section 5 of the paper) for every sample, shape (B, G)."""
     group_size = rewards.shape[-1]
     # LENS (Section 5): clamp so an underflowed confidence (p = 0) cannot divide by zero.
@@ -168,20 +187,23 @@ def _lens_calibrated_rewards(rewards: Tensor, confidence: Tensor) -> Tensor:
     # there so the branch torch.where discards stays finite.
     inv_weight_mean = (rewards / p).mean(dim=-1, keepdim=True)  # (B, 1)
     d_imp = 1.0 / torch.where(any_correct, inv_weight_mean, torch.ones_like(inv_weight_mean))  # (B, 1)
-    # LENS (floor): D >= 2 max p keeps p / D <= 1/2, hence D - p >= p >= 1e-12.
-    d_floor = 2.0 * p.amax(dim=-1, keepdim=True)  # (B, 1)
+    # LENS (floor, floor_factor c = 2): D >= c max p keeps p / D <= 1/c, hence D - p >= (c - 1) p > 0.
+    d_floor = floor_factor * p.amax(dim=-1, keepdim=True)  # (B, 1)
     difficulty = torch.where(any_correct, torch.maximum(d_imp, d_floor), d_floor)  # (B, 1)
-    # LENS (calibrated reward, 1/G): a wrong answer's reward drops to -(1/G) p / (D - p) in [-1/G, 0).
-    penalty = (1.0 / group_size) * (p / (difficulty - p))  # (B, G)
+    # LENS (calibrated reward, wrong_scale s = 1 times 1/G): a wrong answer's reward drops to
+    # -s (1/G) p / (D - p), in [-1/G, 0) at the paper's s = 1, c = 2.
+    penalty = (wrong_scale / group_size) * (p / (difficulty - p))  # (B, G)
     return rewards - (1.0 - rewards) * penalty  # (B, G)
 
 
 def _lens_advantages(
-    rewards: Tensor, confidence: Tensor, *, alpha: float, eps: float, std: str, mixed_rule: str, negative_rule: str
+    rewards: Tensor, confidence: Tensor, *, alpha: float, eps: float, std: str, wrong_scale: float,
+    floor_factor: float, negative_norm: str, mixed_rule: str, negative_rule: str
 ) -> Tensor:
     """Per-group-type combination shared by lens, lens_mixed_only and lens_negative_only."""
+    _check_lens_knobs(wrong_scale, floor_factor, negative_norm)
     all_wrong, _all_correct, mixed = _group_kind(rewards)  # (B, 1) each
-    calibrated = _lens_calibrated_rewards(rewards, confidence)  # (B, G)
+    calibrated = _lens_calibrated_rewards(rewards, confidence, wrong_scale, floor_factor)  # (B, G)
     calibrated_centered = _centered(calibrated)  # (B, G)
     zeros = torch.zeros_like(rewards)  # (B, G)
     if mixed_rule == "lens":
@@ -189,9 +211,13 @@ def _lens_advantages(
         mixed_adv = _divide_by_std(calibrated_centered, eps, std)  # (B, G)
     else:
         mixed_adv = _grpo_advantages(rewards, eps, std)  # (B, G)
-    if negative_rule == "lens":
-        # LENS (negative groups): de-mean only, scaled by alpha (no std division).
+    if negative_rule == "lens" and negative_norm == "demean":
+        # LENS (negative groups, negative_norm demean): de-mean only, scaled by alpha (no std division).
         negative_adv = alpha * calibrated_centered  # (B, G)
+    elif negative_rule == "lens":
+        # negative_norm standardize: also divide by the group's std + eps (near-equal confidences
+        # then give O(alpha) advantages instead of near-zero ones), then scale by alpha.
+        negative_adv = alpha * _divide_by_std(calibrated_centered, eps, std)  # (B, G)
     else:
         negative_adv = zeros
     # All-correct groups: A = 0 (r^ = r = 1 for every sample, nothing to compare).
@@ -210,32 +236,45 @@ def grpo_advantages(rewards: Tensor, confidence: Tensor, *, eps: float = 1e-6, s
 
 
 def lens_advantages(
-    rewards: Tensor, confidence: Tensor, *, alpha: float = 0.25, eps: float = 1e-6, std: str = "sample"
+    rewards: Tensor, confidence: Tensor, *, alpha: float = 0.25, eps: float = 1e-6, std: str = "sample",
+    wrong_scale: float = 1.0, floor_factor: float = 2.0, negative_norm: str = "demean"
 ) -> Tensor:
-    """LENS (Section 5): calibrated rewards, standardised in mixed groups, alpha-de-meaned in negative ones."""
+    """LENS (Section 5): calibrated rewards, standardised in mixed groups, alpha-de-meaned in negative ones.
+
+    The defaults are the paper's rule; `wrong_scale`, `floor_factor` and `negative_norm` are the
+    reviewers' knobs (module docstring, steps 3-5). ValueError if floor_factor <= 1, wrong_scale < 0
+    or negative_norm is not "demean" or "standardize".
+    """
     rewards_f, confidence_f = _prepare(rewards, confidence, std)
     advantages = _lens_advantages(
-        rewards_f, confidence_f, alpha=alpha, eps=eps, std=std, mixed_rule="lens", negative_rule="lens"
+        rewards_f, confidence_f, alpha=alpha, eps=eps, std=std, wrong_scale=wrong_scale, floor_factor=floor_factor,
+        negative_norm=negative_norm, mixed_rule="lens", negative_rule="lens"
     )
     return advantages.to(_out_dtype(rewards, confidence))
 
 
-def lens_mixed_only_advantages(rewards: Tensor, confidence: Tensor, *, eps: float = 1e-6, std: str = "sample") -> Tensor:
+def lens_mixed_only_advantages(
+    rewards: Tensor, confidence: Tensor, *, eps: float = 1e-6, std: str = "sample", wrong_scale: float = 1.0,
+    floor_factor: float = 2.0
+) -> Tensor:
     """Ablation (Table 2): LENS calibration in mixed groups; negative groups keep A = 0 (alpha unused)."""
     rewards_f, confidence_f = _prepare(rewards, confidence, std)
     advantages = _lens_advantages(
-        rewards_f, confidence_f, alpha=0.0, eps=eps, std=std, mixed_rule="lens", negative_rule="zero"
+        rewards_f, confidence_f, alpha=0.0, eps=eps, std=std, wrong_scale=wrong_scale, floor_factor=floor_factor,
+        negative_norm="demean", mixed_rule="lens", negative_rule="zero"
     )
     return advantages.to(_out_dtype(rewards, confidence))
 
 
 def lens_negative_only_advantages(
-    rewards: Tensor, confidence: Tensor, *, alpha: float = 0.25, eps: float = 1e-6, std: str = "sample"
+    rewards: Tensor, confidence: Tensor, *, alpha: float = 0.25, eps: float = 1e-6, std: str = "sample",
+    wrong_scale: float = 1.0, floor_factor: float = 2.0, negative_norm: str = "demean"
 ) -> Tensor:
     """Ablation (Table 2): GRPO in mixed groups; LENS rule in negative groups."""
     rewards_f, confidence_f = _prepare(rewards, confidence, std)
     advantages = _lens_advantages(
-        rewards_f, confidence_f, alpha=alpha, eps=eps, std=std, mixed_rule="grpo", negative_rule="lens"
+        rewards_f, confidence_f, alpha=alpha, eps=eps, std=std, wrong_scale=wrong_scale, floor_factor=floor_factor,
+        negative_norm=negative_norm, mixed_rule="grpo", negative_rule="lens"
     )
     return advantages.to(_out_dtype(rewards, confidence))
 

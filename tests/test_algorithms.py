@@ -68,6 +68,15 @@ def test_config_errors_name_key_and_file():
     raw = {"model": {"name": "m", "tiny": {}}, "algorithm": {"name": "ngrpo", "clip_low": 1.5}}
     with pytest.raises(ConfigError, match=r"run\.yaml: algorithm\.clip_low: must be in \[0, 1\)"):
         parse(RunConfig, raw, source="run.yaml")
+    raw["algorithm"] = {"name": "lens", "floor_factor": 1.0}
+    with pytest.raises(ConfigError, match=r"run\.yaml: algorithm\.floor_factor: must be > 1"):
+        parse(RunConfig, raw, source="run.yaml")
+    raw["algorithm"] = {"name": "lens", "wrong_scale": -0.5}
+    with pytest.raises(ConfigError, match=r"run\.yaml: algorithm\.wrong_scale: must be >= 0"):
+        parse(RunConfig, raw, source="run.yaml")
+    raw["algorithm"] = {"name": "lens", "negative_norm": "zscore"}
+    with pytest.raises(ConfigError, match=r"run\.yaml: algorithm\.negative_norm: 'zscore' is not one of"):
+        parse(RunConfig, raw, source="run.yaml")
     raw["algorithm"] = {"name": "ngrpo", "lambda": 0.1}
     with pytest.raises(ConfigError, match=r"run\.yaml: unknown key\(s\) \['algorithm\.lambda'\]"):
         parse(RunConfig, raw, source="run.yaml")

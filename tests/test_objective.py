@@ -179,6 +179,75 @@ def test_alpha_eps_and_lambda_are_used():
     assert_values(advantages, [[0.7, -1, -1, -1], [-1, -1, -1, -1], [0.7, 0.7, 0.7, 0.7]])
 
 
+# --------------------------------------------------------------------------------------------
+# The reviewers' knobs, each at a value other than the paper's (the defaults are pinned above).
+
+
+def test_wrong_scale_multiplies_the_one_over_g_factor():
+    # wrong_scale s = 2 on the worked example: a wrong answer's r^ = -2 (1/4) p/(D - p); D is unchanged.
+    # Mixed group, D = 2, weights [2/3, 1/4, 1/9]:  r^ = [1, -1/3, -1/8, -1/18] = [72, -24, -9, -4] / 72
+    #   mean = 35/72 / 4 = 35/288;  r^ - mean = [288-35, -96-35, -36-35, -16-35] / 288 = [253, -131, -71, -51] / 288
+    #   sum sq = (64009 + 17161 + 5041 + 2601) / 288^2 = 88812 / 288^2;  sample std = sqrt(88812 / 3) / 288
+    # Negative group: r^ doubles, so A doubles: 2 [-83, 13, 25, 45] / 2304 = [-83, 13, 25, 45] / 1152.
+    std = math.sqrt(88812 / 3) / 288
+    mixed = [c / 288 / (std + EPS) for c in (253, -131, -71, -51)]
+    negative = [c / 1152 for c in (-83, 13, 25, 45)]
+    rewards, confidence = tensor(EXAMPLE_REWARDS), tensor(EXAMPLE_CONFIDENCE)
+    assert_values(compute_advantages("lens", rewards, confidence, wrong_scale=2.0), [mixed, negative, ZEROS])
+    assert_values(compute_advantages("lens_mixed_only", rewards, confidence, wrong_scale=2.0), [mixed, ZEROS, ZEROS])
+    assert_values(compute_advantages("lens_negative_only", rewards, confidence, wrong_scale=2.0),
+                  [GRPO_MIXED, negative, ZEROS])
+    # s = 0: no penalty, r^ = r: GRPO in mixed groups, A = 0 in negative ones.
+    assert_values(compute_advantages("lens", rewards, confidence, wrong_scale=0.0), [GRPO_MIXED, ZEROS, ZEROS])
+    with pytest.raises(ValueError, match="wrong_scale"):
+        compute_advantages("lens", rewards, confidence, wrong_scale=-1.0)
+
+
+def test_floor_factor_sets_the_floor_of_d():
+    # floor_factor c = 3 on the worked example's mixed group: D_imp = 2 < 3 max p = 2.4, so D = 2.4.
+    #   weights p/(D - p) = 0.8/1.6, 0.4/2.0, 0.2/2.2 = 1/2, 1/5, 1/11; times 1/4: r^ = [1, -1/8, -1/20, -1/44]
+    #   = [440, -55, -22, -10] / 440;  mean = 353/440 / 4 = 353/1760
+    #   r^ - mean = [1760-353, -220-353, -88-353, -40-353] / 1760 = [1407, -573, -441, -393] / 1760
+    #   sum sq = (1979649 + 328329 + 194481 + 154449) / 1760^2 = 2656908 / 1760^2;  sample std = sqrt(2656908/3)/1760
+    # Negative group r = 0, p = [0.5, 0.3, 0.5, 0.3]: D = 3 * 0.5 = 1.5; weights 0.5/1.0, 0.3/1.2 = 1/2, 1/4;
+    #   r^ = -(1/4) [1/2, 1/4, 1/2, 1/4] = -[2, 1, 2, 1] / 16;  mean = -6/64 = -3/32
+    #   r^ - mean = [-4+3, -2+3, -4+3, -2+3] / 32 = [-1, 1, -1, 1] / 32;  A = alpha (r^ - mean) = [-1, 1, -1, 1] / 128
+    #   (with the paper's c = 2: D = 1, weights [1, 3/7, 1, 3/7]; a different rule)
+    std = math.sqrt(2656908 / 3) / 1760
+    rewards = tensor([[1, 0, 0, 0], [0, 0, 0, 0]])
+    confidence = tensor([[0.5, 0.8, 0.4, 0.2], [0.5, 0.3, 0.5, 0.3]])
+    advantages = compute_advantages("lens", rewards, confidence, floor_factor=3.0)
+    mixed = [c / 1760 / (std + EPS) for c in (1407, -573, -441, -393)]
+    assert_values(advantages, [mixed, [-1 / 128, 1 / 128, -1 / 128, 1 / 128]])
+    # A floor that does not bind changes nothing: c = 1.5 gives 1.2 < D_imp = 2 in the mixed group.
+    assert_values(compute_advantages("lens", rewards[:1], confidence[:1], floor_factor=1.5), [LENS_MIXED])
+    for bad in (1.0, 0.5):
+        with pytest.raises(ValueError, match="floor_factor must be > 1"):
+            compute_advantages("lens", rewards, confidence, floor_factor=bad)
+
+
+def test_negative_norm_standardize_divides_negative_groups_by_their_std():
+    # negative_norm standardize on the worked example's negative group: r^ - mean = [-83, 13, 25, 45] / 576
+    #   sum sq = (6889 + 169 + 625 + 2025) / 576^2 = 9708 / 576^2;  sample std = sqrt(9708 / 3) / 576 = sqrt(3236) / 576
+    #   A = alpha (r^ - mean) / (std + eps) = 0.25 [-83, 13, 25, 45] / 576 / (sqrt(3236)/576 + eps)
+    #     ~ [-0.364762, 0.057131, 0.109868, 0.197762]
+    # Mixed and all-correct groups are untouched.
+    std = math.sqrt(3236) / 576
+    negative = [0.25 * c / 576 / (std + EPS) for c in (-83, 13, 25, 45)]
+    assert_values(tensor([negative]), [[-0.364762, 0.057131, 0.109868, 0.197762]])
+    rewards, confidence = tensor(EXAMPLE_REWARDS), tensor(EXAMPLE_CONFIDENCE)
+    advantages = compute_advantages("lens", rewards, confidence, negative_norm="standardize")
+    assert_values(advantages, [LENS_MIXED, negative, ZEROS])
+    advantages = compute_advantages("lens_negative_only", rewards, confidence, negative_norm="standardize")
+    assert_values(advantages, [GRPO_MIXED, negative, ZEROS])
+    # Equal confidences still give exactly 0 (nothing to standardise).
+    equal = compute_advantages("lens", torch.zeros(1, 4, dtype=torch.float64), torch.full((1, 4), 0.3,
+                               dtype=torch.float64), negative_norm="standardize")
+    assert bool((equal == 0).all())
+    with pytest.raises(ValueError, match="negative_norm"):
+        compute_advantages("lens", rewards, confidence, negative_norm="zscore")
+
+
 def test_confidences_exactly_zero_and_one():
     # Negative group, G = 2, p = [1, 0] -> clamped [1, 1e-12]; D = 2 max p = 2.
     #   p/(D-p) = [1/1, 1e-12/(2-1e-12)] = [1, ~5e-13]; r^ = -(1/2) [1, 5e-13] = [-1/2, ~-2.5e-13]
@@ -620,7 +689,8 @@ def test_property_float32_matches_float64(batch, std):
 # Independent reference: a per-group loop over Python floats, written from the paper's Section 5.
 
 
-def reference_advantages(algo, rewards, confidence, alpha=0.25, eps=1e-6, std="sample", wr_lambda=0.1):
+def reference_advantages(algo, rewards, confidence, alpha=0.25, eps=1e-6, std="sample", wr_lambda=0.1,
+                         wrong_scale=1.0, floor_factor=2.0, negative_norm="demean"):
     out = []
     for r, p_raw in zip(rewards, confidence):
         g = len(r)
@@ -666,11 +736,13 @@ def reference_advantages(algo, rewards, confidence, alpha=0.25, eps=1e-6, std="s
         p = [min(max(pi, 1e-12), 1.0) for pi in p_raw]
         if k > 0:
             d_imp = 1.0 / (math.fsum(ri / pi for ri, pi in zip(r, p)) / g)
-            d = max(d_imp, 2 * max(p))
+            d = max(d_imp, floor_factor * max(p))
         else:
-            d = 2 * max(p)
-        r_hat = [ri - (1 - ri) * (1.0 / g) * pi / (d - pi) for ri, pi in zip(r, p)]
-        if k == 0:
+            d = floor_factor * max(p)
+        r_hat = [ri - (1 - ri) * (wrong_scale / g) * pi / (d - pi) for ri, pi in zip(r, p)]
+        if k == 0 and negative_norm == "standardize":
+            out.append([alpha * v for v in standardise(r_hat)])
+        elif k == 0:
             mean = math.fsum(r_hat) / g
             out.append([alpha * (v - mean) for v in r_hat])
         else:
@@ -698,7 +770,8 @@ def random_batch(seed, n_groups, group_size):
 @pytest.mark.parametrize("algo", ALGOS)
 def test_matches_independent_reference(algo, group_size):
     rewards, confidence = random_batch(group_size, 96, group_size)
-    for params in ({}, {"std": "population", "alpha": 0.7, "eps": 1e-3, "wr_lambda": 0.3}):
+    for params in ({}, {"std": "population", "alpha": 0.7, "eps": 1e-3, "wr_lambda": 0.3},
+                   {"wrong_scale": 1.5, "floor_factor": 3.0, "negative_norm": "standardize"}):
         expected = tensor(reference_advantages(algo, rewards.tolist(), confidence.tolist(), **params))
         for dtype in (torch.float64, torch.float32):
             actual = compute_advantages(algo, rewards.to(dtype), confidence.to(dtype), **params)
