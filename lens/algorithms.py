@@ -60,6 +60,9 @@ class Algorithm:
     # PPO clipping: None = training.clip_eps on both sides; else the two PARAMS that set TRL's
     # `epsilon` (lower: ratio >= 1 - epsilon) and `epsilon_high` (upper: ratio <= 1 + epsilon_high).
     clip: tuple[str, str] | None = None
+    # Groups it filters out of the batch (those given A = 0) also leave the loss's mean over
+    # sequences: lens.trainer rescales the kept sequences' advantages per optimizer update.
+    drop_filtered: bool = False
     # Tables with a fixed row for this id (listed as "not run" when absent): table name -> row.
     tables: Mapping[str, int] = field(default_factory=dict)
     paper: str = ""  # where its definition comes from
@@ -95,10 +98,11 @@ ALGORITHMS: dict[str, Algorithm] = {
         "ngrpo_advantages", ("eps", "std"), False, "NGRPO", "#000000", "*", clip=("clip_low", "clip_high"),
         paper="Nan et al. 2025 (arXiv:2509.18851)"),
     "uniform_negative": Algorithm(
-        "uniform_negative_advantages", ("alpha", "eps", "std"), False, "LENS (uniform weights)", "#882255", "h",
-        paper="LENS paper Appendix C"),
+        "uniform_negative_advantages", ("alpha", "eps", "std"), False, "Uniform negative (ours)", "#882255", "h",
+        paper="this suite's baseline: every wrong answer -1/G (not the LENS paper's Appendix C, which reduces "
+              "to GRPO here)"),
     "reinforce_rej": Algorithm(
-        "reinforce_rej_advantages", (), False, "Reinforce-Rej", "#999933", "d",
+        "reinforce_rej_advantages", (), False, "Reinforce-Rej", "#999933", "d", drop_filtered=True,
         paper="Xiong et al. 2025 (arXiv:2504.11343)"),
 }
 

@@ -344,6 +344,9 @@ def _check(cfg: Any, source: str) -> None:
         bad = [k for k in cfg.pass_k if not 1 <= k <= cfg.n_samples]
         if bad:
             fail("evaluation.pass_k", f"{bad} outside 1..n_samples ({cfg.n_samples})")
+    if isinstance(cfg, RunConfig) and algorithms.get(cfg.algorithm.name).drop_filtered and cfg.training.kl_beta:
+        # lens.trainer leaves filtered groups out of the loss mean by rescaling advantages; a KL term would stay.
+        fail("training.kl_beta", f"must be 0 for {cfg.algorithm.name} (its filtered groups leave the loss mean)")
     if isinstance(cfg, WorkflowConfig):
         for key in ("algorithms", "ablation_algorithms"):
             unknown = [a for a in getattr(cfg, key) if a not in ALGORITHMS]

@@ -2,8 +2,7 @@
 
 Used by lens.trainer; exercised by `python -m pytest tests/test_objective.py` and timed by
 `python benchmarks/bench_objective.py`. Source: Feng et al., "Don't Waste Mistakes", arXiv:2510.08696,
-Section 5 and Appendix C; where the paper is silent, the choices below are the defaults of
-lens.algorithms.PARAMS.
+Section 5; where the paper is silent, the choices below are the defaults of lens.algorithms.PARAMS.
 
 GRPO (Eq. 2-3): with rewards r_i in {0, 1} for the G responses of one prompt,
 
@@ -41,8 +40,8 @@ Baselines: `dr_grpo` A_i = r_i - mean r (no std division; its constant-length lo
 the trainer's job, not this module's), `nsr` A_i = r_i - 1, `w_reinforce` A_i = lambda (0.1) for a
 correct answer and -1 for a wrong one. Other answers to all-wrong groups: `ngrpo` (a virtual
 maximum-reward sample joins each group's mean and std: A = -1/sqrt(G+1) in an all-wrong group),
-`uniform_negative` (LENS with uniform weights, Appendix C: A = -alpha/G in an all-wrong group,
-GRPO in mixed ones), `reinforce_rej` (+-1 rewards, all-wrong and all-correct groups filtered out).
+`uniform_negative` (this suite's baseline, not the paper's Appendix C: every wrong answer's reward
+is -1/G, so A = -alpha/G in an all-wrong group and GRPO in mixed ones), `reinforce_rej` (+-1 rewards, all-wrong and all-correct groups filtered out).
 Which function serves which id, and with which parameters, is lens.algorithms' table.
 
 Worked example (G = 4, alpha = 0.25, eps = 1e-6, sample std; tests/test_objective.py pins it):
@@ -329,28 +328,36 @@ def ngrpo_advantages(rewards: Tensor, confidence: Tensor, *, eps: float = 1e-6, 
 def uniform_negative_advantages(
     rewards: Tensor, confidence: Tensor, *, alpha: float = 0.25, eps: float = 1e-6, std: str = "sample"
 ) -> Tensor:
-    """LENS with uniform weights (LENS paper Appendix C's special case): every wrong answer of a
-    group gets the same negative reward, so the confidence plays no part.
+    """Uniform negative weights, this suite's baseline: every wrong answer of a group gets the same
+    negative reward -1/G, so the confidence plays no part.
 
-    LENS's calibrated reward r^_i = r_i - (1 - r_i) (1/G) p_i / (D - p_i) (Section 5, Eq. 11-14)
-    with the weight p_i / (D - p_i) replaced by one constant. We take its largest value, 1: the
-    floor D >= 2 max_j p_j keeps p_i / (D - p_i) <= 1, and LENS gives exactly 1 to the most
-    confident mistake of every all-wrong group (D = 2 max p); so every mistake is penalised like
-    LENS's most confident one, r^_i = -1/G, and no wrong answer's reward leaves LENS's [-1/G, 0).
+    Not the LENS paper's Appendix C. Its special case rho = mu = pi_theta (every response weighted
+    alike) gives each question one weight for its wrong answers, 1/(D - 1) with D ~ G/k for k
+    correct answers of G, i.e. about k/(G - k): 0 in an all-wrong group (k = 0), and in a mixed group a
+    reward r - (1 - r) k/(G - k) that is affine in r, which standardisation maps back to GRPO's
+    advantages. That case is GRPO in mixed groups and zero in all-wrong ones: plain GRPO, already
+    an arm, so it is no separate arm here.
+
+    This arm instead keeps a fixed push-down on every mistake. LENS's calibrated reward
+    r^_i = r_i - (1 - r_i) (1/G) p_i / (D - p_i) (Section 5, Eq. 11-14) with the weight
+    p_i / (D - p_i) replaced by one constant, its largest value 1: the floor D >= 2 max_j p_j keeps
+    p_i / (D - p_i) <= 1, and LENS gives exactly 1 to the most confident mistake of every all-wrong
+    group (D = 2 max p); so every mistake is penalised like LENS's most confident one, r^_i = -1/G,
+    and no wrong answer's reward leaves LENS's [-1/G, 0).
 
     - mixed groups: r^ = (1 + 1/G) r - 1/G is affine in r, so standardising it gives GRPO's
       advantages (the uniform weights carry no information beyond r);
     - all-wrong groups: r^ is the constant -1/G. LENS's negative-group rule alpha (r^ - mean r^)
-      would cancel a constant exactly; the uniform case's point is that all-wrong answers are
-      pushed down, so the negative group keeps the calibrated reward's level, scaled as LENS
-      scales negative groups: A_i = alpha r^_i = -alpha / G (-1/64 at G = 16, alpha = 0.25), the
-      policy gradient of -E[(1/G)(1 - r)] without a group baseline;
+      would cancel a constant exactly; this arm's point is that all-wrong answers are pushed
+      down, so the negative group keeps the calibrated reward's level, scaled as LENS scales
+      negative groups: A_i = alpha r^_i = -alpha / G (-1/64 at G = 16, alpha = 0.25), the policy
+      gradient of -E[(1/G)(1 - r)] without a group baseline;
     - all-correct groups: A = 0.
     """
     rewards_f, _ = _prepare(rewards, confidence, std)
     group_size = rewards_f.shape[-1]
     all_wrong, _all_correct, mixed = _group_kind(rewards_f)  # (B, 1) each
-    # Appendix C (uniform weights): p_i / (D - p_i) -> 1 for every wrong answer.
+    # Uniform negative (ours): p_i / (D - p_i) -> 1 for every wrong answer.
     calibrated = rewards_f - (1.0 - rewards_f) / max(group_size, 1)  # (B, G)
     mixed_adv = _divide_by_std(_centered(calibrated), eps, std)  # (B, G)
     zeros = torch.zeros_like(rewards_f)
@@ -362,10 +369,12 @@ def reinforce_rej_advantages(rewards: Tensor, confidence: Tensor) -> Tensor:
     """Reinforce-Rej (Xiong et al. 2025, arXiv:2504.11343, "A Minimalist Approach to LLM
     Reasoning"): REINFORCE on the raw reward r' = 2r - 1 in {-1, +1}, with the prompts whose
     responses are all correct or all wrong filtered out of the batch. Here a filtered group gets
-    A = 0: no gradient, as if removed (TRL's loss still counts its sequences in the batch mean, so
-    the step is smaller by the kept fraction than on a batch of kept prompts only; Adam largely
-    absorbs a constant scale). The opposite hypothesis to LENS's: all-wrong groups are noise to
-    drop, not signal to reweight. Ignores the confidence.
+    A = 0 (no gradient), and a kept sequence's advantage is exactly +-1, so A != 0 marks the kept
+    ones. Removing the filtered prompts also takes them out of the loss's mean over sequences;
+    that is the trainer's part (lens.algorithms: drop_filtered): lens.trainer.kept_only_advantages
+    rescales each optimizer update's kept advantages by (sequences in the update) / (kept ones),
+    so TRL's mean over all of them equals the mean over the kept ones. The opposite hypothesis to
+    LENS's: all-wrong groups are noise to drop, not signal to reweight. Ignores the confidence.
     """
     rewards_f, _ = _prepare(rewards, confidence, "sample")
     _all_wrong, _all_correct, mixed = _group_kind(rewards_f)  # (B, 1) each

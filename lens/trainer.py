@@ -22,6 +22,14 @@ where the advantages come from. Differences from TRL's GRPO, in the order they h
    one, is lens.objective's.
 4. Loss aggregation (Eq. 3): per-sequence token mean, then mean over sequences = TRL's
    `loss_type="grpo"`; Dr. GRPO uses TRL's constant-length normaliser `loss_type="dr_grpo"`.
+   Reinforce-Rej (lens.algorithms: drop_filtered) removes its filtered groups from that mean as
+   well: after TRL shuffles the rollout and splits it into micro-batches, `kept_only_advantages`
+   multiplies the kept sequences' advantages (A != 0) of each optimizer update by N / K, with N
+   the sequences the update averages over (all its micro-batches on every process) and K the kept
+   ones among them. The PPO-clip term is positively homogeneous in A (min(rho cA, clip(rho) cA) =
+   c min(rho A, clip(rho) A) for c > 0), so TRL's mean over N then equals the mean over the K
+   kept sequences: the update is the one on a batch of kept prompts only. Exact with no KL term
+   (beta = 0, the paper's and both configs' setting); other beta is refused.
    Clipping: e = 0.2 on both sides, or an algorithm's own lower/upper pair (NGRPO: 0.16 / 0.24)
    through TRL's `epsilon` / `epsilon_high` (lens.train.grpo_config_kwargs, from lens.algorithms).
 
@@ -114,6 +122,31 @@ def process_advantages(
     return advantages.reshape(-1)[process_slice], metrics  # (n_local,)
 
 
+def kept_only_advantages(advantages: list[Tensor], accumulation: int, sum_over_processes) -> list[Tensor]:
+    """Each micro-batch's advantages, rescaled so that every update averages over its kept sequences only.
+
+    `advantages` are this process's micro-batches of one rollout, (m,) each, in TRL's order (after
+    its shuffle): update u is micro-batches [u * accumulation, (u + 1) * accumulation). A sequence
+    is kept when A != 0. TRL's loss_type "grpo" weighs every sequence of an update by 1 / N (mean
+    over a micro-batch, / accumulation, averaged over processes; TRL's micro-batches are of equal
+    size); scaling the kept ones by N / K weighs them by 1 / K. `sum_over_processes` maps a (U,)
+    tensor to its sum over processes. An update with nothing kept stays all zero.
+    """
+    if len(advantages) % accumulation:
+        raise ValueError(f"{len(advantages)} micro-batches do not form whole updates of {accumulation}")
+    n_updates = len(advantages) // accumulation
+    device = advantages[0].device
+    n_local = torch.tensor([float(sum(a.numel() for a in advantages[u * accumulation:(u + 1) * accumulation]))
+                            for u in range(n_updates)], device=device)  # (U,)
+    kept_local = torch.stack([sum((a != 0).sum() for a in advantages[u * accumulation:(u + 1) * accumulation])
+                              for u in range(n_updates)]).float()  # (U,)
+    n_all = sum_over_processes(n_local)  # (U,)
+    kept_all = sum_over_processes(kept_local)  # (U,)
+    # Reinforce-Rej (filtered prompts removed): the update's mean over N sequences becomes one over K.
+    scale = torch.where(kept_all > 0, n_all / kept_all.clamp(min=1), torch.ones_like(n_all))  # (U,)
+    return [a * scale[j // accumulation].to(a.dtype) for j, a in enumerate(advantages)]
+
+
 # The TRL internals this subclass relies on, checked at construction (and by tests/test_trainer.py)
 # so that a TRL upgrade that changes them fails loudly instead of silently training GRPO.
 TRL_CONTRACT = {
@@ -122,10 +155,13 @@ TRL_CONTRACT = {
     "_get_per_token_logps_and_entropies": ("self", "model", "input_ids", "attention_mask", "logits_to_keep",
                                            "batch_size"),
     "_compute_loss": ("self", "model", "inputs"),
+    "_prepare_inputs": ("self", "generation_batch"),
 }
 # Source fragments whose meaning the subclass depends on: TRL computes old log-probs only when an
 # update is not the first after a generation (or for vLLM IS), and the loss reuses
-# inputs["old_per_token_logps"] when present; rewards come back gathered across processes.
+# inputs["old_per_token_logps"] when present; rewards come back gathered across processes; a
+# rollout is buffered as steps_per_generation micro-batches, and loss_type "grpo" is the PPO-clip
+# term (homogeneous in A) averaged over sequences (kept_only_advantages relies on both).
 TRL_SOURCE_CONTRACT = {
     "_generate_and_score_completions": (
         "if self.args.gradient_accumulation_steps % generate_every != 0 or (",
@@ -138,6 +174,13 @@ TRL_SOURCE_CONTRACT = {
         'old_per_token_logps = inputs.get("old_per_token_logps")',
         "old_per_token_logps = per_token_logps.detach() if old_per_token_logps is None else old_per_token_logps",
         'advantages = inputs["advantages"]',
+        "per_token_loss = -torch.min(per_token_loss1, per_token_loss2)",
+        "loss = ((per_token_loss * mask).sum(-1) / mask.sum(-1).clamp(min=1.0)).mean()",
+    ),
+    "_prepare_inputs": (
+        "if self._step % generate_every == 0 or self._buffered_inputs is None:",
+        "generation_batches = split_tensor_dict(generation_batch, self.args.steps_per_generation)",
+        "inputs = self._buffered_inputs[self._step % self.args.steps_per_generation]",
     ),
     "_calculate_rewards": ("rewards_per_func = gather(rewards_per_func)",),
 }
@@ -180,6 +223,10 @@ class LensGRPOTrainer(GRPOTrainer):
         if self.num_iterations != 1:
             # With several passes over a rollout, TRL's old log-probs of later passes are not pi_old's.
             raise ValueError("LensGRPOTrainer needs GRPOConfig(num_iterations=1) (the paper's setup)")
+        if algorithms.get(algorithm.name).drop_filtered and self.beta != 0.0:
+            # The KL term is not homogeneous in A: filtered sequences' KL would stay in the mean.
+            raise ValueError(f"algorithm {algorithm.name!r} leaves filtered groups out of the loss mean only "
+                             f"with GRPOConfig(beta=0.0), got beta={self.beta}")
 
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
         # Keep TRL's rewards (already gathered across processes) for our advantages.
@@ -206,6 +253,22 @@ class LensGRPOTrainer(GRPOTrainer):
             self._metrics["train"][name].append(value)
         output["advantages"] = advantages.to(output["advantages"].dtype)  # (n,)
         return output
+
+    def _prepare_inputs(self, generation_batch):
+        generate_every = self.args.steps_per_generation * self.num_iterations
+        fresh = self.model.training and (self._step % generate_every == 0 or self._buffered_inputs is None)
+        inputs = super()._prepare_inputs(generation_batch)
+        if not (fresh and algorithms.get(self.algorithm.name).drop_filtered):
+            return inputs
+        # TRL has just generated, shuffled and split a rollout: rescale each update's kept advantages.
+        scaled = kept_only_advantages([batch["advantages"] for batch in self._buffered_inputs],
+                                      self.args.gradient_accumulation_steps, self._sum_over_processes)
+        self._buffered_inputs = [{**batch, "advantages": adv} for batch, adv in zip(self._buffered_inputs, scaled)]
+        return self._buffered_inputs[self._step % self.args.steps_per_generation]
+
+    def _sum_over_processes(self, values: Tensor) -> Tensor:
+        gathered = self.accelerator.gather(values)  # (P * U,)
+        return gathered.view(self.accelerator.num_processes, -1).sum(dim=0)  # (U,)
 
     @torch.no_grad()
     def _rollout_logps(self, output: dict) -> Tensor | None:

@@ -117,7 +117,7 @@ def test_ngrpo_reproduces_the_papers_analytic_case():
 
 
 def test_uniform_negative_gives_all_wrong_groups_one_constant():
-    # Appendix C, uniform weights: p/(D - p) -> 1, so a wrong answer's r^ = -1/G whatever its p.
+    # Uniform negative (this suite's baseline): p/(D - p) -> 1, so a wrong answer's r^ = -1/G whatever its p.
     # G = 16, alpha = 0.25: all-wrong group A = alpha * (-1/16) = -1/64 for every answer.
     confidence = tensor([[0.9, 0.1, 0.5, 0.3] * 4])
     advantages = compute_advantages("uniform_negative", tensor([[0] * 16]), confidence)
@@ -131,6 +131,20 @@ def test_uniform_negative_gives_all_wrong_groups_one_constant():
     mixed_rewards, mixed_conf = tensor([[1, 0, 1, 0, 0, 0, 0, 0]]), tensor([[0.9, 0.2, 0.5, 0.7, 0.1, 0.3, 0.4, 0.6]])
     torch.testing.assert_close(compute_advantages("uniform_negative", mixed_rewards, mixed_conf),
                                compute_advantages("grpo", mixed_rewards, mixed_conf), atol=1e-5, rtol=0)
+
+
+def test_appendix_c_special_case_is_grpo():
+    # The LENS paper's Appendix C with rho = mu = pi_theta: one weight k/(G - k) per question.
+    # r = [1, 0, 0, 0], k = 1: r^ = [1, -1/3, -1/3, -1/3] = (4/3) r - 1/3, affine in r: standardised,
+    # GRPO's [1.5, -0.5, -0.5, -0.5] (up to eps); k = 0: weight 0, A = 0; GRPO already covers both.
+    rewards = tensor([[1, 0, 0, 0], [1, 1, 0, 0], [0, 0, 0, 0]])
+    k = rewards.sum(-1, keepdim=True)
+    special_case = rewards - (1 - rewards) * k / (4 - k)
+    advantages = objective._divide_by_std(objective._centered(special_case), EPS, "sample")
+    grpo = compute_advantages("grpo", rewards, torch.ones_like(rewards))
+    assert_values(advantages[:1], [[1.5, -0.5, -0.5, -0.5]], atol=1e-5)
+    torch.testing.assert_close(advantages, grpo, atol=1e-5, rtol=0)
+    assert bool((advantages[2] == 0).all())
 
 
 def test_reinforce_rej_filters_homogeneous_groups():

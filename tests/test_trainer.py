@@ -18,6 +18,7 @@ from lens.trainer import (
     TRL_CONTRACT,
     LensGRPOTrainer,
     check_trl_contract,
+    kept_only_advantages,
     needs_confidence,
     process_advantages,
     rollout_metrics,
@@ -53,7 +54,7 @@ def test_contract_check_names_a_changed_method(monkeypatch):
 def test_subclass_overrides_only_the_contracted_methods():
     own = {name for name, value in vars(LensGRPOTrainer).items() if inspect.isfunction(value)}
     trl_methods = {name for name in own if hasattr(trl.GRPOTrainer, name)}
-    assert trl_methods == {"__init__", "_generate_and_score_completions", "_calculate_rewards"}
+    assert trl_methods == {"__init__", "_generate_and_score_completions", "_calculate_rewards", "_prepare_inputs"}
     assert set(TRL_CONTRACT) >= trl_methods - {"__init__"}
 
 
@@ -306,6 +307,96 @@ def test_confidence_is_the_rollout_policys_geometric_mean_probability(tiny, tmp_
     logp = torch.log_softmax(logits.float(), -1).gather(-1, b["completion_ids"].unsqueeze(-1)).squeeze(-1)
     expected = sequence_confidence(logp, b["completion_mask"])
     torch.testing.assert_close(seen["confidence"].reshape(-1), expected, rtol=1e-4, atol=1e-6)
+
+
+def test_kept_only_advantages_hand_computed():
+    # Two updates of two micro-batches of 2 sequences (accumulation 2), one process:
+    #   update 0: [1, -1], [0, 0]  -> N = 4, K = 2, scale 2;  update 1: [0, 0], [0, 1] -> N = 4, K = 1, scale 4.
+    batches = [torch.tensor(a) for a in ([1.0, -1.0], [0.0, 0.0], [0.0, 0.0], [0.0, 1.0])]
+    scaled = kept_only_advantages(batches, 2, lambda t: t)
+    assert [a.tolist() for a in scaled] == [[2, -2], [0, 0], [0, 0], [0, 4]]
+    # Two processes with the same local counts: N = 8, K = 4 and 2, so the same scales.
+    scaled = kept_only_advantages(batches, 2, lambda t: 2 * t)
+    assert [a.tolist() for a in scaled] == [[2, -2], [0, 0], [0, 0], [0, 4]]
+    # Nothing kept: all zero, no division by zero.
+    assert [a.tolist() for a in kept_only_advantages([torch.zeros(3)], 1, lambda t: t)] == [[0, 0, 0]]
+    with pytest.raises(ValueError, match="whole updates"):
+        kept_only_advantages(batches[:3], 2, lambda t: t)
+
+
+def rewards_by_prompt(prompts, completions, **kwargs):
+    """Group types set by hand (G = 4): "1+1=" and "3+5=" mixed (first sample right, r = [1, 0, 0, 0]),
+    "2+3=" all wrong, "4+4=" all right. A group's samples arrive consecutively, before TRL's shuffle."""
+    seen, rewards = set(), []
+    for prompt in prompts:
+        if prompt == "2+3=":
+            rewards.append(0.0)
+        elif prompt == "4+4=":
+            rewards.append(1.0)
+        else:
+            rewards.append(0.0 if prompt in seen else 1.0)
+        seen.add(prompt)
+    return rewards
+
+
+def _gradient(trainer, micro_batches, accumulation):
+    trainer.model.zero_grad()
+    trainer.current_gradient_accumulation_steps = accumulation
+    for inputs in micro_batches:
+        trainer._compute_loss(trainer.model, inputs).backward()
+    return torch.cat([p.grad.flatten() for p in trainer.model.parameters() if p.grad is not None])
+
+
+@pytest.mark.parametrize("updates_per_rollout,micro_batch_size", [(1, 4), (2, None)])
+def test_reinforce_rej_update_equals_the_one_on_kept_prompts_only(tiny, tmp_path, updates_per_rollout,
+                                                                  micro_batch_size):
+    # One rollout of 4 prompts x G = 4 = 16 sequences: 2 mixed groups kept (8 sequences, A = +-1),
+    # 1 all-wrong and 1 all-correct group filtered (A = 0).
+    #   (1, 4): one update of 16 sequences in 4 micro-batches of 4: N = 16, K = 8, kept A = +-2;
+    #   (2, None): two updates of 8 sequences each, one micro-batch each: kept A = +-8 / K_u, K_0 + K_1 = 8.
+    # TRL's loss weighs each sequence of an update by 1/N; with kept A scaled by N/K the update's
+    # gradient is the mean over its K kept sequences, the gradient on a batch of them alone.
+    torch.manual_seed(0)
+    trainer, _ = _trainer(tiny, tmp_path, "reinforce_rej", rewards_by_prompt, updates_per_rollout=updates_per_rollout,
+                          prompts_per_rollout=4, prompts_per_update=4 // updates_per_rollout,
+                          micro_batch_size=micro_batch_size)
+    trainer.model.train()
+    accumulation, steps = trainer.args.gradient_accumulation_steps, trainer.args.steps_per_generation
+    assert (accumulation, steps) == ((4, 4) if updates_per_rollout == 1 else (1, 2))
+    generation_batch = next(iter(trainer.get_train_dataloader()))
+    micro_batches = []
+    for _ in range(steps):
+        micro_batches.append(trainer._prepare_inputs(generation_batch))
+        trainer._step += 1
+    advantages = torch.cat([b["advantages"] for b in micro_batches])
+    assert (advantages != 0).sum().item() == 8
+    kept_counts = []
+    for u in range(updates_per_rollout):
+        update = micro_batches[u * accumulation:(u + 1) * accumulation]
+        adv = torch.cat([b["advantages"] for b in update])
+        kept = adv != 0
+        n, k = adv.numel(), int(kept.sum())
+        kept_counts.append(k)
+        assert torch.equal(adv[kept].abs(), torch.full((k,), n / k))  # +-N/K
+        keys = ["prompt_ids", "prompt_mask", "completion_ids", "completion_mask"]
+        keys += ["old_per_token_logps"] if "old_per_token_logps" in update[0] else []
+        kept_only = {key: torch.cat([b[key] for b in update])[kept] for key in keys}
+        kept_only["advantages"] = adv[kept].sign()  # the kept prompts' own A = +-1
+        expected = _gradient(trainer, [kept_only], 1)
+        got = _gradient(trainer, update, accumulation)
+        torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-7)
+        # Without the rescaling (A = +-1 among the zeros), TRL's mean shrinks by the kept fraction K/N.
+        unscaled = [{**b, "advantages": b["advantages"].sign()} for b in update]
+        torch.testing.assert_close(_gradient(trainer, unscaled, accumulation), expected * k / n, rtol=1e-4, atol=1e-7)
+    assert sum(kept_counts) == 8
+
+
+def test_reinforce_rej_refuses_a_kl_term():
+    from lens.config import ConfigError
+
+    with pytest.raises(ConfigError, match="training.kl_beta: must be 0 for reinforce_rej"):
+        _run_cfg("reinforce_rej", 1, kl_beta=0.1)
+    assert _run_cfg("grpo", 1, kl_beta=0.1).training.kl_beta == 0.1
 
 
 def test_wrong_loss_type_is_rejected(tiny, tmp_path):
