@@ -63,6 +63,9 @@ class Algorithm:
     # Groups it filters out of the batch (those given A = 0) also leave the loss's mean over
     # sequences: lens.trainer rescales the kept sequences' advantages per optimizer update.
     drop_filtered: bool = False
+    # Its function also takes `seed` (an int, not a PARAM): lens.trainer passes one per rollout,
+    # derived from the run seed and the step, so a run's draws are reproducible.
+    seeded: bool = False
     # Tables with a fixed row for this id (listed as "not run" when absent): table name -> row.
     tables: Mapping[str, int] = field(default_factory=dict)
     paper: str = ""  # where its definition comes from
@@ -104,6 +107,9 @@ ALGORITHMS: dict[str, Algorithm] = {
     "reinforce_rej": Algorithm(
         "reinforce_rej_advantages", (), False, "Reinforce-Rej", "#999933", "d", drop_filtered=True,
         paper="Xiong et al. 2025 (arXiv:2504.11343)"),
+    "grpo_shuffled": Algorithm(
+        "grpo_shuffled_advantages", ("eps", "std"), False, "GRPO (shuffled advantages)", "#44AA99", "<",
+        seeded=True, paper="this suite's control arm: GRPO's advantages permuted within each group"),
 }
 
 

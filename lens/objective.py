@@ -42,6 +42,9 @@ correct answer and -1 for a wrong one. Other answers to all-wrong groups: `ngrpo
 maximum-reward sample joins each group's mean and std: A = -1/sqrt(G+1) in an all-wrong group),
 `uniform_negative` (this suite's baseline, not the paper's Appendix C: every wrong answer's reward
 is -1/G, so A = -alpha/G in an all-wrong group and GRPO in mixed ones), `reinforce_rej` (+-1 rewards, all-wrong and all-correct groups filtered out).
+Control: `grpo_shuffled` permutes GRPO's advantages at random within each group (the same
+magnitudes, no information about which answer was right), seeded, so the same inputs and seed
+give the same output.
 Which function serves which id, and with which parameters, is lens.algorithms' table.
 
 Worked example (G = 4, alpha = 0.25, eps = 1e-6, sample std; tests/test_objective.py pins it):
@@ -383,6 +386,32 @@ def reinforce_rej_advantages(rewards: Tensor, confidence: Tensor) -> Tensor:
     return advantages.to(_out_dtype(rewards, confidence))
 
 
+def grpo_shuffled_advantages(
+    rewards: Tensor, confidence: Tensor, *, eps: float = 1e-6, std: str = "sample", seed: int = 0
+) -> Tensor:
+    """Control arm (ours): GRPO's advantages permuted uniformly at random within each group.
+
+    Every group keeps GRPO's multiset of advantages (the same step sizes, summing to 0), but which
+    response gets which is random: a correct answer of a group with k correct of G gets a positive
+    advantage with probability k/G, so the update carries no information about which answer was
+    right. An arm that cannot beat it learns nothing from the rewards' assignment. All-correct and
+    all-wrong groups stay at A = 0. The permutations are drawn from a CPU torch.Generator seeded
+    with `seed` (an int in [0, 2**63)), one independent uniform permutation per group, so the
+    function is pure: the same inputs and seed give the same output, on any device and dtype.
+    Ignores the confidence.
+    """
+    if not 0 <= seed < 2**63:
+        raise ValueError(f"seed must be an int in [0, 2**63), got {seed!r}")
+    rewards_f, _ = _prepare(rewards, confidence, std)
+    advantages = _grpo_advantages(rewards_f, eps, std)  # (B, G)
+    generator = torch.Generator(device="cpu").manual_seed(int(seed))
+    # Sorting i.i.d. uniform keys gives a uniform random permutation of each row.
+    keys = torch.rand(advantages.shape, generator=generator, dtype=torch.float64)  # (B, G)
+    permutation = keys.argsort(dim=-1).to(advantages.device)  # (B, G)
+    # GRPO (shuffled): sample j of a group receives the advantage GRPO gave sample permutation[j].
+    return advantages.gather(-1, permutation).to(_out_dtype(rewards, confidence))  # (B, G)
+
+
 AdvantageFn = Callable[..., Tensor]
 
 
@@ -395,12 +424,14 @@ def advantage_fn(algo: str) -> AdvantageFn:
 ADVANTAGE_FNS: dict[str, AdvantageFn] = {algo: advantage_fn(algo) for algo in algorithms.ALGORITHMS}
 
 
-def compute_advantages(algo: str, rewards: Tensor, confidence: Tensor, **params) -> Tensor:
+def compute_advantages(algo: str, rewards: Tensor, confidence: Tensor, *, seed: int = 0, **params) -> Tensor:
     """Advantages (B, G) of algorithm `algo` for rewards in {0, 1} and confidences in [0, 1], both (B, G).
 
     `params` are advantage parameters (lens.algorithms.PARAMS: alpha, eps, std, wr_lambda, ...);
     the algorithm's function receives its own and ignores the others, so one set of parameters
-    serves every algorithm. The result has the dtype (float32/float64) and device of the inputs.
+    serves every algorithm. `seed` reaches only the algorithms that draw at random
+    (lens.algorithms: seeded, e.g. grpo_shuffled). The result has the dtype (float32/float64) and
+    device of the inputs.
     Raises ValueError for an unknown algo (the message lists the valid ones), an unknown parameter
     name, an unknown `std`, mismatched shapes, rewards outside {0, 1} or NaN confidences.
     """
@@ -409,7 +440,10 @@ def compute_advantages(algo: str, rewards: Tensor, confidence: Tensor, **params)
         raise ValueError(f"unknown advantage parameter(s) {unknown}; valid: {list(algorithms.PARAMS)}")
     if "std" in params and params["std"] not in STD_KINDS:
         raise ValueError(f"std must be one of {list(STD_KINDS)}, got {params['std']!r}")
-    return advantage_fn(algo)(rewards, confidence, **algorithms.own_params(algo, params))
+    own = algorithms.own_params(algo, params)
+    if algorithms.get(algo).seeded:
+        own["seed"] = seed
+    return advantage_fn(algo)(rewards, confidence, **own)
 
 
 def group_stats(rewards: Tensor, advantages: Tensor) -> dict[str, Tensor]:

@@ -17,7 +17,9 @@ where the advantages come from. Differences from TRL's GRPO, in the order they h
 2. Advantages (Eq. 2 for GRPO, Eq. 11-14 for LENS, the baselines of §3) from
    `lens.objective.compute_advantages` on the rewards and confidences of the whole rollout,
    gathered across processes (a prompt's G samples may sit on different GPUs), then sliced back
-   to this process's rows, exactly as TRL slices its own advantages.
+   to this process's rows, exactly as TRL slices its own advantages. Algorithms that draw at
+   random (grpo_shuffled) get `rollout_seed(run seed, optimizer step at the rollout)`: the same on
+   every process, different for every rollout, and the same again when a run resumes.
 3. No reward scaling by TRL (`scale_rewards="none"`): the std division, where an algorithm has
    one, is lens.objective's.
 4. Loss aggregation (Eq. 3): per-sequence token mean, then mean over sequences = TRL's
@@ -91,6 +93,13 @@ def rollout_metrics(
     return metrics
 
 
+def rollout_seed(run_seed: int, step: int) -> int:
+    """The seed of the advantages' random draws for the rollout generated at optimizer step `step`."""
+    if not (0 <= run_seed < 2**31 and 0 <= step < 2**32):
+        raise ValueError(f"run seed {run_seed} or step {step} out of range")
+    return run_seed * 2**32 + step  # distinct for every (run seed, step)
+
+
 def process_advantages(
     algorithm: AlgorithmConfig,
     rewards: Tensor,
@@ -98,19 +107,22 @@ def process_advantages(
     num_generations: int,
     process_index: int,
     n_local: int,
+    seed: int = 0,
 ) -> tuple[Tensor, dict[str, float]]:
     """This process's advantages (n_local,) and the rollout's metrics, from every process's samples.
 
     `rewards` and `confidence` are (N_all,) in accelerate's gather order (process-major), where
     consecutive runs of `num_generations` samples are one prompt's group even when a group
     straddles two processes; `confidence` None means no log-probs were available (algorithms
-    outside the LENS family with one update per rollout), so its metrics are NaN.
+    outside the LENS family with one update per rollout), so its metrics are NaN. `seed` reaches
+    algorithms that draw at random (every process passes the same one, so their draws agree).
     """
     grouped_rewards = rewards.float().view(-1, num_generations)  # (B_all, G)
     confidence_grouped = confidence.float().view(-1, num_generations) if confidence is not None else None  # (B_all, G)
     # Algorithms that ignore p still take a tensor of the right shape.
     used_confidence = confidence_grouped if confidence_grouped is not None else torch.ones_like(grouped_rewards)
-    advantages = compute_advantages(algorithm.name, grouped_rewards, used_confidence, **algorithm.params())  # (B_all, G)
+    advantages = compute_advantages(algorithm.name, grouped_rewards, used_confidence, seed=seed,
+                                    **algorithm.params())  # (B_all, G)
     if algorithm.name == "grpo":
         grpo_advantages = advantages
     else:
@@ -248,7 +260,8 @@ class LensGRPOTrainer(GRPOTrainer):
         confidence_local = sequence_confidence(logp, mask) if logp is not None else None  # (n,)
         confidence_all = self.accelerator.gather(confidence_local.float()) if logp is not None else None  # (N_all,)
         advantages, metrics = process_advantages(
-            self.algorithm, rewards, confidence_all, self.num_generations, self.accelerator.process_index, n_local)
+            self.algorithm, rewards, confidence_all, self.num_generations, self.accelerator.process_index, n_local,
+            seed=rollout_seed(self.args.seed, self.state.global_step))
         for name, value in metrics.items():
             self._metrics["train"][name].append(value)
         output["advantages"] = advantages.to(output["advantages"].dtype)  # (n,)

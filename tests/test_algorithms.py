@@ -39,9 +39,13 @@ def test_every_entry_has_its_function_with_exactly_its_own_parameters(algo):
     positional = [p.name for p in signature.parameters.values() if p.kind is p.POSITIONAL_OR_KEYWORD]
     keywords = {p.name: p.default for p in signature.parameters.values() if p.kind is p.KEYWORD_ONLY}
     assert positional == ["rewards", "confidence"], algo
-    assert set(keywords) == set(spec.params), f"{algo}: function takes {sorted(keywords)}, entry says {spec.params}"
+    # A seeded algorithm's function also takes the per-rollout `seed` (not a config parameter).
+    runtime = {"seed"} if spec.seeded else set()
+    assert set(keywords) == set(spec.params) | runtime, \
+        f"{algo}: function takes {sorted(keywords)}, entry says {spec.params} (+ {sorted(runtime)})"
     for name, default in keywords.items():
-        assert default == algorithms.PARAMS[name].default, f"{algo}: default of {name} differs from PARAMS"
+        if name not in runtime:
+            assert default == algorithms.PARAMS[name].default, f"{algo}: default of {name} differs from PARAMS"
     assert objective.ADVANTAGE_FNS[algo] is fn
 
 

@@ -64,6 +64,17 @@ def test_the_comparison_is_grpo_against_lens_over_two_seeds(workflow):
     assert lens.alpha == 0.25  # the paper's LENS rule: the benchmark is calibrated, never the rule
 
 
+def test_the_ablations_target_runs_every_other_arm_with_the_papers_rule(workflow):
+    from lens import algorithms
+
+    # Every arm of lens.algorithms is trained by `make reproduce` or by `snakemake ablations`
+    # (the grpo_shuffled control included), and the LENS knobs keep the paper's values.
+    assert set(workflow.algorithms) | set(workflow.ablation_algorithms) == set(algorithms.ids())
+    assert "grpo_shuffled" in workflow.ablation_algorithms
+    lens = workflow.resolve(next(iter(workflow.models)), "lens", workflow.seeds[0]).algorithm
+    assert (lens.wrong_scale, lens.floor_factor, lens.negative_norm) == (1.0, 2.0, "demean")
+
+
 def test_every_worked_solution_fits_the_sampling_budget(workflow, cfg):
     """A correct answer is never cut off: the longest solution (plus a leading space and EOS) fits
     max_new_tokens with the character tokenizer, in training and in evaluation."""

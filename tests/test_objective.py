@@ -77,6 +77,9 @@ EXAMPLE_EXPECTED = {
     "uniform_negative": [[1.25 * c / (0.625 + EPS) for c in (0.75, -0.25, -0.25, -0.25)], [-1 / 16] * 4, ZEROS],
     # Reinforce-Rej: +-1 in mixed groups, all-wrong and all-correct groups filtered (A = 0).
     "reinforce_rej": [[1, -1, -1, -1], ZEROS, ZEROS],
+    # GRPO shuffled, seed 0 (the default): the generator draws permutation [2, 1, 3, 0] for the first
+    # group (test_grpo_shuffled_permutes_grpo_within_each_group), so the correct answer's 1.5 lands on sample 3.
+    "grpo_shuffled": [[GRPO_MIXED[i] for i in (2, 1, 3, 0)], ZEROS, ZEROS],
 }
 
 
@@ -151,6 +154,43 @@ def test_reinforce_rej_filters_homogeneous_groups():
     rewards = tensor([[1, 0, 0, 1], [0, 0, 0, 0], [1, 1, 1, 1]])
     advantages = compute_advantages("reinforce_rej", rewards, tensor([[0.5] * 4] * 3))
     assert_values(advantages, [[1, -1, -1, 1], ZEROS, ZEROS])
+
+
+def test_grpo_shuffled_permutes_grpo_within_each_group():
+    rewards = tensor([[1, 0, 0, 0], [1, 1, 0, 0], [0, 0, 0, 0], [1, 1, 1, 1]])
+    confidence = tensor([[0.5] * 4] * 4)
+    grpo = compute_advantages("grpo", rewards, confidence)
+    # The recipe: i.i.d. uniform keys from a CPU generator seeded with `seed`, argsorted per row;
+    # sample j gets GRPO's advantage of sample permutation[j]. Seed 0 draws [2, 1, 3, 0] first.
+    permutation = torch.rand((4, 4), generator=torch.Generator().manual_seed(0), dtype=torch.float64).argsort(-1)
+    assert permutation[0].tolist() == [2, 1, 3, 0]
+    shuffled = compute_advantages("grpo_shuffled", rewards, confidence, seed=0)
+    assert torch.equal(shuffled, grpo.gather(-1, permutation))
+    # r = [1, 0, 0, 0]: GRPO [1.5, -0.5, -0.5, -0.5] (up to eps) becomes [-0.5, -0.5, -0.5, 1.5].
+    assert_values(shuffled[:1], [[-0.5, -0.5, -0.5, 1.5]], atol=1e-5)
+    for seed in range(20):
+        again = compute_advantages("grpo_shuffled", rewards, confidence, seed=seed)
+        # Pure: the same inputs and seed give the same output; each group keeps GRPO's multiset.
+        assert torch.equal(again, compute_advantages("grpo_shuffled", rewards, confidence, seed=seed))
+        assert torch.equal(again.sort(-1).values, grpo.sort(-1).values)
+        assert bool((again[2:] == 0).all())
+    assert not torch.equal(compute_advantages("grpo_shuffled", rewards, confidence, seed=1), shuffled)
+    with pytest.raises(ValueError, match="seed"):
+        compute_advantages("grpo_shuffled", rewards, confidence, seed=-1)
+
+
+def test_grpo_shuffled_gives_the_correct_answer_a_positive_advantage_k_over_g_of_the_time():
+    # 4000 groups in one draw (one independent permutation per group): the correct answer (sample 0
+    # of r = [1, 0, 0, 0], k/G = 1/4; samples 0-1 of r = [1, 1, 0, 0], k/G = 1/2) gets a positive
+    # advantage with probability k/G. Binomial sd: sqrt(0.25 * 0.75 / 4000) = 0.007, sqrt(0.25 / 4000) = 0.008.
+    n = 4000
+    for pattern, share in (([1, 0, 0, 0], 0.25), ([1, 1, 0, 0], 0.5)):
+        rewards = tensor([pattern] * n)
+        shuffled = compute_advantages("grpo_shuffled", rewards, torch.ones_like(rewards), seed=123)
+        positive = (shuffled[:, 0] > 0).double().mean().item()
+        assert positive == pytest.approx(share, abs=0.035), pattern
+        # Each sample position is equally likely to get each advantage: the correct answer's is no better.
+        assert (shuffled[:, 2] > 0).double().mean().item() == pytest.approx(share, abs=0.035)
 
 
 def test_lens_floor_binds_in_mixed_group():
@@ -638,7 +678,7 @@ def test_property_all_correct_groups_give_zero(batch, std):
     rewards[0] = 1.0  # at least one all-correct group
     _, all_correct, _ = kinds(rewards)
     for algo in ("grpo", "lens", "lens_mixed_only", "lens_negative_only", "dr_grpo", "nsr", "ngrpo",
-                 "uniform_negative", "reinforce_rej"):
+                 "uniform_negative", "reinforce_rej", "grpo_shuffled"):
         advantages = compute_advantages(algo, rewards, confidence, std=std)
         assert bool((advantages[all_correct] == 0).all()), algo
 
@@ -705,6 +745,8 @@ def test_property_float32_matches_float64(batch, std):
 
 def reference_advantages(algo, rewards, confidence, alpha=0.25, eps=1e-6, std="sample", wr_lambda=0.1,
                          wrong_scale=1.0, floor_factor=2.0, negative_norm="demean"):
+    if algo == "grpo_shuffled":
+        algo = "grpo"  # the same values per group, permuted: the test compares sorted rows
     out = []
     for r, p_raw in zip(rewards, confidence):
         g = len(r)
@@ -789,4 +831,6 @@ def test_matches_independent_reference(algo, group_size):
         expected = tensor(reference_advantages(algo, rewards.tolist(), confidence.tolist(), **params))
         for dtype in (torch.float64, torch.float32):
             actual = compute_advantages(algo, rewards.to(dtype), confidence.to(dtype), **params)
+            if algo == "grpo_shuffled":
+                actual, expected = actual.sort(-1).values, expected.sort(-1).values
             torch.testing.assert_close(actual.double(), expected, atol=1e-5, rtol=0)

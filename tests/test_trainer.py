@@ -22,6 +22,7 @@ from lens.trainer import (
     needs_confidence,
     process_advantages,
     rollout_metrics,
+    rollout_seed,
     trl_loss_type,
 )
 from lens.train import batch_plan, grpo_config_kwargs
@@ -389,6 +390,36 @@ def test_reinforce_rej_update_equals_the_one_on_kept_prompts_only(tiny, tmp_path
         unscaled = [{**b, "advantages": b["advantages"].sign()} for b in update]
         torch.testing.assert_close(_gradient(trainer, unscaled, accumulation), expected * k / n, rtol=1e-4, atol=1e-7)
     assert sum(kept_counts) == 8
+
+
+def test_grpo_shuffled_is_seeded_by_run_seed_and_rollout_step(tiny, tmp_path, monkeypatch):
+    import lens.trainer as lens_trainer
+
+    # rollout_seed: run seed x 2^32 + optimizer step, distinct for every (seed, step).
+    assert rollout_seed(0, 0) == 0 and rollout_seed(0, 2) == 2 and rollout_seed(3, 4) == 3 * 2**32 + 4
+    with pytest.raises(ValueError):
+        rollout_seed(-1, 0)
+    # process_advantages hands the seed on; every process slices the same permutation.
+    rewards, confidence = torch.tensor([1.0, 0, 0, 0, 1, 1, 0, 0]), torch.full((8,), 0.5)
+    algo = AlgorithmConfig(name="grpo_shuffled")
+    whole = compute_advantages("grpo_shuffled", rewards.view(2, 4), confidence.view(2, 4), seed=7).reshape(-1)
+    pieces = [process_advantages(algo, rewards, confidence, 4, rank, 4, seed=7)[0] for rank in range(2)]
+    torch.testing.assert_close(torch.cat(pieces), whole)
+    # Two rollouts of two updates each: seeds from the run seed (0) and the optimizer step at generation.
+    seeds = []
+    real_compute = lens_trainer.compute_advantages
+
+    def capture(algo, rewards, confidence, seed=0, **kw):
+        if algo == "grpo_shuffled":
+            seeds.append(seed)
+        return real_compute(algo, rewards, confidence, seed=seed, **kw)
+
+    monkeypatch.setattr(lens_trainer, "compute_advantages", capture)
+    torch.manual_seed(0)
+    trainer, _ = _trainer(tiny, tmp_path, "grpo_shuffled", parity_reward, updates_per_rollout=2, rollout_steps=2)
+    trainer.train()
+    assert trainer.state.global_step == 4
+    assert seeds == [rollout_seed(0, 0), rollout_seed(0, 2)]
 
 
 def test_reinforce_rej_refuses_a_kl_term():
