@@ -356,9 +356,13 @@ def _hard_final(samples: pd.DataFrame, model: str, algo: str) -> tuple[pd.DataFr
 
 
 def run_power(samples: pd.DataFrame, model: str, treatment: str, baseline: str) -> dict | None:
-    """Minimum detectable Level 4-5 difference (80 % power, two-sided 5 %) of this run's design, from
-    its own seed-to-seed and per-problem variance (analysis.stats.variance_components), and the
-    observed difference; None when an arm has no Level 4-5 samples."""
+    """Minimum detectable Level 4-5 difference (80 % power, two-sided 5 %) of this run's design and the
+    observed difference; None when an arm has no Level 4-5 samples.
+
+    When both arms ran the same seeds (>= 2), runs of one seed share their random numbers (the same
+    start, data order and sampling seeds), and the tables pair them by seed: the design is paired
+    (analysis.stats.paired_difference_se). Otherwise the arms are independent runs, each with its own
+    seed-to-seed and per-problem variance (analysis.stats.variance_components)."""
     arms = {}
     for algo in (treatment, baseline):
         found = _hard_final(samples, model, algo)
@@ -367,18 +371,29 @@ def run_power(samples: pd.DataFrame, model: str, treatment: str, baseline: str) 
         sub, step = found
         matrix = stats.seed_problem_scores(sub)  # (S, P)
         n = int(sub.groupby(["seed", "problem_id"]).size().min())
-        arms[algo] = {"matrix": matrix, "step": step, "n_samples": n,
+        arms[algo] = {"matrix": matrix, "step": step, "n_samples": n, "seeds": sorted(sub["seed"].unique()),
                       "components": stats.variance_components(matrix, n_samples=n)}
     t, b = arms[treatment], arms[baseline]
     if t["matrix"].shape[1] != b["matrix"].shape[1]:
         return None
     seeds = [t["matrix"].shape[0], b["matrix"].shape[0]]
-    se = stats.difference_se([t["components"], b["components"]], seeds, t["matrix"].shape[1])
-    return {"mdd": stats.minimum_detectable_difference(se), "se": se, "n_seeds": seeds,
-            "n_problems": t["matrix"].shape[1], "n_samples": min(t["n_samples"], b["n_samples"]),
-            "diff": float(t["matrix"].mean() - b["matrix"].mean()), "step": t["step"],
-            "seed_sd": [float(np.sqrt(a["components"]["seed_var"])) for a in (t, b)],
-            "resid_sd": [float(np.sqrt(a["components"]["resid_var"])) for a in (t, b)]}
+    out = {"n_seeds": seeds, "n_problems": t["matrix"].shape[1], "n_samples": min(t["n_samples"], b["n_samples"]),
+           "diff": float(t["matrix"].mean() - b["matrix"].mean()), "step": t["step"],
+           "seed_sd": [float(np.sqrt(a["components"]["seed_var"])) for a in (t, b)],
+           "resid_sd": [float(np.sqrt(a["components"]["resid_var"])) for a in (t, b)]}
+    if stats.same_seed_rows(t["seeds"], b["seeds"]):
+        paired = stats.paired_difference_se(t["matrix"], b["matrix"])
+        out.update(design="paired", se=paired["se"], seed_df=paired["seed_df"],
+                   paired_seed_sd=float(np.sqrt(paired["seed_var"])),
+                   paired_problem_sd=float(np.sqrt(paired["problem_var"])))
+        # what the same runs could detect if each arm's seeds were independent of the other's
+        out["independent_mdd"] = stats.minimum_detectable_difference(
+            stats.difference_se([t["components"], b["components"]], seeds, t["matrix"].shape[1]))
+    else:
+        out.update(design="independent",
+                   se=stats.difference_se([t["components"], b["components"]], seeds, t["matrix"].shape[1]))
+    out["mdd"] = stats.minimum_detectable_difference(out["se"])
+    return out
 
 
 def paper_power(seed_sds=PAPER_SEED_SDS) -> list[dict]:
@@ -413,10 +428,21 @@ def power_section(samples: pd.DataFrame | None, treatment: str, baseline: str) -
             one_seed = min(p["n_seeds"]) < 2
             text = (f"- **This run, {style.model_label(model)}** ({p['n_seeds'][0]} + {p['n_seeds'][1]} seeds, "
                     f"{p['n_problems']} Level 4-5 problems, {p['n_samples']} samples each, step {p['step']}): "
-                    f"minimum detectable difference **{100 * p['mdd']:.1f} points** (SE {100 * p['se']:.2f}; "
-                    f"seed-to-seed SD {100 * p['seed_sd'][0]:.2f} / {100 * p['seed_sd'][1]:.2f} points, "
-                    f"per-problem residual SD {100 * p['resid_sd'][0]:.1f} / {100 * p['resid_sd'][1]:.1f} points, "
-                    f"{t} / {b}). Observed: {style.fmt_signed(100 * p['diff'])} points.")
+                    f"minimum detectable difference **{100 * p['mdd']:.1f} points** (SE {100 * p['se']:.2f}). ")
+            if p["design"] == "paired":
+                text += (f"Design: paired by seed. Runs of one seed share their random numbers (the same start, "
+                         f"RL data order and sampling seeds in training and evaluation), so the difference is "
+                         f"taken seed by seed and the seed's luck cancels: per-problem SD of the paired "
+                         f"difference {100 * p['paired_problem_sd']:.1f} points, seed-to-seed SD of the "
+                         f"difference {100 * p['paired_seed_sd']:.2f} points, estimated from {p['n_seeds'][0]} "
+                         f"seeds ({p['seed_df']} degree(s) of freedom: a rough estimate, and 0 means the seeds "
+                         f"differ no more than the problems' noise predicts, not that they cannot). Unpaired, "
+                         f"the same runs would detect {100 * p['independent_mdd']:.1f} points. ")
+            else:
+                text += (f"Design: independent runs (seed-to-seed SD {100 * p['seed_sd'][0]:.2f} / "
+                         f"{100 * p['seed_sd'][1]:.2f} points, per-problem residual SD {100 * p['resid_sd'][0]:.1f} / "
+                         f"{100 * p['resid_sd'][1]:.1f} points, {t} / {b}). ")
+            text += f"Observed: {style.fmt_signed(100 * p['diff'])} points."
             if one_seed:
                 text += " With one seed per arm the seed-to-seed variance is unknown (taken as 0): a lower bound."
             if abs(p["diff"]) < p["mdd"]:

@@ -109,13 +109,18 @@ def bootstrap_seeds_problems(
 # Paired comparison of two algorithms and smoothing of training curves (used by the analysis
 # tables, figures and report)
 # --------------------------------------------------------------------------------------------
-def paired_bootstrap(treatment, baseline, *, n_boot: int = 2000, ci: float = 0.95, seed: int = 0) -> dict:
+def paired_bootstrap(treatment, baseline, *, n_boot: int = 2000, ci: float = 0.95, seed: int = 0,
+                     same_seeds: bool = False) -> dict:
     """Difference of mean scores, treatment minus baseline, on the same problems, with a bootstrap test.
 
     treatment: (S_t, P) and baseline: (S_b, P) per-seed, per-problem scores (accuracy or Pass@k) on
     the same P problems in the same column order. The statistic is mean(treatment) - mean(baseline),
     means over seeds and problems. Each replicate draws one set of problem indices for both arms
     (the pairing: a hard problem is hard for both) and, independently per arm, a set of seeds.
+    same_seeds: row i of both arms is the same seed, and runs of one seed share their random numbers
+    (start, data order, sampling seeds: common random numbers); then a replicate draws one set of
+    seeds for both arms, so what the seed does to both cancels in the difference
+    (`same_seed_rows` says whether two arms' seed lists allow it).
     Returns {"diff", "ci_low", "ci_high", "p_value"}: a percentile interval of coverage `ci`, and the
     two-sided p-value of "no difference" from the replicates centred on 0 (Efron & Tibshirani 1993,
     Sec. 16.4): p = (1 + #{|d* - d| >= |d|}) / (n_boot + 1), so p is never 0.
@@ -126,6 +131,8 @@ def paired_bootstrap(treatment, baseline, *, n_boot: int = 2000, ci: float = 0.9
         raise ValueError(f"need (seeds, problems) arrays over the same problems, got {t.shape} and {b.shape}")
     if n_boot < 1:
         raise ValueError("n_boot must be >= 1")
+    if same_seeds and len(t) != len(b):
+        raise ValueError(f"same_seeds needs the same seeds in both arms, got {len(t)} and {len(b)} rows")
     rng = np.random.default_rng(seed)
     diff = float(t.mean() - b.mean())
     n_problems = t.shape[1]
@@ -135,7 +142,7 @@ def paired_bootstrap(treatment, baseline, *, n_boot: int = 2000, ci: float = 0.9
         m = min(256, n_boot - start)
         problems = rng.integers(0, n_problems, size=(m, 1, n_problems))
         t_seeds = rng.integers(0, len(t), size=(m, len(t), 1))
-        b_seeds = rng.integers(0, len(b), size=(m, len(b), 1))
+        b_seeds = t_seeds if same_seeds else rng.integers(0, len(b), size=(m, len(b), 1))
         reps[start:start + m] = t[t_seeds, problems].mean(axis=(1, 2)) - b[b_seeds, problems].mean(axis=(1, 2))
     alpha = (1.0 - ci) / 2
     low, high = np.quantile(reps, [alpha, 1.0 - alpha])
@@ -247,6 +254,12 @@ def change_from_start(samples: pd.DataFrame, n_boot: int = 2000, *, ci: float = 
 # --------------------------------------------------------------------------------------------
 # Power: the smallest difference between two arms a design detects (normal approximation)
 # --------------------------------------------------------------------------------------------
+def same_seed_rows(treatment_seeds: Sequence, baseline_seeds: Sequence) -> bool:
+    """Whether two arms' (seeds, problems) rows are the same seeds in the same order (and more than one):
+    the condition for pairing by seed (paired_bootstrap's same_seeds, paired_difference_se)."""
+    return len(treatment_seeds) > 1 and list(treatment_seeds) == list(baseline_seeds)
+
+
 Z_CRIT = {0.05: 1.959963984540054}  # two-sided critical value of N(0, 1) at alpha
 Z_POWER = {0.8: 0.8416212335729143, 0.9: 1.2815515655446004}  # N(0, 1) quantile at the power
 
@@ -296,6 +309,35 @@ def difference_se(arms: Sequence[dict], n_seeds: Sequence[int], n_problems: int)
         raise ValueError("need at least one seed per arm and one problem")
     return float(np.sqrt(sum(a["seed_var"] / s + a["resid_var"] / (s * n_problems)
                              for a, s in zip(arms, n_seeds))))
+
+
+def paired_difference_se(treatment, baseline) -> dict:
+    """Standard error of mean(treatment) - mean(baseline) when row s of both arms is the same seed and
+    runs of one seed share their random numbers (common random numbers), so the difference is taken
+    seed by seed: d[s, j] = treatment[s, j] - baseline[s, j], (S, P) with S >= 2.
+
+    Model: d[s, j] = delta + problem_j + seed_s + e_sj. Over problems and seeds, as paired_bootstrap
+    with same_seeds resamples them, Var(mean d) = problem_var / P + seed_var / S with
+      problem_var = variance over problems of the seed-mean difference (its problem effect plus e / S),
+      seed_var    = max(0, var(seed means of d) - resid_var / P), resid_var the two-way residual mean
+                    square (variance_components): how much the treatment's effect differs by seed.
+    seed_var has S - 1 degrees of freedom (`seed_df`): with few seeds it is a rough estimate, and a 0
+    means the seed means of d spread no more than the problems' noise predicts, not that it is 0.
+    Returns {"se", "diff", "problem_var", "seed_var", "resid_var", "seed_df", "n_seeds", "n_problems"}.
+    """
+    t = np.asarray(treatment, dtype=np.float64)
+    b = np.asarray(baseline, dtype=np.float64)
+    if t.ndim != 2 or t.shape != b.shape or t.shape[0] < 2 or t.shape[1] < 2:
+        raise ValueError(f"need two (seeds, problems) arrays of one shape with >= 2 seeds and problems, "
+                         f"got {t.shape} and {b.shape}")
+    d = t - b  # (S, P)
+    n_seeds, n_problems = d.shape
+    components = variance_components(d)
+    problem_var = float(d.mean(axis=0).var(ddof=1))
+    se = float(np.sqrt(problem_var / n_problems + components["seed_var"] / n_seeds))
+    return {"se": se, "diff": float(d.mean()), "problem_var": problem_var, "seed_var": components["seed_var"],
+            "resid_var": components["resid_var"], "seed_df": n_seeds - 1, "n_seeds": n_seeds,
+            "n_problems": n_problems}
 
 
 def minimum_detectable_difference(se: float, *, power: float = 0.8, alpha: float = 0.05) -> float:

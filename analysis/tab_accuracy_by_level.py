@@ -49,15 +49,17 @@ def compute(samples: pd.DataFrame, benchmark: str | None, treatment: str, baseli
             part = by_model[mask]
             matrices = {}
             for algo, group in part.groupby("algo", sort=True):
-                matrix, _, pids = seed_problem_matrix(group, "accuracy")
-                matrices[algo] = (matrix, pids)
+                matrix, seeds, pids = seed_problem_matrix(group, "accuracy")
+                matrices[algo] = (matrix, seeds, pids)
                 records.append({"model": model, "benchmark": benchmark, "level": label, "algo": algo,
                                 "step": int(group["step"].iloc[0]), **seed_summary(matrix, n_boot, seed),
                                 "p_value": np.nan})
             if treatment in matrices and baseline in matrices:
-                (t_mat, t_pids), (b_mat, b_pids) = matrices[treatment], matrices[baseline]
+                (t_mat, t_seeds, t_pids), (b_mat, b_seeds, b_pids) = matrices[treatment], matrices[baseline]
                 t_mat, b_mat, t_pids = shared_columns(t_mat, t_pids, b_mat, b_pids)
-                res = stats.paired_bootstrap(t_mat, b_mat, n_boot=n_boot, seed=seed)
+                # runs of one seed share their random numbers: pair them (analysis.stats.same_seed_rows)
+                res = stats.paired_bootstrap(t_mat, b_mat, n_boot=n_boot, seed=seed,
+                                             same_seeds=stats.same_seed_rows(t_seeds, b_seeds))
                 records.append({"model": model, "benchmark": benchmark, "level": label,
                                 "algo": diff_id(treatment, baseline), "step": np.nan,
                                 "n_seeds": min(len(t_mat), len(b_mat)), "n_problems": len(t_pids),

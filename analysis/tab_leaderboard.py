@@ -6,8 +6,8 @@
 One row per (model, algorithm) at the final step: Pass@1 and Pass@k (k the largest power of two
 up to --k-max that every run sampled), each with a 95 % bootstrap interval over problems and
 seeds; Level 4-5 accuracy with its interval; Level 4-5 accuracy minus the baseline's (GRPO) in
-points with a paired bootstrap interval and p-value over the problems both answered
-(analysis.stats.paired_bootstrap); from the training metrics, the share of all-wrong groups
+points with a paired bootstrap interval and p-value over the problems both answered, paired by
+seed too when both arms ran the same seeds (analysis.stats.paired_bootstrap); from the training metrics, the share of all-wrong groups
 (groups/all_wrong_frac) and the mean |A - A_GRPO| over all samples (adv/delta_vs_grpo/{type}
 weighted by groups/{type}_frac), each averaged over rollout steps and seeds. Rows are sorted by
 Level 4-5 accuracy, best first. Writes tab_leaderboard.{md,tex,csv}; analysis.fig_leaderboard
@@ -35,14 +35,14 @@ COLUMNS = ["rank", "model", "benchmark", "algo", "step", "n_seeds", "n_problems_
            "all_wrong_frac", "delta_vs_grpo"]
 
 
-def hard_matrices(samples: pd.DataFrame) -> dict[tuple[str, str], tuple[np.ndarray, list[str], int]]:
-    """(model, algo) -> (seeds x problems accuracy matrix on Level 4-5, problem ids, step)."""
+def hard_matrices(samples: pd.DataFrame) -> dict[tuple[str, str], tuple[np.ndarray, list[str], int, list[int]]]:
+    """(model, algo) -> (seeds x problems accuracy matrix on Level 4-5, problem ids, step, seeds)."""
     problems = per_problem(final_step_samples(samples))
     problems = problems[in_subset(problems["level"]).to_numpy()]
     out = {}
     for (model, algo), group in problems.groupby(["model", "algo"], sort=True):
-        matrix, _, pids = seed_problem_matrix(group.assign(accuracy=group["c"] / group["n"]), "accuracy")
-        out[model, algo] = (matrix, pids, int(group["step"].iloc[0]))
+        matrix, seeds, pids = seed_problem_matrix(group.assign(accuracy=group["c"] / group["n"]), "accuracy")
+        out[model, algo] = (matrix, pids, int(group["step"].iloc[0]), seeds)
     return out
 
 
@@ -68,7 +68,7 @@ def compute(samples: pd.DataFrame, metrics: pd.DataFrame, benchmark: str | None,
     hard = hard_matrices(rows)
     train = training_summary(metrics).set_index(["model", "algo"]) if not metrics.empty else pd.DataFrame()
     records = []
-    for (model, algo), (matrix, pids, step) in hard.items():
+    for (model, algo), (matrix, pids, step, seeds) in hard.items():
         hard_summary = seed_summary(matrix, n_boot, seed)
         record = {"model": model, "benchmark": benchmark, "algo": algo, "step": step, "n_seeds": len(matrix),
                   "n_problems_hard": len(pids), "k": k, "hard": hard_summary["mean"],
@@ -77,9 +77,11 @@ def compute(samples: pd.DataFrame, metrics: pd.DataFrame, benchmark: str | None,
             row = passes.loc[(model, algo, kk)]
             record.update({prefix: row["mean"], f"{prefix}_low": row["ci_low"], f"{prefix}_high": row["ci_high"]})
         if algo != baseline and (model, baseline) in hard:
-            base, base_pids, _ = hard[model, baseline]
+            base, base_pids, _, base_seeds = hard[model, baseline]
             treat, base, _ = shared_columns(matrix, pids, base, base_pids)
-            res = stats.paired_bootstrap(treat, base, n_boot=n_boot, seed=seed)
+            # runs of one seed share their random numbers: pair them (analysis.stats.same_seed_rows)
+            res = stats.paired_bootstrap(treat, base, n_boot=n_boot, seed=seed,
+                                         same_seeds=stats.same_seed_rows(seeds, base_seeds))
             record.update({"diff_hard": style.percent(res["diff"]), "diff_low": style.percent(res["ci_low"]),
                            "diff_high": style.percent(res["ci_high"]), "p_value": res["p_value"]})
         if (model, algo) in train.index:
@@ -127,7 +129,7 @@ def build(args) -> list:
                f"{style.HARD_SUBSET_LABEL} accuracy: Pass@k and accuracy (%) as mean over seeds [95 % bootstrap "
                "interval over problems and seeds].")
     note = (f"Δ: {style.HARD_SUBSET_LABEL} accuracy minus {style.algo_label(args.baseline)}'s in points, paired "
-            "bootstrap over problems (two-sided p). All-wrong groups: share of training groups with no correct "
+            "bootstrap over problems, and over seeds when both arms ran the same ones (two-sided p). All-wrong groups: share of training groups with no correct "
             "answer; mean abs(A − A_GRPO): mean change of the advantage against GRPO's on the same batch; both "
             "averaged over rollout steps and seeds.")
     return style.write_table(data, args.out, NAME, header, rows, caption, note, "rll" + "r" * (len(header) - 3),

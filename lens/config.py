@@ -203,6 +203,9 @@ class SyntheticConfig:
     seed: int = 1234
     # RL prompt set (rl.jsonl): this many train problems of Levels 1..5, to lean toward hard levels.
     rl_per_level: tuple[int, ...] = (50, 100, 200, 400, 400)
+    # More test problems of Levels 1..5 from the problems no training split uses (drawn after train):
+    # evaluation power where it is needed without changing the warm-up or RL sets.
+    extra_test_per_level: tuple[int, ...] = (0, 0, 0, 0, 0)
 
 
 @dataclass(frozen=True)

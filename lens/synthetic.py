@@ -94,11 +94,14 @@ def make_splits(cfg: SyntheticConfig) -> dict[str, list[dict]]:
     Per level the problems are shuffled with a generator seeded by (seed, level); the first
     `test_per_level` form the test split and the next `train_per_level` the train split (fewer when
     a level has fewer distinct problems). The RL prompt set takes `rl_per_level[level - 1]` train
-    problems of each level, so the RL mix can lean toward the hard levels.
+    problems of each level, so the RL mix can lean toward the hard levels. `extra_test_per_level`
+    adds test problems of a level from the problems after its train split, which no split uses: more
+    evaluation problems where power is needed, with train and rl exactly as without them.
     """
-    if len(cfg.rl_per_level) != len(LEVELS):
-        raise ConfigError(f"synthetic.rl_per_level: needs one count per level {list(LEVELS)}, "
-                          f"got {list(cfg.rl_per_level)}")
+    for key in ("rl_per_level", "extra_test_per_level"):
+        counts = getattr(cfg, key)
+        if len(counts) != len(LEVELS) or min(counts) < 0:
+            raise ConfigError(f"synthetic.{key}: needs one count >= 0 per level {list(LEVELS)}, got {list(counts)}")
     splits: dict[str, list[dict]] = {"train": [], "rl": [], "test": []}
     for level in LEVELS:
         pool = list(enumerate_level(level))
@@ -108,7 +111,14 @@ def make_splits(cfg: SyntheticConfig) -> dict[str, list[dict]]:
             raise ValueError(f"synthetic: level {level} has {len(pool)} problems, not enough for "
                              f"test_per_level={cfg.test_per_level} plus a training split")
         test = pool[: cfg.test_per_level]
-        train = pool[cfg.test_per_level : cfg.test_per_level + cfg.train_per_level]
+        train_end = cfg.test_per_level + cfg.train_per_level
+        train = pool[cfg.test_per_level : train_end]
+        n_extra = cfg.extra_test_per_level[level - 1]
+        unused = max(0, len(pool) - train_end)
+        if n_extra > unused:
+            raise ConfigError(f"synthetic.extra_test_per_level: level {level} has {unused} problems outside "
+                              f"its test and train splits, {n_extra} asked for")
+        test += pool[train_end : train_end + n_extra]
         n_rl = cfg.rl_per_level[level - 1]
         splits["test"] += [{k: v for k, v in p.items() if k != "solution"} for p in test]
         splits["train"] += train

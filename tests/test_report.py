@@ -214,8 +214,18 @@ def test_run_power_uses_the_final_step_level_4_5_and_both_arms_variance():
     comps = [report.stats.variance_components(scores[a]) for a in ("lens", "grpo")]
     se = report.stats.difference_se(comps, [2, 2], 3)
     assert out["n_problems"] == 3 and out["n_seeds"] == [2, 2] and out["n_samples"] == 4 and out["step"] == 5
-    assert out["se"] == pytest.approx(se) and out["mdd"] == pytest.approx(2.8015852 * se, rel=1e-6)
     assert out["diff"] == pytest.approx(scores["lens"].mean() - scores["grpo"].mean())
+    # Same seeds in both arms: paired by seed. d = lens - grpo = [[0, .5, 0], [.5, 0, 0]]; seed means of d
+    # 1/6 and 1/6 (no seed spread: seed_var 0); problem means [1/4, 1/4, 0], variance 1/48, so
+    # SE = sqrt(1/48 / 3) = 1/12, against the unpaired design's SE of the same runs.
+    assert out["design"] == "paired" and out["seed_df"] == 1 and out["paired_seed_sd"] == 0
+    assert out["se"] == pytest.approx(1 / 12) and out["mdd"] == pytest.approx(2.8015852 / 12, rel=1e-6)
+    assert out["independent_mdd"] == pytest.approx(2.8015852 * se, rel=1e-6)
+    # Other seeds for LENS: independent runs, each arm's own variance components
+    relabelled = samples.assign(seed=np.where(samples["algo"] == "lens", samples["seed"] + 2, samples["seed"]))
+    out = report.run_power(relabelled, "m", "lens", "grpo")
+    assert out["design"] == "independent" and "independent_mdd" not in out
+    assert out["se"] == pytest.approx(se) and out["mdd"] == pytest.approx(2.8015852 * se, rel=1e-6)
 
 
 def test_config_summary_names_overlays_and_stand_ins(tmp_path):

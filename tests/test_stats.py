@@ -308,3 +308,39 @@ def test_power_at_the_minimum_detectable_difference_is_80_percent_by_simulation(
     # and at no difference the test keeps its 5 % level
     null = _simulate(rng, reps, seeds, p, n, seed_sd).mean(axis=(1, 2)) - baseline
     assert np.mean(np.abs(null) / se > 1.959963984540054) == pytest.approx(0.05, abs=0.015)
+
+
+def test_paired_bootstrap_by_seed_cancels_what_a_seed_does_to_both_arms():
+    # Seed 1 lifts both arms by 0.5 on every problem; the treatment is 0.1 better everywhere. Paired by
+    # seed, every replicate's difference is exactly 0.1; with independent seed draws it is not.
+    base = np.array([[0.1, 0.2, 0.3, 0.2], [0.6, 0.7, 0.8, 0.7]])
+    treat = base + 0.1
+    paired = stats.paired_bootstrap(treat, base, n_boot=500, same_seeds=True)
+    assert paired["ci_low"] == pytest.approx(0.1) and paired["ci_high"] == pytest.approx(0.1)
+    unpaired = stats.paired_bootstrap(treat, base, n_boot=500)
+    assert unpaired["ci_low"] < 0 < unpaired["ci_high"]
+    with pytest.raises(ValueError, match="same seeds in both arms"):
+        stats.paired_bootstrap(treat, base[:1], same_seeds=True)
+
+
+def test_same_seed_rows_needs_the_same_seeds_in_order_and_more_than_one():
+    assert stats.same_seed_rows([0, 1], [0, 1])
+    assert not stats.same_seed_rows([0, 1], [1, 0]) and not stats.same_seed_rows([0, 1], [0, 2])
+    assert not stats.same_seed_rows([0], [0])
+
+
+def test_paired_difference_se_by_hand():
+    # d = t - b = [[0.2, 0.0, 0.4], [0.0, 0.0, 0.2]], grand mean 2/15. Problem means [0.1, 0.0, 0.3]:
+    # variance ((-1/30)^2 + (-4/30)^2 + (5/30)^2) / 2 = 7/300. Seed means 1/5 and 1/15: var (ddof 1) 4/450.
+    # Two-way residuals d - seed mean - problem mean + 2/15 = [[1, -2, 1], [-1, 2, -1]] / 30: resid_var
+    # = (12/900) / ((2-1)(3-1)) = 1/150, seed_var = 4/450 - (1/150) / 3 = 1/150.
+    # SE^2 = (7/300) / 3 + (1/150) / 2 = 10/900.
+    b = np.array([[0.3, 0.5, 0.1], [0.4, 0.5, 0.2]])
+    t = b + np.array([[0.2, 0.0, 0.4], [0.0, 0.0, 0.2]])
+    out = stats.paired_difference_se(t, b)
+    assert out["problem_var"] == pytest.approx(7 / 300) and out["resid_var"] == pytest.approx(1 / 150)
+    assert out["seed_var"] == pytest.approx(1 / 150) and out["seed_df"] == 1
+    assert out["se"] == pytest.approx(np.sqrt(10 / 900))
+    assert out["diff"] == pytest.approx(2 / 15)
+    with pytest.raises(ValueError, match=">= 2 seeds"):
+        stats.paired_difference_se(t[:1], b[:1])

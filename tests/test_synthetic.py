@@ -77,6 +77,25 @@ def test_small_levels_give_what_they_have():
     assert sum(p["level"] == 1 for p in train) == 81 - 20
 
 
+def test_extra_test_problems_come_from_outside_train_and_leave_the_other_splits_alone():
+    # Level 4 has 8**4 = 4096 problems: 10 test + 40 train leave 4046 that no split uses.
+    extra = SyntheticConfig(train_per_level=40, test_per_level=10, seed=7, rl_per_level=(2, 4, 6, 8, 10),
+                            extra_test_per_level=(0, 0, 0, 25, 0))
+    base, more = make_splits(SMALL), make_splits(extra)
+    assert more["train"] == base["train"] and more["rl"] == base["rl"]
+    assert more["test"][: len(base["test"])] != [] and all(p in more["test"] for p in base["test"])
+    added = [p for p in more["test"] if p not in base["test"]]
+    assert len(added) == 25 and {p["level"] for p in added} == {4}
+    assert not {p["problem"] for p in added} & {p["problem"] for p in more["train"]}
+    assert len({p["id"] for p in more["test"]}) == len(more["test"])
+    # Level 1 (81 problems, 10 test + 40 train) has 31 left: 32 is one too many, named with the level.
+    with pytest.raises(ConfigError, match=r"extra_test_per_level: level 1 has 31 problems"):
+        make_splits(SyntheticConfig(train_per_level=40, test_per_level=10, rl_per_level=(0,) * 5,
+                                    extra_test_per_level=(32, 0, 0, 0, 0)))
+    with pytest.raises(ConfigError, match="extra_test_per_level"):
+        make_splits(SyntheticConfig(extra_test_per_level=(0, -1, 0, 0, 0)))
+
+
 def test_bad_settings_fail_clearly():
     with pytest.raises(ConfigError, match="rl_per_level"):
         make_splits(SyntheticConfig(rl_per_level=(1, 2, 3)))
