@@ -1,13 +1,17 @@
 """Collect every run's training metrics and graded evaluation samples into two tidy tables.
 
     python -m analysis.collect --runs results/runs --out results/tidy
+    python -m analysis.collect --runs results/runs --out results/tidy/sweeps --sweeps
 
 Reads results/runs/{model}/{algo}/seed{seed}/train_metrics.parquet and
 results/runs/{model}/{algo}/seed{seed}/eval/{benchmark}/step{S}/samples.parquet (layout in
 results/README.md) and writes results/tidy/train_metrics.parquet and
 results/tidy/eval_samples.parquet with the column types of TRAIN_SCHEMA and EVAL_SCHEMA, rows
 sorted, so the same runs always give the same tables. Every figure and table script reads only
-these two files (`read_train_metrics`, `read_eval_samples`).
+these two files (`read_train_metrics`, `read_eval_samples`). With --sweeps the sweep runs
+results/runs/{model}/{algo}/{param}-{value}/seed{seed} (target `sweeps`) are read too, their `algo`
+being the arm `{algo}/{param}-{value}` (lens.config.parse_sweep_arm), so every helper below that
+groups by (model, algo) treats each swept value as an arm of its own.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from lens.config import parse_sweep_arm
 
 TRAIN_FILE = "train_metrics.parquet"
 EVAL_FILE = "eval_samples.parquet"
@@ -61,13 +66,19 @@ class TidyError(RuntimeError):
 # --------------------------------------------------------------------------------------------
 # Scanning run directories
 # --------------------------------------------------------------------------------------------
-def run_dirs(runs: Path) -> list[tuple[str, str, int, Path]]:
-    """(model, algo, seed, path) of every results/runs/{model}/{algo}/seed{seed}/, sorted."""
+def run_dirs(runs: Path, sweeps: bool = False) -> list[tuple[str, str, int, Path]]:
+    """(model, algo, seed, path) of every results/runs/{model}/{algo}/seed{seed}/, sorted; with `sweeps`
+    also of every results/runs/{model}/{algo}/{param}-{value}/seed{seed}/, as algo `{algo}/{param}-{value}`."""
     found = []
     for seed_dir in runs.glob("*/*/seed*"):
         match = _SEED_DIR.match(seed_dir.name)
         if match and seed_dir.is_dir():
             found.append((seed_dir.parent.parent.name, seed_dir.parent.name, int(match.group(1)), seed_dir))
+    for seed_dir in runs.glob("*/*/*/seed*") if sweeps else ():
+        match = _SEED_DIR.match(seed_dir.name)
+        arm = f"{seed_dir.parent.parent.name}/{seed_dir.parent.name}"
+        if match and seed_dir.is_dir() and parse_sweep_arm(arm) is not None:
+            found.append((seed_dir.parent.parent.parent.name, arm, int(match.group(1)), seed_dir))
     return sorted(found, key=lambda r: r[:3])
 
 
@@ -133,12 +144,13 @@ def _write(frame: pd.DataFrame, schema: pa.Schema, path: Path) -> None:
     tmp.replace(path)
 
 
-def collect(runs: str | Path, out: str | Path) -> dict[str, int]:
-    """Scan `runs`, write the two tidy tables under `out`; returns row and run counts."""
+def collect(runs: str | Path, out: str | Path, sweeps: bool = False) -> dict[str, int]:
+    """Scan `runs` (with `sweeps`: the sweep runs too), write the two tidy tables under `out`; returns
+    row and run counts."""
     runs, out = Path(runs), Path(out)
     if not runs.is_dir():
         raise TidyError(f"{runs}: no such directory; run the training and evaluation jobs first")
-    dirs = run_dirs(runs)
+    dirs = run_dirs(runs, sweeps)
     if not dirs:
         raise TidyError(f"{runs}: no run directories of the form {{model}}/{{algo}}/seed{{N}}/")
     train = [f for m, a, s, d in dirs if (f := _train_rows(m, a, s, d)) is not None]
@@ -258,9 +270,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", default="results/runs", help="root of the run directories")
     parser.add_argument("--out", default="results/tidy", help="directory for the tidy tables")
+    parser.add_argument("--sweeps", action="store_true",
+                        help="also read the sweep runs {model}/{algo}/{param}-{value}/seed{seed} (algo = arm)")
     args = parser.parse_args(argv)
     try:
-        counts = collect(args.runs, args.out)
+        counts = collect(args.runs, args.out, args.sweeps)
     except TidyError as err:
         print(f"analysis.collect: error: {err}", file=sys.stderr)
         return 1

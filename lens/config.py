@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -233,6 +234,15 @@ class FiguresConfig:
 
 
 @dataclass(frozen=True)
+class SweepConfig:
+    """One sensitivity sweep (target `sweeps`): `algorithm` trained once per value of `parameter`."""
+
+    algorithm: str  # an id of lens.algorithms.ALGORITHMS
+    parameter: str  # one of the parameters that algorithm reads (lens.algorithms), e.g. alpha
+    values: tuple[Any, ...]  # each parsed with the parameter's type (lens.algorithms.PARAMS)
+
+
+@dataclass(frozen=True)
 class ModelEntry:
     """One entry of the workflow's `models:` mapping: the model plus per-model overrides."""
 
@@ -267,19 +277,22 @@ class WorkflowConfig:
     warmup: WarmupConfig | None = None
     figures: FiguresConfig = field(default_factory=FiguresConfig)
     ablation_algorithms: tuple[str, ...] = ()  # optional target `ablations`
+    sweeps: tuple[SweepConfig, ...] = ()  # optional target `sweeps`
 
-    def resolve(self, model: str, algo: str, seed: int, *, source: str = "<workflow>") -> RunConfig:
+    def resolve(self, model: str, algo: str, seed: int, *, source: str = "<workflow>",
+                params: dict[str, Any] | None = None) -> RunConfig:
         """Merge shared sections, the model's overrides and the algorithm into one RunConfig.
 
         Algorithm parameters an algorithm does not use are reset to their defaults, so that
         changing, say, alpha changes only the LENS-family run configs (and reruns only those).
+        `params` override the `algorithm:` section (a sweep run's value).
         """
         if model not in self.models:
             raise ConfigError(f"{source}: unknown model {model!r}; configured: {sorted(self.models)}")
         if algo not in ALGORITHMS:
             raise ConfigError(f"{source}: unknown algorithm {algo!r}; valid: {list(ALGORITHMS)}")
         entry = self.models[model]
-        algo_params = {**self.algorithm, "name": algo}
+        algo_params = {**self.algorithm, **(params or {}), "name": algo}
         defaults = AlgorithmConfig()
         used = _ALGO_PARAMS[algo]
         for key in algorithms.PARAMS:
@@ -296,15 +309,87 @@ class WorkflowConfig:
         }
         return parse(RunConfig, raw, source=f"{source} (models.{model})")
 
+    def sweep_variants(self) -> list[tuple[str, str, dict[str, Any]]]:
+        """(arm, algorithm, {parameter: value}) of every swept value, in config order; arm is
+        `{algo}/{param}-{value}` (`sweep_arm`), the run's folder below results/runs/{model}/."""
+        out = []
+        for sweep in self.sweeps:
+            param = algorithms.PARAMS[sweep.parameter]
+            for v in sweep.values:
+                value = _coerce(param.type, v, "<workflow>", sweep.parameter)
+                out.append((sweep_arm(sweep.algorithm, sweep.parameter, value), sweep.algorithm,
+                            {sweep.parameter: value}))
+        return out
+
 
 # Which AlgorithmConfig fields each algorithm reads: its advantage function's parameters and its
 # clipping parameters (lens.algorithms); the others are reset to defaults in resolved run configs.
 _ALGO_PARAMS = {algo: (*spec.params, *(spec.clip or ())) for algo, spec in algorithms.ALGORITHMS.items()}
 
 
+# Sweep runs live at results/runs/{model}/{algo}/{param}-{value}/seed{seed}: one folder per value
+# below the algorithm's main runs ({algo}/seed{seed}), so the two never share a directory, and the
+# main runs' tidy tables (analysis.collect: {model}/{algo}/seed{seed}) never include a sweep run.
+_VALUE_ID = re.compile(r"[A-Za-z0-9_.+-]+")
+
+
+def sweep_value_id(value: Any) -> str:
+    """A parsed parameter value as a folder name: 4.0 -> "4", 0.25 -> "0.25", True -> "true"."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        text = repr(value)  # the shortest text that reads back as the same float: distinct values stay distinct
+        return text[:-2] if text.endswith(".0") else text
+    return str(value)
+
+
+def sweep_arm(algo: str, param: str, value: Any) -> str:
+    """`lens/alpha-4`: a sweep run's path below results/runs/{model}/ and its `algo` in the sweep tidy tables."""
+    return f"{algo}/{param}-{sweep_value_id(value)}"
+
+
+def parse_sweep_arm(arm: str) -> tuple[str, str, str] | None:
+    """(algo, param, value id) of a `sweep_arm`, or None for anything else (a main run's algorithm id)."""
+    algo, sep, variant = arm.partition("/")
+    param, dash, value = variant.partition("-")
+    if not (sep and dash and value) or algo not in ALGORITHMS or param not in algorithms.PARAMS:
+        return None
+    return (algo, param, value) if _VALUE_ID.fullmatch(value) else None
+
+
 # --------------------------------------------------------------------------------------------
 # Validation beyond types
 # --------------------------------------------------------------------------------------------
+def _check_sweeps(cfg: WorkflowConfig, source: str, fail) -> None:
+    """Each sweep names an algorithm, a parameter it reads and a non-empty list of distinct values of
+    that parameter's type; every swept run config resolves for every model."""
+    arms: dict[str, str] = {}
+    for i, sweep in enumerate(cfg.sweeps):
+        key = f"sweeps[{i}]"
+        if sweep.algorithm not in ALGORITHMS:
+            fail(f"{key}.algorithm", f"unknown algorithm {sweep.algorithm!r}; valid: {list(ALGORITHMS)}")
+        reads = _ALGO_PARAMS[sweep.algorithm]
+        if sweep.parameter not in reads:
+            fail(f"{key}.parameter", f"{sweep.algorithm} does not read {sweep.parameter!r} (every value would "
+                 f"train the same run); it reads {list(reads)}")
+        if not sweep.values:
+            fail(f"{key}.values", "at least one value is required")
+        for j, raw in enumerate(sweep.values):
+            value_key = f"{key}.values[{j}]"
+            value = _coerce(algorithms.PARAMS[sweep.parameter].type, raw, source, value_key)
+            if not _VALUE_ID.fullmatch(sweep_value_id(value)):
+                fail(value_key, f"{value!r} cannot name a run folder (letters, digits, _ . + - only)")
+            arm = sweep_arm(sweep.algorithm, sweep.parameter, value)
+            if arm in arms:
+                fail(value_key, f"{raw!r} repeats {arms[arm]} (the same run {arm!r})")
+            arms[arm] = value_key
+            for name in cfg.models:
+                cfg.resolve(name, sweep.algorithm, cfg.seeds[0], source=f"{source}: {value_key}",
+                            params={sweep.parameter: value})
+    if arms and "grpo" not in cfg.algorithms:
+        fail("sweeps", "every swept value is compared with the main GRPO runs: `algorithms` must list grpo")
+
+
 def _check(cfg: Any, source: str) -> None:
     def fail(key: str, why: str) -> None:
         raise ConfigError(f"{source}: {key}: {why}")
@@ -366,6 +451,7 @@ def _check(cfg: Any, source: str) -> None:
                 fail(f"models.{name}.warmup", "needs the `warmup` and `synthetic` sections")
             for algo in (*cfg.algorithms, *cfg.ablation_algorithms):
                 cfg.resolve(name, algo, cfg.seeds[0], source=source)  # validates every override
+        _check_sweeps(cfg, source, fail)
 
 
 # --------------------------------------------------------------------------------------------

@@ -5,7 +5,9 @@ that is unreachable or broken is reported once with a warning and then left alon
 
 - `RunTracker(cfg, run_dir)`: one MLflow run per run directory. Params are the flattened resolved
   config, tags `model, algo, seed, git_sha`, the resolved config is an artifact; the run id is kept
-  in `<run_dir>/mlflow_run_id`, so a resumed training job logs into the same run.
+  in `<run_dir>/mlflow_run_id`, so a resumed training job logs into the same run. A sweep run
+  (results/runs/{model}/{algo}/{param}-{value}/seed{s}, target `sweeps`) is also tagged
+  `sweep_param` and `sweep_value` (the value its resolved config holds).
 - Without `tracking.uri` the store is `sqlite:///<results_root>/mlflow.db` with artifacts in
   `<results_root>/mlartifacts`, where `results_root` is the folder holding `runs/` above the run dir.
 - `ensure_experiment(uri, name)`: create the experiment once before many jobs share one SQLite file
@@ -53,7 +55,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
-from lens.config import RunConfig, dump_yaml, flatten, load_run_config
+from lens.config import RunConfig, dump_yaml, flatten, load_run_config, parse_sweep_arm
 
 log = logging.getLogger(__name__)
 
@@ -250,6 +252,17 @@ def run_datasets(cfg: RunConfig) -> list[tuple[Any, str]]:
 # --------------------------------------------------------------------------------------------
 # One run
 # --------------------------------------------------------------------------------------------
+def sweep_tags(cfg: RunConfig, run_dir: str | Path) -> dict[str, str]:
+    """`sweep_param`, `sweep_value` of a sweep run ({algo}/{param}-{value}/seed{s}), else {}.
+
+    The folder says which parameter is swept; the value is the one the resolved config holds."""
+    run_dir = Path(run_dir)
+    parsed = parse_sweep_arm(f"{run_dir.parent.parent.name}/{run_dir.parent.name}")
+    if parsed is None or parsed[0] != cfg.algorithm.name:
+        return {}
+    return {"sweep_param": parsed[1], "sweep_value": str(getattr(cfg.algorithm, parsed[1]))}
+
+
 class RunTracker:
     """Logs one run directory's params, tags, metrics and artifacts; never raises after a failure.
 
@@ -293,9 +306,11 @@ class RunTracker:
             log.warning("MLflow run %s of %s is not in %s: starting a new run", run_id, self.run_dir, self.uri)
             run_id = ""
         if not run_id:
+            sweep = sweep_tags(self.cfg, self.run_dir)
             tags = {"model": self.cfg.model.name, "algo": self.cfg.algorithm.name, "seed": str(self.cfg.seed),
-                    "git_sha": git_sha(), "run_dir": str(self.run_dir.resolve()), RUN_KIND_TAG: "training"}
-            run_name = f"{self.cfg.model.name}/{self.cfg.algorithm.name}/seed{self.cfg.seed}"
+                    "git_sha": git_sha(), "run_dir": str(self.run_dir.resolve()), RUN_KIND_TAG: "training", **sweep}
+            variant = f"/{self.run_dir.parent.name}" if sweep else ""
+            run_name = f"{self.cfg.model.name}/{self.cfg.algorithm.name}{variant}/seed{self.cfg.seed}"
             run = _with_lock_retry(self._client.create_run, experiment_id, tags=tags, run_name=run_name)
             run_id = run.info.run_id
             self.run_id = run_id

@@ -178,3 +178,20 @@ def test_seed_problem_matrix_keeps_problems_every_seed_answered(capsys):
         collect.seed_problem_matrix(disjoint, "accuracy")
     a, b, common = collect.shared_columns(matrix, pids, matrix[:, ::-1], ["b", "a"])
     assert common == ["a", "b"] and a.tolist() == b.tolist()  # columns realigned by problem id
+
+
+def test_sweep_runs_are_read_only_with_sweeps(tmp_path):
+    import shutil
+
+    runs = write_known_runs(tmp_path / "runs")
+    for seed in (0, 1):  # a sweep run beside the main runs, and a folder that names no sweep arm
+        shutil.copytree(runs / MODEL / "lens" / f"seed{seed}", runs / MODEL / "lens" / "alpha-4" / f"seed{seed}")
+    shutil.copytree(runs / MODEL / "lens" / "seed0", runs / MODEL / "lens" / "backup" / "seed0")
+    collect.collect(runs, tmp_path / "main")
+    assert set(pd.read_parquet(tmp_path / "main" / "eval_samples.parquet")["algo"]) == {"grpo", "lens"}
+    assert collect.main(["--runs", str(runs), "--out", str(tmp_path / "sweeps"), "--sweeps"]) == 0
+    swept = pd.read_parquet(tmp_path / "sweeps" / "eval_samples.parquet")
+    assert set(swept["algo"]) == {"grpo", "lens", "lens/alpha-4"}
+    assert set(swept.loc[swept["algo"] == "lens/alpha-4", "seed"]) == {0, 1}
+    metrics = pd.read_parquet(tmp_path / "sweeps" / "train_metrics.parquet")
+    assert set(metrics["algo"]) == {"grpo", "lens", "lens/alpha-4"} and set(metrics["model"]) == {MODEL}

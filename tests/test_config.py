@@ -162,3 +162,85 @@ def test_flatten_gives_dotted_params():
     assert flat["algorithm.name"] == "grpo"
     assert flat["model.path"] == "Qwen/Qwen2.5-3B"
     assert all(not isinstance(v, dict) for v in flat.values())
+
+
+# Sweeps (target `sweeps`) --------------------------------------------------------------------
+def _with_sweeps(tmp_path, sweeps) -> Path:
+    raw = yaml.safe_load(PAPER.read_text())
+    raw["sweeps"] = sweeps
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+@pytest.mark.parametrize("sweep, key, why", [
+    ({"algorithm": "lenz", "parameter": "alpha", "values": [1.0]}, "sweeps[0].algorithm", "unknown algorithm 'lenz'"),
+    ({"algorithm": "grpo", "parameter": "alpha", "values": [1.0]}, "sweeps[0].parameter", "grpo does not read 'alpha'"),
+    ({"algorithm": "lens", "parameter": "alpah", "values": [1.0]}, "sweeps[0].parameter", "lens does not read 'alpah'"),
+    ({"algorithm": "lens", "parameter": "alpha", "values": ["high"]}, "sweeps[0].values[0]", "expected a number"),
+    ({"algorithm": "lens", "parameter": "alpha", "values": [1, True]}, "sweeps[0].values[1]", "expected a number"),
+    ({"algorithm": "lens", "parameter": "std", "values": ["sample", "median"]}, "sweeps[0].values[1]", "not one of"),
+    ({"algorithm": "lens", "parameter": "alpha", "values": []}, "sweeps[0].values", "at least one value"),
+    ({"algorithm": "lens", "parameter": "alpha", "values": 4}, "sweeps[0].values", "expected a list"),
+    ({"algorithm": "lens", "parameter": "alpha", "values": [4, 4.0]}, "sweeps[0].values[1]", "repeats"),
+    ({"algorithm": "lens", "parameter": "alpha"}, "sweeps[0].values", "missing required key"),
+], ids=["unknown-algorithm", "parameter-not-read", "unknown-parameter", "string-for-float", "bool-for-float",
+        "bad-literal", "empty-list", "not-a-list", "duplicate-value", "no-values"])
+def test_sweep_errors_name_key_and_file(tmp_path, sweep, key, why):
+    with pytest.raises(ConfigError) as err:
+        load_workflow_config(_with_sweeps(tmp_path, [sweep]))
+    assert "sweep.yaml" in str(err.value) and key in str(err.value) and why in str(err.value), str(err.value)
+
+
+def test_sweep_needs_the_main_grpo_runs(tmp_path):
+    raw = yaml.safe_load(_with_sweeps(tmp_path, [{"algorithm": "lens", "parameter": "alpha", "values": [1.0]}])
+                         .read_text())
+    raw["algorithms"] = ["lens"]
+    with pytest.raises(ConfigError, match="sweeps: .*must list grpo"):
+        parse(WorkflowConfig, raw, source="w.yaml")
+
+
+def test_sweep_variants_resolve_to_the_swept_value(tmp_path):
+    from lens.config import parse_sweep_arm, sweep_arm
+
+    wf = load_workflow_config(_with_sweeps(tmp_path, [
+        {"algorithm": "lens", "parameter": "alpha", "values": [0.25, 1, 4, 16]},
+        {"algorithm": "lens", "parameter": "negative_norm", "values": ["standardize"]}]))
+    variants = wf.sweep_variants()
+    assert [arm for arm, _, _ in variants] == ["lens/alpha-0.25", "lens/alpha-1", "lens/alpha-4", "lens/alpha-16",
+                                               "lens/negative_norm-standardize"]
+    arm, algo, params = variants[2]
+    run = wf.resolve("qwen25_3b", algo, 1, params=params)
+    assert run.algorithm.name == "lens" and run.algorithm.alpha == 4.0 and isinstance(run.algorithm.alpha, float)
+    # everything else is the main LENS run's config
+    assert run == _with_alpha(wf.resolve("qwen25_3b", "lens", 1), 4.0)
+    assert parse_sweep_arm(arm) == ("lens", "alpha", "4") and parse_sweep_arm("lens") is None
+    assert parse_sweep_arm("qwen25_3b/lens") is None and parse_sweep_arm("lens/alpha-a/b") is None
+    assert sweep_arm("lens", "alpha", 1e-6) == "lens/alpha-1e-06" and sweep_arm("lens", "alpha", -0.5) == "lens/alpha--0.5"
+
+
+def _with_alpha(run: RunConfig, alpha: float) -> RunConfig:
+    import dataclasses
+
+    return dataclasses.replace(run, algorithm=dataclasses.replace(run.algorithm, alpha=alpha))
+
+
+def test_every_parameter_an_algorithm_reads_can_be_swept(tmp_path):
+    """Generic over lens.algorithms: any parameter an algorithm reads is sweepable at its default,
+    and its sweep run config holds the value; one it does not read is refused."""
+    from lens import algorithms
+
+    raw = yaml.safe_load(PAPER.read_text())
+    for algo, spec in algorithms.ALGORITHMS.items():
+        for param in algorithms.PARAMS:
+            default = algorithms.PARAMS[param].default
+            sweep = {"algorithm": algo, "parameter": param, "values": [default]}
+            reads = param in (*spec.params, *(spec.clip or ()))
+            if not reads:
+                with pytest.raises(ConfigError, match=rf"sweeps\[0\].parameter: {algo} does not read '{param}'"):
+                    parse(WorkflowConfig, {**raw, "sweeps": [sweep]}, source="w.yaml")
+                continue
+            wf = parse(WorkflowConfig, {**raw, "sweeps": [sweep]}, source="w.yaml")
+            ((arm, swept_algo, params),) = wf.sweep_variants()
+            assert arm.startswith(f"{algo}/{param}-") and swept_algo == algo
+            assert getattr(wf.resolve("qwen25_3b", algo, 0, params=params).algorithm, param) == default

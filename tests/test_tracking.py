@@ -115,6 +115,26 @@ def test_run_is_logged_and_reattached(results):
     assert "learning_rate: 3.0e-07" in config_text
 
 
+def test_sweep_run_is_tagged_with_its_parameter_and_value(results):
+    from mlflow.tracking import MlflowClient
+
+    cfg = parse(RunConfig, {"model": {"name": "tiny", "tiny": {}}, "algorithm": {"name": "lens", "alpha": 4},
+                            "seed": 3, "tracking": {"experiment": "t"}})
+    sweep_dir = results / "runs" / "tiny" / "lens" / "alpha-4" / "seed3"
+    main_dir = _run_dir(results)
+    assert tracking.sweep_tags(cfg, sweep_dir) == {"sweep_param": "alpha", "sweep_value": "4.0"}
+    assert tracking.sweep_tags(cfg, main_dir) == {}  # a main run: {model}/{algo}/seed{s}
+    assert tracking.sweep_tags(_cfg(), results / "runs" / "tiny" / "grpo" / "alpha-4" / "seed3") == {}
+    run_id = RunTracker(cfg, sweep_dir).start()
+    run = MlflowClient(tracking_uri=f"sqlite:///{results / 'mlflow.db'}").get_run(run_id)
+    assert run.data.tags["sweep_param"] == "alpha" and run.data.tags["sweep_value"] == "4.0"
+    assert (run.data.tags["algo"], run.data.tags["seed"]) == ("lens", "3")
+    assert run.data.tags["mlflow.runName"] == "tiny/lens/alpha-4/seed3"
+    assert run.data.params["algorithm.alpha"] == "4.0"
+    # the store is the one of the results folder that holds runs/, as for the main runs
+    assert results_root(sweep_dir) == results.resolve()
+
+
 def _closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
