@@ -29,12 +29,12 @@ import pandas as pd
 
 from analysis import paper_numbers, stats, style
 from analysis.collect import TidyError, pick_benchmark, read_eval_samples, read_train_metrics
+from analysis.summary import GROUP_TYPES, advantage_change
 from analysis.tab_accuracy_by_level import diff_id
 from lens.metrics import HARD_SUBSET, in_subset, subset_key
 
 PACKAGES = ("numpy", "pandas", "pyarrow", "matplotlib", "torch", "transformers", "trl", "accelerate",
             "mlflow", "snakemake", "math-verify", "lm-eval")
-GROUP_TYPES = ("mixed", "all_wrong", "all_correct")
 GROUP_LABELS = {"mixed": "mixed", "all_wrong": "all wrong", "all_correct": "all correct"}
 FIGURES = {  # file stem -> (caption title, what it shows)
     "fig_accuracy_by_level": ("Accuracy by difficulty level",
@@ -49,6 +49,10 @@ FIGURES = {  # file stem -> (caption title, what it shows)
     "ablations/fig_leaderboard": ("Leaderboard of every arm trained",
                                   f"{style.HARD_SUBSET_LABEL} accuracy at the final step with 95 % bootstrap "
                                   "intervals, and the paired difference to GRPO; best first."),
+    "sweeps/fig_sensitivity": ("Sensitivity to the swept parameters",
+                               "Per swept value: final-step accuracy (all problems and Levels 4-5, 95 % bootstrap "
+                               "intervals; dashed: GRPO's main runs), the paired difference to GRPO, and the mean "
+                               "|A − A_GRPO| over mixed and all-wrong training groups."),
     "fig_weight_function": ("The LENS penalty w(z) (paper Figure 4)",
                             "w(z) = (1/z) log(1/(1-z)) - 1: the weight on a wrong answer grows with its "
                             "likelihood."),
@@ -59,6 +63,8 @@ PAPER_DESIGN = {"n_seeds": 2, "n_problems": 262, "n_samples": 16}
 PAPER_SEED_SDS = (0.0, 0.01, 0.02)  # run-to-run SDs of an arm's mean accuracy to show it under
 # Below this share of GRPO's advantage magnitude, LENS's change to the updates is called small.
 SMALL_CHANGE = 0.05
+# Swept parameters whose larger values strengthen the signal from all-wrong groups (the Sensitivity section).
+NEGATIVE_SIGNAL_PARAMS = {"alpha": "a stronger negative-group signal"}
 
 
 # --------------------------------------------------------------------------------------------
@@ -138,36 +144,6 @@ def negative_group_summary(metrics: pd.DataFrame, share: float = 0.1) -> pd.Data
     return pd.DataFrame(records, columns=["model", "algo", "steps", "early", "end", "mean"])
 
 
-def advantage_change(metrics: pd.DataFrame) -> pd.DataFrame:
-    """Per (model, algo, group type): mean |A_GRPO| and mean |A - A_GRPO| over all groups of that type.
-
-    The per-step metrics are means within the step's groups of a type; weighting each step by its
-    share of such groups (groups/{type}_frac) turns them into a mean over groups. Steps without a
-    share are weighted equally.
-    """
-    wide = metrics.pivot_table(index=["model", "algo", "seed", "step"], columns="metric", values="value",
-                               aggfunc="mean")
-    records = []
-    for (model, algo), group in wide.groupby(level=["model", "algo"], sort=True):
-        for gtype in GROUP_TYPES:
-            base_col, delta_col = f"adv/grpo_abs_mean/{gtype}", f"adv/delta_vs_grpo/{gtype}"
-            if base_col not in group or delta_col not in group:
-                continue
-            frac_col = f"groups/{gtype}_frac"
-            weight = group[frac_col] if frac_col in group else pd.Series(1.0, index=group.index)
-            ok = group[base_col].notna() & group[delta_col].notna() & weight.notna()
-            w = weight[ok].to_numpy(dtype=float)
-            if not ok.any() or w.sum() <= 0:
-                continue
-            base = float(np.average(group.loc[ok, base_col], weights=w))
-            delta = float(np.average(group.loc[ok, delta_col], weights=w))
-            records.append({"model": model, "algo": algo, "group_type": gtype, "grpo_abs_mean": base,
-                            "delta_abs_mean": delta, "share_of_groups": float(w.mean()) if frac_col in group else np.nan,
-                            "relative": delta / base if base > 0 else np.nan})
-    return pd.DataFrame(records, columns=["model", "algo", "group_type", "grpo_abs_mean", "delta_abs_mean",
-                                          "share_of_groups", "relative"])
-
-
 # --------------------------------------------------------------------------------------------
 # Wording derived from the numbers
 # --------------------------------------------------------------------------------------------
@@ -181,6 +157,60 @@ def verdict(diff: float, low: float, high: float, p: float, treatment: str, base
     if high < 0:
         return f"**{t} is worse than {b} on {where}** by {abs(diff):.1f} points ({stats_text})."
     return f"**No significant difference on {where} at this scale**: the interval covers 0 ({stats_text})."
+
+
+def _points(diff: float, low: float, high: float, p: float) -> str:
+    return (f"{style.fmt_signed(diff)} points, 95 % CI [{style.fmt_signed(low)}, {style.fmt_signed(high)}], "
+            f"p = {style.fmt_p(p)}")
+
+
+def _direction(low: float, high: float) -> str:
+    return "helps" if low > 0 else "hurts" if high < 0 else "does nothing detectable"
+
+
+def sensitivity_lines(data: pd.DataFrame, baseline: str) -> list[str]:
+    """One reading per model and swept parameter of tab_sensitivity.csv, on Levels 4-5: the largest
+    value against the smallest (helps: interval above 0, hurts: below 0, else nothing detectable),
+    then each value against the baseline's main runs, claims following the intervals as in `verdict`."""
+    lines = []
+    swept = data[data["param"].notna()]
+    for (model, algo, param), part in swept.groupby(["model", "algo", "param"], sort=True):
+        part = part.reset_index(drop=True)  # rows in ascending value order (analysis.summary)
+        what = NEGATIVE_SIGNAL_PARAMS.get(param, f"a larger {param}")
+        head = (f"- **{style.model_label(model)}, {style.algo_label(algo)}, {param} in "
+                f"{', '.join(str(v) for v in part['value'])}** ({int(part['n_seeds'].min())} seed(s) per value, "
+                f"{style.HARD_SUBSET_LABEL}, step {int(part['step'].max())}): ")
+        if part["hard"].isna().all():
+            lines.append(head + f"no {style.HARD_SUBSET_LABEL} problems in the evaluation set, no reading.")
+            continue
+        last = part.iloc[-1]
+        if len(part) > 1 and not pd.isna(last["vs_first_hard"]):
+            direction = _direction(last["vs_first_hard_low"], last["vs_first_hard_high"])
+            text = (f"**{what[0].upper() + what[1:]} {direction} at this scale**: {param} "
+                    f"{last['first_value']} → {last['value']} changes {style.HARD_SUBSET_LABEL} accuracy by "
+                    f"{_points(last['vs_first_hard'], last['vs_first_hard_low'], last['vs_first_hard_high'], last['p_value_vs_first'])}"
+                    f" ({style.fmt_interval(part['hard'].iloc[0], part['hard_low'].iloc[0], part['hard_high'].iloc[0])} % → "
+                    f"{style.fmt_interval(last['hard'], last['hard_low'], last['hard_high'])} %).")
+        else:
+            text = f"one value swept: no reading on {what}, only the comparison with {style.algo_label(baseline)}."
+        against = part[part["diff_hard"].notna()]
+        if against.empty:
+            text += f" No {style.algo_label(baseline)} main runs to compare with."
+        else:
+            above = [str(v) for v, low in zip(against["value"], against["diff_hard_low"]) if low > 0]
+            below = [str(v) for v, high in zip(against["value"], against["diff_hard_high"]) if high < 0]
+            text += f" Against {style.algo_label(baseline)}'s main runs: " + "; ".join(
+                f"{param} = {r['value']}: {_points(r['diff_hard'], r['diff_hard_low'], r['diff_hard_high'], r['p_value_hard'])}"
+                for _, r in against.iterrows()) + "."
+            if above or below:
+                text += "".join([f" Better than {style.algo_label(baseline)} at {param} = {', '.join(above)}." if above else "",
+                                 f" Worse than {style.algo_label(baseline)} at {param} = {', '.join(below)}." if below else ""])
+            else:
+                text += f" No value's interval excludes 0: none differs detectably from {style.algo_label(baseline)}."
+        if part["n_seeds"].min() < 2:
+            text += " With one seed per value, run-to-run variation is not in the intervals."
+        lines.append(head + text)
+    return lines
 
 
 def hard_level_section(tables: Path, treatment: str, baseline: str, changes: pd.DataFrame | None,
@@ -593,6 +623,17 @@ def build_report(tidy: Path, figures: Path, tables: Path, out: Path, config: str
         md += ["## Leaderboard: what to do with all-wrong groups", ""]
         figure("ablations/fig_leaderboard")
         table("ablations/tab_leaderboard")
+
+    sweep_csv = tables / "sweeps" / "tab_sensitivity.csv"
+    if sweep_csv.exists():  # built by the `sweeps` target
+        md += ["## Sensitivity: does a stronger negative-group signal help?", ""]
+        try:
+            md += sensitivity_lines(pd.read_csv(sweep_csv, dtype={"value": str, "first_value": str}), baseline) + [""]
+        except (KeyError, ValueError, TypeError, pd.errors.ParserError) as err:  # malformed table: say so
+            md += [f"The reading could not be derived from `{sweep_csv}`: {err!r}", ""]
+            missing.append(f"{sweep_csv} (malformed)")
+        figure("sweeps/fig_sensitivity")
+        table("sweeps/tab_sensitivity")
 
     md += ["## How often GRPO gets no signal: all-wrong groups", ""]
     if negatives is not None and not negatives.empty:

@@ -58,6 +58,17 @@ def algo_marker(algo: str) -> str:
     return ALGO_MARKERS.get(algo, "o")
 
 
+def arm_label(arm: str) -> str:
+    """An algorithm's label, or a sweep arm's (lens.config.sweep_arm): `lens/alpha-4` -> "LENS, alpha = 4"."""
+    from lens.config import parse_sweep_arm
+
+    parsed = parse_sweep_arm(arm)
+    if parsed is None:
+        return algo_label(arm)
+    algo, param, value = parsed
+    return f"{algo_label(algo)}, {param} = {value}"
+
+
 def model_label(model: str) -> str:
     """Display name of a config model name; unknown names (e.g. the embedded tiny model) as given."""
     return MODEL_LABELS.get(model, model)

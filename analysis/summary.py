@@ -4,7 +4,10 @@
 of the per-seed means and a 95 % bootstrap interval over seeds and problems (analysis.stats), in %;
 `headline_subsets` splits per-problem rows into the whole set and the Level 4-5 subset
 (lens.metrics); `pass_at_k_summary` is the Pass@k table that analysis.fig_pass_at_k plots and
-analysis.tab_pass_at_k, tab_ablation and tab_leaderboard print.
+analysis.tab_pass_at_k, tab_ablation and tab_leaderboard print; `advantage_change` is the
+share-weighted mean |A - A_GRPO| per group type from the training metrics (REPORT.md, the
+sensitivity table); `sensitivity_summary` is what analysis.tab_sensitivity prints and
+analysis.fig_sensitivity draws.
 """
 
 from __future__ import annotations
@@ -13,11 +16,14 @@ import numpy as np
 import pandas as pd
 
 from analysis import stats, style
-from analysis.collect import TidyError, final_step_samples, per_problem, pick_benchmark, seed_problem_matrix
+from analysis.collect import (TidyError, final_step_samples, per_problem, pick_benchmark, seed_problem_matrix,
+                              shared_columns)
+from lens.config import parse_sweep_arm
 from lens.metrics import HARD_SUBSET, in_subset
 
 # The subsets every headline figure and table shows, in their order.
 HEADLINE_SUBSETS = ("all", HARD_SUBSET)
+GROUP_TYPES = ("mixed", "all_wrong", "all_correct")  # lens.trainer's groups/{type}_frac, adv/*/{type}
 PASS_AT_K_COLUMNS = ["model", "benchmark", "subset", "algo", "step", "k", "n_seeds", "n_problems", "n_samples",
                      "mean", "std_seeds", "ci_low", "ci_high"]
 
@@ -62,3 +68,129 @@ def pass_at_k_summary(samples: pd.DataFrame, benchmark: str | None, ks, n_boot: 
                                 "step": int(group["step"].iloc[0]), "k": int(k), "n_samples": n_min,
                                 **seed_summary(matrix, n_boot, seed)})
     return pd.DataFrame(records, columns=PASS_AT_K_COLUMNS)
+
+
+def advantage_change(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Per (model, algo, group type): mean |A_GRPO| and mean |A - A_GRPO| over all groups of that type.
+
+    The per-step metrics are means within the step's groups of a type; weighting each step by its
+    share of such groups (groups/{type}_frac) turns them into a mean over groups. Steps without a
+    share are weighted equally.
+    """
+    wide = metrics.pivot_table(index=["model", "algo", "seed", "step"], columns="metric", values="value",
+                               aggfunc="mean")
+    records = []
+    for (model, algo), group in wide.groupby(level=["model", "algo"], sort=True):
+        for gtype in GROUP_TYPES:
+            base_col, delta_col = f"adv/grpo_abs_mean/{gtype}", f"adv/delta_vs_grpo/{gtype}"
+            if base_col not in group or delta_col not in group:
+                continue
+            frac_col = f"groups/{gtype}_frac"
+            weight = group[frac_col] if frac_col in group else pd.Series(1.0, index=group.index)
+            ok = group[base_col].notna() & group[delta_col].notna() & weight.notna()
+            w = weight[ok].to_numpy(dtype=float)
+            if not ok.any() or w.sum() <= 0:
+                continue
+            base = float(np.average(group.loc[ok, base_col], weights=w))
+            delta = float(np.average(group.loc[ok, delta_col], weights=w))
+            records.append({"model": model, "algo": algo, "group_type": gtype, "grpo_abs_mean": base,
+                            "delta_abs_mean": delta, "share_of_groups": float(w.mean()) if frac_col in group else np.nan,
+                            "relative": delta / base if base > 0 else np.nan})
+    return pd.DataFrame(records, columns=["model", "algo", "group_type", "grpo_abs_mean", "delta_abs_mean",
+                                          "share_of_groups", "relative"])
+
+
+# --------------------------------------------------------------------------------------------
+# Sensitivity sweeps (target `sweeps`): one row per swept value, next to the main GRPO runs
+# --------------------------------------------------------------------------------------------
+SENSITIVITY_COLUMNS = [
+    "model", "benchmark", "arm", "algo", "param", "value", "step", "n_seeds", "n_problems", "n_problems_hard",
+    "acc", "acc_low", "acc_high", "hard", "hard_low", "hard_high",
+    "diff", "diff_low", "diff_high", "p_value", "diff_hard", "diff_hard_low", "diff_hard_high", "p_value_hard",
+    "first_value", "vs_first_hard", "vs_first_hard_low", "vs_first_hard_high", "p_value_vs_first",
+    "delta_mixed", "delta_all_wrong"]
+
+
+def _value_order(values) -> list[str]:
+    """Swept values (folder texts) in ascending numeric order when they are all numbers, else as text."""
+    numbers = pd.to_numeric(pd.Series(list(values), dtype=object), errors="coerce")
+    if numbers.notna().all():
+        return [v for _, v in sorted(zip(numbers, values))]
+    return sorted(values)
+
+
+def _paired(treat, base, prefix: str, n_boot: int, seed: int) -> dict:
+    """Paired bootstrap of two arms' (matrix, problem ids, seeds), in points, as `{prefix}`, `{prefix}_low`, ..."""
+    (t, t_pids, t_seeds), (b, b_pids, b_seeds) = treat, base
+    t, b, _ = shared_columns(t, t_pids, b, b_pids)
+    # runs of one seed share their random numbers: pair them (analysis.stats.same_seed_rows)
+    res = stats.paired_bootstrap(t, b, n_boot=n_boot, seed=seed, same_seeds=stats.same_seed_rows(t_seeds, b_seeds))
+    return {prefix: style.percent(res["diff"]), f"{prefix}_low": style.percent(res["ci_low"]),
+            f"{prefix}_high": style.percent(res["ci_high"]), "p": res["p_value"]}
+
+
+def sensitivity_summary(samples: pd.DataFrame, metrics: pd.DataFrame, benchmark: str | None, baseline: str,
+                        arms, n_boot: int, seed: int) -> pd.DataFrame:
+    """Per model: the baseline's main runs, then one row per swept value (arm `{algo}/{param}-{value}`,
+    analysis.collect --sweeps), at each arm's final step.
+
+    acc / hard: accuracy (%) on all problems / Levels 4-5, mean over seeds with the 95 % bootstrap
+    interval over problems and seeds; diff / diff_hard: minus the baseline's main runs in points,
+    paired bootstrap over the problems both answered (and over seeds when both ran the same ones);
+    vs_first_hard: Levels 4-5 minus the sweep's first (smallest) value's, paired the same way;
+    delta_mixed / delta_all_wrong: mean |A - A_GRPO| over the mixed / all-wrong groups of every
+    step and seed (`advantage_change`). `arms` (None: every sweep arm found) picks the rows.
+    """
+    benchmark, rows = pick_benchmark(samples, benchmark)
+    found = sorted(a for a in rows["algo"].unique() if parse_sweep_arm(a) is not None)
+    arms = found if arms is None else list(arms)
+    missing = [a for a in arms if a not in found]
+    if missing or not arms:
+        raise TidyError(f"no evaluation samples on {benchmark!r} of the sweep run(s) {missing or '(none found)'}: "
+                        "run the `sweeps` target and collect with `analysis.collect --sweeps`")
+    problems = per_problem(final_step_samples(rows[rows["algo"].isin([baseline, *arms])]))
+    problems = problems.assign(accuracy=problems["c"] / problems["n"])
+    changes = advantage_change(metrics).set_index(["model", "algo", "group_type"])["delta_abs_mean"]
+    records = []
+    for model, part in problems.groupby("model", sort=True):
+        arms_by_sweep: dict[tuple[str, str], dict[str, str]] = {}
+        for arm in part["algo"].unique():
+            if arm in arms:
+                algo, param, value = parse_sweep_arm(arm)
+                arms_by_sweep.setdefault((algo, param), {})[value] = arm
+        cells = {}  # (arm, subset) -> (matrix, problem ids, seeds)
+        for subset, sub in headline_subsets(part):
+            for arm, group in sub.groupby("algo", sort=True):
+                matrix, seeds, pids = seed_problem_matrix(group, "accuracy")
+                cells[arm, subset] = (matrix, pids, seeds)
+        if not arms_by_sweep:
+            continue
+        ordered = [(baseline, None, None, None)] if (baseline, "all") in cells else []
+        for (algo, param), by_value in sorted(arms_by_sweep.items()):
+            ordered += [(by_value[v], algo, param, v) for v in _value_order(by_value)]
+        firsts = {(algo, param): by_value[_value_order(by_value)[0]] for (algo, param), by_value in arms_by_sweep.items()}
+        for arm, algo, param, value in ordered:
+            group = part[part["algo"] == arm]
+            first = firsts.get((algo, param))
+            record = {"model": model, "benchmark": benchmark, "arm": arm, "algo": algo or arm, "param": param,
+                      "value": value, "step": int(group["step"].iloc[0]), "n_seeds": group["seed"].nunique(),
+                      "first_value": parse_sweep_arm(first)[2] if first else None}
+            for subset, prefix in (("all", "acc"), (HARD_SUBSET, "hard")):
+                if (arm, subset) not in cells:
+                    continue
+                matrix, pids, _ = cells[arm, subset]
+                summary = seed_summary(matrix, n_boot, seed)
+                record.update({"n_problems" if subset == "all" else "n_problems_hard": len(pids),
+                               prefix: summary["mean"], f"{prefix}_low": summary["ci_low"],
+                               f"{prefix}_high": summary["ci_high"]})
+                if arm != baseline and (baseline, subset) in cells:
+                    diff = "diff" if subset == "all" else "diff_hard"
+                    res = _paired(cells[arm, subset], cells[baseline, subset], diff, n_boot, seed)
+                    record.update({"p_value" if subset == "all" else "p_value_hard": res.pop("p"), **res})
+                if subset == HARD_SUBSET and first not in (None, arm) and (first, subset) in cells:
+                    res = _paired(cells[arm, subset], cells[first, subset], "vs_first_hard", n_boot, seed)
+                    record.update({"p_value_vs_first": res.pop("p"), **res})
+            for gtype in ("mixed", "all_wrong"):
+                record[f"delta_{gtype}"] = changes.get((model, arm, gtype), np.nan)
+            records.append(record)
+    return pd.DataFrame(records).reindex(columns=SENSITIVITY_COLUMNS)

@@ -186,3 +186,28 @@ def test_leaderboard_figure_writes_what_the_table_computes(tidy, tmp_path):
     assert (tmp_path / "fig_leaderboard.png").stat().st_size > 0
     assert tab_leaderboard.main(["--tidy", str(tidy), "--out", str(tmp_path / "t"), "--bootstrap-samples", "50"]) == 0
     pd.testing.assert_frame_equal(plotted, pd.read_csv(tmp_path / "t" / "tab_leaderboard.csv"))
+
+
+def test_sensitivity_figure_writes_what_the_table_computes(tmp_path):
+    from analysis import fig_sensitivity, tab_sensitivity
+    from test_tables import write_sweep_tidy
+
+    tidy = write_sweep_tidy(tmp_path / "tidy")
+    assert fig_sensitivity.main(["--tidy", str(tidy), "--out", str(tmp_path / "f"), "--formats", "png", "pdf",
+                                 "--dpi", "40", "--bootstrap-samples", "50"]) == 0
+    for ext in ("png", "pdf"):
+        assert (tmp_path / "f" / f"fig_sensitivity.{ext}").stat().st_size > 0
+    assert tab_sensitivity.main(["--tidy", str(tidy), "--out", str(tmp_path / "t"), "--bootstrap-samples", "50"]) == 0
+    plotted = pd.read_csv(tmp_path / "f" / "fig_sensitivity.csv")
+    pd.testing.assert_frame_equal(plotted, pd.read_csv(tmp_path / "t" / "tab_sensitivity.csv"))
+    assert plotted["hard"].tolist() == pytest.approx([0.0, 12.5, 50.0])
+
+
+def test_sensitivity_axis_is_logarithmic_only_for_spread_numbers():
+    from analysis.fig_sensitivity import x_positions
+
+    x, log = x_positions(pd.Series(["0.25", "1", "4", "16"]))
+    assert x.tolist() == [0.25, 1.0, 4.0, 16.0] and log
+    assert not x_positions(pd.Series(["1", "2"]))[1]  # less than a factor of 4: linear
+    x, log = x_positions(pd.Series(["demean", "standardize"]))
+    assert x.tolist() == [0.0, 1.0] and not log

@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from analysis import (fig_accuracy_by_level, fig_negative_group_ratio, fig_pass_at_k, fig_training_curves,
-                      fig_weight_function, report, tab_ablation, tab_accuracy_by_level, tab_pass_at_k)
+                      fig_weight_function, report, style, tab_ablation, tab_accuracy_by_level, tab_pass_at_k)
+from analysis.summary import SENSITIVITY_COLUMNS
 from test_collect import REPO, write_known_tidy
 
 
@@ -241,3 +242,48 @@ def test_config_summary_names_overlays_and_stand_ins(tmp_path):
     assert lines[0].endswith(", merged from: config/paper.yaml, config/paper-rehearsal.yaml")
     # a warmed-up tiny model is the embedded run's own model, not a stand-in; a hub model is neither
     assert "- stand-ins: ['llama31_8b_instruct'] are tiny models" in "\n".join(lines)
+
+
+def _sweep_rows(vs_first, against):
+    """tab_sensitivity.csv rows of one alpha sweep: GRPO, alpha 1, alpha 4; intervals as (diff, low, high)."""
+    base = {"model": "m", "benchmark": "math500", "step": 10, "n_seeds": 2, "n_problems": 3, "n_problems_hard": 2,
+            "acc": 40.0, "acc_low": 30.0, "acc_high": 50.0, "hard": 20.0, "hard_low": 10.0, "hard_high": 30.0}
+    rows = [{**base, "arm": "grpo", "algo": "grpo", "param": None, "value": None}]
+    for value, (d, lo, hi) in zip(("1", "4"), against):
+        rows.append({**base, "arm": f"lens/alpha-{value}", "algo": "lens", "param": "alpha", "value": value,
+                     "first_value": "1", "diff_hard": d, "diff_hard_low": lo, "diff_hard_high": hi,
+                     "p_value_hard": 0.04})
+    rows[2].update(zip(("vs_first_hard", "vs_first_hard_low", "vs_first_hard_high"), vs_first),
+                   p_value_vs_first=0.01)
+    return pd.DataFrame(rows).reindex(columns=SENSITIVITY_COLUMNS)
+
+
+@pytest.mark.parametrize("vs_first, against, phrase, versus", [
+    ((5.0, 1.0, 9.0), [(1.0, -2.0, 4.0), (6.0, 2.0, 10.0)], "signal helps at this scale", "Better than GRPO at alpha = 4."),
+    ((-5.0, -9.0, -1.0), [(1.0, -2.0, 4.0), (-4.0, -8.0, -0.5)], "signal hurts at this scale",
+     "Worse than GRPO at alpha = 4."),
+    ((0.5, -3.0, 4.0), [(1.0, -2.0, 4.0), (1.5, -1.0, 4.0)], "signal does nothing detectable at this scale",
+     "none differs detectably from GRPO"),
+], ids=["helps", "hurts", "nothing"])
+def test_sensitivity_reading_follows_the_intervals(vs_first, against, phrase, versus):
+    (line,) = report.sensitivity_lines(_sweep_rows(vs_first, against), "grpo")
+    assert phrase in line and versus in line, line
+    assert f"alpha 1 → 4 changes Level 4-5 accuracy by {style.fmt_signed(vs_first[0])} points" in line
+    assert f"95 % CI [{style.fmt_signed(vs_first[1])}, {style.fmt_signed(vs_first[2])}]" in line
+    assert "alpha = 1: " in line and "one seed" not in line
+
+
+def test_sensitivity_section_when_the_sweeps_target_ran(results, tmp_path):
+    tables = tmp_path / "tables"
+    (tables / "sweeps").mkdir(parents=True)
+    out = tmp_path / "REPORT.md"
+    report.build_report(results / "tidy", results / "figures", tables, out, None)
+    assert "## Sensitivity" not in out.read_text()
+    _sweep_rows((5.0, 1.0, 9.0), [(1.0, -2.0, 4.0), (6.0, 2.0, 10.0)]).to_csv(tables / "sweeps" / "tab_sensitivity.csv",
+                                                                              index=False)
+    (tables / "sweeps" / "tab_sensitivity.md").write_text("SENSITIVITY MARKER\n")
+    report.build_report(results / "tidy", results / "figures", tables, out, None)
+    text = out.read_text()
+    section = text.split("## Sensitivity", 1)[1].split("\n## ", 1)[0]
+    assert "A stronger negative-group signal helps at this scale" in section and "SENSITIVITY MARKER" in section
+    assert "fig_sensitivity.png` is missing" in section  # the figure is named even when absent

@@ -191,3 +191,97 @@ def test_leaderboard_values_by_hand(tidy, tmp_path):
     assert lens["delta_vs_grpo"] == pytest.approx(0.028) and grpo["delta_vs_grpo"] == 0
     md = (tmp_path / "out" / "tab_leaderboard.md").read_text()
     assert "| 1 | Llama-3.1-8B-Instruct | LENS |" in md and "| 2 |  | GRPO |" in md and "| +18.8 [" in md
+
+
+
+# --------------------------------------------------------------------------------------------
+# Sensitivity (target `sweeps`): hand-made tidy tables of GRPO's main runs and two alpha values
+# --------------------------------------------------------------------------------------------
+# Correct answers of the 2 samples per problem at the final step 10: arm -> seed -> problem -> samples.
+SWEPT = {
+    "grpo": {0: {"p1": [1, 1], "p2": [0, 0], "p3": [0, 0]}, 1: {"p1": [1, 0], "p2": [0, 0], "p3": [0, 0]}},
+    "lens/alpha-1": {0: {"p1": [1, 1], "p2": [1, 0], "p3": [0, 0]}, 1: {"p1": [1, 1], "p2": [0, 0], "p3": [0, 0]}},
+    "lens/alpha-4": {0: {"p1": [1, 1], "p2": [1, 1], "p3": [1, 0]}, 1: {"p1": [1, 1], "p2": [1, 0], "p3": [0, 0]}},
+}
+LEVELS = {"p1": 1, "p2": 4, "p3": 5}
+# (arm, seed) -> per step 1, 2: (mixed share, mean |A - A_GRPO| over mixed groups); all-wrong groups
+# are half of every step with a change of 0.2 (alpha 4), 0.05 (alpha 1), 0 (GRPO).
+MIXED = {("lens/alpha-4", 0): ((0.5, 0.10), (0.25, 0.04)), ("lens/alpha-4", 1): ((0.25, 0.02), (0.0, 0.5)),
+         ("lens/alpha-1", 0): ((0.5, 0.01), (0.5, 0.01)), ("lens/alpha-1", 1): ((0.5, 0.01), (0.5, 0.01)),
+         ("grpo", 0): ((0.5, 0.0), (0.5, 0.0)), ("grpo", 1): ((0.5, 0.0), (0.5, 0.0))}
+ALL_WRONG_DELTA = {"grpo": 0.0, "lens/alpha-1": 0.05, "lens/alpha-4": 0.2}
+
+
+def write_sweep_tidy(tidy: Path) -> Path:
+    from analysis.collect import EVAL_FILE, TRAIN_FILE
+
+    evals, train = [], []
+    for arm, seeds in SWEPT.items():
+        for seed, problems in seeds.items():
+            for pid, flags in problems.items():
+                evals += [{"model": MODEL, "algo": arm, "seed": seed, "step": 10, "benchmark": "math500",
+                           "problem_id": pid, "level": LEVELS[pid], "subject": "Algebra", "sample_idx": i,
+                           "correct": bool(c), "completion_tokens": 5} for i, c in enumerate(flags)]
+            for step, (share, delta) in enumerate(MIXED[arm, seed], start=1):
+                for metric, value in (("groups/mixed_frac", share), ("adv/grpo_abs_mean/mixed", 1.0),
+                                      ("adv/delta_vs_grpo/mixed", delta), ("groups/all_wrong_frac", 0.5),
+                                      ("adv/grpo_abs_mean/all_wrong", 0.0),
+                                      ("adv/delta_vs_grpo/all_wrong", ALL_WRONG_DELTA[arm])):
+                    train.append({"model": MODEL, "algo": arm, "seed": seed, "step": step, "metric": metric,
+                                  "value": value})
+    tidy.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(evals).to_parquet(tidy / EVAL_FILE)
+    pd.DataFrame(train).to_parquet(tidy / TRAIN_FILE)
+    return tidy
+
+
+def test_sensitivity_table_values_by_hand(tmp_path):
+    from analysis import tab_sensitivity
+    from analysis.summary import SENSITIVITY_COLUMNS
+
+    data = _run(tab_sensitivity, write_sweep_tidy(tmp_path / "tidy"), tmp_path / "out")
+    assert list(data.columns) == SENSITIVITY_COLUMNS
+    assert data["arm"].tolist() == ["grpo", "lens/alpha-1", "lens/alpha-4"]
+    assert data["algo"].tolist() == ["grpo", "lens", "lens"] and data["value"].tolist()[1:] == [1, 4]
+    grpo, one, four = (data.iloc[i] for i in range(3))
+    # all problems: GRPO seeds 1/3 and 1/6 -> 25 %; alpha 1: 1/2 and 1/3 -> 41.7 %; alpha 4: 5/6 and 1/2 -> 66.7 %
+    assert grpo["acc"] == pytest.approx(25.0) and one["acc"] == pytest.approx(125 / 3)
+    assert four["acc"] == pytest.approx(200 / 3)
+    # Levels 4-5 (p2, p3): GRPO 0; alpha 1: 1/4 and 0 -> 12.5 %; alpha 4: 3/4 and 1/4 -> 50 %
+    assert grpo["hard"] == 0 and one["hard"] == pytest.approx(12.5) and four["hard"] == pytest.approx(50.0)
+    assert one["diff"] == pytest.approx(50 / 3) and four["diff"] == pytest.approx(125 / 3)
+    assert one["diff_hard"] == pytest.approx(12.5) and four["diff_hard"] == pytest.approx(50.0)
+    assert np.isnan(grpo["diff"]) and np.isnan(grpo["diff_hard"]) and np.isnan(one["vs_first_hard"])
+    assert four["vs_first_hard"] == pytest.approx(37.5) and four["first_value"] == 1
+    for r in (one, four):
+        assert r["diff_low"] <= r["diff"] <= r["diff_high"] and r["diff_hard_low"] <= r["diff_hard"] <= r["diff_hard_high"]
+        assert r["hard_low"] <= r["hard"] <= r["hard_high"] and 0 < r["p_value"] <= 1
+    # mean |A - A_GRPO| over mixed groups, weighted by their share: (0.5 x 0.10 + 0.25 x 0.04 + 0.25 x 0.02
+    # + 0 x 0.5) / 1.0 = 0.065 (the per-step mean would be 0.165); all-wrong 0.2 at every step
+    assert four["delta_mixed"] == pytest.approx(0.065) and four["delta_all_wrong"] == pytest.approx(0.2)
+    assert one["delta_mixed"] == pytest.approx(0.01) and grpo["delta_all_wrong"] == 0
+    assert (grpo["n_seeds"], grpo["n_problems"], grpo["n_problems_hard"], grpo["step"]) == (2, 3, 2, 10)
+    md = (tmp_path / "out" / "tab_sensitivity.md").read_text()
+    assert "| Llama-3.1-8B-Instruct | GRPO | 25.0 [" in md and "|  | LENS, alpha = 4 | 66.7 [" in md
+    assert "+50.0 [" in md and "+37.5 [" in md and "| 0.065 | 0.200 |" in md
+    assert r"\midrule" in (tmp_path / "out" / "tab_sensitivity.tex").read_text()
+
+
+def test_sensitivity_table_picks_the_configured_arms_and_orders_values(tmp_path):
+    from analysis import summary, tab_sensitivity
+
+    tidy = write_sweep_tidy(tmp_path / "tidy")
+    data = _run(tab_sensitivity, tidy, tmp_path / "out", "--arms", "lens/alpha-4")
+    assert data["arm"].tolist() == ["grpo", "lens/alpha-4"]  # a value no longer configured is left out
+    assert np.isnan(data["vs_first_hard"].iloc[1])  # the only value is its sweep's first
+    assert summary._value_order(["16", "4", "0.25"]) == ["0.25", "4", "16"]  # numbers, not text order
+    assert summary._value_order(["standardize", "demean"]) == ["demean", "standardize"]
+    assert tab_sensitivity.main(["--tidy", str(tidy), "--out", str(tmp_path / "x"), *FAST,
+                                 "--arms", "lens/alpha-16"]) == 1  # an arm without runs is an error
+
+
+def test_sensitivity_table_without_sweep_runs_is_a_clear_error(tidy, tmp_path, capsys):
+    from analysis import tab_sensitivity
+
+    assert tab_sensitivity.main(["--tidy", str(tidy), "--out", str(tmp_path), *FAST]) == 1
+    assert "sweeps" in capsys.readouterr().err
