@@ -10,7 +10,15 @@ from __future__ import annotations
 PASS_K = (1, 2, 4, 8, 16)
 PAPER_BENCHMARK = "math500"
 
-# Which training data each table used; config/paper.yaml trains on MATH + DAPO (Table 1).
+# Which training data each table used; config/paper.yaml trains on MATH + DAPO (Table 1),
+# config/paper-numina.yaml on MATH + NuminaMath-1.5 (Tables 2-3). As (dataset name, split) of
+# lens.datasets: a table prints the paper's row only beside runs trained on the same data
+# (analysis.training_data).
+TRAINING_DATA = {
+    "table1": (("math", "train"), ("dapo", "train")),
+    "table2": (("math", "train"), ("numina", "train")),
+    "table3": (("math", "train"), ("numina", "train")),
+}
 TABLES = {
     "table1": "MATH + DAPO-Math-17k, mean over 2 seeds (Table 1)",
     "table3": "MATH + NuminaMath-1.5, 1 seed (Table 3)",
@@ -49,6 +57,11 @@ NEGATIVE_GROUP_RATIO = {"llama31_8b_instruct": {"early": 0.45, "end": 0.35}}
 
 # Values of w(z) = (1/z) log(1/(1-z)) - 1 quoted in the paper (Eq. 13, Fig. 4), rounded as printed.
 WEIGHT_FUNCTION_POINTS = {0.5: 0.386, 0.9: 1.56}
+
+
+def table_label(table: str) -> str:
+    """`table1` -> `Table 1`."""
+    return table.replace("table", "Table ")
 
 
 def paper_pass_at_k(table: str, model: str, algo: str, benchmark: str) -> dict[int, float] | None:

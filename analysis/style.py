@@ -1,7 +1,7 @@
 """Colours, display names and matplotlib settings shared by every figure and table.
 
-Display names live here (those of algorithms come from the table in lens.algorithms): result
-tables and file names use lowercase algorithm ids (`grpo`, `lens`) and config model names
+Display names live here (those of algorithms and datasets come from the tables in lens.algorithms
+and lens.datasets): result tables and file names use lowercase algorithm ids (`grpo`, `lens`) and config model names
 (`llama31_8b_instruct`); figures and tables turn them into labels through `algo_label`,
 `model_label` and `benchmark_label`.
 Not a command; imported by the `analysis.fig_*` and `analysis.tab_*` scripts.
@@ -13,7 +13,7 @@ import contextlib
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from lens import algorithms
+from lens import algorithms, datasets
 from lens.metrics import HARD_SUBSET
 
 # Paper-size figure widths in inches (two-column conference layout).
@@ -34,11 +34,6 @@ MODEL_LABELS = {
     "llama31_8b_instruct": "Llama-3.1-8B-Instruct",
     "qwen25_3b": "Qwen-2.5-3B-Base",
     "tiny_llama": "tiny Llama",
-}
-BENCHMARK_LABELS = {
-    "math500": "MATH-500",
-    "math_test": "MATH test",
-    "synthetic_test": "synthetic test",
 }
 # Name of the hard subset (lens.metrics.HARD_SUBSET): MATH's two highest difficulty levels.
 HARD_SUBSET_LABEL = f"Level {HARD_SUBSET}"
@@ -75,7 +70,13 @@ def model_label(model: str) -> str:
 
 
 def benchmark_label(benchmark: str) -> str:
-    return BENCHMARK_LABELS.get(benchmark, benchmark)
+    """`math500` -> `MATH-500`, `math_test` -> `MATH test`: from the table of datasets (lens.datasets)."""
+    return datasets.benchmark_label(benchmark)
+
+
+def training_data_label(pairs) -> str:
+    """`MATH train + NuminaMath-1.5` for (dataset name, split) pairs (lens.datasets)."""
+    return datasets.training_data_label(pairs)
 
 
 def sort_algos(algos: Iterable[str]) -> list[str]:

@@ -18,7 +18,7 @@ import sys
 import numpy as np
 import pandas as pd
 
-from analysis import stats, style
+from analysis import stats, style, training_data
 from analysis.collect import (final_step_samples, per_problem, pick_benchmark, read_eval_samples,
                               seed_problem_matrix, shared_columns)
 from analysis.summary import seed_summary
@@ -103,8 +103,10 @@ def display_rows(data: pd.DataFrame, treatment: str, baseline: str):
 
 
 def build(args) -> list:
-    data = compute(read_eval_samples(args.tidy), args.benchmark, args.treatment, args.baseline,
+    samples = read_eval_samples(args.tidy)
+    data = compute(samples, args.benchmark, args.treatment, args.baseline,
                    args.bootstrap_samples, args.bootstrap_seed)
+    trained = training_data.of_table(samples, data, args)
     header, rows, blocks = display_rows(data, args.treatment, args.baseline)
     steps = data.dropna(subset=["step"]).groupby(["model", "algo"])["step"].max()
     if steps.nunique() == 1:
@@ -114,7 +116,8 @@ def build(args) -> list:
                               for (m, a), s in steps.items())
     caption = (f"Accuracy (%) by difficulty level on {style.benchmark_label(data['benchmark'].iloc[0])} at the final "
                "step: mean ± standard deviation over seeds [95 % bootstrap interval over problems and seeds].")
-    note = f"Difference in points with a paired bootstrap over problems (two-sided p). Evaluated at {step_note}."
+    note = (f"{trained.sentence()} Difference in points with a paired bootstrap over problems (two-sided p). "
+            f"Evaluated at {step_note}.")
     return style.write_table(data, args.out, NAME, header, rows, caption, note, "llr" + "r" * (len(header) - 3),
                              blocks)
 
@@ -123,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = style.cli_parser(__doc__, "results/tables", figure=False)
     parser.add_argument("--treatment", default="lens", help="algorithm whose gain is tested")
     parser.add_argument("--baseline", default="grpo", help="algorithm it is compared with")
+    training_data.add_runs_option(parser)
     return style.run_cli(NAME, build, parser.parse_args(argv))
 
 

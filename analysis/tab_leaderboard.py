@@ -21,7 +21,7 @@ import sys
 import numpy as np
 import pandas as pd
 
-from analysis import stats, style
+from analysis import stats, style, training_data
 from analysis.collect import (TidyError, final_step_samples, per_problem, pick_benchmark, read_eval_samples,
                               read_train_metrics, seed_problem_matrix, shared_columns)
 from analysis.summary import pass_at_k_summary, seed_summary
@@ -125,10 +125,11 @@ def build(args) -> list:
     data = compute(samples, metrics, args.benchmark, args.baseline, args.k_max, args.bootstrap_samples,
                    args.bootstrap_seed)
     header, rows, blocks = display_rows(data, args.baseline)
+    trained = training_data.of_table(samples, data, args)
     caption = (f"Leaderboard on {style.benchmark_label(data['benchmark'].iloc[0])} at the final step, sorted by "
                f"{style.HARD_SUBSET_LABEL} accuracy: Pass@k and accuracy (%) as mean over seeds [95 % bootstrap "
                "interval over problems and seeds].")
-    note = (f"Δ: {style.HARD_SUBSET_LABEL} accuracy minus {style.algo_label(args.baseline)}'s in points, paired "
+    note = (f"{trained.sentence()} Δ: {style.HARD_SUBSET_LABEL} accuracy minus {style.algo_label(args.baseline)}'s in points, paired "
             "bootstrap over problems, and over seeds when both arms ran the same ones (two-sided p). All-wrong groups: share of training groups with no correct "
             "answer; mean abs(A − A_GRPO): mean change of the advantage against GRPO's on the same batch; both "
             "averaged over rollout steps and seeds.")
@@ -140,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = style.cli_parser(__doc__, "results/tables", figure=False)
     parser.add_argument("--baseline", default="grpo", help="algorithm the Level 4-5 difference is taken against")
     parser.add_argument("--k-max", type=int, default=16, help="Pass@k column: the largest power of two <= this")
+    training_data.add_runs_option(parser)
     return style.run_cli(NAME, build, parser.parse_args(argv))
 
 

@@ -24,13 +24,14 @@ from typing import Any, Literal
 
 import yaml
 
-from lens import algorithms
+from lens import algorithms, datasets
 
 # Algorithm ids and the LENS family (the ids whose advantages read the confidence), from the one
 # table of algorithms, lens.algorithms.ALGORITHMS.
 ALGORITHMS = algorithms.ids()
 LENS_FAMILY = algorithms.reading_confidence()
-DATASETS = ("math", "math500", "dapo", "numina", "synthetic")
+# Dataset names, from the one table of datasets, lens.datasets.DATASETS.
+DATASETS = datasets.names()
 
 
 class ConfigError(ValueError):

@@ -3,7 +3,12 @@
 A problem is ``{id, problem, answer, level, subject, source}`` (level 1-5 or None). Every dataset
 is read from a local JSONL file or directory (``../shared/data`` here) or, on a machine with
 network access, from its Hugging Face hub id (imported lazily; an unreachable hub fails in seconds
-with a message naming the local-path alternative).
+with a message naming the local-path alternative). Which function reads which dataset, the fields
+its rows must have and the filters they pass come from the table of datasets, lens.datasets.
+
+No gold, no row: a row without a usable gold answer (no `answer` key, null, empty or whitespace
+only) is a DataError naming the file and line (or hub id and row) in an evaluation set, and a
+dropped row, counted under `no_gold` in the run's data_report.json, in a training set.
 
 Decontamination drops training problems whose normalised text (``normalize_text``) equals an
 evaluation problem's. Counts on the shared data (reproduce with ``python -m lens.data --report``):
@@ -24,6 +29,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from lens import datasets as dataset_table
 from lens.config import DatasetConfig, RunConfig
 
 SCHEMA_KEYS = ("id", "problem", "answer", "level", "subject", "source")
@@ -58,13 +64,10 @@ _DAPO_PREFIX = (
 _DAPO_SUFFIX = '\n\nRemember to put your answer on its own line after "Answer:".'
 
 _HUB_ID_RE = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
-_LOCAL_HINT = {
-    "math": "../shared/data/math (a directory with train.jsonl/test.jsonl/math500.jsonl)",
-    "math500": "../shared/data/math/math500.jsonl",
-    "dapo": "../shared/data/dapo/dapo_math_17k.jsonl",
-    "numina": "a local JSONL file with problem/answer fields",
-    "synthetic": "the directory written by the synthetic data rule",
-}
+
+# A source row and where it came from: `file:line` (1-based) for a local JSONL, the hub id and
+# 0-based row index for a hub (parquet) source; every DataError about the row names it.
+Row = tuple[str, dict]
 
 
 class DataError(ValueError):
@@ -74,25 +77,65 @@ class DataError(ValueError):
 # --------------------------------------------------------------------------------------------
 # Loading
 # --------------------------------------------------------------------------------------------
-def load_problems(ds: DatasetConfig, *, seed: int = 0) -> list[dict]:
+def load_problems(ds: DatasetConfig, *, seed: int = 0, training: bool = False) -> list[dict]:
     """The problems of one configured dataset, in the shared schema, filtered and subset.
 
     `ds.levels` keeps only those levels; `ds.limit_per_level_subject` keeps at most that many
     problems of each (level, subject) cell; `ds.limit` then draws that many problems. Draws use
     `random.Random(seed)` and keep the source order, so a subset is stable across runs.
+    `training`: rows without a gold answer are dropped (an evaluation set raises; load_dataset).
     """
-    if ds.name not in _READERS:
-        raise DataError(f"unknown dataset name {ds.name!r}; valid: {sorted(_READERS)}")
+    return load_dataset(ds, seed=seed, training=training)[0]
+
+
+def load_dataset(ds: DatasetConfig, *, seed: int = 0, training: bool = False) -> tuple[list[dict], dict]:
+    """(problems, report) of one configured dataset; `load_problems` returns the problems alone.
+
+    Every row, local or hub, passes the same steps (lens.datasets): the table's required fields
+    (else DataError naming file and line, or hub id and row); a usable gold answer
+    (lens.datasets.has_gold): without one an evaluation set is a DataError naming the row, a
+    training set (`training=True`) drops the row; then the dataset's filters in order. The report
+    holds `rows` (read from the source) and `dropped_by_filter` {NO_GOLD and each filter: rows it
+    dropped}, a row counting once, under the first rule that drops it; subsets come after.
+    """
+    try:
+        spec = dataset_table.get(ds.name)
+    except ValueError as err:
+        raise DataError(str(err)) from None
     path = Path(ds.path).expanduser()
     if path.exists():
-        problems = _READERS[ds.name](path, ds)
+        rows = _READERS[ds.name](path, ds)
     elif _looks_like_hub_id(ds.path):
-        problems = _HUB_READERS[ds.name](ds)
+        if spec.hub_reader is None:
+            raise DataError(f"dataset {ds.name} is generated locally, not loaded from the hub ({ds.path!r}); "
+                            f"use {spec.local_hint}")
+        rows = _HUB_READERS[ds.name](ds)
     else:
         raise DataError(
             f"dataset {ds.name!r}: no such file or directory: {ds.path!r} (resolved to {path.resolve()}); "
-            f"give an existing local path (e.g. {_LOCAL_HINT[ds.name]}) or a hub id like owner/name"
+            f"give an existing local path (e.g. {spec.local_hint}) or a hub id like owner/name"
         )
+    drops = dict.fromkeys(dataset_table.filter_names(ds.name), 0)
+    problems = []
+    for where, row in rows:
+        missing = [k for k in spec.fields if k not in row]
+        if missing:
+            raise DataError(f"{where}: record lacks {missing}; a {spec.label} row has {list(spec.fields)} "
+                            f"and a gold `answer`")
+        if not dataset_table.has_gold(row.get("answer")):
+            if not training:
+                why = ("no `answer` key" if "answer" not in row else "answer is null" if row["answer"] is None
+                       else f"answer is {row['answer']!r}")
+                raise DataError(f"{where}: no gold answer ({why}); an evaluation problem needs one to be "
+                                f"graded: fix the row or remove it")
+            drops[dataset_table.NO_GOLD] += 1
+            continue
+        dropped = dataset_table.first_drop(ds.name, row)
+        if dropped is not None:
+            drops[dropped] += 1
+            continue
+        problems.append(_record(row, spec.label))
+    report = {"rows": len(rows), "dropped_by_filter": drops}
     if ds.levels is not None:
         keep = set(ds.levels)
         problems = [p for p in problems if p["level"] in keep]
@@ -108,21 +151,21 @@ def load_problems(ds: DatasetConfig, *, seed: int = 0) -> list[dict]:
     if ds.limit is not None and ds.limit < len(problems):
         chosen = sorted(random.Random(seed).sample(range(len(problems)), ds.limit))
         problems = [problems[i] for i in chosen]
-    return problems
+    return problems, report
 
 
 def _looks_like_hub_id(path: str) -> bool:
     return bool(_HUB_ID_RE.fullmatch(path)) and not path.startswith((".", "/", "~"))
 
 
-def _read_jsonl(path: Path) -> list[dict]:
+def _read_jsonl(path: Path) -> list[Row]:
     rows = []
     with path.open(encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
             if not line.strip():
                 continue
             try:
-                rows.append(json.loads(line))
+                rows.append((f"{path}:{lineno}", json.loads(line)))
             except json.JSONDecodeError as err:
                 raise DataError(f"{path}:{lineno}: not valid JSON ({err.msg})") from None
     return rows
@@ -137,10 +180,8 @@ def _pick_file(path: Path, name: str) -> Path:
     return candidate
 
 
-def _record(row: dict, source: str, where: str) -> dict:
-    missing = [k for k in ("id", "problem", "answer") if k not in row]
-    if missing:
-        raise DataError(f"{where}: record lacks {missing}; expected keys {list(SCHEMA_KEYS)}")
+def _record(row: dict, source: str) -> dict:
+    """A checked row in the shared schema; extra keys (e.g. worked `solution`s) are dropped."""
     level = row.get("level")
     return {
         "id": str(row["id"]),
@@ -152,44 +193,38 @@ def _record(row: dict, source: str, where: str) -> dict:
     }
 
 
-def _read_math(path: Path, ds: DatasetConfig) -> list[dict]:
+def _read_math(path: Path, ds: DatasetConfig) -> list[Row]:
     if path.is_dir() and ds.split not in _MATH_FILES:
         raise DataError(f"dataset math: split {ds.split!r} unknown; valid: {sorted(_MATH_FILES)}")
-    file = _pick_file(path, _MATH_FILES.get(ds.split, ""))
-    return [_record(r, "MATH", str(file)) for r in _read_jsonl(file)]
+    return _read_jsonl(_pick_file(path, _MATH_FILES.get(ds.split, "")))
 
 
-def _read_math500(path: Path, ds: DatasetConfig) -> list[dict]:
-    file = _pick_file(path, _MATH500_FILE)
-    return [_record(r, "MATH-500", str(file)) for r in _read_jsonl(file)]
+def _read_math500(path: Path, ds: DatasetConfig) -> list[Row]:
+    return _read_jsonl(_pick_file(path, _MATH500_FILE))
 
 
-def _read_dapo(path: Path, ds: DatasetConfig) -> list[dict]:
-    file = _pick_file(path, _DAPO_FILE)
-    return [_record(r, "DAPO-Math-17k", str(file)) for r in _read_jsonl(file)]
+def _read_dapo(path: Path, ds: DatasetConfig) -> list[Row]:
+    return _read_jsonl(_pick_file(path, _DAPO_FILE))
 
 
-def _read_numina(path: Path, ds: DatasetConfig) -> list[dict]:
-    file = _pick_file(path, f"{ds.split}.jsonl")
-    rows = _read_jsonl(file)
-    return [_record({"id": r.get("id", f"numina-{i:06d}"), **r}, "NuminaMath-1.5", str(file)) for i, r in enumerate(rows)]
+def numina_row(index: int, row: dict) -> dict:
+    """A NuminaMath-1.5 row (its own schema, from a local JSONL or the hub alike) with the shared
+    schema's keys added: id `numina-<row>` (0-based row of the source), subject = problem_type,
+    source `NuminaMath-1.5/<source>`, no level. Its own keys stay for the filters to read."""
+    return {**row, "id": row.get("id", f"numina-{index:07d}"), "level": None, "subject": row.get("problem_type"),
+            "source": f"NuminaMath-1.5/{row['source']}" if row.get("source") else "NuminaMath-1.5"}
 
 
-def _read_synthetic(path: Path, ds: DatasetConfig) -> list[dict]:
+def _read_numina(path: Path, ds: DatasetConfig) -> list[Row]:
+    rows = _read_jsonl(_pick_file(path, f"{ds.split}.jsonl"))
+    return [(where, numina_row(i, row)) for i, (where, row) in enumerate(rows)]
+
+
+def _read_synthetic(path: Path, ds: DatasetConfig) -> list[Row]:
     file = path / f"{ds.split}.jsonl" if path.is_dir() else path
     if not file.is_file():
         raise DataError(f"dataset synthetic: {file} not found (expected {{path}}/{{split}}.jsonl)")
-    # Extra keys (e.g. worked `solution`s for the warm-up) are dropped: the schema is the contract.
-    return [_record(r, "synthetic", str(file)) for r in _read_jsonl(file)]
-
-
-_READERS = {
-    "math": _read_math,
-    "math500": _read_math500,
-    "dapo": _read_dapo,
-    "numina": _read_numina,
-    "synthetic": _read_synthetic,
-}
+    return _read_jsonl(file)
 
 
 # --------------------------------------------------------------------------------------------
@@ -201,7 +236,7 @@ def _truthy(var: str) -> bool:
 
 def _hub_load(ds: DatasetConfig, *args, **kwargs):
     """datasets.load_dataset(*args) that fails in seconds, naming the id, when the hub is unreachable."""
-    hint = (f"set the dataset path to a local file or directory instead (e.g. {_LOCAL_HINT[ds.name]})")
+    hint = f"set the dataset path to a local file or directory instead (e.g. {dataset_table.get(ds.name).local_hint})"
     offline = _truthy("HF_HUB_OFFLINE") or _truthy("HF_DATASETS_OFFLINE")
     if not offline and not any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
         # datasets retries an unreachable hub for ~30 s per request; a 3 s probe fails first.
@@ -226,7 +261,7 @@ def _level(value: Any) -> int | None:
     return int(m.group()) if m else None
 
 
-def _hub_math(ds: DatasetConfig) -> list[dict]:
+def _hub_math(ds: DatasetConfig) -> list[Row]:
     from lens.rewards import last_boxed
 
     out = []
@@ -235,18 +270,19 @@ def _hub_math(ds: DatasetConfig) -> list[dict]:
         for i, r in enumerate(rows):
             # The hub copy has no answer column: it is the last \boxed{} of the solution, as in
             # the shared files (whose 4 hand-set answers and joined multi-box answers differ).
-            out.append({
+            out.append((f"hub dataset {ds.path!r} ({config}, {ds.split}) row {i}", {
                 "id": f"{ds.split}/{config}/{i}", "problem": r["problem"],
-                "answer": last_boxed(r["solution"]) or "", "level": _level(r.get("level")),
+                "answer": last_boxed(r["solution"]), "level": _level(r.get("level")),
                 "subject": r.get("type"), "source": "MATH",
-            })
+            }))
     return out
 
 
-def _hub_math500(ds: DatasetConfig) -> list[dict]:
+def _hub_math500(ds: DatasetConfig) -> list[Row]:
     rows = _hub_load(ds, ds.path, split="test")
-    return [{"id": r["unique_id"], "problem": r["problem"], "answer": r["answer"], "level": _level(r["level"]),
-             "subject": r["subject"], "source": "MATH-500"} for r in rows]
+    return [(f"hub dataset {ds.path!r} (test) row {i}",
+             {"id": r["unique_id"], "problem": r["problem"], "answer": r["answer"], "level": _level(r["level"]),
+              "subject": r["subject"], "source": "MATH-500"}) for i, r in enumerate(rows)]
 
 
 def unwrap_dapo_prompt(text: str) -> str:
@@ -280,37 +316,23 @@ def dedupe_dapo(rows: Sequence[tuple[str, str]]) -> list[dict]:
     return out
 
 
-def _hub_dapo(ds: DatasetConfig) -> list[dict]:
+def _hub_dapo(ds: DatasetConfig) -> list[Row]:
     rows = _hub_load(ds, ds.path, split="train")
     pairs = [(unwrap_dapo_prompt(r["prompt"][0]["content"]), r["reward_model"]["ground_truth"]) for r in rows]
-    return dedupe_dapo(pairs)
+    return [(f"hub dataset {ds.path!r} (train) row {int(p['id'].split('-')[1])}", p) for p in dedupe_dapo(pairs)]
 
 
-def _hub_numina(ds: DatasetConfig) -> list[dict]:
-    rows = _hub_load(ds, ds.path, split=ds.split if ds.split != "test" else "train")
-    out = []
-    for i, r in enumerate(rows):
-        answer = str(r.get("answer") or "").strip()
-        # Proofs and problems without a checkable final answer cannot be graded by Math-Verify.
-        if not answer or answer.lower() in ("proof", "notfound", "none"):
-            continue
-        out.append({"id": f"numina-{i:07d}", "problem": r["problem"], "answer": answer, "level": None,
-                    "subject": r.get("problem_type"), "source": f"NuminaMath-1.5/{r.get('source', '')}"})
-    return out
+def _hub_numina(ds: DatasetConfig) -> list[Row]:
+    # The release has one split, `train`; rows in its own schema, as a local NuminaMath-1.5 JSONL
+    # holds them, so the filters of lens.datasets see the same fields on both paths.
+    split = ds.split if ds.split != "test" else "train"
+    rows = _hub_load(ds, ds.path, split=split)
+    return [(f"hub dataset {ds.path!r} ({split}) row {i}", numina_row(i, dict(r))) for i, r in enumerate(rows)]
 
 
-def _hub_synthetic(ds: DatasetConfig) -> list[dict]:
-    raise DataError(f"dataset synthetic is generated locally, not loaded from the hub ({ds.path!r}); "
-                    f"use {_LOCAL_HINT['synthetic']}")
-
-
-_HUB_READERS = {
-    "math": _hub_math,
-    "math500": _hub_math500,
-    "dapo": _hub_dapo,
-    "numina": _hub_numina,
-    "synthetic": _hub_synthetic,
-}
+# Readers by dataset name, from the table (lens.datasets.DATASETS names the functions).
+_READERS = {name: globals()[spec.reader] for name, spec in dataset_table.DATASETS.items()}
+_HUB_READERS = {name: globals()[spec.hub_reader] for name, spec in dataset_table.DATASETS.items() if spec.hub_reader}
 
 
 # --------------------------------------------------------------------------------------------
@@ -378,17 +400,21 @@ def training_problems(cfg: RunConfig) -> tuple[list[dict], dict]:
     of the paper config is final-only). Decontamination compares with each benchmark's full set
     (its `limit`, `limit_per_level_subject` and `levels` ignored), so evaluating on a subset never
     leaves the rest of the benchmark in the training data. The report's `dropped_by_benchmark`
-    counts the dropped problems per evaluation set.
+    counts the dropped problems per evaluation set; before that, `rows` counts each training set's
+    source rows and `dropped_by_filter` what each rule dropped from it ({dataset id: {rule: rows}}:
+    `no_gold` for rows without a gold answer, then the dataset's filters, lens.datasets), and
+    `loaded` the problems each set then gave (after its `levels`/`limit` subsets).
     """
     if not cfg.data.train:
         raise DataError("data.train is empty: configure at least one training dataset")
     problems: list[dict] = []
-    loaded = {}
+    loaded, rows, by_filter = {}, {}, {}
     for ds in cfg.data.train:
-        part = load_problems(ds, seed=cfg.seed)
-        loaded[ds.id] = len(part)
+        part, read = load_dataset(ds, seed=cfg.seed, training=True)
+        loaded[ds.id], rows[ds.id], by_filter[ds.id] = len(part), read["rows"], read["dropped_by_filter"]
         problems.extend(part)
-    report: dict[str, Any] = {"loaded": loaded, "n_before": len(problems), "decontaminated": cfg.data.decontaminate}
+    report: dict[str, Any] = {"rows": rows, "dropped_by_filter": by_filter, "loaded": loaded,
+                              "n_before": len(problems), "decontaminated": cfg.data.decontaminate}
     if cfg.data.decontaminate and evaluation_sets(cfg):
         eval_sets = {b.id: load_problems(dataclasses.replace(b, limit=None, levels=None, limit_per_level_subject=None),
                                          seed=cfg.seed)

@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         texts = []
         for i, raw in enumerate(data.get("corpus") or []):
             ds = parse(DatasetConfig, raw, source=args.config, key=f"corpus[{i}]")
-            for p in load_problems(ds, seed=0)[:limit]:
+            for p in load_problems(ds, seed=0, training=True)[:limit]:
                 texts += [p["problem"], str(p["answer"])]
     except (ConfigError, DataError, OSError) as err:
         print(f"lens.tiny: error: {err}", file=sys.stderr)

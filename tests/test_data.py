@@ -6,8 +6,9 @@ from pathlib import Path
 import pytest
 
 from lens.config import DatasetConfig, parse, RunConfig
+from lens import data as lens_data
 from lens.data import (
-    DataError, SCHEMA_KEYS, decontaminate, dedupe_dapo, format_prompt, load_problems, normalize_text,
+    DataError, SCHEMA_KEYS, decontaminate, dedupe_dapo, format_prompt, load_dataset, load_problems, normalize_text,
     training_problems, unwrap_dapo_prompt,
 )
 
@@ -97,8 +98,8 @@ def test_bad_json_and_missing_keys(tmp_path):
     (tmp_path / "test.jsonl").write_text('{"id": "a", "problem": "p", "answer": "1"}\n{oops\n')
     with pytest.raises(DataError, match=r"test.jsonl:2: not valid JSON"):
         load_problems(ds("synthetic", tmp_path))
-    (tmp_path / "test.jsonl").write_text('{"id": "a", "problem": "p"}\n')
-    with pytest.raises(DataError, match=r"lacks \['answer'\]"):
+    (tmp_path / "test.jsonl").write_text('{"id": "a", "answer": "1"}\n')
+    with pytest.raises(DataError, match=r"test.jsonl:1: record lacks \['problem'\]"):
         load_problems(ds("synthetic", tmp_path))
 
 
@@ -128,6 +129,163 @@ def test_hub_id_unreachable_fails_with_local_hint(monkeypatch):
 def test_synthetic_is_never_a_hub_dataset():
     with pytest.raises(DataError, match="generated locally"):
         load_problems(ds("synthetic", "someone/synthetic"))
+
+
+# ---------------------------------------------------------------------------------------------
+# No gold, no row: an evaluation set raises, naming the line; a training set drops and counts
+# ---------------------------------------------------------------------------------------------
+def write_jsonl(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def math_row(i, **kw):
+    return {"id": f"test/algebra/{i}.json", "problem": f"What is {i}+1?", "answer": str(i + 1), "level": 1,
+            "subject": "Algebra", **kw}
+
+
+def test_math500_row_with_null_answer_is_an_error_naming_file_and_line(tmp_path):
+    file = write_jsonl(tmp_path / "math500.jsonl", [math_row(0), math_row(1, answer=None), math_row(2)])
+    with pytest.raises(DataError, match=rf"^{file}:2: no gold answer \(answer is null\)"):
+        load_problems(ds("math500", file))
+    with pytest.raises(DataError, match=rf"^{file}:2: no gold answer"):
+        load_problems(ds("math500", tmp_path))  # the directory form reads the same file
+
+
+@pytest.mark.parametrize("answer, why", [("<absent>", r"no `answer` key"), ("", r"answer is ''"),
+                                         (" \t", r"answer is ' \\t'")])
+def test_evaluation_set_without_gold_names_the_line(tmp_path, answer, why):
+    bad = {k: v for k, v in math_row(1).items() if k != "answer"}
+    if answer != "<absent>":
+        bad["answer"] = answer
+    # a blank line before the bad row: the line number is the file's, not the row's index
+    (tmp_path / "test.jsonl").write_text(json.dumps(math_row(0)) + "\n\n" + json.dumps(bad) + "\n")
+    with pytest.raises(DataError, match=rf"test.jsonl:3: no gold answer \({why}\)"):
+        load_problems(ds("math", tmp_path, "test"))
+
+
+def test_hub_evaluation_row_without_gold_names_the_row(monkeypatch):
+    rows = [{"unique_id": f"test/x/{i}.json", "problem": "p", "answer": a, "level": 1, "subject": "Algebra"}
+            for i, a in enumerate(["1", "2", None])]
+    monkeypatch.setattr(lens_data, "_hub_load", lambda ds, *args, **kw: rows)
+    with pytest.raises(DataError, match=r"hub dataset 'HuggingFaceH4/MATH-500' \(test\) row 2: no gold answer"):
+        load_problems(ds("math500", "HuggingFaceH4/MATH-500"))
+
+
+def test_training_set_drops_rows_without_gold_and_counts_them(tmp_path):
+    train = write_jsonl(tmp_path / "train.jsonl", [math_row(0), math_row(1, answer=None), math_row(2, answer=" "),
+                                                   math_row(3)])
+    problems, read = load_dataset(ds("math", train, "train"), training=True)
+    assert [p["id"] for p in problems] == ["test/algebra/0.json", "test/algebra/3.json"]
+    assert read == {"rows": 4, "dropped_by_filter": {"no_gold": 2}}
+    bench = write_jsonl(tmp_path / "math500.jsonl", [math_row(7)])
+    cfg = parse(RunConfig, {"model": {"name": "m", "path": "x"}, "algorithm": {"name": "grpo"},
+                            "data": {"train": [{"name": "math", "path": str(train), "split": "train"}]},
+                            "evaluation": {"benchmarks": [{"name": "math500", "path": str(bench)}]}}, source="test")
+    problems, report = training_problems(cfg)
+    assert len(problems) == 2 and report["loaded"] == {"math_train": 2} and report["rows"] == {"math_train": 4}
+    assert report["dropped_by_filter"] == {"math_train": {"no_gold": 2}}
+    # the evaluation sets a run is decontaminated against are evaluation sets: no gold is an error there
+    write_jsonl(bench, [math_row(7, answer=None)])
+    with pytest.raises(DataError, match=rf"{bench}:1: no gold answer"):
+        training_problems(cfg)
+
+
+# ---------------------------------------------------------------------------------------------
+# NuminaMath-1.5: rows in its own schema, the same filters on a local file and the hub
+# ---------------------------------------------------------------------------------------------
+def numina(answer="5", question_type="math-word-problem", problem_is_valid="Yes", solution_is_valid="Yes",
+           synthetic=False, problem="Find $x$ if $x - 1 = 4$.", without=()):
+    row = {"problem": problem, "solution": "Add 1: $x = 5$.", "answer": answer, "problem_type": "Algebra",
+           "question_type": question_type, "problem_is_valid": problem_is_valid,
+           "solution_is_valid": solution_is_valid, "source": "olympiads", "synthetic": synthetic}
+    return {k: v for k, v in row.items() if k not in without}
+
+
+# (row, the rule that drops it or None): counted by hand below
+NUMINA_ROWS = [
+    (numina(), None),                                                        # 0 kept
+    (numina(answer="proof", question_type="proof"), "answer_not_gradable"),  # 1 first rule that matches
+    (numina(answer="notfound"), "answer_not_gradable"),                      # 2
+    (numina(answer="  "), "no_gold"),                                        # 3 whitespace only
+    (numina(answer=None, question_type="proof"), "no_gold"),                 # 4 null: gold rule first
+    (numina(without=("answer",)), "no_gold"),                                # 5 no `answer` key at all
+    (numina(answer="3", question_type="proof"), "proof_question"),           # 6 a proof with a stray answer
+    (numina(answer="B", question_type="MCQ"), "multiple_choice"),            # 7
+    (numina(problem_is_valid="No"), "problem_not_valid"),                    # 8
+    (numina(solution_is_valid="Problem not solved"), "solution_not_valid"),  # 9
+    (numina(synthetic=True, problem="Find $y$ if $2y = 6$.", answer="3"), None),  # 10 synthetic rows stay
+    (numina(answer="PROOF "), "answer_not_gradable"),                        # 11 case and spaces ignored
+    (numina(answer="\\frac{1}{2}", problem="Halve 1."), None),              # 12 kept
+    (numina(question_type="MCQ", solution_is_valid="No"), "multiple_choice"),  # 13 counted once, first rule
+]
+NUMINA_DROPS = {"no_gold": 3, "answer_not_gradable": 3, "proof_question": 1, "multiple_choice": 2,
+                "problem_not_valid": 1, "solution_not_valid": 1}
+NUMINA_KEPT = [0, 10, 12]
+
+
+def numina_rows():
+    return [dict(r) for r, _ in NUMINA_ROWS]
+
+
+def test_numina_hand_count_matches_the_table():
+    assert {rule: sum(1 for _, r in NUMINA_ROWS if r == rule) for rule in NUMINA_DROPS} == NUMINA_DROPS
+    assert [i for i, (_, r) in enumerate(NUMINA_ROWS) if r is None] == NUMINA_KEPT
+    assert sum(NUMINA_DROPS.values()) + len(NUMINA_KEPT) == len(NUMINA_ROWS) == 14
+
+
+def test_numina_local_jsonl_keeps_only_gradable_rows(tmp_path):
+    file = write_jsonl(tmp_path / "train.jsonl", numina_rows())
+    problems, read = load_dataset(ds("numina", file, "train"), training=True)
+    assert read == {"rows": 14, "dropped_by_filter": NUMINA_DROPS}
+    assert [p["id"] for p in problems] == ["numina-0000000", "numina-0000010", "numina-0000012"]
+    assert problems[0] == {"id": "numina-0000000", "problem": "Find $x$ if $x - 1 = 4$.", "answer": "5",
+                           "level": None, "subject": "Algebra", "source": "NuminaMath-1.5/olympiads"}
+    assert [p["answer"] for p in problems] == ["5", "3", "\\frac{1}{2}"]
+    # the directory form ({path}/{split}.jsonl) reads the same file
+    assert load_problems(ds("numina", tmp_path, "train"), training=True) == problems
+    # as an evaluation set, the first row without gold (line 4) is an error
+    with pytest.raises(DataError, match=rf"{file}:4: no gold answer \(answer is '  '\)"):
+        load_problems(ds("numina", file, "train"))
+
+
+def test_numina_hub_rows_pass_the_same_filters(monkeypatch, tmp_path):
+    calls = []
+
+    def hub(ds_cfg, *args, **kwargs):
+        calls.append((args, kwargs))
+        # datasets gives every column of every row; a missing answer arrives as None
+        return [{**numina(), **r, "answer": r.get("answer")} for r in numina_rows()]
+
+    monkeypatch.setattr(lens_data, "_hub_load", hub)
+    problems, read = load_dataset(ds("numina", "AI-MO/NuminaMath-1.5", "train"), training=True)
+    assert calls == [(("AI-MO/NuminaMath-1.5",), {"split": "train"})]
+    assert read == {"rows": 14, "dropped_by_filter": NUMINA_DROPS}
+    local, _ = load_dataset(ds("numina", write_jsonl(tmp_path / "train.jsonl", numina_rows()), "train"), training=True)
+    assert problems == local  # ids are source rows on both paths
+    with pytest.raises(DataError, match=r"hub dataset 'AI-MO/NuminaMath-1.5' \(train\) row 3: no gold answer"):
+        load_problems(ds("numina", "AI-MO/NuminaMath-1.5", "train"))
+
+
+def test_numina_row_missing_a_schema_field_is_an_error(tmp_path):
+    file = write_jsonl(tmp_path / "train.jsonl", [numina(), numina(without=("problem_is_valid",))])
+    with pytest.raises(DataError, match=rf"{file}:2: record lacks \['problem_is_valid'\]"):
+        load_problems(ds("numina", file, "train"), training=True)
+
+
+def test_data_report_counts_every_numina_filter(tmp_path):
+    train = write_jsonl(tmp_path / "numina.jsonl", numina_rows())
+    # one kept Numina problem is also an evaluation problem: decontamination comes after the filters
+    bench = write_jsonl(tmp_path / "math500.jsonl", [{"id": "b0", "problem": "Halve  1.", "answer": "0.5"}])
+    cfg = parse(RunConfig, {"model": {"name": "m", "path": "x"}, "algorithm": {"name": "grpo"},
+                            "data": {"train": [{"name": "numina", "path": str(train), "split": "train"}]},
+                            "evaluation": {"benchmarks": [{"name": "math500", "path": str(bench)}]}}, source="test")
+    problems, report = training_problems(cfg)
+    assert [p["id"] for p in problems] == ["numina-0000000", "numina-0000010"]
+    assert report["rows"] == {"numina_train": 14} and report["loaded"] == {"numina_train": 3}
+    assert report["dropped_by_filter"] == {"numina_train": NUMINA_DROPS}
+    assert report["dropped_by_benchmark"] == {"math500": 1} and report["n_after"] == 2
+    assert json.loads(json.dumps(report)) == report  # what lens.train writes to data_report.json
 
 
 # ---------------------------------------------------------------------------------------------

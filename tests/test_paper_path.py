@@ -234,7 +234,7 @@ def test_reward_and_evaluation_grade_the_first_answer(tmp_path):
     problems.write_text("".join(json.dumps({"id": f"p{i}", "problem": "1+2?", "answer": a, "level": 1,
                                             "subject": "Algebra"}) + "\n" for i, a in enumerate(["3", "4"])))
     cfg = run_config(model={"name": "m", "path": "x", "prompt": "plain"},
-                     evaluation={"benchmarks": [{"name": "numina", "path": str(problems), "split": "bench"}],
+                     evaluation={"benchmarks": [{"name": "math500", "path": str(problems), "split": "bench"}],
                                  "n_samples": 2, "pass_k": [1, 2]})
     summary = evaluate.evaluate_benchmark(cfg, cfg.evaluation.benchmarks[0], Sampler, "x", tmp_path / "out")
     graded = pd.read_parquet(tmp_path / "out" / "samples.parquet")
@@ -302,7 +302,7 @@ def test_standin_cli_builds_a_loadable_model_and_rejects_bad_sections(tmp_path):
     section = {"model": {"name": "llama31_8b_instruct", "prompt": "chat",
                          "tiny": {"arch": "llama", "family": "llama3", "tokenizer": "bpe", "vocab_size": 300,
                                   "hidden_size": 32, "num_layers": 1, "num_heads": 2, "intermediate_size": 64}},
-               "corpus": [{"name": "numina", "path": str(corpus), "split": "train"}], "seed": 0}
+               "corpus": [{"name": "math", "path": str(corpus), "split": "train"}], "seed": 0}
     (tmp_path / "ok.yaml").write_text(yaml.safe_dump(section))
     assert tiny.main(["--config", str(tmp_path / "ok.yaml"), "--out", str(tmp_path / "standin")]) == 0
     tok = AutoTokenizer.from_pretrained(tmp_path / "standin")

@@ -8,10 +8,28 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import yaml
+
 from analysis import paper_numbers, stats, tab_ablation, tab_accuracy_by_level, tab_leaderboard, tab_pass_at_k
+from analysis import training_data
 from test_collect import MODEL, write_known_tidy
 
 FAST = ["--bootstrap-samples", "300"]
+MATH_DAPO = [{"name": "math", "path": "EleutherAI/hendrycks_math", "split": "train"},
+             {"name": "dapo", "path": "BytedTsinghua-SIA/DAPO-Math-17k", "split": "train"}]
+MATH_NUMINA = [{"name": "math", "path": "../shared/data/math", "split": "train"},
+               {"name": "numina", "path": "AI-MO/NuminaMath-1.5", "split": "train"}]
+
+
+def write_run_configs(runs: Path, tidy: Path, train: list[dict]) -> Path:
+    """A resolved run config (its `data` section is all the tables read) for every run of the tidy tables."""
+    samples = pd.read_parquet(tidy / "eval_samples.parquet")
+    for model, algo, seed in samples[["model", "algo", "seed"]].drop_duplicates().itertuples(index=False):
+        run = runs / model / algo / f"seed{seed}"
+        run.mkdir(parents=True, exist_ok=True)
+        (run / "config.yaml").write_text(yaml.safe_dump({"model": {"name": model, "path": "x"}, "algorithm": {"name": algo},
+                                                         "seed": int(seed), "data": {"train": train}}))
+    return runs
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +45,8 @@ def _run(module, tidy: Path, out: Path, *extra: str) -> pd.DataFrame:
 
 
 def test_pass_at_k_table_values_and_paper_numbers(tidy, tmp_path):
-    data = _run(tab_pass_at_k, tidy, tmp_path)
+    runs = write_run_configs(tmp_path / "runs", tidy, MATH_DAPO)
+    data = _run(tab_pass_at_k, tidy, tmp_path, "--runs", str(runs))
     # default k = 1, 2, 4, 8, 16; only k <= n = 4 exist
     assert sorted(data["k"].unique()) == [1, 2, 4]
     row = data[(data.subset == "all") & (data.algo == "grpo") & (data.k == 1)].iloc[0]
@@ -43,6 +62,7 @@ def test_pass_at_k_table_values_and_paper_numbers(tidy, tmp_path):
     assert "| Llama-3.1-8B-Instruct | GRPO (ours, 2 seeds) | all | 33.3 ± 11.8 |" in md
     assert "| GRPO (paper, Table 1) | all | 54.09 | 61.09 | 67.05 |" in md
     assert "| Δ ours − paper |  | −20.8 |" in md
+    assert "Training data: MATH train + DAPO-Math-17k. Pass@k" in md
     tex = (tmp_path / "tab_pass_at_k.tex").read_text()
     assert r"33.3 $\pm$ 11.8" in tex and r"Pass@k (\%)" in tex and r"\begin{tabular}{lllrrr}" in tex
 
@@ -61,13 +81,65 @@ def test_paper_numbers_only_for_matching_model_and_benchmark():
 
 
 def test_ablation_table_lists_missing_arms(tidy, tmp_path):
-    data = _run(tab_ablation, tidy, tmp_path)
+    runs = write_run_configs(tmp_path / "runs", tidy, MATH_NUMINA)
+    data = _run(tab_ablation, tidy, tmp_path, "--runs", str(runs))
     assert set(data["algo"]) == {"grpo", "lens"}
     # Table 2 compares with the MATH + Numina runs (Table 3's GRPO and LENS rows)
     assert data[(data.algo == "grpo") & (data.k == 1) & (data.subset == "all")]["paper"].iloc[0] == 56.88
     md = (tmp_path / "tab_ablation.md").read_text()
     assert "Not run" in md and "LENS (mixed only), LENS (negative only)" in md
     assert md.index("GRPO (ours") < md.index("LENS (ours")  # the paper's row order
+    assert "Training data: MATH train + NuminaMath-1.5." in md and "| Δ ours − paper |" in md
+
+
+def test_pass_at_k_compares_like_with_like(tidy, tmp_path):
+    """auto: MATH + NuminaMath-1.5 runs are set beside Table 3; asked for Table 1, they get no paper rows."""
+    runs = write_run_configs(tmp_path / "runs", tidy, MATH_NUMINA)
+    data = _run(tab_pass_at_k, tidy, tmp_path / "auto", "--runs", str(runs))
+    row = data[(data.subset == "all") & (data.algo == "grpo") & (data.k == 1)].iloc[0]
+    assert row["paper"] == 56.88 and row["delta"] == pytest.approx(100 / 3 - 56.88, abs=1e-4)
+    assert "| GRPO (paper, Table 3) |" in (tmp_path / "auto" / "tab_pass_at_k.md").read_text()
+    data = _run(tab_pass_at_k, tidy, tmp_path / "t1", "--runs", str(runs), "--paper-table", "table1")
+    assert data["paper"].isna().all() and data["delta"].isna().all()
+    md = (tmp_path / "t1" / "tab_pass_at_k.md").read_text()
+    assert "Δ ours − paper" not in md and "(paper," not in md
+    assert ("No comparison with the paper's Table 1: it trained on MATH train + DAPO-Math-17k, these runs on "
+            "MATH train + NuminaMath-1.5.") in md
+    # data like neither paper table (a subset of MATH train alone): no paper rows under auto
+    runs = write_run_configs(tmp_path / "runs2", tidy, [{**MATH_DAPO[0], "limit": 100}])
+    data = _run(tab_pass_at_k, tidy, tmp_path / "sub", "--runs", str(runs))
+    md = (tmp_path / "sub" / "tab_pass_at_k.md").read_text()
+    assert data["paper"].isna().all() and "Δ ours − paper" not in md
+    assert "Training data: MATH train (subsets)." in md and "these runs on MATH train (subsets)." in md
+
+
+def test_ablation_table_without_the_papers_data_has_no_delta(tidy, tmp_path):
+    runs = write_run_configs(tmp_path / "runs", tidy, MATH_DAPO)
+    data = _run(tab_ablation, tidy, tmp_path, "--runs", str(runs))
+    assert data["paper"].isna().all()
+    md = (tmp_path / "tab_ablation.md").read_text()
+    assert "Δ ours − paper" not in md and "(paper, Table 2)" not in md
+    assert md.splitlines()[2].startswith("Training data: MATH train + DAPO-Math-17k.")
+    assert ("No comparison with the paper's Table 2: it trained on MATH train + NuminaMath-1.5, these runs on "
+            "MATH train + DAPO-Math-17k.") in md
+
+
+def test_training_data_unknown_or_mixed_means_no_paper_rows(tidy, tmp_path):
+    # no run configs at all (the default: `runs` beside the tidy folder has none)
+    data = _run(tab_ablation, tidy, tmp_path / "none", "--runs", str(tmp_path / "nothing"))
+    md = (tmp_path / "none" / "tab_ablation.md").read_text()
+    assert data["paper"].isna().all() and "Training data: unknown (run config not found" in md
+    # one run trained on other data than the rest
+    runs = write_run_configs(tmp_path / "runs", tidy, MATH_NUMINA)
+    seed1 = runs / MODEL / "lens" / "seed1" / "config.yaml"
+    seed1.write_text(seed1.read_text().replace("numina", "dapo").replace("AI-MO/NuminaMath-1.5", "x/y"))
+    samples = pd.read_parquet(tidy / "eval_samples.parquet")
+    got = training_data.training_data(samples, runs)
+    assert got.datasets is None and "different data" in got.unknown and f"{MODEL}/lens/seed1" in got.unknown
+    assert not training_data.paper_comparable(got, "table2")[0]
+    # the default runs folder: beside the nearest `tidy` folder (results/tidy/ablations -> results/runs)
+    assert training_data.runs_folder(tmp_path / "r" / "tidy" / "ablations") == (tmp_path / "r" / "runs").resolve()
+    assert training_data.runs_folder(tmp_path / "tidy", tmp_path / "elsewhere") == tmp_path / "elsewhere"
 
 
 def test_ablation_table_shows_every_trained_arm(tidy, tmp_path):
@@ -117,6 +189,7 @@ def test_accuracy_by_level_table_values(tidy, tmp_path):
     assert hard["ci_low"] >= 0
     md = (tmp_path / "tab_accuracy_by_level.md").read_text()
     assert "| Level 4-5 | 2 | 6.2 ± 8.8 [" in md and "LENS − GRPO" in md
+    assert "Training data: " in md  # named in every table (here: unknown, no run configs)
     tex = (tmp_path / "tab_accuracy_by_level.tex").read_text()
     assert r"LENS $-$ GRPO" in tex and r"\midrule" in tex
 
