@@ -4,7 +4,7 @@
 #   snakemake --cores 8 --profile profiles/default --configfile config/paper.yaml   # the paper, GPUs
 #   snakemake -n --configfile config/paper.yaml                          # plan the paper's DAG
 #
-# Targets: all (report, figures, tables), figures, tables, ablations. Layout: config/README.md.
+# Targets: all (report, figures, tables), figures, tables, ablations, sweeps. Layout: config/README.md.
 
 from snakemake.utils import min_version
 
@@ -50,6 +50,19 @@ rule ablations:
         eval_outputs(ALGOS + ABLATION_ALGOS),
         mlflow_markers(ALGOS + ABLATION_ALGOS),
         ablation_files(),
+        f"{R}/REPORT.md",
+
+
+rule sweeps:
+    """Sensitivity sweeps (`sweeps:`): one run per swept value and seed in its own directory
+    (runs/{model}/{algo}/{param}-{value}/seed{seed}), trained, evaluated and logged like the main GRPO
+    runs they are compared with (the sensitivity table and figure), and REPORT.md with the
+    Sensitivity section."""
+    input:
+        train_outputs(["grpo"] + SWEEP_ARMS),
+        eval_outputs(["grpo"] + SWEEP_ARMS),
+        mlflow_markers(["grpo"] + SWEEP_ARMS),
+        sweep_files(),
         f"{R}/REPORT.md",
 
 

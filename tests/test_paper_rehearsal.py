@@ -53,6 +53,7 @@ ALLOWED = {
     "evaluation.every": "MATH-500 every rollout step (the paper: every 100 of 1,600)",
     "evaluation.torch_threads": "one thread per job, two jobs on two cores",
     "tracking.experiment": "its own MLflow experiment",
+    "sweeps[*].values": "size: one swept value (alpha = 1.0) instead of two, 4 runs at the rehearsal's sizes",
 }
 
 

@@ -250,3 +250,113 @@ def test_alpha_reruns_only_the_lens_family(finished):
     assert {w["algo"] for _, w in per_run} == {"lens"}
     assert "synthetic" not in job_counts(proc.stdout) and "warmup" not in job_counts(proc.stdout)
     assert "evaluate_start" not in job_counts(proc.stdout)  # step 0 does not depend on alpha
+
+
+# --------------------------------------------------------------------------------------------
+# The `sweeps` target, run for real on the miniature config: LENS's alpha at two values
+# --------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory):
+    """`snakemake sweeps` on the miniature config with GRPO as the only main arm and alpha in {1, 4}."""
+    workdir = _copy_workflow(tmp_path_factory.mktemp("sweeps"))
+    cfg = _miniature(yaml.safe_load((REPO / "config" / "config.yaml").read_text()))
+    cfg["algorithms"] = ["grpo"]
+    cfg["ablation_algorithms"] = []
+    cfg["sweeps"] = [{"algorithm": "lens", "parameter": "alpha", "values": [1, 4]}]
+    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    proc = snakemake(workdir, "sweeps", "--cores", "2", timeout=900)
+    logs = "\n".join(f"== {p}\n{p.read_text()[-1500:]}" for p in (workdir / "results/logs").rglob("*.log")) \
+        if proc.returncode else ""
+    assert proc.returncode == 0, proc.stderr[-4000:] + logs
+    return workdir, cfg
+
+
+def test_sweep_values_get_their_own_runs_and_configs(swept):
+    workdir, _ = swept
+    runs = workdir / "results" / "runs" / "tiny_llama"
+    for value in (1, 4):
+        run = runs / "lens" / f"alpha-{value}" / "seed0"
+        assert (run / "done").exists() and (run / "train_metrics.parquet").exists()
+        resolved = yaml.safe_load((run / "config.yaml").read_text())
+        assert resolved["algorithm"]["name"] == "lens" and resolved["algorithm"]["alpha"] == float(value)
+        assert resolved["seed"] == 0
+    assert (runs / "grpo" / "seed0" / "done").exists()
+    assert not (runs / "lens" / "seed0").exists()  # lens is no main arm here: only its sweep runs exist
+    # the main tidy tables hold the main runs only; the sweep ones every arm
+    import pandas as pd
+
+    assert set(pd.read_parquet(workdir / "results/tidy/eval_samples.parquet")["algo"]) == {"grpo"}
+    assert set(pd.read_parquet(workdir / "results/tidy/sweeps/eval_samples.parquet")["algo"]) == \
+        {"grpo", "lens/alpha-1", "lens/alpha-4"}
+
+
+def test_sweep_runs_are_tagged_in_mlflow(swept):
+    import mlflow
+
+    workdir, cfg = swept
+    client = mlflow.MlflowClient(f"sqlite:///{workdir / 'results' / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name(cfg["tracking"]["experiment"])
+    training = [r for r in client.search_runs([experiment.experiment_id])
+                if r.data.tags.get("lens.run_kind") == "training"]
+    tags = sorted((r.data.tags["algo"], r.data.tags.get("sweep_param"), r.data.tags.get("sweep_value"),
+                   r.data.tags["model"], r.data.tags["seed"]) for r in training)
+    assert tags == [("grpo", None, None, "tiny_llama", "0"), ("lens", "alpha", "1.0", "tiny_llama", "0"),
+                    ("lens", "alpha", "4.0", "tiny_llama", "0")]
+    for run in training:  # the evaluations reached every run, the sweep runs included
+        assert any(k.startswith("eval/") for k in run.data.metrics), run.data.tags
+
+
+def test_sensitivity_table_figure_and_report_section(swept):
+    import pandas as pd
+
+    from analysis.summary import SENSITIVITY_COLUMNS
+
+    workdir, _ = swept
+    results = workdir / "results"
+    table = pd.read_csv(results / "tables/sweeps/tab_sensitivity.csv", dtype={"value": str})
+    assert list(table.columns) == SENSITIVITY_COLUMNS
+    assert table["arm"].tolist() == ["grpo", "lens/alpha-1", "lens/alpha-4"]
+    assert table["value"].tolist()[1:] == ["1", "4"] and table["param"].tolist()[1:] == ["alpha", "alpha"]
+    sweep_rows = table.iloc[1:]
+    for column in ("acc", "hard", "diff", "diff_hard", "delta_all_wrong"):
+        assert sweep_rows[column].notna().all(), column
+    metrics = pd.read_parquet(results / "tidy/sweeps/train_metrics.parquet")
+    mixed = metrics[metrics["metric"] == "groups/mixed_frac"].groupby("algo")["value"].sum()
+    # no mixed group in any step, no mean over mixed groups
+    assert (sweep_rows["delta_mixed"].isna() == (mixed[sweep_rows["arm"]] == 0).to_numpy()).all()
+    # step 1 samples the same batch from the same start in both runs, and LENS's all-wrong advantages
+    # are linear in alpha (GRPO's are 0): alpha 4 moves them 4 times as far as alpha 1
+    first = metrics[(metrics["metric"] == "adv/delta_vs_grpo/all_wrong") & (metrics["step"] == 1)].set_index("algo")
+    assert first.loc["lens/alpha-4", "value"] == pytest.approx(4 * first.loc["lens/alpha-1", "value"], rel=1e-3)
+    assert (sweep_rows["diff_low"] <= sweep_rows["diff"]).all() and (sweep_rows["diff"] <= sweep_rows["diff_high"]).all()
+    assert table["diff"].iloc[0] != table["diff"].iloc[0]  # GRPO's own row has no difference
+    assert table["vs_first_hard"].iloc[2] == pytest.approx(table["hard"].iloc[2] - table["hard"].iloc[1])
+    assert (results / "tables/sweeps/tab_sensitivity.md").read_text().count("LENS, alpha = ") == 2
+    assert (results / "figures/sweeps/fig_sensitivity.png").stat().st_size > 0
+    pd.testing.assert_frame_equal(pd.read_csv(results / "figures/sweeps/fig_sensitivity.csv", dtype={"value": str}),
+                                  table)
+    report = (results / "REPORT.md").read_text()
+    section = report.split("## Sensitivity", 1)[1].split("\n## ", 1)[0]
+    assert "alpha 1 → 4 changes Level 4-5 accuracy by" in section
+    assert re.search(r"negative-group signal (helps|hurts|does nothing detectable) at this scale", section)
+    assert "figures/sweeps/fig_sensitivity.png" in section and "one seed per value" in section
+
+
+def test_a_new_sweep_value_trains_only_its_own_runs(swept):
+    workdir, cfg = swept
+    changed = yaml.safe_load(yaml.safe_dump(cfg))
+    changed["sweeps"][0]["values"] = [1, 2]
+    path = workdir / "sweep_changed.yaml"
+    path.write_text(yaml.safe_dump(changed))
+    proc = snakemake(workdir, "-n", "sweeps", "--configfile", path.name)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    per_run = [(r, w) for r, w in planned_jobs(proc.stdout) if "algo" in w]
+    assert {w["algo"] for _, w in per_run} == {"lens/alpha-2"}
+    assert {r for r, _ in per_run} == {"train", "evaluate_run", "share_start", "log_evals"}
+    counts = job_counts(proc.stdout)
+    assert "synthetic" not in counts and "warmup" not in counts and "evaluate_start" not in counts
+    assert "collect" not in counts  # the main tidy tables (and so the main figures) stay
+    # the main target retrains and re-evaluates nothing either (its report and MLflow summary remain to do)
+    main = snakemake(workdir, "-n", "--configfile", path.name)
+    assert main.returncode == 0, main.stderr[-2000:]
+    assert not [r for r, w in planned_jobs(main.stdout) if "algo" in w or r in ("evaluate_start", "collect")]

@@ -69,6 +69,7 @@ rule report:
         figures=figure_files(),
         tables=table_files(MAIN_TABLES),
         ablations=ablation_files() if ABLATIONS_REQUESTED else [],
+        sweeps=sweep_files() if SWEEPS_REQUESTED else [],
     output:
         f"{R}/REPORT.md",
     params:
@@ -137,5 +138,63 @@ rule ablation_figure:
         out=lambda wc, output: str(Path(output[0]).parent),
     log:
         f"{R}/logs/analysis/ablations_{{figure}}.log",
+    shell:
+        "python -m analysis.{wildcards.figure} --tidy {params.tidy} --out {params.out} {params.args} > {log} 2>&1"
+
+
+rule collect_sweeps:
+    """Tidy tables over the main and the sweep runs (target `sweeps`); a sweep run's algo is its arm."""
+    conda:
+        CONDA_ENV
+    input:
+        collect_inputs(["grpo"] + SWEEP_ARMS),
+    output:
+        train=f"{R}/tidy/sweeps/train_metrics.parquet",
+        evals=f"{R}/tidy/sweeps/eval_samples.parquet",
+    params:
+        runs=lambda wc, output: f"{Path(output.train).parent.parent.parent}/runs",
+        out=parent_of("train"),
+    log:
+        f"{R}/logs/analysis/collect_sweeps.log",
+    shell:
+        "python -m analysis.collect --runs {params.runs} --out {params.out} --sweeps > {log} 2>&1"
+
+
+rule sweep_table:
+    """The sensitivity table: every swept value against the main GRPO runs (target `sweeps`)."""
+    conda:
+        CONDA_ENV
+    input:
+        rules.collect_sweeps.output,
+    output:
+        [f"{R}/tables/sweeps/{{table}}.{ext}" for ext in ("md", "tex", "csv")],
+    wildcard_constraints:
+        table="|".join(SWEEP_TABLE_ARGS),
+    params:
+        args=lambda wc: SWEEP_TABLE_ARGS[wc.table],
+        tidy=lambda wc, input: str(Path(input[0]).parent),
+        out=lambda wc, output: str(Path(output[0]).parent),
+    log:
+        f"{R}/logs/analysis/sweeps_{{table}}.log",
+    shell:
+        "python -m analysis.{wildcards.table} --tidy {params.tidy} --out {params.out} {params.args} > {log} 2>&1"
+
+
+rule sweep_figure:
+    """The sensitivity figure (target `sweeps`)."""
+    conda:
+        CONDA_ENV
+    input:
+        rules.collect_sweeps.output,
+    output:
+        [f"{R}/figures/sweeps/{{figure}}.{ext}" for ext in [*FIG.formats, "csv"]],
+    wildcard_constraints:
+        figure="|".join(SWEEP_FIGURE_ARGS),
+    params:
+        args=lambda wc: SWEEP_FIGURE_ARGS[wc.figure],
+        tidy=lambda wc, input: str(Path(input[0]).parent),
+        out=lambda wc, output: str(Path(output[0]).parent),
+    log:
+        f"{R}/logs/analysis/sweeps_{{figure}}.log",
     shell:
         "python -m analysis.{wildcards.figure} --tidy {params.tidy} --out {params.out} {params.args} > {log} 2>&1"

@@ -61,6 +61,10 @@ R = CFG.results_dir.rstrip("/")
 MODELS = list(CFG.models)
 ALGOS = list(CFG.algorithms)
 ABLATION_ALGOS = [a for a in CFG.ablation_algorithms if a not in ALGOS]
+# Sweep arms (target `sweeps`): `lens/alpha-4` -> ("lens", {"alpha": 4.0}); a run of one lives at
+# runs/{model}/lens/alpha-4/seed{seed}, so the rules' {algo} wildcard is the arm.
+SWEEPS = {arm: (algo, params) for arm, algo, params in CFG.sweep_variants()}
+SWEEP_ARMS = list(SWEEPS)
 SEEDS = list(CFG.seeds)
 SYNTH_DIR = f"{R}/data/synthetic"
 
@@ -105,7 +109,16 @@ for _name, _entry in CFG.models.items():
 # Resolved configs (one file per job; rules get only what they use)
 # --------------------------------------------------------------------------------------------
 def run_dir(model, algo, seed):
+    """A run's directory; `algo` is an algorithm id or a sweep arm ({algo}/{param}-{value})."""
     return f"{R}/runs/{model}/{algo}/seed{seed}"
+
+
+# A sweep arm holds a slash: without these, runs/{model}/{algo}/seed{seed} would also read
+# runs/tiny/lens/alpha-4/seed0 as model `tiny/lens`, algo `alpha-4`.
+wildcard_constraints:
+    model="|".join(re.escape(m) for m in MODELS),
+    algo="|".join(re.escape(a) for a in ALGOS + ABLATION_ALGOS + SWEEP_ARMS),
+    seed=r"\d+",
 
 
 def start_dir(model, seed):
@@ -133,9 +146,11 @@ def is_standin(model):
 
 
 def resolve(model, algo, seed):
-    """lens.config's RunConfig; a tiny model starts RL from its warm-up checkpoint or stand-in directory."""
+    """lens.config's RunConfig; a tiny model starts RL from its warm-up checkpoint or stand-in directory.
+    A sweep arm resolves as its algorithm with the swept value over the `algorithm:` section."""
+    algo, params = SWEEPS.get(algo, (algo, None))
     try:
-        cfg = CFG.resolve(model, algo, seed, source=CONFIG_SOURCE)
+        cfg = CFG.resolve(model, algo, seed, source=CONFIG_SOURCE, params=params)
     except ConfigError as err:
         raise WorkflowError(f"invalid config: {err}") from None
     start = warmup_dir(model) if CFG.models[model].warmup else standin_dir(model) if is_standin(model) else None
@@ -144,7 +159,7 @@ def resolve(model, algo, seed):
     return cfg
 
 
-RUNS = {(m, a, s): resolve(m, a, s) for m in MODELS for a in ALGOS + ABLATION_ALGOS for s in SEEDS}
+RUNS = {(m, a, s): resolve(m, a, s) for m in MODELS for a in ALGOS + ABLATION_ALGOS + SWEEP_ARMS for s in SEEDS}
 
 
 def start_config(model, seed):
@@ -460,12 +475,26 @@ ABLATION_TABLE_ARGS = {
 ABLATION_FIGURE_ARGS = {
     "fig_leaderboard": f"{_bench(level_benchmark())} --k-max {CFG.evaluation.n_samples} {_BOOT} {_FIG_OPTS}",
 }
-# REPORT.md gets the leaderboard section when the `ablations` target is built (its rule then
-# waits for the ablation outputs); analysis.report includes whatever of them exists on disk.
-# The requested targets are not known while the Snakefile is parsed (workflow.dag_settings is set
-# afterwards), so the command line is read: `snakemake ablations ...`.
+# The `sweeps` target's outputs (results/{tables,figures}/sweeps/): one row per swept value.
+_ARMS = f"--arms {' '.join(shlex.quote(a) for a in SWEEP_ARMS)}" if SWEEP_ARMS else ""
+SWEEP_TABLE_ARGS = {"tab_sensitivity": f"{_bench(level_benchmark())} {_ARMS} {_BOOT}"}
+SWEEP_FIGURE_ARGS = {"fig_sensitivity": f"{_bench(level_benchmark())} {_ARMS} {_BOOT} {_FIG_OPTS}"}
+# REPORT.md gets the leaderboard section when the `ablations` target is built, the Sensitivity
+# section when the `sweeps` target is (its rule then waits for those outputs); analysis.report
+# includes whatever of them exists on disk. The requested targets are not known while the
+# Snakefile is parsed (workflow.dag_settings is set afterwards), so the command line is read:
+# `snakemake ablations ...`.
 _DAG = getattr(workflow, "dag_settings", None)
-ABLATIONS_REQUESTED = "ablations" in (getattr(_DAG, "targets", None) or ()) or "ablations" in sys.argv[1:]
+
+
+def _requested(target):
+    return target in (getattr(_DAG, "targets", None) or ()) or target in sys.argv[1:]
+
+
+ABLATIONS_REQUESTED = _requested("ablations")
+SWEEPS_REQUESTED = _requested("sweeps")
+if SWEEPS_REQUESTED and not SWEEP_ARMS:
+    _fail("sweeps", "the `sweeps` target needs at least one entry {algorithm, parameter, values}")
 
 
 def figure_files(names=FIGURE_ARGS):
@@ -480,6 +509,13 @@ def ablation_files():
     """Every output of the `ablations` target's analysis: its tables and figures."""
     tables = [f"{R}/tables/ablations/{n}.{ext}" for n in ABLATION_TABLE_ARGS for ext in ("md", "tex", "csv")]
     figures = [f"{R}/figures/ablations/{n}.{ext}" for n in ABLATION_FIGURE_ARGS for ext in [*FIG.formats, "csv"]]
+    return [*tables, *figures]
+
+
+def sweep_files():
+    """Every output of the `sweeps` target's analysis: the sensitivity table and figure."""
+    tables = [f"{R}/tables/sweeps/{n}.{ext}" for n in SWEEP_TABLE_ARGS for ext in ("md", "tex", "csv")]
+    figures = [f"{R}/figures/sweeps/{n}.{ext}" for n in SWEEP_FIGURE_ARGS for ext in [*FIG.formats, "csv"]]
     return [*tables, *figures]
 
 
