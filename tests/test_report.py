@@ -14,6 +14,7 @@ from analysis import (fig_accuracy_by_level, fig_negative_group_ratio, fig_pass_
                       fig_weight_function, report, style, tab_ablation, tab_accuracy_by_level, tab_pass_at_k)
 from analysis.summary import SENSITIVITY_COLUMNS
 from test_collect import REPO, write_known_tidy
+from test_tables import MATH_DAPO, write_run_configs
 
 
 @pytest.fixture(scope="module")
@@ -21,6 +22,7 @@ def results(tmp_path_factory) -> Path:
     """results/-like folder: tidy tables, every figure (PNG only, low dpi) and every table."""
     root = tmp_path_factory.mktemp("results")
     tidy = write_known_tidy(root)
+    write_run_configs(root / "runs", tidy, MATH_DAPO)  # Table 1's training data: its rows go beside ours
     fig_args = ["--tidy", str(tidy), "--out", str(root / "figures"), "--formats", "png", "--dpi", "40"]
     for module in (fig_accuracy_by_level, fig_training_curves, fig_pass_at_k):
         assert module.main([*fig_args, "--bootstrap-samples", "200"]) == 0

@@ -264,7 +264,7 @@ def test_leaderboard_values_by_hand(tidy, tmp_path):
     assert lens["delta_vs_grpo"] == pytest.approx(0.028) and grpo["delta_vs_grpo"] == 0
     md = (tmp_path / "out" / "tab_leaderboard.md").read_text()
     assert "| 1 | Llama-3.1-8B-Instruct | LENS |" in md and "| 2 |  | GRPO |" in md and "| +18.8 [" in md
-
+    assert "Training data: " in md
 
 
 # --------------------------------------------------------------------------------------------
