@@ -71,7 +71,10 @@ def main(argv: list[str] | None = None) -> int:
             for name, part in (("all", final), ("level_4_5", final[final["level"].isin(stats.LEVEL_4_5)])):
                 t = stats.seed_problem_scores(part[part["algo"] == "lens"])
                 b = stats.seed_problem_scores(part[part["algo"] == "grpo"])
-                r = stats.paired_bootstrap(t, b, n_boot=args.bootstrap_samples)
+                # runs of one seed share their random numbers: paired by seed, as the report's tables are
+                same = stats.same_seed_rows(sorted(part.loc[part["algo"] == "lens", "seed"].unique()),
+                                            sorted(part.loc[part["algo"] == "grpo", "seed"].unique()))
+                r = stats.paired_bootstrap(t, b, n_boot=args.bootstrap_samples, same_seeds=same)
                 result[f"{model}/lens_minus_grpo/{name}"] = {k: (100 * v if k != "p_value" else v) for k, v in r.items()}
                 print(f"{model} LENS - GRPO {name}: {100 * r['diff']:+.1f} [{100 * r['ci_low']:+.1f}, "
                       f"{100 * r['ci_high']:+.1f}] points, p = {r['p_value']:.3f}")

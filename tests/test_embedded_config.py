@@ -7,6 +7,7 @@ on, so a config edit that breaks it fails here rather than in a ten-minute run.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -81,3 +82,27 @@ def test_every_worked_solution_fits_the_sampling_budget(workflow, cfg):
     longest = max(len(p["solution"]) for p in make_splits(workflow.synthetic)["train"]) + 2
     assert cfg.model.tiny.tokenizer == "char"  # one token per character
     assert longest <= cfg.training.max_new_tokens and longest <= cfg.evaluation.max_new_tokens
+
+
+def test_the_power_design_pairs_seeds_and_evaluates_two_hundred_level_4_5_problems(workflow):
+    """REPORT's minimum detectable LENS - GRPO difference on Levels 4-5 rests on these (docs/performance.md,
+    "Round 3"): every arm runs the same seeds, so each seed's runs share their random numbers and the
+    difference is paired by seed; 200 Level 4-5 test problems, the extra Level 4 ones from problems no
+    training split uses, so the warm-up and RL sets are those the run was calibrated on."""
+    splits = make_splits(workflow.synthetic)
+    assert sum(p["level"] in (4, 5) for p in splits["test"]) >= 200
+    base = make_splits(dataclasses.replace(workflow.synthetic, extra_test_per_level=(0,) * len(LEVELS)))
+    assert splits["train"] == base["train"] and splits["rl"] == base["rl"]
+    # a seed's GRPO and LENS runs differ in the advantage rule alone: same start, data order, sampling
+    # and evaluation seeds (the common random numbers the paired analysis relies on)
+    from lens.config import to_dict
+
+    model = next(iter(workflow.models))
+    for seed in workflow.seeds:
+        grpo, lens = (to_dict(workflow.resolve(model, algo, seed)) for algo in ("grpo", "lens"))
+        assert [key for key in grpo if grpo[key] != lens[key]] == ["algorithm"]
+
+
+def test_the_warm_up_runs_on_one_thread_so_every_run_starts_from_the_same_model(workflow):
+    # two threads gave two different warm-up models from one config (docs/performance.md, "Round 3")
+    assert workflow.warmup.torch_threads == 1
