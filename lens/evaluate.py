@@ -19,6 +19,8 @@ strings (lens.data.STOP_STRINGS), and grading reads the text before them. Proble
 chunks of ``evaluation.batch_size``; each graded chunk is written to DIR/parts/ before the next
 starts, and every chunk has its own sampling seed (run seed, chunk index), so a run killed midway
 and started again keeps the finished chunks and produces the same samples as an uninterrupted run.
+Chunks are kept only for the same evaluation (settings, problems, and the checkpoint's weights, by
+`weights_stamp`); others are refused, or replaced with --replace-stale (the workflow's rules).
 """
 
 from __future__ import annotations
@@ -156,10 +158,25 @@ def make_sampler(checkpoint: str, cfg: RunConfig):
 # --------------------------------------------------------------------------------------------
 # One benchmark
 # --------------------------------------------------------------------------------------------
+def weights_stamp(checkpoint: str) -> str | None:
+    """Which weights a local checkpoint directory holds now: a hash of its weight files' names, sizes
+    and modification times (None for a hub id). A run retrained from other inputs rewrites its
+    checkpoints under the same paths, so the path alone cannot tell its chunks from the old ones.
+    File stats, not contents: hashing an 8B model's 16 GB at every evaluation would cost minutes."""
+    path = Path(checkpoint)
+    if not path.is_dir():
+        return None
+    files = sorted(f for f in path.iterdir()
+                   if f.suffix == ".safetensors" or (f.name.startswith("pytorch_model") and f.suffix == ".bin"))
+    stats = [f"{f.name}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files]
+    return hashlib.sha256("\n".join(stats).encode()).hexdigest()[:16]
+
+
 def _fingerprint(cfg: RunConfig, checkpoint: str, ds: DatasetConfig, problems: list[dict]) -> dict:
     ev = cfg.evaluation
     ids = hashlib.sha256("\n".join(p["id"] for p in problems).encode()).hexdigest()[:16]
-    return {"checkpoint": str(checkpoint), "benchmark": ds.id, "n_problems": len(problems), "problem_ids_sha": ids,
+    return {"checkpoint": str(checkpoint), "weights": weights_stamp(checkpoint), "benchmark": ds.id,
+            "n_problems": len(problems), "problem_ids_sha": ids,
             "n_samples": ev.n_samples, "temperature": ev.temperature, "top_p": ev.top_p,
             "max_new_tokens": ev.max_new_tokens, "engine": ev.engine, "seed": cfg.seed,
             "chunk_problems": ev.batch_size, "prompt": cfg.model.prompt}
@@ -177,8 +194,14 @@ def _write_atomic(path: Path, write) -> None:
     tmp.replace(path)
 
 
-def evaluate_benchmark(cfg: RunConfig, ds: DatasetConfig, sampler_factory, checkpoint: str, out_dir: Path) -> dict:
-    """Sample, grade and write one benchmark under out_dir; returns the summary dict."""
+def evaluate_benchmark(cfg: RunConfig, ds: DatasetConfig, sampler_factory, checkpoint: str, out_dir: Path,
+                       *, replace_stale: bool = False) -> dict:
+    """Sample, grade and write one benchmark under out_dir; returns the summary dict.
+
+    Chunks left in out_dir/parts by an evaluation with other settings, problems or weights are an
+    error, or, with `replace_stale` (the workflow's choice: it reruns a job only when that job's
+    inputs changed), deleted before this evaluation starts.
+    """
     from tqdm.auto import tqdm
 
     from lens.rewards import grade_batch
@@ -198,9 +221,15 @@ def evaluate_benchmark(cfg: RunConfig, ds: DatasetConfig, sampler_factory, check
         old = json.loads(meta_path.read_text())
         if old != meta:
             changed = sorted(k for k in meta if old.get(k) != meta[k])
-            raise EvaluationError(f"{parts} holds chunks of a different evaluation (differs in {changed}); "
-                                  "delete that directory or choose another --out")
-    else:
+            if not replace_stale:
+                raise EvaluationError(f"{parts} holds chunks of a different evaluation (differs in {changed}); "
+                                      "delete that directory, choose another --out or pass --replace-stale")
+            print(f"[{ds.id}] {parts} held chunks of a different evaluation (differs in {changed}): replaced",
+                  file=sys.stderr)
+            for stale in parts.glob("chunk_*.parquet"):
+                stale.unlink()
+            meta_path.unlink()
+    if not meta_path.exists():
         _write_atomic(meta_path, lambda p: p.write_text(json.dumps(meta, indent=1)))
 
     size = ev.batch_size
@@ -284,7 +313,8 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------------
 # CLI
 # --------------------------------------------------------------------------------------------
-def run(cfg: RunConfig, out: Path, *, checkpoint: str | None = None, benchmark: str | None = None) -> dict:
+def run(cfg: RunConfig, out: Path, *, checkpoint: str | None = None, benchmark: str | None = None,
+        replace_stale: bool = False) -> dict:
     """Evaluate every configured benchmark (or one); returns {benchmark_id: summary}."""
     if benchmark is not None:
         benchmarks = [b for b in evaluation_sets(cfg) if b.id == benchmark]
@@ -318,7 +348,8 @@ def run(cfg: RunConfig, out: Path, *, checkpoint: str | None = None, benchmark: 
         return holder["sampler"]
 
     nested = len(benchmarks) > 1
-    return {b.id: evaluate_benchmark(cfg, b, factory, checkpoint, out / b.id if nested else out) for b in benchmarks}
+    return {b.id: evaluate_benchmark(cfg, b, factory, checkpoint, out / b.id if nested else out,
+                                     replace_stale=replace_stale) for b in benchmarks}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -332,6 +363,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-samples", type=int, nargs="+",
                         help="samples per problem, one per --checkpoint (default: evaluation.n_samples); "
                              "the workflow passes evaluation.intermediate_n_samples for steps before the last")
+    parser.add_argument("--replace-stale", action="store_true",
+                        help="delete chunks left in --out by an evaluation with other settings, problems or "
+                             "weights (default: refuse); the workflow passes it, as it reruns a job only when "
+                             "its inputs changed")
     args = parser.parse_args(argv)
     checkpoints = args.checkpoint or [None]
     n_samples = args.n_samples or [None] * len(checkpoints)
@@ -345,7 +380,8 @@ def main(argv: list[str] | None = None) -> int:
         for checkpoint, out, n in zip(checkpoints, args.out, n_samples):
             step_cfg = cfg if n is None else dataclasses.replace(
                 cfg, evaluation=dataclasses.replace(cfg.evaluation, n_samples=n))
-            summaries = run(step_cfg, Path(out), checkpoint=checkpoint, benchmark=args.benchmark)
+            summaries = run(step_cfg, Path(out), checkpoint=checkpoint, benchmark=args.benchmark,
+                            replace_stale=args.replace_stale)
             for bench, s in summaries.items():
                 keys = ["accuracy", f"accuracy/{subset_key(HARD_SUBSET)}"] + [k for k in s if k.startswith("pass@")]
                 print(out, bench, {k: round(s[k], 4) for k in keys if k in s}, flush=True)

@@ -135,6 +135,46 @@ def test_rerun_with_other_settings_refuses_stale_parts(tmp_path, tiny_checkpoint
     assert err.value.code == 2
 
 
+def test_retrained_checkpoint_at_the_same_path_is_never_mixed_with_old_chunks(tmp_path, tiny_checkpoint):
+    """A run retrained from other inputs rewrites its checkpoint under the same path: its evaluation
+    must not resume from the old weights' chunks (refused, or replaced with --replace-stale)."""
+    import shutil
+
+    from lens.config import TinyModelConfig
+    from lens.tiny import save_tiny
+
+    checkpoint = tmp_path / "checkpoint-60"
+    shutil.copytree(tiny_checkpoint, checkpoint)
+    cfg_path = write_config(tmp_path / "run.yaml", checkpoint)
+    out = tmp_path / "out"
+    evaluate.main(["--config", str(cfg_path), "--out", str(out)])
+    old_samples = pd.read_parquet(out / "samples.parquet")
+    old_completions = (out / "completions.jsonl").read_text()
+
+    # "Retrain": other weights written to the same directory.
+    shutil.rmtree(checkpoint)
+    save_tiny(TinyModelConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64),
+              ["\\boxed{12}"], checkpoint, seed=1)
+    assert evaluate.weights_stamp(str(checkpoint)) != json.loads((out / "parts" / "meta.json").read_text())["weights"]
+    with pytest.raises(SystemExit) as err:
+        evaluate.main(["--config", str(cfg_path), "--out", str(out)])
+    assert err.value.code == 2
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "samples.parquet"), old_samples)  # nothing lost
+
+    evaluate.main(["--config", str(cfg_path), "--out", str(out), "--replace-stale"])
+    fresh = tmp_path / "fresh"
+    evaluate.main(["--config", str(cfg_path), "--out", str(fresh)])
+    # The result is the new weights' evaluation, chunk for chunk, not the old one resumed.
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "samples.parquet"), pd.read_parquet(fresh / "samples.parquet"))
+    assert (out / "completions.jsonl").read_text() == (fresh / "completions.jsonl").read_text()
+    assert (out / "completions.jsonl").read_text() != old_completions  # the two models write different texts
+    assert json.loads((out / "parts" / "meta.json").read_text())["weights"] == evaluate.weights_stamp(str(checkpoint))
+
+
+def test_weights_stamp():
+    assert evaluate.weights_stamp("meta-llama/Llama-3.1-8B-Instruct") is None  # a hub id: its name is its identity
+
+
 def test_several_benchmarks_get_subdirectories(tmp_path, tiny_checkpoint):
     benches = [{"name": "math500", "path": str(DATA / "math"), "limit": 2},
                {"name": "math", "path": str(DATA / "math"), "split": "test", "limit": 2, "levels": [5]}]

@@ -22,7 +22,8 @@ rule evaluate_start:
     resources:
         gpu=lambda wc: eval_gpus(wc.model),
     shell:
-        "python -m lens.evaluate --config {input.config} --out {params.out} --checkpoint {params.checkpoint} "
+        "python -m lens.evaluate --replace-stale --config {input.config} --out {params.out} "
+        "--checkpoint {params.checkpoint} "
         "--benchmark {wildcards.benchmark} > {log} 2>&1"
 
 
@@ -63,7 +64,8 @@ rule evaluate:
     resources:
         gpu=lambda wc: eval_gpus(wc.model),
     shell:
-        "python -m lens.evaluate --config {input.config} --out {params.out} --checkpoint {params.checkpoint} "
+        "python -m lens.evaluate --replace-stale --config {input.config} --out {params.out} "
+        "--checkpoint {params.checkpoint} "
         "--benchmark {wildcards.benchmark} --n-samples {params.n_samples} > {log} 2>&1"
 
 
@@ -91,7 +93,7 @@ if TINY_EVAL_STEPS:
             f"{R}/logs/evaluate/{{model}}/{{algo}}/seed{{seed}}/{{benchmark}}/steps.log",
         threads: lambda wc: eval_threads(wc.model)
         shell:
-            "python -m lens.evaluate --config {input.config} --benchmark {wildcards.benchmark} "
+            "python -m lens.evaluate --replace-stale --config {input.config} --benchmark {wildcards.benchmark} "
             "--checkpoint {params.args[checkpoints]} --out {params.args[outs]} "
             "--n-samples {params.args[n_samples]} > {log} 2>&1"
 
