@@ -127,6 +127,8 @@ class TrainingConfig:
     prompts_per_update: int = 32
     rollout_steps: int = 1600
     learning_rate: float = 1e-6
+    # constant (the paper's engine, VeRL, by default) or decaying to 0 over the run (linear, cosine)
+    lr_schedule: Literal["constant", "linear", "cosine"] = "constant"
     weight_decay: float = 0.0
     clip_eps: float = 0.2
     kl_beta: float = 0.0
@@ -142,6 +144,9 @@ class TrainingConfig:
     # TRL's truncated importance-sampling correction of vLLM's sampling mismatch (on by default in
     # TRL 1.16): a sequence-level reweighting that is not in the paper's Eq. 3, so off unless asked.
     vllm_importance_sampling_correction: bool = False
+    # Whose log-probs give LENS's confidence p: the trainer's recomputed pi_old (TRL's old log-probs,
+    # as VeRL recomputes them) with vLLM's sampling log-probs only where TRL has none, or vLLM's first.
+    confidence_from: Literal["trainer", "sampling"] = "trainer"
     gradient_checkpointing: bool = False
     precision: Literal["auto", "bf16", "fp32"] = "auto"  # auto: bf16 on CUDA, fp32 on CPU
     torch_threads: int | None = None  # CPU threads per job; None leaves torch's default

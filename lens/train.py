@@ -143,10 +143,10 @@ def grpo_config_kwargs(cfg: RunConfig, plan: BatchPlan, *, cuda: bool, output_di
         num_iterations=1,
         max_steps=plan.max_steps,
         shuffle_dataset=True,
-        # optimiser: AdamW, constant learning rate
+        # optimiser: AdamW, no learning-rate warm-up; constant or decaying to 0 at max_steps
         learning_rate=t.learning_rate,
         weight_decay=t.weight_decay,
-        lr_scheduler_type="constant",
+        lr_scheduler_type=t.lr_schedule,
         warmup_steps=0,
         # objective: Eq. 3 with clip 0.2, no KL; our advantages are never rescaled by TRL
         loss_type=trl_loss_type(cfg.algorithm.name),
@@ -462,22 +462,30 @@ def train(cfg: RunConfig, run_dir: str | Path) -> dict:
     if state.is_main_process:
         tracker = RunTracker(cfg, run_dir)
         tracker.start()
-    trainer = LensGRPOTrainer(
-        model=model,
-        processing_class=tokenizer,
-        reward_funcs=[make_reward(cfg.evaluation.grade_timeout_s, cfg.model.prompt)],
-        args=args,
-        train_dataset=dataset,
-        callbacks=_make_callbacks(run_dir, cfg, plan, rows, tracker),
-        algorithm=cfg.algorithm,
-    )
     started = time.time()
-    trainer.train(resume_from_checkpoint=str(resume) if resume is not None else None)
-    final = checkpoint_dir / f"checkpoint-{trainer.state.global_step}"
-    if trainer.state.global_step != plan.max_steps or (state.is_main_process and not final.exists()):
-        raise RuntimeError(f"training stopped at optimizer step {trainer.state.global_step} of {plan.max_steps} "
+    if resume_step >= plan.max_steps:
+        # Killed after the final checkpoint but before `done`: the Trainer, resumed from a checkpoint
+        # at max_steps, would still take one more optimizer step before it checks the limit.
+        log.info("%s is the final step: nothing left to train", resume)
+        global_step = resume_step
+    else:
+        trainer = LensGRPOTrainer(
+            model=model,
+            processing_class=tokenizer,
+            reward_funcs=[make_reward(cfg.evaluation.grade_timeout_s, cfg.model.prompt)],
+            args=args,
+            train_dataset=dataset,
+            callbacks=_make_callbacks(run_dir, cfg, plan, rows, tracker),
+            algorithm=cfg.algorithm,
+            confidence_from=cfg.training.confidence_from,
+        )
+        trainer.train(resume_from_checkpoint=str(resume) if resume is not None else None)
+        global_step = trainer.state.global_step
+    final = checkpoint_dir / f"checkpoint-{global_step}"
+    if global_step != plan.max_steps or (state.is_main_process and not final.exists()):
+        raise RuntimeError(f"training stopped at optimizer step {global_step} of {plan.max_steps} "
                            f"or without its checkpoint {final}")
-    done = {"rollout_steps": cfg.training.rollout_steps, "global_step": trainer.state.global_step,
+    done = {"rollout_steps": cfg.training.rollout_steps, "global_step": global_step,
             "resumed_from": resume_step, "seconds": round(time.time() - started, 1)}
     if state.is_main_process:
         write_metrics(rows, run_dir / METRICS_FILE)

@@ -7,13 +7,15 @@ TRL (accelerate, DeepSpeed ZeRO-3 / FSDP2, vLLM) stays the engine; `LensGRPOTrai
 where the advantages come from. Differences from TRL's GRPO, in the order they happen:
 
 1. Confidence (Section 5 of the paper): p_i = exp(mean_t log pi_old(o_it)) over the response
-   tokens (EOS included, padding and prompt excluded), from the *rollout* policy's per-token
-   log-probs: vLLM's sampling log-probs when vLLM generates; else TRL's `old_per_token_logps`
-   (computed whenever an update is not the first after a rollout, i.e. several updates per
-   rollout, the paper's setup and both shipped configs). With one update per rollout TRL computes
-   none; then, and only for algorithms that read p (the LENS family), one no-grad forward pass
-   runs after generation and its log-probs are handed to TRL as `old_per_token_logps`, so the
-   loss reuses them (the same values, so the PPO ratio is unchanged).
+   tokens (EOS included, padding and prompt excluded), from pi_old's per-token log-probs. By
+   default (`training.confidence_from: trainer`) they are TRL's `old_per_token_logps`, the
+   trainer's own recomputation of pi_old (as VeRL, the paper's engine, recomputes them with its
+   actor), which TRL makes whenever an update is not the first after a rollout (several updates
+   per rollout: config/paper.yaml); vLLM's sampling log-probs only where TRL has none
+   (`confidence_from: sampling` prefers vLLM's). With neither (one update per rollout without
+   vLLM: config/config.yaml), and only for algorithms that read p (the LENS family), one no-grad
+   forward pass runs after generation and its log-probs are handed to TRL as
+   `old_per_token_logps`, so the loss reuses them (the same values, so the PPO ratio is unchanged).
 2. Advantages (Eq. 2 for GRPO, Eq. 11-14 for LENS, the baselines of §3) from
    `lens.objective.compute_advantages` on the rewards and confidences of the whole rollout,
    gathered across processes (a prompt's G samples may sit on different GPUs), then sliced back
@@ -54,6 +56,7 @@ from lens.config import AlgorithmConfig
 from lens.objective import compute_advantages, group_stats, sequence_confidence
 
 GROUP_TYPES = ("mixed", "all_wrong", "all_correct")
+CONFIDENCE_SOURCES = ("trainer", "sampling")  # training.confidence_from: whose log-probs give p (point 1 above)
 
 
 def trl_loss_type(algo: str) -> str:
@@ -221,9 +224,12 @@ def check_trl_contract() -> None:
 class LensGRPOTrainer(GRPOTrainer):
     """GRPOTrainer whose advantages are lens.objective's for `algorithm` (see the module docstring)."""
 
-    def __init__(self, *args, algorithm: AlgorithmConfig, **kwargs):
+    def __init__(self, *args, algorithm: AlgorithmConfig, confidence_from: str = "trainer", **kwargs):
         check_trl_contract()
+        if confidence_from not in CONFIDENCE_SOURCES:
+            raise ValueError(f"confidence_from must be one of {CONFIDENCE_SOURCES}, got {confidence_from!r}")
         self.algorithm = algorithm
+        self.confidence_from = confidence_from
         self._rewards_per_func: Tensor | None = None
         super().__init__(*args, **kwargs)
         expected = trl_loss_type(algorithm.name)
@@ -288,13 +294,13 @@ class LensGRPOTrainer(GRPOTrainer):
         """Per-token log-probs of the responses under the rollout policy, (n, T), or None if not needed."""
         old = output.get("old_per_token_logps")
         sampling = output.get("sampling_per_token_logps")
+        if old is not None and (self.confidence_from == "trainer" or sampling is None):
+            return old
         if sampling is not None:
             # vLLM reports NaN for tokens it could not score: use the trainer's value there, else 0
             # (probability 1: such a token neither raises nor lowers the confidence).
             fallback = old if old is not None else torch.zeros_like(sampling)
             return torch.where(torch.isnan(sampling), fallback, sampling)
-        if old is not None:
-            return old
         if not needs_confidence(self.algorithm.name):
             return None
         # One update per rollout: TRL computes no old log-probs. Compute them once here and hand

@@ -51,7 +51,7 @@ def test_resolved_runs_equal_the_spec_table(workflow):
         assert t.clip_eps == 0.2 and t.kl_beta == 0.0
         assert t.temperature == 1.0 and t.top_p == 1.0
         assert t.max_new_tokens == 4096
-        assert t.weight_decay == 0.0
+        assert t.weight_decay == 0.01 and t.lr_schedule == "constant"  # VeRL's AdamW defaults
         assert t.rollout_steps == 1600  # ~1,600 rollout steps on MATH + DAPO
         assert cfg.algorithm.std == "sample" and cfg.algorithm.eps == 1e-6
         if cfg.algorithm.name == "lens":

@@ -93,6 +93,32 @@ def test_trl_derives_the_same_generation_batch(tmp_path):
     assert args.bf16 is False and args.loss_type == "grpo" and args.scale_rewards == "none"
 
 
+@pytest.mark.parametrize("schedule,halfway,end", [("constant", 1.0, 1.0), ("linear", 0.5, 0.0), ("cosine", 0.5, 0.0)])
+def test_lr_schedule_reaches_trl(tmp_path, schedule, halfway, end):
+    import torch
+    from transformers import get_scheduler
+    from trl import GRPOConfig
+
+    cfg = _tiny_cfg(tmp_path, lr_schedule=schedule)  # 8 rollout steps x 2 updates: 16 optimizer steps
+    args = GRPOConfig(**grpo_config_kwargs(cfg, batch_plan(cfg.training, 1), cuda=False, output_dir=tmp_path / "out"))
+    optimizer = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=args.learning_rate)
+    scheduler = get_scheduler(args.lr_scheduler_type, optimizer, num_warmup_steps=args.warmup_steps,
+                              num_training_steps=args.max_steps)
+    lrs = [scheduler.get_last_lr()[0]]
+    for _ in range(args.max_steps):
+        optimizer.step()
+        scheduler.step()
+        lrs.append(scheduler.get_last_lr()[0])
+    assert lrs[0] == pytest.approx(1e-3)  # no warm-up
+    assert (lrs[8] / 1e-3, lrs[16] / 1e-3) == (pytest.approx(halfway), pytest.approx(end, abs=1e-12))
+
+
+@pytest.mark.parametrize("key,value", [("lr_schedule", "step"), ("confidence_from", "vllm")])
+def test_training_choices_are_validated(tmp_path, key, value):
+    with pytest.raises(ConfigError, match=key):
+        _tiny_cfg(tmp_path, **{key: value})
+
+
 def test_precision():
     assert resolve_precision(TrainingConfig(precision="auto"), cuda=True) == "bf16"
     assert resolve_precision(TrainingConfig(precision="auto"), cuda=False) == "fp32"
@@ -261,6 +287,20 @@ def test_sigkill_then_same_command_resumes_to_the_same_final_step(tmp_path, tmp_
     # The same command on a finished run does nothing and succeeds.
     rerun = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0 and json.loads(rerun.stdout.strip().splitlines()[-1]) == done
+
+    # Killed after the final checkpoint, before `done`: the rerun finishes at the final step (the
+    # Trainer resumed from a checkpoint at max_steps would take one step more), the model untouched.
+    (run_dir / "done").unlink()
+    weights = (final / "model.safetensors").read_bytes()
+    after_final = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert after_final.returncode == 0, after_final.stdout[-3000:] + after_final.stderr[-3000:]
+    finished = json.loads((run_dir / "done").read_text())
+    assert (finished["global_step"], finished["resumed_from"]) == (8 * 2, 8 * 2)
+    assert not (run_dir / "checkpoints" / "checkpoint-17").exists()
+    assert (final / "model.safetensors").read_bytes() == weights
+    assert sorted(read_metrics(run_dir / "train_metrics.parquet").query("metric == 'reward'")["step"]) \
+        == list(range(1, 9))
+    assert client.get_run(run_id).info.status == "FINISHED"
 
 
 # --------------------------------------------------------------------------------------------

@@ -437,18 +437,25 @@ def test_wrong_loss_type_is_rejected(tiny, tmp_path):
         _trainer(tiny, tmp_path, "lens", parity_reward, overrides={"scale_rewards": "group"})
 
 
-def test_vllm_sampling_logprobs_are_the_confidence_source():
-    """With vLLM, the sampling log-probs are the rollout policy's; NaN ones fall back to TRL's."""
+def test_confidence_source_trainer_first_then_vllm():
+    """p comes from TRL's recomputed pi_old by default, from vLLM's sampling log-probs where TRL has
+    none or when asked (confidence_from: sampling); NaN sampling log-probs fall back to TRL's, else 0."""
     from types import SimpleNamespace
 
-    fake = SimpleNamespace(algorithm=AlgorithmConfig(name="lens"))
+    fake = SimpleNamespace(algorithm=AlgorithmConfig(name="lens"), confidence_from="trainer")
     sampling = torch.tensor([[-0.5, float("nan"), -1.0], [-0.2, -0.3, 0.0]])
     old = torch.tensor([[-0.6, -0.7, -0.9], [-0.1, -0.4, -0.2]])
-    got = LensGRPOTrainer._rollout_logps(fake, {"sampling_per_token_logps": sampling, "old_per_token_logps": old})
-    torch.testing.assert_close(got, torch.tensor([[-0.5, -0.7, -1.0], [-0.2, -0.3, 0.0]]))
+    assert LensGRPOTrainer._rollout_logps(fake, {"sampling_per_token_logps": sampling, "old_per_token_logps": old}) \
+        is old
     got = LensGRPOTrainer._rollout_logps(fake, {"sampling_per_token_logps": sampling})
     torch.testing.assert_close(got, torch.tensor([[-0.5, 0.0, -1.0], [-0.2, -0.3, 0.0]]))
-    # Without vLLM, TRL's old log-probs; GRPO never asks for a forward pass of its own.
     assert LensGRPOTrainer._rollout_logps(fake, {"old_per_token_logps": old}) is old
-    fake_grpo = SimpleNamespace(algorithm=AlgorithmConfig(name="grpo"))
+
+    prefer_vllm = SimpleNamespace(algorithm=AlgorithmConfig(name="lens"), confidence_from="sampling")
+    got = LensGRPOTrainer._rollout_logps(prefer_vllm, {"sampling_per_token_logps": sampling,
+                                                      "old_per_token_logps": old})
+    torch.testing.assert_close(got, torch.tensor([[-0.5, -0.7, -1.0], [-0.2, -0.3, 0.0]]))
+    assert LensGRPOTrainer._rollout_logps(prefer_vllm, {"old_per_token_logps": old}) is old
+    # GRPO never asks for a forward pass of its own.
+    fake_grpo = SimpleNamespace(algorithm=AlgorithmConfig(name="grpo"), confidence_from="trainer")
     assert LensGRPOTrainer._rollout_logps(fake_grpo, {}) is None
