@@ -1,6 +1,7 @@
 # The two commands of the README; both create the virtual environment first when it is missing.
 #   make reproduce   the embedded CPU reproduction: snakemake --cores 2 on config/config.yaml
 #   make test        the test suite (CPU)
+# and `make lint` (ruff), which CI runs before the tests.
 # and, as root with Debian's SLURM, munge, PostgreSQL and Chromium (.ci/run installs them):
 #   make test-cluster  the workflow through a real single-node SLURM cluster and an MLflow tracking
 #                      server on PostgreSQL, scancel + resume, the MLflow UI in headless Chromium
@@ -9,7 +10,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 
-.PHONY: reproduce test test-cluster cluster-packages venv mlflow-ui clean
+.PHONY: reproduce test lint test-cluster cluster-packages venv mlflow-ui clean
 
 # pip, not uv/poetry: torch==2.13.0 resolves to the CPU wheel only through pip here.
 $(BIN)/.installed: pyproject.toml
@@ -27,6 +28,10 @@ reproduce: $(BIN)/.installed
 test: $(BIN)/.installed
 	PATH=$(CURDIR)/$(BIN):$$PATH HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 \
 		$(BIN)/python -m pytest
+
+# ruff (pyproject.toml's [tool.ruff]): pycodestyle, pyflakes and import order; CI runs it first.
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
 
 # The `cluster` tests (deselected by `make test`), with nothing skipped; screenshots in build/cluster/.
 test-cluster: $(BIN)/.installed

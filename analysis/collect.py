@@ -1,4 +1,4 @@
-"""Collect every run's training metrics and graded evaluation samples into two tidy tables.
+"""Collect every run's training metrics, graded evaluation samples and confident mistakes into tidy tables.
 
     python -m analysis.collect --runs results/runs --out results/tidy
     python -m analysis.collect --runs results/runs --out results/tidy/sweeps --sweeps
@@ -12,6 +12,10 @@ these two files (`read_train_metrics`, `read_eval_samples`). With --sweeps the s
 results/runs/{model}/{algo}/{param}-{value}/seed{seed} (target `sweeps`) are read too, their `algo`
 being the arm `{algo}/{param}-{value}` (lens.config.parse_sweep_arm), so every helper below that
 groups by (model, algo) treats each swept value as an arm of its own.
+A third table, results/tidy/negative_samples.parquet (NEGATIVE_SCHEMA, `read_negative_samples`),
+holds the wrong answers of all-wrong groups from each run's rollout records (rollouts.parquet) that
+carry a confidence, with LENS's calibrated reward under the run's own LENS parameters: the data of
+the confident-mistakes figure and table.
 """
 
 from __future__ import annotations
@@ -52,7 +56,25 @@ EVAL_SCHEMA = pa.schema([
     ("correct", pa.bool_()),
     ("completion_tokens", pa.int64()),
 ])
+NEGATIVE_FILE = "negative_samples.parquet"
+NEGATIVE_SCHEMA = pa.schema([
+    ("model", pa.string()),
+    ("algo", pa.string()),
+    ("seed", pa.int64()),
+    ("step", pa.int64()),
+    ("group", pa.int64()),
+    ("sample_idx", pa.int64()),
+    ("problem_id", pa.string()),
+    ("completion", pa.string()),  # the first COMPLETION_CHARS characters (rollouts.parquet has it whole)
+    ("completion_tokens", pa.int64()),
+    ("confidence", pa.float64()),
+    ("lens_reward", pa.float64()),  # LENS's r^ (lens.objective.lens_rewards) with the run's wrong_scale, floor_factor
+    ("advantage", pa.float64()),
+    ("grpo_advantage", pa.float64()),
+])
+COMPLETION_CHARS = 300
 TRAIN_KEYS = ["model", "algo", "seed", "metric", "step"]
+NEGATIVE_KEYS = ["model", "algo", "seed", "step", "group", "sample_idx"]
 EVAL_KEYS = ["model", "algo", "seed", "benchmark", "step", "problem_id", "sample_idx"]
 
 _SEED_DIR = re.compile(r"^seed(\d+)$")
@@ -117,6 +139,35 @@ def _eval_rows(model: str, algo: str, seed: int, run: Path) -> list[pd.DataFrame
     return frames
 
 
+def _negative_rows(model: str, algo: str, seed: int, run: Path) -> pd.DataFrame | None:
+    """Wrong answers of all-wrong groups with a confidence, from the run's rollout records."""
+    import torch
+    import yaml
+
+    from lens.objective import lens_rewards
+
+    path = run / "rollouts.parquet"
+    if not path.exists():
+        return None
+    frame = _read(path, ["step", "group", "sample_idx", "problem_id", "completion", "completion_tokens", "reward",
+                         "confidence", "group_type", "advantage", "grpo_advantage"])
+    groups = frame[(frame["group_type"] == "all_wrong") & frame["confidence"].notna()]
+    if groups.empty:
+        return None
+    config = run / "config.yaml"
+    params = (yaml.safe_load(config.read_text()) or {}).get("algorithm", {}) if config.exists() else {}
+    knobs = {k: float(params[k]) for k in ("wrong_scale", "floor_factor") if k in params}
+    rows = []
+    for _, group in groups.groupby(["step", "group"], sort=True):
+        group = group.sort_values("sample_idx")
+        rewards = torch.tensor(group["reward"].to_numpy(), dtype=torch.float64).view(1, -1)
+        confidence = torch.tensor(group["confidence"].to_numpy(), dtype=torch.float64).view(1, -1)
+        rows.append(group.assign(lens_reward=lens_rewards(rewards, confidence, **knobs).view(-1).numpy()))
+    negatives = pd.concat(rows, ignore_index=True)
+    negatives["completion"] = negatives["completion"].astype(str).str.slice(0, COMPLETION_CHARS)
+    return negatives.assign(model=model, algo=algo, seed=seed)
+
+
 def _typed(frame: pd.DataFrame, schema: pa.Schema, keys: list[str]) -> pd.DataFrame:
     """Columns in schema order with the schema's types (nullable ints/strings), rows sorted by keys."""
     out = {}
@@ -168,10 +219,15 @@ def collect(runs: str | Path, out: str | Path, sweeps: bool = False) -> dict[str
         row = eval_df[dup].iloc[0]
         raise TidyError(f"duplicate evaluation sample {dict(row[EVAL_KEYS])}: problem ids must be unique "
                         "within a benchmark")
+    negatives = [f for m, a, s, d in dirs if (f := _negative_rows(m, a, s, d)) is not None]
+    empty_negative = pd.DataFrame({f.name: pd.Series([], dtype=object) for f in NEGATIVE_SCHEMA})
+    negative_df = _typed(pd.concat(negatives, ignore_index=True) if negatives else empty_negative, NEGATIVE_SCHEMA,
+                         NEGATIVE_KEYS)
     _write(train_df, TRAIN_SCHEMA, out / TRAIN_FILE)
     _write(eval_df, EVAL_SCHEMA, out / EVAL_FILE)
+    _write(negative_df, NEGATIVE_SCHEMA, out / NEGATIVE_FILE)
     return {"runs": len(dirs), "train_rows": len(train_df), "eval_rows": len(eval_df),
-            "eval_files": len(evals)}
+            "eval_files": len(evals), "negative_rows": len(negative_df)}
 
 
 # --------------------------------------------------------------------------------------------
@@ -184,7 +240,8 @@ def _read_tidy(tidy: str | Path, name: str, schema: pa.Schema) -> pd.DataFrame:
                         f"--out {Path(tidy)}` first")
     frame = _read(path, schema.names)
     if frame.empty:
-        raise TidyError(f"{path}: the table is empty (no runs wrote {'evaluation samples' if name == EVAL_FILE else 'training metrics'})")
+        raise TidyError(f"{path}: the table is empty (no runs wrote "
+                        f"{'evaluation samples' if name == EVAL_FILE else 'training metrics'})")
     return frame
 
 
@@ -196,6 +253,16 @@ def read_eval_samples(tidy: str | Path) -> pd.DataFrame:
 def read_train_metrics(tidy: str | Path) -> pd.DataFrame:
     """results/tidy/train_metrics.parquet; TidyError if it is missing or empty."""
     return _read_tidy(tidy, TRAIN_FILE, TRAIN_SCHEMA)
+
+
+def read_negative_samples(tidy: str | Path) -> pd.DataFrame:
+    """results/tidy/negative_samples.parquet; TidyError if it is missing. Empty is valid: no run
+    recorded an all-wrong group with confidences (GRPO with one update per rollout computes none)."""
+    path = Path(tidy) / NEGATIVE_FILE
+    if not path.exists():
+        raise TidyError(f"{path}: not found; run `python -m analysis.collect --runs results/runs "
+                        f"--out {Path(tidy)}` first")
+    return _read(path, NEGATIVE_SCHEMA.names)
 
 
 def pick_benchmark(samples: pd.DataFrame, benchmark: str | None) -> tuple[str, pd.DataFrame]:
@@ -279,7 +346,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"analysis.collect: error: {err}", file=sys.stderr)
         return 1
     print(f"analysis.collect: {counts['runs']} runs, {counts['train_rows']} training-metric rows, "
-          f"{counts['eval_rows']} evaluation samples from {counts['eval_files']} files -> {args.out}")
+          f"{counts['eval_rows']} evaluation samples from {counts['eval_files']} files, "
+          f"{counts['negative_rows']} wrong answers of all-wrong groups -> {args.out}")
     return 0
 
 

@@ -38,7 +38,8 @@ def plot(data: pd.DataFrame, baseline: str):
             acc_ax.errorbar(row.hard, yi, xerr=[[row.hard - row.hard_low], [row.hard_high - row.hard]], fmt=marker,
                             color=color, ms=4, capsize=2)
             if not pd.isna(row.diff_hard):
-                diff_ax.errorbar(row.diff_hard, yi, xerr=[[row.diff_hard - row.diff_low], [row.diff_high - row.diff_hard]],
+                diff_ax.errorbar(row.diff_hard, yi,
+                                 xerr=[[row.diff_hard - row.diff_low], [row.diff_high - row.diff_hard]],
                                  fmt=marker, color=color, ms=4, capsize=2)
         labels = [style.algo_label(a) + ("" if pd.isna(w) else f" ({100 * w:.0f} % all-wrong)")
                   for a, w in zip(part["algo"], part["all_wrong_frac"])]

@@ -4,10 +4,11 @@
         [--benchmark math500] [--k-max 16] [--bootstrap-samples 2000] [--formats png pdf] [--dpi 200]
 
 Pass@k of a run = mean over problems of the unbiased estimator 1 - C(n-c, k)/C(n, k) (c of n
-samples correct; lens.metrics.pass_at_k; the table is analysis.summary.pass_at_k_summary); the line is the mean over seeds, the band a 95 %
-bootstrap interval over problems and seeds. Each (model, algo) is read at the last step all its
-seeds evaluated. Writes fig_pass_at_k.{png,pdf} and fig_pass_at_k.csv (every plotted value, in %,
-plus the standard deviation over seeds that the Pass@k tables print).
+samples correct; lens.metrics.pass_at_k; the table is analysis.summary.pass_at_k_summary); the
+line is the mean over seeds, the band a 95 % bootstrap interval over problems and seeds. Each
+(model, algo) is read at the last step all its seeds evaluated. Writes fig_pass_at_k.{png,pdf} and
+fig_pass_at_k.csv (every plotted value, in %, plus the standard deviation over seeds that the
+Pass@k tables print).
 """
 
 from __future__ import annotations

@@ -53,6 +53,9 @@ FIGURES = {  # file stem -> (caption title, what it shows)
                                "Per swept value: final-step accuracy (all problems and Levels 4-5, 95 % bootstrap "
                                "intervals; dashed: GRPO's main runs), the paired difference to GRPO, and the mean "
                                "|A − A_GRPO| over mixed and all-wrong training groups."),
+    "fig_confident_mistakes": ("Confident mistakes in training (paper Figure 1, right)",
+                               "Every recorded wrong answer of an all-wrong group: its confidence against LENS's "
+                               "calibrated reward and against the advantage the run's loss used."),
     "fig_weight_function": ("The LENS penalty w(z) (paper Figure 4)",
                             "w(z) = (1/z) log(1/(1-z)) - 1: the weight on a wrong answer grows with its "
                             "likelihood."),
@@ -186,10 +189,13 @@ def sensitivity_lines(data: pd.DataFrame, baseline: str) -> list[str]:
         last = part.iloc[-1]
         if len(part) > 1 and not pd.isna(last["vs_first_hard"]):
             direction = _direction(last["vs_first_hard_low"], last["vs_first_hard_high"])
+            change = _points(last["vs_first_hard"], last["vs_first_hard_low"], last["vs_first_hard_high"],
+                             last["p_value_vs_first"])
+            first_hard = style.fmt_interval(part["hard"].iloc[0], part["hard_low"].iloc[0], part["hard_high"].iloc[0])
             text = (f"**{what[0].upper() + what[1:]} {direction} at this scale**: {param} "
                     f"{last['first_value']} → {last['value']} changes {style.HARD_SUBSET_LABEL} accuracy by "
-                    f"{_points(last['vs_first_hard'], last['vs_first_hard_low'], last['vs_first_hard_high'], last['p_value_vs_first'])}"
-                    f" ({style.fmt_interval(part['hard'].iloc[0], part['hard_low'].iloc[0], part['hard_high'].iloc[0])} % → "
+                    f"{change}"
+                    f" ({first_hard} % → "
                     f"{style.fmt_interval(last['hard'], last['hard_low'], last['hard_high'])} %).")
         else:
             text = f"one value swept: no reading on {what}, only the comparison with {style.algo_label(baseline)}."
@@ -200,11 +206,14 @@ def sensitivity_lines(data: pd.DataFrame, baseline: str) -> list[str]:
             above = [str(v) for v, low in zip(against["value"], against["diff_hard_low"]) if low > 0]
             below = [str(v) for v, high in zip(against["value"], against["diff_hard_high"]) if high < 0]
             text += f" Against {style.algo_label(baseline)}'s main runs: " + "; ".join(
-                f"{param} = {r['value']}: {_points(r['diff_hard'], r['diff_hard_low'], r['diff_hard_high'], r['p_value_hard'])}"
+                f"{param} = {r['value']}: "
+                f"{_points(r['diff_hard'], r['diff_hard_low'], r['diff_hard_high'], r['p_value_hard'])}"
                 for _, r in against.iterrows()) + "."
             if above or below:
-                text += "".join([f" Better than {style.algo_label(baseline)} at {param} = {', '.join(above)}." if above else "",
-                                 f" Worse than {style.algo_label(baseline)} at {param} = {', '.join(below)}." if below else ""])
+                text += "".join([f" Better than {style.algo_label(baseline)} at {param} = {', '.join(above)}."
+                                 if above else "",
+                                 f" Worse than {style.algo_label(baseline)} at {param} = {', '.join(below)}."
+                                 if below else ""])
             else:
                 text += f" No value's interval excludes 0: none differs detectably from {style.algo_label(baseline)}."
         if part["n_seeds"].min() < 2:
@@ -224,7 +233,8 @@ def hard_level_section(tables: Path, treatment: str, baseline: str, changes: pd.
         level = HARD_SUBSET if (sub["level"] == HARD_SUBSET).any() else "all"
         where = f"Levels {HARD_SUBSET}" if level == HARD_SUBSET else "the whole evaluation set (it has no levels)"
         rows = sub[sub["level"] == level].set_index("algo")
-        head = f"- **{style.model_label(model)}** ({rows['benchmark'].iloc[0]}, {int(rows['n_problems'].max())} problems): "
+        head = (f"- **{style.model_label(model)}** ({rows['benchmark'].iloc[0]}, "
+                f"{int(rows['n_problems'].max())} problems): ")
         d = diff_id(treatment, baseline)
         if d not in rows.index:
             have = [a for a in (treatment, baseline) if a in rows.index]
@@ -235,7 +245,8 @@ def hard_level_section(tables: Path, treatment: str, baseline: str, changes: pd.
         text = verdict(r["mean"], r["ci_low"], r["ci_high"], r["p_value"], treatment, baseline, where)
         t, b = rows.loc[treatment], rows.loc[baseline]
         text += (f" Accuracy {style.algo_label(baseline)} {b['mean']:.1f} % vs {style.algo_label(treatment)} "
-                 f"{t['mean']:.1f} % at step {int(float(t['step']))}, {int(min(t['n_seeds'], b['n_seeds']))} seed(s) each.")
+                 f"{t['mean']:.1f} % at step {int(float(t['step']))}, "
+                 f"{int(min(t['n_seeds'], b['n_seeds']))} seed(s) each.")
         if min(t["n_seeds"], b["n_seeds"]) < 2:
             text += " With one seed per arm, run-to-run variation is not in the interval."
         covers_zero = r["ci_low"] <= 0 <= r["ci_high"]
@@ -284,7 +295,8 @@ def overall_change_lines(changes: pd.DataFrame) -> list[str]:
 
 
 def advantage_lines(changes: pd.DataFrame) -> list[str]:
-    lines = ["| Model | Algorithm | Group type | Share of groups | mean \\|A_GRPO\\| | mean \\|A − A_GRPO\\| | change / \\|A_GRPO\\| |",
+    lines = ["| Model | Algorithm | Group type | Share of groups | mean \\|A_GRPO\\| | mean \\|A − A_GRPO\\| | "
+             "change / \\|A_GRPO\\| |",
              "| --- | --- | --- | ---: | ---: | ---: | ---: |"]
     for _, r in changes[changes["algo"] != "grpo"].iterrows():
         share = "" if r["share_of_groups"] != r["share_of_groups"] else f"{100 * r['share_of_groups']:.1f} %"
@@ -488,12 +500,14 @@ def power_section(samples: pd.DataFrame | None, treatment: str, baseline: str) -
                   f"MATH-500, {d['n_samples']} samples each) at the paper's accuracies (Table 1 Pass@1; the paper "
                   "reports no per-level accuracy), with every problem at that accuracy (the most sampling noise "
                   "for that mean: a spread of difficulty across problems lowers it):", "",
-                  "| Model | GRPO | LENS | Paper's gain (MATH-500) | MDD, seed SD 0 | seed SD 1 point | seed SD 2 points |",
+                  "| Model | GRPO | LENS | Paper's gain (MATH-500) | MDD, seed SD 0 | "
+                  "seed SD 1 point | seed SD 2 points |",
                   "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
         for model in sorted({r["model"] for r in rows}):
             sub = [r for r in rows if r["model"] == model]
             by_sd = {r["seed_sd"]: r["mdd"] for r in sub}
-            lines.append(f"| {style.model_label(model)} | {100 * sub[0]['grpo']:.1f} % | {100 * sub[0]['lens']:.1f} % | "
+            lines.append(f"| {style.model_label(model)} | {100 * sub[0]['grpo']:.1f} % | "
+                         f"{100 * sub[0]['lens']:.1f} % | "
                          f"{style.fmt_signed(100 * (sub[0]['lens'] - sub[0]['grpo']))} | "
                          + " | ".join(f"{100 * by_sd[sd]:.1f}" for sd in PAPER_SEED_SDS) + " |")
         lines += ["", "MDD: minimum detectable difference in points at 80 % power; seed SD: run-to-run standard "
@@ -655,6 +669,8 @@ def build_report(tidy: Path, figures: Path, tables: Path, out: Path, config: str
 
     md += ["## Why confident mistakes cost more", ""]
     figure("fig_weight_function")
+    figure("fig_confident_mistakes")
+    table("tab_confident_mistakes")
 
     md += ["## Missing inputs", ""]
     md += [f"- {m}" for m in missing] if missing else ["None: every figure, table and tidy table was found."]
@@ -678,7 +694,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     missing = build_report(Path(args.tidy), Path(args.figures), Path(args.tables), Path(args.out), args.config,
                            args.treatment, args.baseline, args.bootstrap_samples)
-    print(f"analysis.report: wrote {args.out}" + (f" ({len(missing)} missing input(s), listed in it)" if missing else ""))
+    print(f"analysis.report: wrote {args.out}"
+          + (f" ({len(missing)} missing input(s), listed in it)" if missing else ""))
     return 0
 
 

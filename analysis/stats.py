@@ -26,9 +26,19 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from lens.metrics import (HARD_SUBSET, LEVEL_SUBSETS, accuracy_by_level, accuracy_by_subject,  # noqa: F401
-                          in_subset, mean_accuracy, mean_pass_at_k, pass_at_k, problem_table, subset_key,
-                          summarize)
+from lens.metrics import (  # noqa: F401
+    HARD_SUBSET,
+    LEVEL_SUBSETS,
+    accuracy_by_level,
+    accuracy_by_subject,
+    in_subset,
+    mean_accuracy,
+    mean_pass_at_k,
+    pass_at_k,
+    problem_table,
+    subset_key,
+    summarize,
+)
 
 LEVEL_4_5 = LEVEL_SUBSETS[HARD_SUBSET]  # the name older code imports
 

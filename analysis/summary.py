@@ -16,8 +16,14 @@ import numpy as np
 import pandas as pd
 
 from analysis import stats, style
-from analysis.collect import (TidyError, final_step_samples, per_problem, pick_benchmark, seed_problem_matrix,
-                              shared_columns)
+from analysis.collect import (
+    TidyError,
+    final_step_samples,
+    per_problem,
+    pick_benchmark,
+    seed_problem_matrix,
+    shared_columns,
+)
 from lens.config import parse_sweep_arm
 from lens.metrics import HARD_SUBSET, in_subset
 
@@ -94,7 +100,8 @@ def advantage_change(metrics: pd.DataFrame) -> pd.DataFrame:
             base = float(np.average(group.loc[ok, base_col], weights=w))
             delta = float(np.average(group.loc[ok, delta_col], weights=w))
             records.append({"model": model, "algo": algo, "group_type": gtype, "grpo_abs_mean": base,
-                            "delta_abs_mean": delta, "share_of_groups": float(w.mean()) if frac_col in group else np.nan,
+                            "delta_abs_mean": delta,
+                            "share_of_groups": float(w.mean()) if frac_col in group else np.nan,
                             "relative": delta / base if base > 0 else np.nan})
     return pd.DataFrame(records, columns=["model", "algo", "group_type", "grpo_abs_mean", "delta_abs_mean",
                                           "share_of_groups", "relative"])
@@ -168,7 +175,8 @@ def sensitivity_summary(samples: pd.DataFrame, metrics: pd.DataFrame, benchmark:
         ordered = [(baseline, None, None, None)] if (baseline, "all") in cells else []
         for (algo, param), by_value in sorted(arms_by_sweep.items()):
             ordered += [(by_value[v], algo, param, v) for v in _value_order(by_value)]
-        firsts = {(algo, param): by_value[_value_order(by_value)[0]] for (algo, param), by_value in arms_by_sweep.items()}
+        firsts = {(algo, param): by_value[_value_order(by_value)[0]]
+                  for (algo, param), by_value in arms_by_sweep.items()}
         for arm, algo, param, value in ordered:
             group = part[part["algo"] == arm]
             first = firsts.get((algo, param))

@@ -5,12 +5,13 @@ then every other arm trained (the `ablations` target's baselines: Dr. GRPO, NSR,
         [--benchmark math500] [--k 1 2 4 8 16] [--runs results/runs]
 
 Rows grpo, lens_mixed_only (LENS calibration only in mixed groups), lens_negative_only (LENS only
-in all-wrong groups), lens, then the other algorithms found in the tidy tables; cells are our mean ± standard deviation over seeds at the final step,
-with the paper's Table 2 row (Llama-3.1-8B-Instruct, MATH + NuminaMath-1.5) beside ours where the
-model and benchmark match and the runs trained on MATH train + NuminaMath-1.5 (their resolved
-configs under --runs; analysis.training_data), as config/paper-numina.yaml does; other training
-data get no paper rows and a note saying why. The note names the training data. Arms that were
-not run are listed under the table.
+in all-wrong groups), lens, then the other algorithms found in the tidy tables; cells are our mean
+± standard deviation over seeds at the final step, with the paper's Table 2 row
+(Llama-3.1-8B-Instruct, MATH + NuminaMath-1.5) beside ours where the model and benchmark match and
+the runs trained on MATH train + NuminaMath-1.5 (their resolved configs under --runs;
+analysis.training_data), as config/paper-numina.yaml does; other training data get no paper rows
+and a note saying why. The note names the training data. Arms that were not run are listed under
+the table.
 Writes tab_ablation.{md,tex,csv}.
 """
 
@@ -20,10 +21,10 @@ import sys
 from pathlib import Path
 
 from analysis import paper_numbers, style, training_data
-from lens import algorithms
 from analysis.collect import TidyError, read_eval_samples
 from analysis.summary import pass_at_k_summary
 from analysis.tab_pass_at_k import with_paper, write_tables
+from lens import algorithms
 
 NAME = "tab_ablation"
 ABLATION_ALGOS = algorithms.table_rows(NAME)  # the paper's Table 2 rows, in its order (lens.algorithms)

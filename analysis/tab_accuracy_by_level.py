@@ -19,8 +19,14 @@ import numpy as np
 import pandas as pd
 
 from analysis import stats, style, training_data
-from analysis.collect import (final_step_samples, per_problem, pick_benchmark, read_eval_samples,
-                              seed_problem_matrix, shared_columns)
+from analysis.collect import (
+    final_step_samples,
+    per_problem,
+    pick_benchmark,
+    read_eval_samples,
+    seed_problem_matrix,
+    shared_columns,
+)
 from analysis.summary import seed_summary
 from lens.metrics import HARD_SUBSET
 
@@ -88,7 +94,8 @@ def display_rows(data: pd.DataFrame, treatment: str, baseline: str):
             for algo in algos:
                 if algo in cells.index:
                     c = cells.loc[algo]
-                    row.append(f"{style.fmt_mean_spread(c['mean'], c['std_seeds'])} [{c['ci_low']:.1f}, {c['ci_high']:.1f}]")
+                    row.append(f"{style.fmt_mean_spread(c['mean'], c['std_seeds'])} "
+                               f"[{c['ci_low']:.1f}, {c['ci_high']:.1f}]")
                 else:
                     row.append("")
             if has_diff:

@@ -3,15 +3,15 @@
     python -m analysis.tab_leaderboard --tidy results/tidy/ablations --out results/tables/ablations \
         [--benchmark math500] [--baseline grpo] [--k-max 16] [--bootstrap-samples 2000]
 
-One row per (model, algorithm) at the final step: Pass@1 and Pass@k (k the largest power of two
-up to --k-max that every run sampled), each with a 95 % bootstrap interval over problems and
-seeds; Level 4-5 accuracy with its interval; Level 4-5 accuracy minus the baseline's (GRPO) in
-points with a paired bootstrap interval and p-value over the problems both answered, paired by
-seed too when both arms ran the same seeds (analysis.stats.paired_bootstrap); from the training metrics, the share of all-wrong groups
-(groups/all_wrong_frac) and the mean |A - A_GRPO| over all samples (adv/delta_vs_grpo/{type}
-weighted by groups/{type}_frac), each averaged over rollout steps and seeds. Rows are sorted by
-Level 4-5 accuracy, best first. Writes tab_leaderboard.{md,tex,csv}; analysis.fig_leaderboard
-draws the same CSV.
+One row per (model, algorithm) at the final step: Pass@1 and Pass@k (k the largest power of two up
+to --k-max that every run sampled), each with a 95 % bootstrap interval over problems and seeds;
+Level 4-5 accuracy with its interval; Level 4-5 accuracy minus the baseline's (GRPO) in points with
+a paired bootstrap interval and p-value over the problems both answered, paired by seed too when
+both arms ran the same seeds (analysis.stats.paired_bootstrap); from the training metrics, the
+share of all-wrong groups (groups/all_wrong_frac) and the mean |A - A_GRPO| over all samples
+(adv/delta_vs_grpo/{type} weighted by groups/{type}_frac), each averaged over rollout steps and
+seeds. Rows are sorted by Level 4-5 accuracy, best first. Writes tab_leaderboard.{md,tex,csv};
+analysis.fig_leaderboard draws the same CSV.
 """
 
 from __future__ import annotations
@@ -22,8 +22,16 @@ import numpy as np
 import pandas as pd
 
 from analysis import stats, style, training_data
-from analysis.collect import (TidyError, final_step_samples, per_problem, pick_benchmark, read_eval_samples,
-                              read_train_metrics, seed_problem_matrix, shared_columns)
+from analysis.collect import (
+    TidyError,
+    final_step_samples,
+    per_problem,
+    pick_benchmark,
+    read_eval_samples,
+    read_train_metrics,
+    seed_problem_matrix,
+    shared_columns,
+)
 from analysis.summary import pass_at_k_summary, seed_summary
 from lens.metrics import in_subset
 
@@ -109,7 +117,8 @@ def display_rows(data: pd.DataFrame, baseline: str) -> tuple[list[str], list[lis
         blocks.append(len(rows))
         for i, r in enumerate(part.itertuples(index=False)):
             diff = "" if pd.isna(r.diff_hard) else (f"{style.fmt_signed(r.diff_hard)} "
-                                                    f"[{style.fmt_signed(r.diff_low)}, {style.fmt_signed(r.diff_high)}]")
+                                                    f"[{style.fmt_signed(r.diff_low)}, "
+                                                    f"{style.fmt_signed(r.diff_high)}]")
             rows.append([str(r.rank), style.model_label(model) if i == 0 else "", style.algo_label(r.algo),
                          _interval(r.pass1, r.pass1_low, r.pass1_high), _interval(r.passk, r.passk_low, r.passk_high),
                          _interval(r.hard, r.hard_low, r.hard_high), diff,
@@ -129,8 +138,9 @@ def build(args) -> list:
     caption = (f"Leaderboard on {style.benchmark_label(data['benchmark'].iloc[0])} at the final step, sorted by "
                f"{style.HARD_SUBSET_LABEL} accuracy: Pass@k and accuracy (%) as mean over seeds [95 % bootstrap "
                "interval over problems and seeds].")
-    note = (f"{trained.sentence()} Δ: {style.HARD_SUBSET_LABEL} accuracy minus {style.algo_label(args.baseline)}'s in points, paired "
-            "bootstrap over problems, and over seeds when both arms ran the same ones (two-sided p). All-wrong groups: share of training groups with no correct "
+    note = (f"{trained.sentence()} Δ: {style.HARD_SUBSET_LABEL} accuracy minus {style.algo_label(args.baseline)}'s "
+            "in points, paired bootstrap over problems, and over seeds when both arms ran the same ones (two-sided p). "
+            "All-wrong groups: share of training groups with no correct "
             "answer; mean abs(A − A_GRPO): mean change of the advantage against GRPO's on the same batch; both "
             "averaged over rollout steps and seeds.")
     return style.write_table(data, args.out, NAME, header, rows, caption, note, "rll" + "r" * (len(header) - 3),

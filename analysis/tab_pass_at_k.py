@@ -4,12 +4,13 @@
         [--benchmark math500] [--k 1 2 4 8 16] [--paper-table auto] [--algos grpo lens] [--runs results/runs]
 
 Rows model x algorithm (x subset: whole set, Level 4-5); cells are our mean ± standard deviation
-over seeds (the CSV adds the 95 % bootstrap interval over problems and seeds). Where the model is one of the paper's (config names `llama31_8b_instruct`, `qwen25_3b`)
-and the benchmark is MATH-500, the paper's reported row (analysis.paper_numbers) and the difference
-ours minus paper follow, but only where the runs trained on that paper table's data (their resolved
-configs under --runs; analysis.training_data): `--paper-table auto` picks Table 1 for MATH + DAPO
-runs and Table 3 for MATH + NuminaMath-1.5 runs; other data get no paper rows and a note saying
-why. The note names the training data. Writes tab_pass_at_k.{md,tex,csv}.
+over seeds (the CSV adds the 95 % bootstrap interval over problems and seeds). Where the model is
+one of the paper's (config names `llama31_8b_instruct`, `qwen25_3b`) and the benchmark is MATH-500,
+the paper's reported row (analysis.paper_numbers) and the difference ours minus paper follow, but
+only where the runs trained on that paper table's data (their resolved configs under --runs;
+analysis.training_data): `--paper-table auto` picks Table 1 for MATH + DAPO runs and Table 3 for
+MATH + NuminaMath-1.5 runs; other data get no paper rows and a note saying why. The note names the
+training data. Writes tab_pass_at_k.{md,tex,csv}.
 """
 
 from __future__ import annotations
@@ -90,7 +91,8 @@ def display_rows(data: pd.DataFrame, algo_order: list[str], paper_table: str):
                 rows.append([style.model_label(model) if len(rows) == blocks[-1] else "", label,
                              SUBSET_LABELS[subset], *ours])
                 if sel["paper"].notna().any():
-                    rows.append(["", f"{style.algo_label(algo)} (paper, {paper_label(paper_table)})", SUBSET_LABELS[subset],
+                    rows.append(["", f"{style.algo_label(algo)} (paper, {paper_label(paper_table)})",
+                                 SUBSET_LABELS[subset],
                                  *[f"{p:.2f}" if p == p else "" for p in sel["paper"]]])
                     rows.append(["", "Δ ours − paper", "", *[style.fmt_signed(d) for d in sel["delta"]]])
     return header, rows, blocks

@@ -106,7 +106,8 @@ def matching_paper_table(data: TrainingData, tables: tuple[str, ...]) -> str | N
 def add_runs_option(parser) -> None:
     """`--runs`: where the table scripts read the runs' resolved configs."""
     parser.add_argument("--runs", default=None,
-                        help="run folders {model}/{algo}/seed{seed}/config.yaml (default: `runs` beside the tidy folder)")
+                        help="run folders {model}/{algo}/seed{seed}/config.yaml "
+                             "(default: `runs` beside the tidy folder)")
 
 
 def of_table(samples: pd.DataFrame, summary: pd.DataFrame, args) -> TrainingData:

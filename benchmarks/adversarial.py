@@ -35,8 +35,8 @@ def make(kind: str, rng: random.Random) -> str:
     if kind == "empty":
         return rng.choice(["", " ", "\n\n", "\t"])
     if kind == "unbalanced":
-        return rng.choice(["\\boxed{", "\\boxed{{{1}", "}}}\\boxed{2}}}", "\\boxed{\\frac{1}{", "{" * depth, "}" * depth,
-                           "\\left( 1 + \\boxed{x", "$$\\boxed{$"])
+        return rng.choice(["\\boxed{", "\\boxed{{{1}", "}}}\\boxed{2}}}", "\\boxed{\\frac{1}{", "{" * depth,
+                           "}" * depth, "\\left( 1 + \\boxed{x", "$$\\boxed{$"])
     if kind == "huge":
         return rng.choice(["x", "1+", "\\frac{", "\\boxed{", "$", " ", "a" * 7 + "\\"]) * (100_000 // 8)
     if kind == "nested_frac":

@@ -198,7 +198,8 @@ def main() -> None:
         text = text if len(text) <= 160 else text[:70] + f" ...[{len(text)} chars]... " + text[-70:]
         print(f"  [{r['kind']}] gold {r['gold']!r}: ours {r['ours']}, plain {r['plain']} | {text!r}")
     if args.out:
-        Path(args.out).write_text(json.dumps({"n": len(cases), "reference": {k: ref[k] for k in ("antlr", "math_verify")},
+        Path(args.out).write_text(json.dumps({"n": len(cases),
+                                              "reference": {k: ref[k] for k in ("antlr", "math_verify")},
                                               "disagreements": rows}, indent=1))
 
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import contextlib
 import dataclasses
 import datetime as dt
 import json
@@ -127,7 +126,8 @@ def rl_step(config: Path, steps: int) -> dict:
     timers.wrap(LensGRPOTrainer, "_generate", "sampling")
     timers.wrap(LensGRPOTrainer, "_calculate_rewards", "grading")
     timers.wrap(LensGRPOTrainer, "_get_per_token_logps_and_entropies",
-                lambda *a, **k: "log-probs, loss forward" if torch.is_grad_enabled() else "log-probs, old policy (no grad)")
+                lambda *a, **k: ("log-probs, loss forward" if torch.is_grad_enabled()
+                                 else "log-probs, old policy (no grad)"))
     import accelerate
 
     timers.wrap(accelerate.Accelerator, "backward", "backward")

@@ -62,7 +62,8 @@ def qwen05b(tokenizer, num_layers: int = 24, vocab_size: int = 151936):
     """Randomly initialised Qwen2 with Qwen2.5-0.5B's shape (~0.5 B parameters at 24 layers)."""
     from transformers import AutoModelForCausalLM, Qwen2Config
 
-    config = Qwen2Config(vocab_size=max(vocab_size, len(tokenizer)), hidden_size=896, intermediate_size=4864, num_hidden_layers=num_layers,
+    config = Qwen2Config(vocab_size=max(vocab_size, len(tokenizer)), hidden_size=896, intermediate_size=4864,
+                         num_hidden_layers=num_layers,
                          num_attention_heads=14, num_key_value_heads=2, max_position_embeddings=4096,
                          tie_word_embeddings=True, bos_token_id=tokenizer.bos_token_id,
                          eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
@@ -259,7 +260,8 @@ def main() -> None:
                 print(f"rep {rep} {layout:6s} {variant:9s} cpu {cpu * 1000:7.1f} wall {wall * 1000:7.1f} "
                       f"own code {own * 1000:6.2f} ms/step peak {peak:.2f} GiB", flush=True)
     load_after = uptime()
-    report = {"model": args.model, "device": torch.cuda.get_device_name() if CUDA else "cpu", "params": n_params, "reps": args.reps, "rollouts_per_run": args.rollouts,
+    report = {"model": args.model, "device": torch.cuda.get_device_name() if CUDA else "cpu", "params": n_params,
+              "reps": args.reps, "rollouts_per_run": args.rollouts,
               "max_new_tokens": args.max_new_tokens, "threads": args.threads,
               "load_before": load_before, "load_after": load_after, "layouts": {}}
     for layout, by_variant in times.items():
@@ -276,7 +278,8 @@ def main() -> None:
               f"lens {med_own['ours_lens'] * 1000:.2f} (TRL step {base * 1000:.1f} ms) -> "
               f"lens/grpo {direct['lens_over_grpo']:.4f}, ours grpo/trl {direct['ours_grpo_over_trl']:.4f}")
         if CUDA:
-            wall_ratio = statistics.median(a / b for a, b in zip(walls[layout]["ours_lens"], walls[layout]["ours_grpo"]))
+            wall_ratio = statistics.median(a / b
+                                           for a, b in zip(walls[layout]["ours_lens"], walls[layout]["ours_grpo"]))
             print(f"{layout}: GPU wall s/step " + ", ".join(f"{v} {t:.4f}" for v, t in med_wall.items())
                   + f" | lens/grpo {wall_ratio:.3f} | peak GiB "
                   + ", ".join(f"{v} {max(t):.2f}" for v, t in peaks[layout].items()))

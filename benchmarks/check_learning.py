@@ -56,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         rows = changes[(changes["model"] == model) & (changes["algo"] == algo)]
         out.update({row["subset"]: as_record(row) for _, row in rows.iterrows()})
         result[f"{model}/{algo}"] = out
-        print(f"{model} {algo}: steps (samples per problem) {out['steps']}, problems per level {out['problems_per_level']}")
+        print(f"{model} {algo}: steps (samples per problem) {out['steps']}, "
+              f"problems per level {out['problems_per_level']}")
         if rows.empty:
             print("  nothing to compare: needs an evaluation at step 0 and at a later step")
         for key in rows["subset"]:
@@ -75,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
                 same = stats.same_seed_rows(sorted(part.loc[part["algo"] == "lens", "seed"].unique()),
                                             sorted(part.loc[part["algo"] == "grpo", "seed"].unique()))
                 r = stats.paired_bootstrap(t, b, n_boot=args.bootstrap_samples, same_seeds=same)
-                result[f"{model}/lens_minus_grpo/{name}"] = {k: (100 * v if k != "p_value" else v) for k, v in r.items()}
+                result[f"{model}/lens_minus_grpo/{name}"] = {k: (100 * v if k != "p_value" else v)
+                                                             for k, v in r.items()}
                 print(f"{model} LENS - GRPO {name}: {100 * r['diff']:+.1f} [{100 * r['ci_low']:+.1f}, "
                       f"{100 * r['ci_high']:+.1f}] points, p = {r['p_value']:.3f}")
     if args.out:

@@ -207,8 +207,9 @@ def cmd_prepare(args) -> int:
 # --------------------------------------------------------------------------------------------
 def _timed_callbacks(stamps: list):
     """lens.train's callbacks plus one that stamps the end of every rollout step (GPU synchronised)."""
-    import lens.train as lt
     from transformers import TrainerCallback
+
+    import lens.train as lt
 
     original = lt._make_callbacks
 

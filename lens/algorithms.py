@@ -165,5 +165,6 @@ def check() -> list[str]:
             problems.append(f"{algo}: needs a label, a #rrggbb colour and a marker")
     for what in ("label", "color", "marker"):
         values = [getattr(spec, what) for spec in ALGORITHMS.values()]
-        problems += [f"{what} {v!r} used by more than one algorithm" for v in sorted(set(values)) if values.count(v) > 1]
+        problems += [f"{what} {v!r} used by more than one algorithm"
+                     for v in sorted(set(values)) if values.count(v) > 1]
     return problems

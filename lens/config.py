@@ -137,6 +137,8 @@ class TrainingConfig:
     max_new_tokens: int = 4096
     max_prompt_tokens: int = 1024
     save_every: int = 100  # rollout steps between Hugging Face checkpoints
+    # Rollout steps between rollout records (one row per sampled completion in the run's rollouts.parquet)
+    rollout_records_every: int = 1
     engine: Literal["transformers", "vllm"] = "transformers"
     vllm_mode: Literal["colocate", "server"] = "colocate"
     vllm_gpu_memory_utilization: float = 0.3
@@ -420,7 +422,7 @@ def _check(cfg: Any, source: str) -> None:
         fail("model", "set `path` (hub id or local directory) or `tiny` (a model built from scratch)")
     if isinstance(cfg, TrainingConfig):
         for key in ("prompts_per_rollout", "num_generations", "updates_per_rollout", "prompts_per_update",
-                    "rollout_steps", "max_new_tokens", "save_every"):
+                    "rollout_steps", "max_new_tokens", "save_every", "rollout_records_every"):
             if getattr(cfg, key) < 1:
                 fail(f"training.{key}", "must be >= 1")
         if cfg.num_generations < 2:

@@ -40,7 +40,8 @@ CHAT_SUFFIX = "\nPlease reason step by step, and put your final answer within \\
 # Models trained from scratch on the embedded benchmark (lens.warmup) learn the answer format from
 # their warm-up data, so they get the problem alone: prompt tokens dominate a tiny model's cost.
 BARE_TEMPLATE = "{problem}\n"
-PLAIN_TEMPLATE = "Question: {problem}\nPlease put your final answer within \\boxed{{}}.\nAnswer: Let's think step by step."
+PLAIN_TEMPLATE = ("Question: {problem}\nPlease put your final answer within \\boxed{{}}.\n"
+                  "Answer: Let's think step by step.")
 # A base model given the `plain` prompt often answers, then writes the next "Question:" of an
 # imagined exam and answers that too. Sampling stops at these strings (vLLM's `stop`,
 # transformers' `stop_strings`) and grading reads only the text before them, so the grade is the

@@ -41,7 +41,8 @@ the trainer's job, not this module's), `nsr` A_i = r_i - 1, `w_reinforce` A_i = 
 correct answer and -1 for a wrong one. Other answers to all-wrong groups: `ngrpo` (a virtual
 maximum-reward sample joins each group's mean and std: A = -1/sqrt(G+1) in an all-wrong group),
 `uniform_negative` (this suite's baseline, not the paper's Appendix C: every wrong answer's reward
-is -1/G, so A = -alpha/G in an all-wrong group and GRPO in mixed ones), `reinforce_rej` (+-1 rewards, all-wrong and all-correct groups filtered out).
+is -1/G, so A = -alpha/G in an all-wrong group and GRPO in mixed ones), `reinforce_rej` (+-1
+rewards, all-wrong and all-correct groups filtered out).
 Control: `grpo_shuffled` permutes GRPO's advantages at random within each group (the same
 magnitudes, no information about which answer was right), seeded, so the same inputs and seed
 give the same output.
@@ -229,6 +230,17 @@ def _lens_advantages(
 # --------------------------------------------------------------------------------------------
 # One function per algorithm id (lens.algorithms.ALGORITHMS names it); each takes (rewards,
 # confidence) and, as keywords, its own parameters only, with the defaults of lens.algorithms.PARAMS.
+
+
+def lens_rewards(
+    rewards: Tensor, confidence: Tensor, *, wrong_scale: float = 1.0, floor_factor: float = 2.0
+) -> Tensor:
+    """LENS's calibrated reward r^ (steps 1-4 of the module docstring), (B, G): what each answer is
+    worth before the group normalisation; a wrong answer's lies in [-wrong_scale/G, 0)."""
+    _check_lens_knobs(wrong_scale, floor_factor)
+    rewards_f, confidence_f = _prepare(rewards, confidence, "sample")
+    calibrated = _lens_calibrated_rewards(rewards_f, confidence_f, wrong_scale, floor_factor)  # (B, G)
+    return calibrated.to(_out_dtype(rewards, confidence))
 
 
 def grpo_advantages(rewards: Tensor, confidence: Tensor, *, eps: float = 1e-6, std: str = "sample") -> Tensor:

@@ -33,7 +33,8 @@ LLAMA3_CHAT_TEMPLATE = (
     "{{- 'Cutting Knowledge Date: December 2023\\nToday Date: 26 Jul 2024\\n\\n' }}"
     "{{- system_message }}{{- '<|eot_id|>' }}"
     "{%- for message in messages %}"
-    "{{- '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' + message['content'] | trim + '<|eot_id|>' }}"
+    "{{- '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' + "
+    "message['content'] | trim + '<|eot_id|>' }}"
     "{%- endfor %}"
     "{%- if add_generation_prompt %}{{- '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{%- endif %}"
 )
@@ -176,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
         data = yaml.safe_load(Path(args.config).read_text()) or {}
         unknown = sorted(set(data) - {"model", "corpus", "corpus_limit", "seed"})
         if unknown:
-            raise ConfigError(f"{args.config}: unknown key(s) {unknown}; valid: ['corpus', 'corpus_limit', 'model', 'seed']")
+            raise ConfigError(f"{args.config}: unknown key(s) {unknown}; "
+                              "valid: ['corpus', 'corpus_limit', 'model', 'seed']")
         model = parse(ModelConfig, data.get("model"), source=args.config, key="model")
         if model.tiny is None:
             raise ConfigError(f"{args.config}: model.tiny: a stand-in is built from `tiny`; set it")

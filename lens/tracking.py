@@ -400,6 +400,12 @@ class RunTracker:
             self._guard("log_artifact",
                         lambda: _with_lock_retry(self._client.log_artifact, self.run_id, str(path), artifact_path))
 
+    def log_table(self, frame, artifact_file: str) -> None:
+        """A table artifact (MLflow's log_table: JSON the UI shows as a table, in the Evaluation view)."""
+        if self.run_id is not None:
+            self._guard("log_table",
+                        lambda: _with_lock_retry(self._client.log_table, self.run_id, frame, artifact_file))
+
     def finish(self, status: str = "FINISHED") -> None:
         if self.run_id is not None:
             self._guard("finish", lambda: _with_lock_retry(self._client.set_terminated, self.run_id, status))

@@ -1,6 +1,7 @@
 """Train one model x algorithm x seed with TRL's GRPOTrainer and lens.trainer's advantages.
 
-    python -m lens.train --config results/runs/{model}/{algo}/seed{s}/config.yaml --out results/runs/{model}/{algo}/seed{s}
+    python -m lens.train --config results/runs/{model}/{algo}/seed{s}/config.yaml \
+        --out results/runs/{model}/{algo}/seed{s}
     accelerate launch --config_file config/accelerate/zero3.yaml -m lens.train --config FILE --out DIR   # GPUs
 
 Everything comes from the resolved RunConfig: the model (hub id, local path, or a tiny model built
@@ -17,6 +18,10 @@ Run directory (`--out`):
                               `checkpoint_path(run_dir, step, cfg)` maps a rollout step to its dir.
     checkpoints/checkpoint-0  the initial tiny model (model.path unset); step 0 is model.path otherwise
     train_metrics.parquet     step (rollout step), metric, value: every logged rollout step
+    rollouts.parquet          one row per sampled completion of every training.rollout_records_every-th
+                              rollout step (lens.trainer.ROLLOUT_COLUMNS; results/README.md), written
+                              at the end from rollouts/step-N.parquet (one file per recorded step,
+                              written as training goes, so a resumed job keeps each row once)
     data_report.json          training problems loaded per dataset and dropped by decontamination,
                               per evaluation set (lens.data.training_problems)
     mlflow_run_id             the MLflow run a resumed job re-attaches to
@@ -47,6 +52,12 @@ log = logging.getLogger(__name__)
 
 CHECKPOINTS = "checkpoints"
 METRICS_FILE = "train_metrics.parquet"
+ROLLOUTS_FILE = "rollouts.parquet"
+ROLLOUT_PARTS = "rollouts"
+_ROLLOUT_PART_RE = re.compile(r"^step-(\d+)\.parquet$")
+# Rows of the rollout records shown as a table in MLflow's UI (the newest steps that fit; the whole
+# file is an artifact beside it): a paper run's records are too large for the UI's JSON table.
+ROLLOUT_TABLE_MAX_ROWS = 20_000
 DONE_FILE = "done"
 _CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
 # Files of a Trainer checkpoint needed only to resume from it (DeepSpeed's sharded states live in
@@ -123,8 +134,8 @@ def resolve_precision(training: TrainingConfig, cuda: bool) -> str:
 
 def grpo_config_kwargs(cfg: RunConfig, plan: BatchPlan, *, cuda: bool, output_dir: str | Path) -> dict[str, Any]:
     """Keyword arguments of trl.GRPOConfig for this run (kept a dict so tests can read them on CPU)."""
-    from lens.data import stop_strings
     from lens.algorithms import clip_epsilons
+    from lens.data import stop_strings
     from lens.trainer import trl_loss_type
 
     t = cfg.training
@@ -304,6 +315,71 @@ def _make_callbacks(run_dir: Path, cfg: RunConfig, plan: BatchPlan, rows: list, 
 
 
 # --------------------------------------------------------------------------------------------
+# Rollout records
+# --------------------------------------------------------------------------------------------
+def write_rollout_part(frame, run_dir: str | Path) -> None:
+    """One recorded rollout step's rows -> rollouts/step-N.parquet, atomically."""
+    parts = Path(run_dir) / ROLLOUT_PARTS
+    parts.mkdir(parents=True, exist_ok=True)
+    path = parts / f"step-{int(frame['step'].iloc[0]):06d}.parquet"
+    tmp = path.with_name(path.name + ".tmp")
+    frame.to_parquet(tmp, index=False)
+    tmp.replace(path)
+
+
+def _rollout_parts(run_dir: str | Path) -> list[tuple[int, Path]]:
+    parts = Path(run_dir) / ROLLOUT_PARTS
+    if not parts.is_dir():
+        return []
+    return sorted((int(m.group(1)), p) for p in parts.iterdir() if (m := _ROLLOUT_PART_RE.match(p.name)))
+
+
+def prune_rollout_parts(run_dir: str | Path, through_step: int) -> None:
+    """Drop records of rollout steps after `through_step` (the checkpoint a job resumes from): they
+    are generated again, so each row is kept once."""
+    for step, path in _rollout_parts(run_dir):
+        if step > through_step:
+            path.unlink()
+
+
+def combine_rollout_parts(run_dir: str | Path) -> Path:
+    """rollouts/step-N.parquet -> rollouts.parquet (one row group per step, streamed: a paper run's
+    records need not fit in memory); an empty table with ROLLOUT_COLUMNS if no step was recorded.
+    Called once training reached its final step; with no parts left, an existing file is kept."""
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    from lens.trainer import ROLLOUT_COLUMNS
+
+    out = Path(run_dir) / ROLLOUTS_FILE
+    tmp = out.with_name(out.name + ".tmp")
+    parts = _rollout_parts(run_dir)
+    if not parts and out.exists():
+        return out  # combined already (the parts are removed only after `done` is written)
+    if not parts:
+        pd.DataFrame(columns=ROLLOUT_COLUMNS).to_parquet(tmp, index=False)
+    else:
+        schema = pq.read_schema(parts[0][1])
+        with pq.ParquetWriter(tmp, schema) as writer:
+            for _, path in parts:
+                writer.write_table(pq.read_table(path, schema=schema))
+    tmp.replace(out)
+    return out
+
+
+def rollout_table_rows(path: str | Path, max_rows: int = ROLLOUT_TABLE_MAX_ROWS):
+    """The newest recorded steps of rollouts.parquet that fit in max_rows (all of a small run)."""
+    import pandas as pd
+
+    frame = pd.read_parquet(path)
+    if len(frame) <= max_rows:
+        return frame
+    sizes = frame.groupby("step").size().sort_index(ascending=False).cumsum()
+    keep = sizes[sizes <= max_rows].index
+    return frame[frame["step"].isin(keep)].reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------------------------
 # Model, data, reward
 # --------------------------------------------------------------------------------------------
 def _load_model_and_tokenizer(cfg: RunConfig, model_dir: Path):
@@ -364,7 +440,8 @@ def build_dataset(cfg: RunConfig, problems: list[dict], tokenizer):
     # only join), plus the few special tokens they add: only longer prompts need counting, which
     # saves tokenizing ~24k prompts per job.
     maybe_long = [i for i, prompt in enumerate(prompts) if len(prompt.encode("utf-8")) + _ADDED_TOKENS_BOUND > limit]
-    lengths = dict(zip(maybe_long, map(len, tokenizer([prompts[i] for i in maybe_long]).input_ids))) if maybe_long else {}
+    lengths = (dict(zip(maybe_long, map(len, tokenizer([prompts[i] for i in maybe_long]).input_ids)))
+               if maybe_long else {})
     rows = {"prompt": [], "answer": [], "problem_id": []}
     too_long = 0
     for i, (problem, prompt) in enumerate(zip(problems, prompts)):
@@ -415,12 +492,15 @@ def train(cfg: RunConfig, run_dir: str | Path) -> dict:
     from transformers import set_seed
     from trl import GRPOConfig
 
-    state = PartialState()
+    # cpu=True on a CPU: under torchrun the processes join one gloo group now, so the batch plan
+    # sees all of them (a plain PartialState() stays single-process there until TrainingArguments
+    # starts the group, and the plan would give every process the whole rollout).
+    state = PartialState(cpu=not torch.cuda.is_available())
     plan = batch_plan(cfg.training, state.num_processes)  # config errors before any loading
 
     from lens.data import training_problems
-    from lens.trainer import LensGRPOTrainer
     from lens.tracking import RunTracker
+    from lens.trainer import LensGRPOTrainer
 
     cuda = torch.cuda.is_available()
     if cfg.training.torch_threads:
@@ -457,6 +537,8 @@ def train(cfg: RunConfig, run_dir: str | Path) -> dict:
     previous = read_metrics(run_dir / METRICS_FILE)
     rows = [(int(s), str(m), float(v)) for s, m, v in previous.itertuples(index=False)
             if s <= resume_step // plan.updates_per_rollout]
+    if state.is_main_process:
+        prune_rollout_parts(run_dir, resume_step // plan.updates_per_rollout)
 
     tracker = None
     if state.is_main_process:
@@ -478,6 +560,8 @@ def train(cfg: RunConfig, run_dir: str | Path) -> dict:
             callbacks=_make_callbacks(run_dir, cfg, plan, rows, tracker),
             algorithm=cfg.algorithm,
             confidence_from=cfg.training.confidence_from,
+            record_sink=lambda frame: write_rollout_part(frame, run_dir),
+            records_every=cfg.training.rollout_records_every,
         )
         trainer.train(resume_from_checkpoint=str(resume) if resume is not None else None)
         global_step = trainer.state.global_step
@@ -489,10 +573,14 @@ def train(cfg: RunConfig, run_dir: str | Path) -> dict:
             "resumed_from": resume_step, "seconds": round(time.time() - started, 1)}
     if state.is_main_process:
         write_metrics(rows, run_dir / METRICS_FILE)
+        rollouts = combine_rollout_parts(run_dir)
         if tracker is not None:
             tracker.log_artifact(run_dir / METRICS_FILE)
+            tracker.log_artifact(rollouts)
+            tracker.log_table(rollout_table_rows(rollouts), "rollouts.json")
             tracker.finish("FINISHED")
         done_path.write_text(json.dumps(done) + "\n")
+        shutil.rmtree(run_dir / ROLLOUT_PARTS, ignore_errors=True)  # rollouts.parquet holds them now
     return done
 
 
@@ -501,7 +589,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", required=True, type=Path, help="resolved run config (YAML)")
     parser.add_argument("--out", required=True, type=Path, help="run directory")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=os.environ.get("LOGLEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=os.environ.get("LOGLEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         cfg = load_run_config(args.config)
     except ConfigError as err:

@@ -37,6 +37,13 @@ where the advantages come from. Differences from TRL's GRPO, in the order they h
    Clipping: e = 0.2 on both sides, or an algorithm's own lower/upper pair (NGRPO: 0.16 / 0.24)
    through TRL's `epsilon` / `epsilon_high` (lens.train.grpo_config_kwargs, from lens.algorithms).
 
+Rollout records: every `records_every`-th rollout step, one row per sampled completion
+(ROLLOUT_COLUMNS: the completion, its reward, confidence, group type, the advantage the loss used and
+GRPO's on the same batch), gathered across processes and handed to `record_sink` on the main process
+(lens.train writes them to the run's rollouts.parquet). TRL's own completions log
+(`log_completions`) gets the same advantages in place of TRL's, plus confidence and grpo_advantage
+columns, so a user who turns it on sees what the loss used.
+
 Per rollout it logs, through TRL's metrics (so they reach every logger): groups/*_frac,
 adv/nonzero_frac, confidence/{correct,wrong}_mean, adv/abs_mean/{type}, and GRPO's advantages on
 the same batch as adv/grpo_abs_mean/{type} and adv/delta_vs_grpo/{type} (mean |A - A_GRPO|).
@@ -46,6 +53,7 @@ from __future__ import annotations
 
 import inspect
 import math
+from typing import Callable
 
 import torch
 from torch import Tensor
@@ -103,16 +111,10 @@ def rollout_seed(run_seed: int, step: int) -> int:
     return run_seed * 2**32 + step  # distinct for every (run seed, step)
 
 
-def process_advantages(
-    algorithm: AlgorithmConfig,
-    rewards: Tensor,
-    confidence: Tensor | None,
-    num_generations: int,
-    process_index: int,
-    n_local: int,
-    seed: int = 0,
-) -> tuple[Tensor, dict[str, float]]:
-    """This process's advantages (n_local,) and the rollout's metrics, from every process's samples.
+def rollout_advantages(
+    algorithm: AlgorithmConfig, rewards: Tensor, confidence: Tensor | None, num_generations: int, seed: int = 0
+) -> tuple[Tensor, Tensor, dict[str, float]]:
+    """The whole rollout's advantages and GRPO's, both (B_all, G), and its metrics.
 
     `rewards` and `confidence` are (N_all,) in accelerate's gather order (process-major), where
     consecutive runs of `num_generations` samples are one prompt's group even when a group
@@ -132,9 +134,71 @@ def process_advantages(
         grpo_advantages = compute_advantages("grpo", grouped_rewards, used_confidence, eps=algorithm.eps,
                                              std=algorithm.std)  # (B_all, G)
     metrics = rollout_metrics(grouped_rewards, confidence_grouped, advantages, grpo_advantages)
+    return advantages, grpo_advantages, metrics
+
+
+def process_advantages(
+    algorithm: AlgorithmConfig,
+    rewards: Tensor,
+    confidence: Tensor | None,
+    num_generations: int,
+    process_index: int,
+    n_local: int,
+    seed: int = 0,
+) -> tuple[Tensor, dict[str, float]]:
+    """This process's advantages (n_local,) and the rollout's metrics, from every process's samples
+    (`rollout_advantages`)."""
+    advantages, _, metrics = rollout_advantages(algorithm, rewards, confidence, num_generations, seed)
     # Same layout as TRL's own slicing: this process owns rows [i * n, (i + 1) * n).
     process_slice = slice(process_index * n_local, (process_index + 1) * n_local)
     return advantages.reshape(-1)[process_slice], metrics  # (n_local,)
+
+
+ROLLOUT_COLUMNS = ["step", "group", "problem_id", "sample_idx", "rank", "completion", "completion_tokens", "reward",
+                   "confidence", "group_type", "advantage", "grpo_advantage"]
+
+
+def rollout_records(
+    step: int,
+    rewards: Tensor,
+    confidence: Tensor | None,
+    advantages: Tensor,
+    grpo_advantages: Tensor,
+    problem_ids: list[str],
+    completions: list[str],
+    completion_tokens: list[int],
+    n_local: int,
+):
+    """One row per sampled completion of a rollout (ROLLOUT_COLUMNS), from (B_all, G) rewards,
+    confidences (None: NaN), advantages and GRPO's, and the (N_all,) per-sample lists in gather order.
+
+    `group` is the prompt's index within the rollout, `sample_idx` 0..G-1 within the group and
+    `rank` the process that generated the sample (gather order: n_local samples per process).
+    """
+    import pandas as pd
+
+    n_groups, group_size = rewards.shape
+    n_all = n_groups * group_size
+    if not len(problem_ids) == len(completions) == len(completion_tokens) == n_all:
+        raise ValueError(f"{n_all} samples, but {len(problem_ids)} problem ids, {len(completions)} completions "
+                         f"and {len(completion_tokens)} token counts")
+    n_correct = (rewards > 0.5).sum(dim=1)  # (B_all,)
+    types = ["all_wrong" if k == 0 else "all_correct" if k == group_size else "mixed" for k in n_correct.tolist()]
+    index = torch.arange(n_all)
+    return pd.DataFrame({
+        "step": step,
+        "group": (index // group_size).tolist(),
+        "problem_id": [str(p) for p in problem_ids],
+        "sample_idx": (index % group_size).tolist(),
+        "rank": (index // n_local).tolist(),
+        "completion": list(completions),
+        "completion_tokens": [int(t) for t in completion_tokens],
+        "reward": rewards.reshape(-1).double().tolist(),
+        "confidence": (confidence.reshape(-1).double().tolist() if confidence is not None else [math.nan] * n_all),
+        "group_type": [types[i // group_size] for i in range(n_all)],
+        "advantage": advantages.reshape(-1).double().tolist(),
+        "grpo_advantage": grpo_advantages.reshape(-1).double().tolist(),
+    }, columns=ROLLOUT_COLUMNS)
 
 
 def kept_only_advantages(advantages: list[Tensor], accumulation: int, sum_over_processes) -> list[Tensor]:
@@ -224,12 +288,17 @@ def check_trl_contract() -> None:
 class LensGRPOTrainer(GRPOTrainer):
     """GRPOTrainer whose advantages are lens.objective's for `algorithm` (see the module docstring)."""
 
-    def __init__(self, *args, algorithm: AlgorithmConfig, confidence_from: str = "trainer", **kwargs):
+    def __init__(self, *args, algorithm: AlgorithmConfig, confidence_from: str = "trainer",
+                 record_sink: Callable | None = None, records_every: int = 1, **kwargs):
         check_trl_contract()
         if confidence_from not in CONFIDENCE_SOURCES:
             raise ValueError(f"confidence_from must be one of {CONFIDENCE_SOURCES}, got {confidence_from!r}")
+        if records_every < 1:
+            raise ValueError(f"records_every must be >= 1, got {records_every}")
         self.algorithm = algorithm
         self.confidence_from = confidence_from
+        self.record_sink = record_sink  # called on the main process with each recorded rollout's rows
+        self.records_every = records_every
         self._rewards_per_func: Tensor | None = None
         super().__init__(*args, **kwargs)
         expected = trl_loss_type(algorithm.name)
@@ -265,13 +334,52 @@ class LensGRPOTrainer(GRPOTrainer):
         logp = self._rollout_logps(output)  # (n, T) or None
         confidence_local = sequence_confidence(logp, mask) if logp is not None else None  # (n,)
         confidence_all = self.accelerator.gather(confidence_local.float()) if logp is not None else None  # (N_all,)
-        advantages, metrics = process_advantages(
-            self.algorithm, rewards, confidence_all, self.num_generations, self.accelerator.process_index, n_local,
-            seed=rollout_seed(self.args.seed, self.state.global_step))
+        advantages_all, grpo_all, metrics = rollout_advantages(
+            self.algorithm, rewards, confidence_all, self.num_generations,
+            seed=rollout_seed(self.args.seed, self.state.global_step))  # (B_all, G) each
         for name, value in metrics.items():
             self._metrics["train"][name].append(value)
-        output["advantages"] = advantages.to(output["advantages"].dtype)  # (n,)
+        # Same layout as TRL's own slicing: this process owns rows [i * n, (i + 1) * n).
+        process_slice = slice(self.accelerator.process_index * n_local, (self.accelerator.process_index + 1) * n_local)
+        output["advantages"] = advantages_all.reshape(-1)[process_slice].to(output["advantages"].dtype)  # (n,)
+        self._log_completion_columns(advantages_all, grpo_all, confidence_all)
+        self._record_rollout(output, mask, rewards, confidence_all, advantages_all, grpo_all, inputs)
         return output
+
+    def _log_completion_columns(self, advantages_all: Tensor, grpo_all: Tensor, confidence_all: Tensor | None):
+        """TRL's completions log (log_completions) shows the advantages the loss uses, not TRL's own."""
+        n_all = advantages_all.numel()
+        logged = self._logs["advantages"]
+        del_count = min(n_all, len(logged))
+        for _ in range(del_count):  # TRL appended this rollout's N_all advantages last
+            logged.pop()
+        logged.extend(advantages_all.reshape(-1).tolist())
+        self._logs["extra"]["grpo_advantage"].extend(grpo_all.reshape(-1).tolist())
+        self._logs["extra"]["confidence"].extend(
+            confidence_all.tolist() if confidence_all is not None else [math.nan] * n_all)
+
+    def rollout_step(self) -> int:
+        """The rollout step (1-based) whose samples are being generated at this optimizer step."""
+        updates_per_rollout = self.args.steps_per_generation // self.args.gradient_accumulation_steps
+        return self.state.global_step // updates_per_rollout + 1
+
+    def _record_rollout(self, output, mask, rewards, confidence_all, advantages_all, grpo_all, inputs):
+        """Rows of ROLLOUT_COLUMNS for this rollout, gathered to the main process, to `record_sink`."""
+        step = self.rollout_step()
+        if self.record_sink is None or step % self.records_every:
+            return
+        from accelerate.utils import gather_object
+
+        texts = self.processing_class.batch_decode(output["completion_ids"], skip_special_tokens=True)
+        # Every process takes part in the gathers (collectives); only the main process writes.
+        problem_ids = gather_object([str(x.get("problem_id", "")) for x in inputs])
+        completions = gather_object(texts)
+        tokens = gather_object(mask.sum(dim=1).tolist())
+        if self.accelerator.is_main_process:
+            grouped = rewards.float().view(-1, self.num_generations)  # (B_all, G)
+            self.record_sink(rollout_records(
+                step, grouped.cpu(), confidence_all.view_as(grouped).cpu() if confidence_all is not None else None,
+                advantages_all.cpu(), grpo_all.cpu(), problem_ids, completions, tokens, mask.size(0)))
 
     def _prepare_inputs(self, generation_batch):
         generate_every = self.args.steps_per_generation * self.num_iterations

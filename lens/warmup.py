@@ -159,7 +159,8 @@ def train(model_cfg: ModelConfig, cfg: WarmupConfig, problems: list[dict], out_d
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     with open(out_dir / "warmup_log.csv", "w") as fh:
-        fh.write("step,loss,lr,seconds\n" + "".join(f"{r['step']},{r['loss']:.6f},{r['lr']:.3e},{r['seconds']}\n" for r in log))
+        fh.write("step,loss,lr,seconds\n"
+                 + "".join(f"{r['step']},{r['loss']:.6f},{r['lr']:.3e},{r['seconds']}\n" for r in log))
     return log
 
 
@@ -260,7 +261,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--train", required=True, help="train.jsonl of lens.synthetic (with solutions)")
     parser.add_argument("--out", required=True, help="output directory: the Hugging Face checkpoint")
     parser.add_argument("--threads", type=int, default=None,
-                        help="torch threads (overrides warmup.torch_threads; a runtime choice, not a setting of the result)")
+                        help="torch threads (overrides warmup.torch_threads; "
+                             "a runtime choice, not a setting of the result)")
     parser.add_argument("--save-at", type=int, nargs="*", default=[],
                         help="also save the model after these steps, in OUT/step{N} (calibration)")
     args = parser.parse_args(argv)

@@ -112,7 +112,7 @@ def test_collect_keeps_missing_levels_as_null(tmp_path):
                   "completion_tokens": [7], "finish_reason": ["length"], "correct": [0.0]}).to_parquet(
         d / "samples.parquet")
     counts = collect.collect(tmp_path / "runs", tmp_path / "tidy")
-    assert counts == {"runs": 1, "train_rows": 0, "eval_rows": 1, "eval_files": 1}
+    assert counts == {"runs": 1, "train_rows": 0, "eval_rows": 1, "eval_files": 1, "negative_rows": 0}
     row = pd.read_parquet(tmp_path / "tidy" / "eval_samples.parquet").iloc[0]
     assert pd.isna(row["level"]) and pd.isna(row["subject"])
     assert (row["model"], row["algo"], row["seed"], row["step"]) == ("tiny", "grpo", 3, 5)

@@ -216,7 +216,8 @@ def test_sweep_variants_resolve_to_the_swept_value(tmp_path):
     assert run == _with_alpha(wf.resolve("qwen25_3b", "lens", 1), 4.0)
     assert parse_sweep_arm(arm) == ("lens", "alpha", "4") and parse_sweep_arm("lens") is None
     assert parse_sweep_arm("qwen25_3b/lens") is None and parse_sweep_arm("lens/alpha-a/b") is None
-    assert sweep_arm("lens", "alpha", 1e-6) == "lens/alpha-1e-06" and sweep_arm("lens", "alpha", -0.5) == "lens/alpha--0.5"
+    assert (sweep_arm("lens", "alpha", 1e-6) == "lens/alpha-1e-06"
+            and sweep_arm("lens", "alpha", -0.5) == "lens/alpha--0.5")
 
 
 def _with_alpha(run: RunConfig, alpha: float) -> RunConfig:

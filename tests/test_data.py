@@ -5,11 +5,19 @@ from pathlib import Path
 
 import pytest
 
-from lens.config import DatasetConfig, parse, RunConfig
 from lens import data as lens_data
+from lens.config import DatasetConfig, RunConfig, parse
 from lens.data import (
-    DataError, SCHEMA_KEYS, decontaminate, dedupe_dapo, format_prompt, load_dataset, load_problems, normalize_text,
-    training_problems, unwrap_dapo_prompt,
+    SCHEMA_KEYS,
+    DataError,
+    decontaminate,
+    dedupe_dapo,
+    format_prompt,
+    load_dataset,
+    load_problems,
+    normalize_text,
+    training_problems,
+    unwrap_dapo_prompt,
 )
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -317,7 +325,8 @@ def test_dedupe_dapo_reproduces_the_shared_file():
     for p in dapo:
         rows[int(p["id"].split("-")[1])] = (p["problem"], p["answer"])
     filled = [r if r is not None else ("filler %d" % i, "1") for i, r in enumerate(rows)]
-    out = [p for p in dedupe_dapo(filled + [(p["problem"], p["answer"]) for p in dapo]) if p["problem"][:7] != "filler "]
+    out = [p for p in dedupe_dapo(filled + [(p["problem"], p["answer"]) for p in dapo])
+           if p["problem"][:7] != "filler "]
     assert out == dapo
 
 

@@ -1,11 +1,11 @@
 """lens.datasets: the one table of datasets agrees with the code that reads it and the config that names it."""
 
+from pathlib import Path
+
 import pytest
 import yaml
 
 from lens import config, data, datasets
-
-from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 

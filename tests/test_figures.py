@@ -13,10 +13,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
-from analysis import (fig_accuracy_by_level, fig_leaderboard, fig_negative_group_ratio, fig_pass_at_k,
-                      fig_training_curves, fig_weight_function, stats)
 from test_collect import MODEL, REPO, write_known_tidy
+
+from analysis import (
+    fig_accuracy_by_level,
+    fig_leaderboard,
+    fig_negative_group_ratio,
+    fig_pass_at_k,
+    fig_training_curves,
+    fig_weight_function,
+    stats,
+)
 
 FAST = ["--formats", "png", "pdf", "--dpi", "60", "--bootstrap-samples", "300"]
 
@@ -189,8 +196,9 @@ def test_leaderboard_figure_writes_what_the_table_computes(tidy, tmp_path):
 
 
 def test_sensitivity_figure_writes_what_the_table_computes(tmp_path):
-    from analysis import fig_sensitivity, tab_sensitivity
     from test_tables import write_sweep_tidy
+
+    from analysis import fig_sensitivity, tab_sensitivity
 
     tidy = write_sweep_tidy(tmp_path / "tidy")
     assert fig_sensitivity.main(["--tidy", str(tidy), "--out", str(tmp_path / "f"), "--formats", "png", "pdf",

@@ -91,6 +91,21 @@ def test_worked_example_pinned(algo, dtype):
     assert_values(advantages, EXAMPLE_EXPECTED[algo])
 
 
+def test_lens_rewards_worked_example():
+    # r^ of the worked example above: mixed [1, -1/6, -1/16, -1/36], negative -[144, 48, 36, 16] / 576.
+    calibrated = objective.lens_rewards(tensor(EXAMPLE_REWARDS), tensor(EXAMPLE_CONFIDENCE))
+    assert_values(calibrated, [[1, -1 / 6, -1 / 16, -1 / 36], [-144 / 576, -48 / 576, -36 / 576, -16 / 576],
+                               [1, 1, 1, 1]])
+    # wrong_scale 2 doubles every wrong answer's penalty; floor_factor 3 in the negative group:
+    # D = 1.5, p / (D - p) = [0.5, 0.2, 0.1538.., 1/14].
+    doubled = objective.lens_rewards(tensor(EXAMPLE_REWARDS), tensor(EXAMPLE_CONFIDENCE), wrong_scale=2.0)
+    assert_values(doubled[1], [-2 * 144 / 576, -2 * 48 / 576, -2 * 36 / 576, -2 * 16 / 576])
+    floored = objective.lens_rewards(tensor(EXAMPLE_REWARDS), tensor(EXAMPLE_CONFIDENCE), floor_factor=3.0)
+    assert_values(floored[1], [-0.5 / 4, -0.2 / 4, -(0.2 / 1.3) / 4, -(0.1 / 1.4) / 4])
+    with pytest.raises(ValueError, match="floor_factor"):
+        objective.lens_rewards(tensor(EXAMPLE_REWARDS), tensor(EXAMPLE_CONFIDENCE), floor_factor=1.0)
+
+
 def test_worked_example_decimals_match_docstring():
     # The rounded numbers printed in the module docstring.
     assert_values(tensor(LENS_MIXED), [1.491210, -0.645449, -0.454676, -0.391085])

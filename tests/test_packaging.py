@@ -6,10 +6,10 @@ Run: `python -m pytest tests/test_packaging.py -q`
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 import yaml
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet

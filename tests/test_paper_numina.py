@@ -14,11 +14,11 @@ from pathlib import Path
 
 import yaml
 from snakemake.utils import update_config
+from test_paper_rehearsal import allowed_by, leaves
 
 from analysis import paper_numbers, training_data
 from lens import algorithms, datasets
 from lens.config import load_run_config, workflow_config_from_dict
-from test_paper_rehearsal import allowed_by, leaves
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER = ROOT / "config" / "paper.yaml"

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from lens import evaluate
-from lens.config import DatasetConfig, TinyModelConfig, load_run_config, parse, RunConfig
+from lens.config import DatasetConfig, RunConfig, TinyModelConfig, parse
 from lens.data import first_answer, format_prompt, load_problems, stop_strings, training_problems
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -136,8 +136,9 @@ def test_trl_default_is_still_on():
 # --------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def standins(tmp_path_factory):
-    from lens.tiny import save_tiny
     from transformers import AutoTokenizer
+
+    from lens.tiny import save_tiny
 
     out = {}
     texts = ["What is $1+2$?", "3", "Compute $\\frac{1}{2}$."]

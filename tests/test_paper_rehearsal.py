@@ -16,11 +16,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 import yaml
 from snakemake.utils import update_config
 
 from lens.config import DatasetConfig, load_run_config, workflow_config_from_dict
 from lens.data import load_problems, training_problems
+from lens.objective import compute_advantages
+from lens.trainer import rollout_seed
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -39,6 +42,7 @@ ALLOWED = {
     "training.rollout_steps": "size: 2 rollout steps instead of ~1,600",
     "training.max_new_tokens": "size: 24 tokens instead of 4,096",
     "training.save_every": "size: a checkpoint every step, so MATH-500 is evaluated every N = 1 steps",
+    "training.rollout_records_every": "size: the paper records every 10th of 1,600 steps, the rehearsal both of its 2",
     "training.engine": "vLLM is GPU-only: transformers' generate",
     "training.torch_threads": "one thread per job, two jobs on two cores",
     "evaluation.benchmarks[*].path": "hub id -> the local copy in ../shared/data",
@@ -185,6 +189,20 @@ def test_rehearsal_end_to_end(tmp_path):
     # gradient accumulation really happened: 4 updates per rollout step, 2 steps
     for done in results.glob("runs/*/*/seed*/done"):
         assert json.loads(done.read_text())["global_step"] == 8
+        # rollout records: both steps, 4 prompts x G = 16 each; the advantages are the rule's, group by group
+        rollouts = pd.read_parquet(done.parent / "rollouts.parquet")
+        assert sorted(rollouts["step"].unique()) == [1, 2] and len(rollouts) == 2 * 4 * 16
+        run_cfg = load_run_config(done.parent / "config.yaml")
+        assert not rollouts["confidence"].isna().any()  # several updates per rollout: TRL's pi_old for every arm
+        for (step, _), group in rollouts.groupby(["step", "group"]):
+            rewards = torch.tensor(group["reward"].to_numpy()).view(1, 16)
+            confidence = torch.tensor(group["confidence"].to_numpy()).view(1, 16)
+            expected = compute_advantages(run_cfg.algorithm.name, rewards, confidence,
+                                          seed=rollout_seed(run_cfg.seed, (int(step) - 1) * 4),
+                                          **run_cfg.algorithm.params())
+            torch.testing.assert_close(torch.tensor(group["advantage"].to_numpy()).view(1, 16), expected,
+                                       rtol=1e-5, atol=1e-6)
+    assert "fig_confident_mistakes.png" in report and (results / "tables" / "tab_confident_mistakes.md").exists()
     # decontamination: no training problem equals a MATH test or MATH-500 problem (whitespace-normalised)
     run = load_run_config(results / "runs" / "llama31_8b_instruct" / "lens" / "seed0" / "config.yaml")
     problems, report_data = training_problems(run)

@@ -9,12 +9,24 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
-from analysis import (fig_accuracy_by_level, fig_negative_group_ratio, fig_pass_at_k, fig_training_curves,
-                      fig_weight_function, report, style, tab_ablation, tab_accuracy_by_level, tab_pass_at_k)
-from analysis.summary import SENSITIVITY_COLUMNS
 from test_collect import REPO, write_known_tidy
 from test_tables import MATH_DAPO, write_run_configs
+
+from analysis import (
+    fig_accuracy_by_level,
+    fig_confident_mistakes,
+    fig_negative_group_ratio,
+    fig_pass_at_k,
+    fig_training_curves,
+    fig_weight_function,
+    report,
+    style,
+    tab_ablation,
+    tab_accuracy_by_level,
+    tab_confident_mistakes,
+    tab_pass_at_k,
+)
+from analysis.summary import SENSITIVITY_COLUMNS
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +40,10 @@ def results(tmp_path_factory) -> Path:
         assert module.main([*fig_args, "--bootstrap-samples", "200"]) == 0
     assert fig_negative_group_ratio.main(fig_args) == 0
     assert fig_weight_function.main(fig_args) == 0
+    assert fig_confident_mistakes.main(fig_args) == 0
     for module in (tab_pass_at_k, tab_ablation, tab_accuracy_by_level):
         assert module.main(["--tidy", str(tidy), "--out", str(root / "tables"), "--bootstrap-samples", "200"]) == 0
+    assert tab_confident_mistakes.main(["--tidy", str(tidy), "--out", str(root / "tables")]) == 0
     config = root / "config.yaml"
     config.write_text("algorithms: [grpo, lens]\nseeds: [0, 1]\nmodels:\n  llama31_8b_instruct: {}\n")
     assert report.main(["--tidy", str(tidy), "--figures", str(root / "figures"), "--tables", str(root / "tables"),
@@ -261,7 +275,8 @@ def _sweep_rows(vs_first, against):
 
 
 @pytest.mark.parametrize("vs_first, against, phrase, versus", [
-    ((5.0, 1.0, 9.0), [(1.0, -2.0, 4.0), (6.0, 2.0, 10.0)], "signal helps at this scale", "Better than GRPO at alpha = 4."),
+    ((5.0, 1.0, 9.0), [(1.0, -2.0, 4.0), (6.0, 2.0, 10.0)], "signal helps at this scale",
+     "Better than GRPO at alpha = 4."),
     ((-5.0, -9.0, -1.0), [(1.0, -2.0, 4.0), (-4.0, -8.0, -0.5)], "signal hurts at this scale",
      "Worse than GRPO at alpha = 4."),
     ((0.5, -3.0, 4.0), [(1.0, -2.0, 4.0), (1.5, -1.0, 4.0)], "signal does nothing detectable at this scale",

@@ -148,5 +148,6 @@ def test_answers_grade_correct_with_the_project_grader():
 
 def _section(tmp_path) -> str:
     path = tmp_path / "synthetic.yaml"
-    path.write_text(yaml.safe_dump({"train_per_level": 8, "test_per_level": 4, "seed": 3, "rl_per_level": [1, 2, 3, 4, 5]}))
+    path.write_text(yaml.safe_dump({"train_per_level": 8, "test_per_level": 4, "seed": 3,
+                                    "rl_per_level": [1, 2, 3, 4, 5]}))
     return str(path)

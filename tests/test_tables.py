@@ -7,12 +7,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 import yaml
-
-from analysis import paper_numbers, stats, tab_ablation, tab_accuracy_by_level, tab_leaderboard, tab_pass_at_k
-from analysis import training_data
 from test_collect import MODEL, write_known_tidy
+
+from analysis import (
+    paper_numbers,
+    stats,
+    tab_ablation,
+    tab_accuracy_by_level,
+    tab_leaderboard,
+    tab_pass_at_k,
+    training_data,
+)
 
 FAST = ["--bootstrap-samples", "300"]
 MATH_DAPO = [{"name": "math", "path": "EleutherAI/hendrycks_math", "split": "train"},
@@ -27,7 +33,8 @@ def write_run_configs(runs: Path, tidy: Path, train: list[dict]) -> Path:
     for model, algo, seed in samples[["model", "algo", "seed"]].drop_duplicates().itertuples(index=False):
         run = runs / model / algo / f"seed{seed}"
         run.mkdir(parents=True, exist_ok=True)
-        (run / "config.yaml").write_text(yaml.safe_dump({"model": {"name": model, "path": "x"}, "algorithm": {"name": algo},
+        (run / "config.yaml").write_text(yaml.safe_dump({"model": {"name": model, "path": "x"},
+                                                         "algorithm": {"name": algo},
                                                          "seed": int(seed), "data": {"train": train}}))
     return runs
 
@@ -327,7 +334,8 @@ def test_sensitivity_table_values_by_hand(tmp_path):
     assert np.isnan(grpo["diff"]) and np.isnan(grpo["diff_hard"]) and np.isnan(one["vs_first_hard"])
     assert four["vs_first_hard"] == pytest.approx(37.5) and four["first_value"] == 1
     for r in (one, four):
-        assert r["diff_low"] <= r["diff"] <= r["diff_high"] and r["diff_hard_low"] <= r["diff_hard"] <= r["diff_hard_high"]
+        assert (r["diff_low"] <= r["diff"] <= r["diff_high"]
+                and r["diff_hard_low"] <= r["diff_hard"] <= r["diff_hard_high"])
         assert r["hard_low"] <= r["hard"] <= r["hard_high"] and 0 < r["p_value"] <= 1
     # mean |A - A_GRPO| over mixed groups, weighted by their share: (0.5 x 0.10 + 0.25 x 0.04 + 0.25 x 0.02
     # + 0 x 0.5) / 1.0 = 0.065 (the per-step mean would be 0.165); all-wrong 0.2 at every step

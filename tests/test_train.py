@@ -15,9 +15,12 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
+import torch
 
 from lens.config import ConfigError, RunConfig, TrainingConfig, parse, write_run_config
+from lens.objective import compute_advantages
 from lens.train import (
     batch_plan,
     checkpoint_path,
@@ -95,7 +98,6 @@ def test_trl_derives_the_same_generation_batch(tmp_path):
 
 @pytest.mark.parametrize("schedule,halfway,end", [("constant", 1.0, 1.0), ("linear", 0.5, 0.0), ("cosine", 0.5, 0.0)])
 def test_lr_schedule_reaches_trl(tmp_path, schedule, halfway, end):
-    import torch
     from transformers import get_scheduler
     from trl import GRPOConfig
 
@@ -176,6 +178,30 @@ def test_last_checkpoint_skips_incomplete_ones_and_pruning_keeps_models(tmp_path
     assert sorted(p.name for p in (ckpts / "checkpoint-4").iterdir()) == ["model.safetensors", "trainer_state.json"]
     assert sorted(p.name for p in (ckpts / "checkpoint-8").iterdir()) == [
         "global_step8", "model.safetensors", "optimizer.pt", "rng_state.pth", "trainer_state.json"]
+
+
+def test_rollout_parts_prune_and_combine(tmp_path):
+    from lens.train import combine_rollout_parts, prune_rollout_parts, rollout_table_rows, write_rollout_part
+    from lens.trainer import ROLLOUT_COLUMNS, rollout_records
+
+    def step_rows(step, groups):
+        rewards = torch.zeros(groups, 2)
+        return rollout_records(step, rewards, None, rewards, rewards, ["p"] * 2 * groups, ["c"] * 2 * groups,
+                               [1] * 2 * groups, n_local=2 * groups)
+
+    empty = combine_rollout_parts(tmp_path)  # nothing recorded: an empty table with the schema
+    assert list(pd.read_parquet(empty).columns) == ROLLOUT_COLUMNS and pd.read_parquet(empty).empty
+    empty.unlink()
+    for step in (1, 2, 3):
+        write_rollout_part(step_rows(step, step), tmp_path)
+    prune_rollout_parts(tmp_path, through_step=2)  # resuming from rollout step 2: step 3 comes again
+    assert sorted(p.name for p in (tmp_path / "rollouts").iterdir()) == ["step-000001.parquet", "step-000002.parquet"]
+    combined = pd.read_parquet(combine_rollout_parts(tmp_path))
+    assert combined["step"].tolist() == [1, 1, 2, 2, 2, 2] and list(combined.columns) == ROLLOUT_COLUMNS
+    shutil.rmtree(tmp_path / "rollouts")
+    pd.testing.assert_frame_equal(pd.read_parquet(combine_rollout_parts(tmp_path)), combined)  # kept as it was
+    assert rollout_table_rows(tmp_path / "rollouts.parquet", max_rows=5)["step"].tolist() == [2] * 4  # newest steps
+    assert len(rollout_table_rows(tmp_path / "rollouts.parquet", max_rows=6)) == 6
 
 
 def test_metrics_file_roundtrip(tmp_path):
@@ -268,9 +294,18 @@ def test_sigkill_then_same_command_resumes_to_the_same_final_step(tmp_path, tmp_
     assert sorted(metrics.loc[metrics["metric"] == "reward", "step"]) == list(range(1, 9))
     assert not metrics.duplicated(["step", "metric"]).any()
 
+    # Rollout records: every step's 2 prompts x G = 4 completions exactly once, also around the kill.
+    rollouts = pd.read_parquet(run_dir / "rollouts.parquet")
+    assert sorted(rollouts["step"].unique()) == list(range(1, 9))
+    assert (rollouts.groupby("step").size() == 2 * 4).all()
+    assert not rollouts.duplicated(["step", "group", "sample_idx"]).any()
+    assert not (run_dir / "rollouts").exists()
+
     client = MlflowClient(tracking_uri=f"sqlite:///{results / 'mlflow.db'}")
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED"
+    artifacts = {a.path for a in client.list_artifacts(run_id)}
+    assert {"rollouts.parquet", "rollouts.json"} <= artifacts  # rollouts.json: MLflow's table view
     assert {m.step for m in client.get_metric_history(run_id, "adv/abs_mean/all_wrong")} == set(range(1, 9))
 
     # Checkpoints every 2 rollout steps, in Hugging Face format; only the newest keeps optimizer state.
@@ -298,6 +333,7 @@ def test_sigkill_then_same_command_resumes_to_the_same_final_step(tmp_path, tmp_
     assert (finished["global_step"], finished["resumed_from"]) == (8 * 2, 8 * 2)
     assert not (run_dir / "checkpoints" / "checkpoint-17").exists()
     assert (final / "model.safetensors").read_bytes() == weights
+    pd.testing.assert_frame_equal(pd.read_parquet(run_dir / "rollouts.parquet"), rollouts)
     assert sorted(read_metrics(run_dir / "train_metrics.parquet").query("metric == 'reward'")["step"]) \
         == list(range(1, 9))
     assert client.get_run(run_id).info.status == "FINISHED"
@@ -356,3 +392,12 @@ def test_two_processes_with_groups_split_across_them(tmp_path, tmp_path_factory)
         assert 0 < values[(step, "confidence/wrong_mean")] <= 1 or values[(step, "groups/all_correct_frac")] == 1
         if values[(step, "groups/all_wrong_frac")] == 1:  # LENS moves negative groups
             assert values[(step, "adv/nonzero_frac")] == 1.0
+    # Rollout records gathered from both processes by rank 0: the one group of each step straddles them.
+    rollouts = pd.read_parquet(run_dir / "rollouts.parquet")
+    assert len(rollouts) == 2 * 4 and sorted(rollouts["step"].unique()) == [1, 2]
+    assert rollouts.groupby("step")["rank"].apply(list).tolist() == [[0, 0, 1, 1]] * 2
+    assert set(rollouts["group"]) == {0} and rollouts["sample_idx"].tolist() == [0, 1, 2, 3] * 2
+    for _, step_rows in rollouts.groupby("step"):
+        expected = compute_advantages("lens", torch.tensor(step_rows["reward"].to_numpy()).view(1, 4),
+                                      torch.tensor(step_rows["confidence"].to_numpy()).view(1, 4))
+        torch.testing.assert_close(torch.tensor(step_rows["advantage"].to_numpy()).view(1, 4), expected)

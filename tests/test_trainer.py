@@ -10,11 +10,13 @@ import math
 
 import pytest
 import torch
-
 import trl
+
 from lens.config import ALGORITHMS, LENS_FAMILY, AlgorithmConfig, RunConfig, TinyModelConfig, parse
 from lens.objective import compute_advantages, sequence_confidence
+from lens.train import batch_plan, grpo_config_kwargs
 from lens.trainer import (
+    ROLLOUT_COLUMNS,
     TRL_CONTRACT,
     LensGRPOTrainer,
     check_trl_contract,
@@ -22,10 +24,10 @@ from lens.trainer import (
     needs_confidence,
     process_advantages,
     rollout_metrics,
+    rollout_records,
     rollout_seed,
     trl_loss_type,
 )
-from lens.train import batch_plan, grpo_config_kwargs
 
 METRICS = (
     "reward", "groups/all_wrong_frac", "groups/all_correct_frac", "groups/mixed_frac", "adv/nonzero_frac",
@@ -162,7 +164,7 @@ def always_wrong(completions, **kwargs):
     return [0.0] * len(completions)
 
 
-def _trainer(tiny, tmp_path, algo, reward, updates_per_rollout=2, overrides=None, **training):
+def _trainer(tiny, tmp_path, algo, reward, updates_per_rollout=2, overrides=None, trainer_kwargs=None, **training):
     from datasets import Dataset
     from transformers import TrainerCallback
 
@@ -185,7 +187,7 @@ def _trainer(tiny, tmp_path, algo, reward, updates_per_rollout=2, overrides=None
     dataset = Dataset.from_dict({"prompt": PROMPTS, "answer": ["2", "5", "8", "8"]})
     trainer = LensGRPOTrainer(model=model, processing_class=tokenizer, reward_funcs=[reward],
                               args=trl.GRPOConfig(**kwargs), train_dataset=dataset, callbacks=[Collect()],
-                              algorithm=cfg.algorithm)
+                              algorithm=cfg.algorithm, **(trainer_kwargs or {}))
     return trainer, logs
 
 
@@ -200,11 +202,35 @@ def _changed(before, model):
 @pytest.mark.parametrize("algo", ALGORITHMS)
 def test_every_algorithm_trains_and_logs(tiny, tmp_path, algo):
     torch.manual_seed(0)
-    trainer, logs = _trainer(tiny, tmp_path, algo, parity_reward)
+    records = []
+    trainer, logs = _trainer(tiny, tmp_path, algo, parity_reward, trainer_kwargs={"record_sink": records.append})
     before = _params(trainer.model)
     trainer.train()
     assert trainer.state.global_step == 2
     assert _changed(before, trainer.model), f"{algo}: two updates left every parameter unchanged"
+
+    # The rollout's records: the advantages the loss used are the rule's on the recorded rewards and
+    # confidences, group by group, and TRL's completions log holds the same ones.
+    assert len(records) == 1
+    rows = records[0]
+    assert list(rows.columns) == ROLLOUT_COLUMNS and len(rows) == 4 * 4
+    assert set(rows["step"]) == {1} and set(rows["rank"]) == {0}
+    assert rows["group"].tolist() == [g for g in range(4) for _ in range(4)]
+    assert rows["sample_idx"].tolist() == list(range(4)) * 4
+    assert rows["reward"].tolist() == parity_reward(rows["completion"].tolist())  # the graded text is the record's
+    assert set(rows["problem_id"]) <= {"", *map(str, range(len(PROMPTS)))}
+    rewards = torch.tensor(rows["reward"].to_numpy()).view(4, 4)
+    confidence = torch.tensor(rows["confidence"].to_numpy()).view(4, 4)
+    assert bool(((confidence > 0) & (confidence <= 1)).all())
+    expected = compute_advantages(algo, rewards, confidence, seed=rollout_seed(0, 0),
+                                  **AlgorithmConfig(name=algo).params())
+    torch.testing.assert_close(torch.tensor(rows["advantage"].to_numpy()).view(4, 4), expected, rtol=1e-5, atol=1e-6)
+    grpo = compute_advantages("grpo", rewards, confidence)
+    torch.testing.assert_close(torch.tensor(rows["grpo_advantage"].to_numpy()).view(4, 4), grpo, rtol=1e-5, atol=1e-6)
+    kinds = {0: "all_wrong", 4: "all_correct"}
+    assert rows["group_type"].tolist() == [kinds.get(int(k), "mixed") for k in rewards.sum(1) for _ in range(4)]
+    assert list(trainer._logs["advantages"]) == pytest.approx(rows["advantage"].tolist(), rel=1e-6, abs=1e-7)
+    assert list(trainer._logs["extra"]["grpo_advantage"]) == pytest.approx(rows["grpo_advantage"].tolist(), abs=1e-6)
     first = logs[0]  # the rollout's metrics arrive with the first update's log
     missing = [m for m in METRICS if m not in first]
     assert not missing, f"{algo}: metrics not logged: {missing}"
@@ -275,7 +301,6 @@ def test_several_updates_reuse_trl_old_logps(tiny, tmp_path, monkeypatch):
 def test_confidence_is_the_rollout_policys_geometric_mean_probability(tiny, tmp_path, monkeypatch):
     """The confidences handed to compute_advantages equal exp(mean log p) under the initial model."""
     import lens.trainer as lens_trainer
-
     from lens.tiny import build_model
 
     torch.manual_seed(0)
@@ -435,6 +460,25 @@ def test_wrong_loss_type_is_rejected(tiny, tmp_path):
         _trainer(tiny, tmp_path, "lens", parity_reward, overrides={"loss_type": "dapo"})
     with pytest.raises(ValueError, match="scale_rewards"):
         _trainer(tiny, tmp_path, "lens", parity_reward, overrides={"scale_rewards": "group"})
+
+
+def test_rollout_records_by_hand():
+    rewards = torch.tensor([[1.0, 0.0], [0.0, 0.0], [1.0, 1.0]])  # (B=3, G=2): mixed, all wrong, all correct
+    advantages = torch.tensor([[0.7, -0.7], [-0.1, 0.1], [0.0, 0.0]])
+    grpo = torch.tensor([[0.7, -0.7], [0.0, 0.0], [0.0, 0.0]])
+    rows = rollout_records(5, rewards, None, advantages, grpo, ["a", "a", "b", "b", "c", "c"],
+                           ["x", "y", "z", "w", "u", "v"], [3, 1, 2, 2, 4, 4], n_local=3)
+    assert list(rows.columns) == ROLLOUT_COLUMNS
+    assert rows["step"].tolist() == [5] * 6
+    assert rows["group"].tolist() == [0, 0, 1, 1, 2, 2] and rows["sample_idx"].tolist() == [0, 1, 0, 1, 0, 1]
+    assert rows["rank"].tolist() == [0, 0, 0, 1, 1, 1]  # 3 samples per process: group 1 straddles both
+    assert rows["group_type"].tolist() == ["mixed"] * 2 + ["all_wrong"] * 2 + ["all_correct"] * 2
+    assert rows["advantage"].tolist() == pytest.approx([0.7, -0.7, -0.1, 0.1, 0.0, 0.0])
+    assert rows["grpo_advantage"].tolist() == pytest.approx([0.7, -0.7, 0, 0, 0, 0])
+    assert rows["confidence"].isna().all()  # no log-probs were computed
+    assert rows["completion_tokens"].tolist() == [3, 1, 2, 2, 4, 4]
+    with pytest.raises(ValueError, match="6 samples, but 5 problem ids"):
+        rollout_records(5, rewards, None, advantages, grpo, ["a"] * 5, ["x"] * 6, [1] * 6, n_local=3)
 
 
 def test_confidence_source_trainer_first_then_vllm():

@@ -74,7 +74,7 @@ def test_embedded_dry_run_plans_the_whole_dag(workdir):
     assert counts["log_evals"] == runs
     # Table 2 (tab_ablation) is a main table only when its arms are in `algorithms`.
     ablation_table = {"lens_mixed_only", "lens_negative_only"} <= set(cfg["algorithms"])
-    assert counts["figure"] == 5 and counts["table"] == 2 + ablation_table and counts["report"] == 1
+    assert counts["figure"] == 6 and counts["table"] == 3 + ablation_table and counts["report"] == 1
     assert counts["mlflow_summary"] == 1
     # Every resolved run config exists and starts from the warm-up checkpoint.
     run_cfg = yaml.safe_load((workdir / "results/runs/tiny_llama/lens/seed1/config.yaml").read_text())
@@ -100,7 +100,8 @@ def test_paper_dry_run_alone_without_the_embedded_keys(workdir):
 
 
 def test_paper_ablations_target(workdir):
-    proc = snakemake(workdir, "-n", "ablations", "--configfile", "config/paper.yaml")  # --configfile takes several files
+    # --configfile takes several files
+    proc = snakemake(workdir, "-n", "ablations", "--configfile", "config/paper.yaml")
     assert proc.returncode == 0, proc.stderr[-3000:]
     algos = {w["algo"] for r, w in planned_jobs(proc.stdout) if r == "train"}
     assert {"lens_mixed_only", "lens_negative_only", "nsr"} <= algos
@@ -179,11 +180,19 @@ def test_end_to_end_writes_every_output_and_says_where(finished):
     results = workdir / "results"
     assert (results / "REPORT.md").read_text().strip()
     for fig in ("fig_accuracy_by_level", "fig_training_curves", "fig_pass_at_k", "fig_negative_group_ratio",
-                "fig_weight_function"):
+                "fig_weight_function", "fig_confident_mistakes"):
         assert (results / "figures" / f"{fig}.png").stat().st_size > 0
-    for tab in ("tab_pass_at_k", "tab_accuracy_by_level"):
+    for tab in ("tab_pass_at_k", "tab_accuracy_by_level", "tab_confident_mistakes"):
         assert (results / "tables" / f"{tab}.md").exists()
     import pandas as pd
+
+    # Every run recorded both rollouts (2 prompts x G = 4); LENS's all-wrong groups reach the figure.
+    for algo in ("grpo", "lens"):
+        rollouts = pd.read_parquet(results / "runs" / "tiny_llama" / algo / "seed0" / "rollouts.parquet")
+        assert sorted(rollouts["step"].unique()) == [1, 2] and len(rollouts) == 2 * 2 * 4
+    negatives = pd.read_parquet(results / "tidy" / "negative_samples.parquet")
+    assert set(negatives["algo"]) <= {"lens"}  # GRPO with one update per rollout computes no confidence
+    assert len(pd.read_csv(results / "figures" / "fig_confident_mistakes.csv")) == len(negatives)
 
     samples = pd.read_parquet(results / "tidy" / "eval_samples.parquet")
     assert set(samples["algo"]) == {"grpo", "lens"} and set(samples["step"]) == {0, 1, 2}
@@ -328,7 +337,8 @@ def test_sensitivity_table_figure_and_report_section(swept):
     # are linear in alpha (GRPO's are 0): alpha 4 moves them 4 times as far as alpha 1
     first = metrics[(metrics["metric"] == "adv/delta_vs_grpo/all_wrong") & (metrics["step"] == 1)].set_index("algo")
     assert first.loc["lens/alpha-4", "value"] == pytest.approx(4 * first.loc["lens/alpha-1", "value"], rel=1e-3)
-    assert (sweep_rows["diff_low"] <= sweep_rows["diff"]).all() and (sweep_rows["diff"] <= sweep_rows["diff_high"]).all()
+    assert ((sweep_rows["diff_low"] <= sweep_rows["diff"]).all()
+            and (sweep_rows["diff"] <= sweep_rows["diff_high"]).all())
     assert table["diff"].iloc[0] != table["diff"].iloc[0]  # GRPO's own row has no difference
     assert table["vs_first_hard"].iloc[2] == pytest.approx(table["hard"].iloc[2] - table["hard"].iloc[1])
     assert (results / "tables/sweeps/tab_sensitivity.md").read_text().count("LENS, alpha = ") == 2

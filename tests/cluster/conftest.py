@@ -15,7 +15,6 @@ import tempfile
 from pathlib import Path
 
 import pytest
-
 from engines import free_port
 
 CLUSTER_SCRIPT = Path(__file__).resolve().parent / "slurm_cluster.sh"

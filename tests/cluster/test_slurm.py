@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from engines import ARTIFACTS, REPO, free_port, job_env, stored_metrics
 
 pytestmark = pytest.mark.cluster
@@ -98,7 +97,8 @@ def _wait(predicate, what: str, timeout: float, proc=None):
 
 
 def _checkpoints(run: Path) -> list[int]:
-    return sorted(int(p.parent.name.split("-")[1]) for p in (run / "checkpoints").glob("checkpoint-*/trainer_state.json"))
+    return sorted(int(p.parent.name.split("-")[1])
+                  for p in (run / "checkpoints").glob("checkpoint-*/trainer_state.json"))
 
 
 @pytest.fixture(scope="module")
@@ -290,7 +290,8 @@ def test_mlflow_ui_in_headless_chromium(cluster_run):
             current = _current_page_link(dom)
             assert current is not None, dom[-3000:]
             href, text = current
-            assert text == "Runs" and href.startswith(f"#/experiments/{eid}/runs") and UI_WORKFLOW_PARAM in href, current
+            assert (text == "Runs" and href.startswith(f"#/experiments/{eid}/runs")
+                    and UI_WORKFLOW_PARAM in href), current
             assert re.search(r"<h2[^>]*>\s*Runs\s*<", dom), "the page title is not Runs"
             for run_name in ("tiny_llama/lens/seed0", "tiny_llama/grpo/seed0", "summary"):
                 assert f">{run_name}<" in dom, f"{run_name} not in the runs table of {name}"

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from engines import REPO, free_port, job_env, new_database, stored_metrics
 
 from lens.tracking import RUN_ID_FILE, _answers, metric_name, start_server, stop_server
-
-from engines import REPO, free_port, job_env, new_database, stored_metrics
 
 pytestmark = pytest.mark.cluster
 WORKER = REPO / "tests" / "cluster" / "log_worker.py"

@@ -13,6 +13,7 @@ rule collect:
     output:
         train=f"{R}/tidy/train_metrics.parquet",
         evals=f"{R}/tidy/eval_samples.parquet",
+        negatives=f"{R}/tidy/negative_samples.parquet",
     params:
         runs=lambda wc, output: f"{Path(output.train).parent.parent}/runs",
         out=parent_of("train"),

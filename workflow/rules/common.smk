@@ -456,12 +456,14 @@ FIGURE_ARGS = {
     "fig_pass_at_k": f"{_bench(curve_benchmark())} --k-max {CFG.evaluation.n_samples} {_BOOT} {_FIG_OPTS}",
     "fig_negative_group_ratio": f"--algos {' '.join(ALGOS)} --smoothing-window {FIG.smoothing_window} {_FIG_OPTS}",
     "fig_weight_function": _FIG_OPTS,
+    "fig_confident_mistakes": _FIG_OPTS,
 }
 _PASS_K = " ".join(str(k) for k in CFG.evaluation.pass_k)
 TABLE_ARGS = {
     "tab_pass_at_k": f"{_bench(curve_benchmark())} --k {_PASS_K} --algos {' '.join(ALGOS)} {_BOOT}",
     "tab_accuracy_by_level": f"{_bench(level_benchmark())} {_BOOT}",
     "tab_ablation": f"{_bench(curve_benchmark())} --k {_PASS_K} {_BOOT}",
+    "tab_confident_mistakes": "--top 10",
 }
 # Table 2 needs the ablation arms: part of `all` when they are main algorithms (the embedded
 # config), else of the optional `ablations` target.

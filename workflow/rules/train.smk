@@ -48,7 +48,8 @@ rule train:
         """
         stamp={params.run}/checkpoints/inputs.sha256
         if ! sha256sum {params.inputs} | cmp -s - "$stamp"; then
-            rm -rf {params.run}/checkpoints {params.run}/mlflow_run_id {params.run}/train_metrics.parquet
+            rm -rf {params.run}/checkpoints {params.run}/mlflow_run_id {params.run}/train_metrics.parquet \
+                {params.run}/rollouts {params.run}/rollouts.parquet
             mkdir -p {params.run}/checkpoints
             sha256sum {params.inputs} > "$stamp"
         fi
