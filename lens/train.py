@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from lens.config import ConfigError, RunConfig, TrainingConfig, load_run_config, write_run_config
+from lens.engine import EngineError
 
 log = logging.getLogger(__name__)
 
@@ -479,8 +480,11 @@ def make_reward(timeout_s: float, prompt_style: str = "chat"):
 # --------------------------------------------------------------------------------------------
 # The job
 # --------------------------------------------------------------------------------------------
-def train(cfg: RunConfig, run_dir: str | Path) -> dict:
-    """Train (or resume) the run in `run_dir`; returns the contents of the `done` marker."""
+def train(cfg: RunConfig, run_dir: str | Path, engine=None) -> dict:
+    """Train (or resume) the run in `run_dir`; returns the contents of the `done` marker.
+
+    `engine`: (accelerate config file, processes) the job must run under (lens.engine), checked
+    once the Trainer has built its Accelerator, before the first step; None checks nothing."""
     run_dir = Path(run_dir)
     done_path = run_dir / DONE_FILE
     if done_path.exists():
@@ -563,6 +567,17 @@ def train(cfg: RunConfig, run_dir: str | Path) -> dict:
             record_sink=lambda frame: write_rollout_part(frame, run_dir),
             records_every=cfg.training.rollout_records_every,
         )
+        if engine is not None:
+            from lens import engine as engines
+
+            config_file, processes = engine
+            try:
+                engines.check(engines.expected(config_file, processes), engines.actual(trainer.accelerator.state),
+                              config_file)
+            except engines.EngineError:
+                if tracker is not None:
+                    tracker.finish("FAILED")
+                raise
         trainer.train(resume_from_checkpoint=str(resume) if resume is not None else None)
         global_step = trainer.state.global_step
     final = checkpoint_dir / f"checkpoint-{global_step}"
@@ -588,6 +603,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lens.train", description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True, type=Path, help="resolved run config (YAML)")
     parser.add_argument("--out", required=True, type=Path, help="run directory")
+    parser.add_argument("--engine-config", type=Path, default=None,
+                        help="the accelerate config the job was launched with: stop before training unless the "
+                             "job runs its engine (DeepSpeed and its ZeRO stage, FSDP and its version) on "
+                             "--processes processes (lens.engine)")
+    parser.add_argument("--processes", type=int, default=None, help="processes the launcher started (with "
+                        "--engine-config; default: the config file's num_processes)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=os.environ.get("LOGLEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -596,10 +617,23 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         print(f"config error: {err}", file=sys.stderr)
         return 2
+    engine = None
+    if args.engine_config is not None:
+        import yaml
+
+        try:
+            processes = args.processes or int(yaml.safe_load(args.engine_config.read_text()).get("num_processes", 1))
+        except (OSError, yaml.YAMLError, AttributeError, TypeError, ValueError) as err:
+            print(f"engine error: {args.engine_config}: cannot read num_processes ({err})", file=sys.stderr)
+            return 2
+        engine = (args.engine_config, processes)
     try:
-        done = train(cfg, args.out)
+        done = train(cfg, args.out, engine)
     except ConfigError as err:
         print(f"config error: {err}", file=sys.stderr)
+        return 2
+    except EngineError as err:
+        print(f"engine error: {err}", file=sys.stderr)
         return 2
     print(json.dumps(done))
     return 0

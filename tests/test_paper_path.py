@@ -105,6 +105,8 @@ def test_launcher_follows_the_model_gpus(tmp_path):
     assert len(launches) == 8
     assert all(line.startswith("accelerate launch --num_processes 8 --config_file config/accelerate/zero3.yaml")
                for line in launches)
+    # ... and every job checks at start that it runs ZeRO-3 on 8 processes (lens.engine)
+    assert all("--engine-config config/accelerate/zero3.yaml --processes 8 >" in line for line in launches)
 
 
 # --------------------------------------------------------------------------------------------

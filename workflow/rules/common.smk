@@ -295,6 +295,14 @@ def train_launcher(model):
             f"--config_file {shlex.quote(CFG.models[model].accelerate_config)}")
 
 
+def train_engine_args(model):
+    """lens.train's check that the job runs the engine it was launched for (lens.engine), or nothing."""
+    n = train_gpus(model)
+    if n <= 1:
+        return ""
+    return f"--engine-config {shlex.quote(CFG.models[model].accelerate_config)} --processes {n}"
+
+
 def threads_of(value):
     return value or 1
 

@@ -39,6 +39,7 @@ rule train:
         inputs=lambda wc, input: " ".join(shlex.quote(str(f)) for f in [input.config, *input.start, *input.data]),
         # models.<name>.gpus: `python`, or `accelerate launch --num_processes N` for N > 1 GPUs
         launch=lambda wc: train_launcher(wc.model),
+        engine=lambda wc: train_engine_args(wc.model),
     log:
         f"{R}/logs/train/{{model}}/{{algo}}/seed{{seed}}.log",
     threads: lambda wc: threads_of(RUNS[(wc.model, wc.algo, int(wc.seed))].training.torch_threads)
@@ -53,5 +54,5 @@ rule train:
             mkdir -p {params.run}/checkpoints
             sha256sum {params.inputs} > "$stamp"
         fi
-        {params.launch} -m lens.train --config {input.config} --out {params.run} > {log} 2>&1
+        {params.launch} -m lens.train --config {input.config} --out {params.run} {params.engine} > {log} 2>&1
         """
