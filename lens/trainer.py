@@ -285,6 +285,29 @@ def check_trl_contract() -> None:
                            + "\n  ".join(problems))
 
 
+def _indexed_cpu_tag(storage) -> None:
+    return None  # saving is left to torch's own taggers
+
+
+def _restore_indexed_cpu(storage, location: str):
+    """Storages loaded with map_location "cpu:N" stay on the CPU (torch's loader knows only "cpu")."""
+    return storage if location.startswith("cpu:") else None
+
+
+_indexed_cpu_registered = False
+
+
+def allow_indexed_cpu_map_location() -> None:
+    """Let torch.load take map_location=device("cpu", N). transformers' Trainer resumes the optimizer
+    with map_location=args.device whenever world_size > 1, and on CPU processes under torchrun
+    args.device is device("cpu", 0): torch.load then fails ("don't know how to restore data location
+    ... tagged with cpu:0"), so a several-process CPU job could not resume. Registered once."""
+    global _indexed_cpu_registered
+    if not _indexed_cpu_registered:
+        torch.serialization.register_package(11, _indexed_cpu_tag, _restore_indexed_cpu)
+        _indexed_cpu_registered = True
+
+
 class LensGRPOTrainer(GRPOTrainer):
     """GRPOTrainer whose advantages are lens.objective's for `algorithm` (see the module docstring)."""
 
@@ -301,6 +324,8 @@ class LensGRPOTrainer(GRPOTrainer):
         self.records_every = records_every
         self._rewards_per_func: Tensor | None = None
         super().__init__(*args, **kwargs)
+        if self.args.world_size > 1 and self.args.device.type == "cpu":
+            allow_indexed_cpu_map_location()
         expected = trl_loss_type(algorithm.name)
         if self.loss_type != expected:
             raise ValueError(f"algorithm {algorithm.name!r} needs GRPOConfig(loss_type={expected!r}), "

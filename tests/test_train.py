@@ -401,3 +401,61 @@ def test_two_processes_with_groups_split_across_them(tmp_path, tmp_path_factory)
         expected = compute_advantages("lens", torch.tensor(step_rows["reward"].to_numpy()).view(1, 4),
                                       torch.tensor(step_rows["confidence"].to_numpy()).view(1, 4))
         torch.testing.assert_close(torch.tensor(step_rows["advantage"].to_numpy()).view(1, 4), expected)
+
+
+def test_sigkill_of_one_rank_ends_the_job_and_the_same_command_resumes(tmp_path, tmp_path_factory):
+    """Two CPU processes (torchrun, gloo): SIGKILL one rank mid-run. The whole job ends, non-zero, with
+    no rank left waiting on a collective; the same command resumes from the newest complete checkpoint
+    to the same final step, with one MLflow run and every metric and rollout row once."""
+    pytest.importorskip("lens.data", reason="lens.data (training_problems, format_prompt) is not available")
+    from mlflow.tracking import MlflowClient
+
+    cfg = _tiny_cfg(tmp_path, prompts_per_rollout=2, updates_per_rollout=1, prompts_per_update=2)  # 8 steps
+    results = tmp_path / "results"
+    run_dir = results / "runs" / "tiny" / "lens" / "seed0"
+    run_dir.mkdir(parents=True)
+    shutil.copy(_mlflow_template(tmp_path_factory), results / "mlflow.db")
+    write_run_config(cfg, run_dir / "config.yaml")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+           "OMP_NUM_THREADS": "1", "LOGLEVEL": "WARNING"}
+
+    def command():
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        return [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
+                "-m", "lens.train", "--config", str(run_dir / "config.yaml"), "--out", str(run_dir)]
+
+    checkpoint = run_dir / "checkpoints" / "checkpoint-4" / "trainer_state.json"
+    proc = subprocess.Popen(command(), cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 240
+        while not checkpoint.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert proc.poll() is None and checkpoint.exists(), "no checkpoint-4 while the job ran"
+        ranks = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+        assert len(ranks) == 2, ranks
+        os.kill(int(ranks[1]), signal.SIGKILL)
+        assert proc.wait(timeout=60) != 0  # torchrun stops the other rank: nothing hangs
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert not (run_dir / "done").exists(), "the job finished before SIGKILL: the test proved nothing"
+    run_id = (run_dir / "mlflow_run_id").read_text().strip()
+
+    again = subprocess.run(command(), cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    done = json.loads((run_dir / "done").read_text())
+    assert done["global_step"] == 8 and done["resumed_from"] >= 4
+    assert (run_dir / "mlflow_run_id").read_text().strip() == run_id
+    metrics = read_metrics(run_dir / "train_metrics.parquet")
+    assert sorted(metrics.loc[metrics["metric"] == "reward", "step"]) == list(range(1, 9))
+    assert not metrics.duplicated(["step", "metric"]).any()
+    rollouts = pd.read_parquet(run_dir / "rollouts.parquet")
+    assert sorted(rollouts["step"].unique()) == list(range(1, 9)) and len(rollouts) == 8 * 2 * 4
+    assert not rollouts.duplicated(["step", "group", "sample_idx"]).any() and set(rollouts["rank"]) == {0, 1}
+    client = MlflowClient(tracking_uri=f"sqlite:///{results / 'mlflow.db'}")
+    assert client.get_run(run_id).info.status == "FINISHED"
+    assert len(client.search_runs([client.get_run(run_id).info.experiment_id])) == 1
