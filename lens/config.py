@@ -263,11 +263,19 @@ class ModelEntry:
     # Evaluation jobs take one GPU (0 for tiny models).
     gpus: int | None = None
     accelerate_config: str = "config/accelerate/zero3.yaml"
+    # Processes of one training job. None: one per GPU, or 1 on the CPU. On the CPU (gpus 0) more
+    # than one start under torch's own launcher (torchrun, gloo): accelerate's --cpu starts one.
+    processes: int | None = None
 
     def training_gpus(self) -> int:
         if self.gpus is not None:
             return self.gpus
         return 0 if self.warmup or self.model.get("tiny") is not None else 1
+
+    def training_processes(self) -> int:
+        if self.processes is not None:
+            return self.processes
+        return max(self.training_gpus(), 1)
 
 
 @dataclass(frozen=True)
@@ -455,6 +463,11 @@ def _check(cfg: Any, source: str) -> None:
         for name, entry in cfg.models.items():
             if entry.gpus is not None and entry.gpus < 0:
                 fail(f"models.{name}.gpus", "must be >= 0")
+            if entry.processes is not None and entry.processes < 1:
+                fail(f"models.{name}.processes", "must be >= 1")
+            if entry.processes is not None and entry.training_gpus() and entry.processes != entry.training_gpus():
+                fail(f"models.{name}.processes", f"is {entry.processes} but a GPU job runs one process per GPU "
+                     f"(gpus: {entry.training_gpus()}); set processes only for CPU jobs (gpus: 0)")
             if entry.warmup and (cfg.warmup is None or cfg.synthetic is None):
                 fail(f"models.{name}.warmup", "needs the `warmup` and `synthetic` sections")
             for algo in (*cfg.algorithms, *cfg.ablation_algorithms):

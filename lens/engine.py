@@ -31,11 +31,14 @@ class Engine:
         return f"{self.kind}{detail} on {self.processes} process(es)"
 
 
-def expected(config_file: str | Path, processes: int) -> Engine:
+def expected(config_file: str | Path | None, processes: int) -> Engine:
     """The engine an accelerate config file asks for, on `processes` processes (the launcher's
-    --num_processes, which overrides the file's num_processes)."""
+    --num_processes, which overrides the file's num_processes). No file: torchrun on the CPU, which
+    accelerate sees as MULTI_CPU (plain DDP over gloo)."""
     import yaml
 
+    if config_file is None:
+        return Engine("MULTI_CPU" if processes > 1 else "NO", int(processes))
     path = Path(config_file)
     try:
         raw = yaml.safe_load(path.read_text()) or {}
@@ -58,8 +61,11 @@ def actual(state) -> Engine:
                   int(getattr(fsdp, "fsdp_version", 1)) if kind == "FSDP" and fsdp is not None else None)
 
 
-def check(want: Engine, got: Engine, config_file: str | Path) -> None:
+def check(want: Engine, got: Engine, config_file: str | Path | None) -> None:
     """EngineError naming both engines unless `got` is `want` (kind, processes, ZeRO stage, FSDP version)."""
+    if want != got and config_file is None:
+        raise EngineError(f"the job was launched for {want.describe()} (--processes {want.processes}, torchrun on "
+                          f"the CPU), but it runs {got.describe()}")
     if want != got:
         raise EngineError(f"{config_file} asks for {want.describe()}, but this job runs {got.describe()}: "
                           "start it with `accelerate launch --config_file` on machines where that engine "

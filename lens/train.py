@@ -483,8 +483,9 @@ def make_reward(timeout_s: float, prompt_style: str = "chat"):
 def train(cfg: RunConfig, run_dir: str | Path, engine=None) -> dict:
     """Train (or resume) the run in `run_dir`; returns the contents of the `done` marker.
 
-    `engine`: (accelerate config file, processes) the job must run under (lens.engine), checked
-    once the Trainer has built its Accelerator, before the first step; None checks nothing."""
+    `engine`: (accelerate config file, processes) the job must run under (lens.engine; file None:
+    torchrun on the CPU), checked once the Trainer has built its Accelerator, before the first step;
+    None checks nothing."""
     run_dir = Path(run_dir)
     done_path = run_dir / DONE_FILE
     if done_path.exists():
@@ -608,7 +609,8 @@ def main(argv: list[str] | None = None) -> int:
                              "job runs its engine (DeepSpeed and its ZeRO stage, FSDP and its version) on "
                              "--processes processes (lens.engine)")
     parser.add_argument("--processes", type=int, default=None, help="processes the launcher started (with "
-                        "--engine-config; default: the config file's num_processes)")
+                        "--engine-config: default the config file's num_processes; alone: torchrun on the CPU, "
+                        "checked as plain DDP on that many processes)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=os.environ.get("LOGLEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -627,6 +629,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"engine error: {args.engine_config}: cannot read num_processes ({err})", file=sys.stderr)
             return 2
         engine = (args.engine_config, processes)
+    elif args.processes is not None:
+        engine = (None, args.processes)
     try:
         done = train(cfg, args.out, engine)
     except ConfigError as err:

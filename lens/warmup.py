@@ -21,6 +21,7 @@ import argparse
 import dataclasses
 import json
 import math
+import os
 import random
 import time
 from pathlib import Path
@@ -113,6 +114,8 @@ def train(model_cfg: ModelConfig, cfg: WarmupConfig, problems: list[dict], out_d
     from lens.tiny import save_tiny
 
     if cfg.torch_threads:
+        # The model depends on the thread count (it decides how the kernels split, so the order of
+        # their sums), not on the run: 1 or 2 threads gave bit-identical weights run after run.
         torch.set_num_threads(cfg.torch_threads)
     log_every = log_every or max(1, min(50, cfg.steps // 10))
     out_dir = Path(out_dir)
@@ -261,14 +264,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--train", required=True, help="train.jsonl of lens.synthetic (with solutions)")
     parser.add_argument("--out", required=True, help="output directory: the Hugging Face checkpoint")
     parser.add_argument("--threads", type=int, default=None,
-                        help="torch threads (overrides warmup.torch_threads; "
-                             "a runtime choice, not a setting of the result)")
+                        help="torch threads (overrides warmup.torch_threads: another count trains "
+                             "another model)")
     parser.add_argument("--save-at", type=int, nargs="*", default=[],
                         help="also save the model after these steps, in OUT/step{N} (calibration)")
     args = parser.parse_args(argv)
     model_cfg, cfg = load_warmup_file(args.config)
     if args.threads:
         cfg = dataclasses.replace(cfg, torch_threads=args.threads)
+    # MKL may lower its thread count under load (MKL_DYNAMIC), which would change the sums' order
+    # and with it the model: hold it at the configured count. Read when torch loads MKL, so before.
+    os.environ.setdefault("MKL_DYNAMIC", "FALSE")
     problems = read_jsonl(args.train)
     missing = [p["id"] for p in problems if not p.get("solution")]
     if missing:

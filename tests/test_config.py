@@ -145,6 +145,23 @@ def test_workflow_rejects_unknown_algorithm_in_lists():
         parse(WorkflowConfig, raw, source="w.yaml")
 
 
+def test_processes_of_a_training_job_default_and_errors():
+    raw = yaml.safe_load(PAPER.read_text())
+    wf = parse(WorkflowConfig, raw, source="w.yaml")
+    assert wf.models["llama31_8b_instruct"].training_processes() == 8  # one per GPU
+    raw["models"]["llama31_8b_instruct"]["processes"] = 4
+    with pytest.raises(ConfigError, match=r"w\.yaml: models\.llama31_8b_instruct\.processes: is 4 but a GPU job "
+                       r"runs one process per GPU \(gpus: 8\)"):
+        parse(WorkflowConfig, raw, source="w.yaml")
+    raw["models"]["llama31_8b_instruct"].update(gpus=0, processes=0)
+    with pytest.raises(ConfigError, match=r"models\.llama31_8b_instruct\.processes: must be >= 1"):
+        parse(WorkflowConfig, raw, source="w.yaml")
+    raw["models"]["llama31_8b_instruct"]["processes"] = 2  # CPU processes (torchrun)
+    assert parse(WorkflowConfig, raw, source="w.yaml").models["llama31_8b_instruct"].training_processes() == 2
+    del raw["models"]["llama31_8b_instruct"]["processes"]
+    assert parse(WorkflowConfig, raw, source="w.yaml").models["llama31_8b_instruct"].training_processes() == 1
+
+
 def test_run_config_round_trips_and_write_is_idempotent(tmp_path):
     run = load_workflow_config(PAPER).resolve("llama31_8b_instruct", "lens", 1)
     path = tmp_path / "runs" / "config.yaml"

@@ -54,6 +54,16 @@ def test_check_against_fsdp2():
         engine.check(want, engine.actual(_state("FSDP", 8, fsdp=1)), "fsdp2.yaml")
 
 
+def test_cpu_processes_without_a_config_are_plain_ddp():
+    # torchrun on the CPU (models.<id>.processes with gpus 0): accelerate sees MULTI_CPU on that many
+    want = engine.expected(None, 2)
+    assert want == engine.Engine("MULTI_CPU", 2) and engine.expected(None, 1) == engine.Engine("NO", 1)
+    engine.check(want, engine.actual(_state("MULTI_CPU", 2)), None)
+    with pytest.raises(engine.EngineError, match=r"launched for MULTI_CPU on 3 process\(es\) \(--processes 3, "
+                       r"torchrun on the CPU\), but it runs MULTI_CPU on 2 process\(es\)"):
+        engine.check(engine.expected(None, 3), engine.actual(_state("MULTI_CPU", 2)), None)
+
+
 def test_unreadable_config_is_an_engine_error(tmp_path):
     with pytest.raises(engine.EngineError, match="cannot read it"):
         engine.expected(tmp_path / "missing.yaml", 8)

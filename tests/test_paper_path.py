@@ -109,6 +109,28 @@ def test_launcher_follows_the_model_gpus(tmp_path):
     assert all("--engine-config config/accelerate/zero3.yaml --processes 8 >" in line for line in launches)
 
 
+def test_cpu_processes_launch_under_torchrun(tmp_path):
+    """A CPU model with `processes: 2` (the rehearsal's stand-ins, for example): torch's launcher, a
+    free port per job, the process count checked at start, and two cores reserved per job."""
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HF_HUB_OFFLINE": "1"}
+    overlay = tmp_path / "two-processes.yaml"
+    overlay.write_text(yaml.safe_dump({"models": {"llama31_8b_instruct": {"processes": 2}}}))
+    out = subprocess.run([str(Path(sys.executable).parent / "snakemake"), "-n", "-p", "--configfile",
+                          "config/paper.yaml", "config/paper-rehearsal.yaml", str(overlay), "--config",
+                          f"results_dir={tmp_path / 'results'}"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    jobs = [j for j in out.stdout.split("\nrule ") if j.startswith("train:")]
+    llama = [j for j in jobs if "model=llama31_8b_instruct" in j]
+    qwen = [j for j in jobs if "model=qwen25_3b" in j]
+    assert llama and qwen
+    for job in llama:
+        assert "python -m torch.distributed.run --standalone --nproc_per_node 2 -m lens.train" in job
+        assert " --processes 2 >" in job and "threads: 2" in job and "accelerate" not in job
+    for job in qwen:  # the other stand-in keeps one plain process
+        assert " python -m lens.train --config" in job and "--processes" not in job and "threads:" not in job
+
+
 # --------------------------------------------------------------------------------------------
 # TRL's vLLM importance-sampling correction (d)
 # --------------------------------------------------------------------------------------------

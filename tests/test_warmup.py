@@ -162,3 +162,37 @@ def test_model_config_round_trip(tmp_path):
     model, warmup = load_warmup_file(_write_config(tmp_path))
     assert isinstance(model, ModelConfig) and model.tiny == TINY
     assert warmup.level_weights == (1.0, 0.0, 0.0, 0.0, 0.0) and warmup.steps == 60
+
+
+def test_two_threads_train_the_same_model_twice_even_beside_a_busy_process(tmp_path):
+    # The embedded warm-up runs on two threads (config/config.yaml): every RL run of every user with
+    # those threads must start from one model. Two runs of the embedded model's size (its matrices are
+    # large enough for MKL to split them between the threads), the second beside a process that keeps
+    # a core busy (where MKL_DYNAMIC would lower MKL's thread count), give the same weights, bit for bit.
+    import subprocess
+    import sys
+    import time
+
+    splits = make_splits(SyntheticConfig(train_per_level=40, test_per_level=4, seed=0, rl_per_level=(2, 2, 2, 2, 2)))
+    train_file = tmp_path / "train.jsonl"
+    train_file.write_text("".join(json.dumps(p) + "\n" for p in splits["train"]))
+    tiny = {**TINY.__dict__, "hidden_size": 128, "num_layers": 2, "num_heads": 4, "intermediate_size": 384}
+    config = tmp_path / "warmup.yaml"
+    config.write_text(yaml.safe_dump({"model": {"name": "tiny", "prompt": "bare", "tiny": tiny},
+                                      "warmup": {"steps": 25, "batch_size": 32, "learning_rate": 3e-3,
+                                                 "warmup_steps": 3, "torch_threads": 2, "seed": 0}}))
+
+    def warm_up(out):
+        subprocess.run([sys.executable, "-m", "lens.warmup", "--config", str(config), "--train", str(train_file),
+                        "--out", str(out)], check=True, capture_output=True)
+        return (out / "model.safetensors").read_bytes()
+
+    first = warm_up(tmp_path / "a")
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.5)
+        second = warm_up(tmp_path / "b")
+    finally:
+        busy.kill()
+        busy.wait()
+    assert first == second

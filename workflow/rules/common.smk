@@ -216,9 +216,9 @@ def _write_configs():
             # Through the dataclasses: a canonical text (field order), whatever the YAML's key order.
             model = to_dict(parse_config(ModelConfig, {**CFG.models[m].model, "name": m}, source=CONFIG_SOURCE,
                                   key=f"models.{m}.model"))
-            # torch_threads is left out: the job gets it as --threads (rule warmup's `threads`), so
-            # running with another thread count (`--set-threads warmup=1`) does not redo the warm-up.
-            warmup = to_dict(dataclasses.replace(CFG.warmup, torch_threads=None))
+            # torch_threads stays in: the thread count decides the order of the kernels' sums, so
+            # another count trains another model (and reruns the warm-up).
+            warmup = to_dict(CFG.warmup)
             write_text_if_changed(yaml.safe_dump({"model": model, "warmup": warmup}, sort_keys=False),
                               f"{R}/models/{m}/warmup.yaml")
         elif is_standin(m):
@@ -286,21 +286,37 @@ def eval_gpus(model):
     return min(train_gpus(model), 1)
 
 
+def train_processes(model):
+    """Processes of one training job: one per GPU, or `models.<name>.processes` on the CPU (default 1)."""
+    return CFG.models[model].training_processes()
+
+
 def train_launcher(model):
-    """`python`, or accelerate with one process per GPU when the model trains on several."""
-    n = train_gpus(model)
+    """`python` for one process; several: accelerate with one process per GPU, or on the CPU torch's
+    own launcher (gloo; `--standalone` picks a free port, so jobs side by side do not collide)."""
+    n = train_processes(model)
     if n <= 1:
         return "python"
-    return (f"accelerate launch --num_processes {n} "
-            f"--config_file {shlex.quote(CFG.models[model].accelerate_config)}")
+    if train_gpus(model):
+        return (f"accelerate launch --num_processes {n} "
+                f"--config_file {shlex.quote(CFG.models[model].accelerate_config)}")
+    return f"python -m torch.distributed.run --standalone --nproc_per_node {n}"
+
+
+def train_threads(model, cfg):
+    """Cores a training job takes: its torch threads, times its processes on the CPU."""
+    return threads_of(cfg.training.torch_threads) * (1 if train_gpus(model) else train_processes(model))
 
 
 def train_engine_args(model):
-    """lens.train's check that the job runs the engine it was launched for (lens.engine), or nothing."""
-    n = train_gpus(model)
+    """lens.train's check that the job runs the engine and process count it was launched for
+    (lens.engine), or nothing for one process."""
+    n = train_processes(model)
     if n <= 1:
         return ""
-    return f"--engine-config {shlex.quote(CFG.models[model].accelerate_config)} --processes {n}"
+    if train_gpus(model):
+        return f"--engine-config {shlex.quote(CFG.models[model].accelerate_config)} --processes {n}"
+    return f"--processes {n}"
 
 
 def threads_of(value):

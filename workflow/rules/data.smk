@@ -33,10 +33,11 @@ rule warmup:
         out=lambda wc, output: str(Path(output[0]).parent),
     log:
         f"{R}/logs/warmup/{{model}}.log",
+    # The job runs warmup.torch_threads threads whatever --cores allows (a setting of the result,
+    # read from the section file); `threads` only reserves the cores.
     threads: threads_of(CFG.warmup.torch_threads if CFG.warmup else None)
     shell:
-        "python -m lens.warmup --config {input.section} --train {input.train} --out {params.out} --threads {threads} "
-        "> {log} 2>&1"
+        "python -m lens.warmup --config {input.section} --train {input.train} --out {params.out} > {log} 2>&1"
 
 
 rule standin:

@@ -37,14 +37,17 @@ rule train:
     params:
         run=parent_of("done"),
         inputs=lambda wc, input: " ".join(shlex.quote(str(f)) for f in [input.config, *input.start, *input.data]),
-        # models.<name>.gpus: `python`, or `accelerate launch --num_processes N` for N > 1 GPUs
+        # `python`; `accelerate launch --num_processes N` on N > 1 GPUs; torchrun for N > 1 CPU processes
         launch=lambda wc: train_launcher(wc.model),
         engine=lambda wc: train_engine_args(wc.model),
     log:
         f"{R}/logs/train/{{model}}/{{algo}}/seed{{seed}}.log",
-    threads: lambda wc: threads_of(RUNS[(wc.model, wc.algo, int(wc.seed))].training.torch_threads)
+    threads: lambda wc: train_threads(wc.model, RUNS[(wc.model, wc.algo, int(wc.seed))])
     resources:
         gpu=lambda wc: train_gpus(wc.model),
+    # Training jobs are the longest: started before any evaluation, they leave no core idle at the end
+    # (the embedded DAG's last training job otherwise started after evaluations and ran alone).
+    priority: 10
     shell:
         """
         stamp={params.run}/checkpoints/inputs.sha256
