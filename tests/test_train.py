@@ -9,15 +9,14 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
+from tiny_runs import REPO, mlflow_template, tiny_cfg, tiny_run
 
 from lens.config import ConfigError, RunConfig, TrainingConfig, parse, write_run_config
 from lens.objective import compute_advantages
@@ -33,7 +32,7 @@ from lens.train import (
     write_metrics,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+_tiny_cfg, _mlflow_template = tiny_cfg, mlflow_template  # tests/test_engine.py imports them from here
 CONTRACT_METRICS = {
     "reward", "groups/all_wrong_frac", "groups/all_correct_frac", "groups/mixed_frac", "adv/nonzero_frac",
     "confidence/wrong_mean",
@@ -87,7 +86,7 @@ def test_batch_plan_errors_name_the_setting(processes, micro, key):
 def test_trl_derives_the_same_generation_batch(tmp_path):
     from trl import GRPOConfig
 
-    cfg = _tiny_cfg(tmp_path, micro_batch_size=2)
+    cfg = tiny_cfg(tmp_path, micro_batch_size=2)
     plan = batch_plan(cfg.training, 1)
     args = GRPOConfig(**grpo_config_kwargs(cfg, plan, cuda=False, output_dir=tmp_path / "out"))
     assert args.generation_batch_size == plan.generation_batch_size == 2 * 4
@@ -101,7 +100,7 @@ def test_lr_schedule_reaches_trl(tmp_path, schedule, halfway, end):
     from transformers import get_scheduler
     from trl import GRPOConfig
 
-    cfg = _tiny_cfg(tmp_path, lr_schedule=schedule)  # 8 rollout steps x 2 updates: 16 optimizer steps
+    cfg = tiny_cfg(tmp_path, lr_schedule=schedule)  # 8 rollout steps x 2 updates: 16 optimizer steps
     args = GRPOConfig(**grpo_config_kwargs(cfg, batch_plan(cfg.training, 1), cuda=False, output_dir=tmp_path / "out"))
     optimizer = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=args.learning_rate)
     scheduler = get_scheduler(args.lr_scheduler_type, optimizer, num_warmup_steps=args.warmup_steps,
@@ -118,7 +117,7 @@ def test_lr_schedule_reaches_trl(tmp_path, schedule, halfway, end):
 @pytest.mark.parametrize("key,value", [("lr_schedule", "step"), ("confidence_from", "vllm")])
 def test_training_choices_are_validated(tmp_path, key, value):
     with pytest.raises(ConfigError, match=key):
-        _tiny_cfg(tmp_path, **{key: value})
+        tiny_cfg(tmp_path, **{key: value})
 
 
 def test_precision():
@@ -130,7 +129,7 @@ def test_precision():
 
 
 def test_cli_reports_config_errors(tmp_path, capsys):
-    cfg = _tiny_cfg(tmp_path, micro_batch_size=3)  # 8 completions per update: 3 does not divide
+    cfg = tiny_cfg(tmp_path, micro_batch_size=3)  # 8 completions per update: 3 does not divide
     write_run_config(cfg, tmp_path / "bad.yaml")
     assert main(["--config", str(tmp_path / "bad.yaml"), "--out", str(tmp_path / "run")]) == 2
     assert "micro_batch_size (3)" in capsys.readouterr().err
@@ -143,7 +142,7 @@ def test_cli_reports_config_errors(tmp_path, capsys):
 # Checkpoint layout
 # --------------------------------------------------------------------------------------------
 def test_checkpoint_path_maps_rollout_steps(tmp_path):
-    cfg = _tiny_cfg(tmp_path, rollout_steps=7, save_every=3)  # updates_per_rollout = 2
+    cfg = tiny_cfg(tmp_path, rollout_steps=7, save_every=3)  # updates_per_rollout = 2
     run = tmp_path / "run"
     assert checkpoint_path(run, 0, cfg) == run / "checkpoints" / "checkpoint-0"  # the built tiny model
     assert checkpoint_path(run, 3, cfg) == run / "checkpoints" / "checkpoint-6"
@@ -217,52 +216,14 @@ def test_metrics_file_roundtrip(tmp_path):
 # --------------------------------------------------------------------------------------------
 # A real run: SIGKILL after the first checkpoint, same command again
 # --------------------------------------------------------------------------------------------
-PROBLEMS = [{"id": f"s{i}", "problem": f"What is {a} + {b}?", "answer": str(a + b), "level": 1 + i % 5,
-             "subject": "addition", "source": "test"} for i, (a, b) in enumerate((i % 7, i % 5) for i in range(12))]
-
-
-def _tiny_cfg(tmp_path: Path, **training) -> RunConfig:
-    data_dir = tmp_path / "data"
-    data_dir.mkdir(exist_ok=True)
-    (data_dir / "train.jsonl").write_text("".join(json.dumps(p) + "\n" for p in PROBLEMS))
-    return parse(RunConfig, {
-        "model": {"name": "tiny", "prompt": "chat",
-                  "tiny": {"hidden_size": 32, "num_layers": 1, "num_heads": 2, "intermediate_size": 64}},
-        "algorithm": {"name": "lens"},
-        "seed": 0,
-        "data": {"train": [{"name": "synthetic", "path": str(data_dir), "split": "train"}]},
-        "training": {"prompts_per_rollout": 2, "num_generations": 4, "updates_per_rollout": 2,
-                     "prompts_per_update": 1, "rollout_steps": 8, "save_every": 2, "max_new_tokens": 8,
-                     "max_prompt_tokens": 256, "learning_rate": 1e-3, "torch_threads": 1, **training},
-        "tracking": {"experiment": "resume-test"},
-    })
-
-
-def _mlflow_template(tmp_path_factory) -> Path:
-    """Initialised empty MLflow database, built once per session (same file tests/test_tracking.py uses)."""
-    template = tmp_path_factory.getbasetemp() / "mlflow-template" / "mlflow.db"
-    if not template.exists():
-        from mlflow.tracking import MlflowClient
-
-        template.parent.mkdir(parents=True, exist_ok=True)
-        MlflowClient(tracking_uri=f"sqlite:///{template}").search_experiments()
-    return template
-
-
 def test_sigkill_then_same_command_resumes_to_the_same_final_step(tmp_path, tmp_path_factory):
     pytest.importorskip("lens.data", reason="lens.data (training_problems, format_prompt) is not available")
     from mlflow.tracking import MlflowClient
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    cfg = _tiny_cfg(tmp_path)
-    results = tmp_path / "results"
-    run_dir = results / "runs" / "tiny" / "lens" / "seed0"
-    run_dir.mkdir(parents=True)
-    shutil.copy(_mlflow_template(tmp_path_factory), results / "mlflow.db")
-    write_run_config(cfg, run_dir / "config.yaml")
-    command = [sys.executable, "-m", "lens.train", "--config", str(run_dir / "config.yaml"), "--out", str(run_dir)]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-           "OMP_NUM_THREADS": "1", "LOGLEVEL": "WARNING"}
+    cfg = tiny_cfg(tmp_path)
+    run = tiny_run(tmp_path, tmp_path_factory, cfg)
+    results, run_dir, env, command = run.results, run.run_dir, run.env, run.python()
     first_checkpoint = run_dir / "checkpoints" / "checkpoint-4" / "trainer_state.json"  # rollout step 2
 
     proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -367,21 +328,11 @@ def test_two_processes_with_groups_split_across_them(tmp_path, tmp_path_factory)
     pytest.importorskip("lens.data", reason="lens.data (training_problems, format_prompt) is not available")
     # 1 prompt x G = 4 per rollout over 2 processes: each holds 2 samples of the one group, so the
     # advantages exist only after gathering both halves.
-    cfg = _tiny_cfg(tmp_path, prompts_per_rollout=1, updates_per_rollout=1, prompts_per_update=1, rollout_steps=2,
-                    save_every=2)
-    results = tmp_path / "results"
-    run_dir = results / "runs" / "tiny" / "lens" / "seed0"
-    run_dir.mkdir(parents=True)
-    shutil.copy(_mlflow_template(tmp_path_factory), results / "mlflow.db")
-    write_run_config(cfg, run_dir / "config.yaml")
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-           "OMP_NUM_THREADS": "1", "LOGLEVEL": "WARNING"}
-    with socket.socket() as sock:  # a free port for the rendezvous (port 0 is not accepted there)
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
-               "-m", "lens.train", "--config", str(run_dir / "config.yaml"), "--out", str(run_dir)]
-    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    cfg = tiny_cfg(tmp_path, prompts_per_rollout=1, updates_per_rollout=1, prompts_per_update=1, rollout_steps=2,
+                   save_every=2)
+    run = tiny_run(tmp_path, tmp_path_factory, cfg)
+    run_dir = run.run_dir
+    done = subprocess.run(run.torchrun(2), cwd=REPO, env=run.env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert json.loads((run_dir / "done").read_text())["global_step"] == 2
     metrics = read_metrics(run_dir / "train_metrics.parquet")
@@ -410,21 +361,10 @@ def test_sigkill_of_one_rank_ends_the_job_and_the_same_command_resumes(tmp_path,
     pytest.importorskip("lens.data", reason="lens.data (training_problems, format_prompt) is not available")
     from mlflow.tracking import MlflowClient
 
-    cfg = _tiny_cfg(tmp_path, prompts_per_rollout=2, updates_per_rollout=1, prompts_per_update=2)  # 8 steps
-    results = tmp_path / "results"
-    run_dir = results / "runs" / "tiny" / "lens" / "seed0"
-    run_dir.mkdir(parents=True)
-    shutil.copy(_mlflow_template(tmp_path_factory), results / "mlflow.db")
-    write_run_config(cfg, run_dir / "config.yaml")
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-           "OMP_NUM_THREADS": "1", "LOGLEVEL": "WARNING"}
-
-    def command():
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        return [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
-                "-m", "lens.train", "--config", str(run_dir / "config.yaml"), "--out", str(run_dir)]
+    cfg = tiny_cfg(tmp_path, prompts_per_rollout=2, updates_per_rollout=1, prompts_per_update=2)  # 8 steps
+    run = tiny_run(tmp_path, tmp_path_factory, cfg)
+    results, run_dir, env = run.results, run.run_dir, run.env
+    command = run.torchrun  # a fresh free port for each launch
 
     checkpoint = run_dir / "checkpoints" / "checkpoint-4" / "trainer_state.json"
     proc = subprocess.Popen(command(), cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
