@@ -6,9 +6,18 @@
 #
 # Targets: all (report, figures, tables), figures, tables, ablations, sweeps. Layout: config/README.md.
 
+import os
+import sys
+from pathlib import Path
+
 from snakemake.utils import min_version
 
 min_version("9.0")
+
+# Rules run `python -m ...`: make that the interpreter running Snakemake (its virtual environment)
+# whatever PATH says, so `.venv/bin/snakemake` works without activating the environment. With
+# --use-conda a rule's environment still comes first (its activation prepends its own bin).
+os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
 
 
 configfile: "config/config.yaml"

@@ -138,6 +138,17 @@ def test_evaluation_steps_must_have_checkpoints(workdir):
     assert "evaluation.every" in proc.stderr + proc.stdout and source in proc.stderr + proc.stdout
 
 
+def test_rules_run_snakemakes_own_python_without_an_activated_environment(tmp_path):
+    # `.venv/bin/snakemake ablations` as the README writes it, from a shell whose PATH does not hold
+    # the virtual environment: the rules' `python -m ...` must still be the environment's python.
+    workdir = _copy_workflow(tmp_path)
+    env = {"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", str(tmp_path)), "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "1", "results/data/synthetic/test.jsonl"],
+                          cwd=workdir, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    assert (workdir / "results" / "data" / "synthetic" / "test.jsonl").stat().st_size > 0
+
+
 def test_lint_is_clean(workdir):
     proc = snakemake(workdir, "--lint")
     assert proc.returncode == 0, proc.stdout[-3000:]
