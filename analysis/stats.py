@@ -9,12 +9,12 @@ tidy tables add ``model, algo, seed, step, benchmark``).
 Conventions:
 - accuracy, Pass@k and the Level 4-5 subset: see lens.metrics;
 - bootstrap intervals are percentile intervals; over problems they resample problems, over seeds
-  they resample per-seed values, and `bootstrap_seeds_problems` resamples both (seeds, then the
-  same problem indices for every drawn seed, since all seeds are evaluated on the same problems).
+  they resample per-seed values, and over a (seeds, problems) matrix both (seeds, then the same
+  problem indices for every drawn seed, since all seeds are evaluated on the same problems).
 
-API (stable; figure code builds on it): pass_at_k, problem_table, mean_accuracy, accuracy_by_level,
-accuracy_by_subject, mean_pass_at_k, summarize, bootstrap_ci (over problems, or seeds x problems),
-bootstrap_problems, bootstrap_seeds, seed_problem_scores, bootstrap_seeds_problems, paired_bootstrap,
+What the analysis scripts call: pass_at_k, problem_table, mean_accuracy, accuracy_by_level,
+accuracy_by_subject, mean_pass_at_k, summarize, seed_problem_scores (the (seeds, problems) matrix),
+bootstrap_ci (the one resampler: over problems, or seeds x problems), paired_bootstrap (two arms),
 variance_components, difference_se, minimum_detectable_difference (power), binomial_design,
 level_subsets, change_from_start (final step minus step 0, per level).
 """
@@ -82,20 +82,6 @@ def _problem_scores(samples: pd.DataFrame, metric: str) -> pd.Series:
     raise ValueError(f"unknown metric {metric!r}; use 'accuracy' or 'pass@k'")
 
 
-def bootstrap_problems(samples: pd.DataFrame, metric: str = "accuracy", **kw) -> tuple[float, float, float]:
-    """(point, low, high) over problems of one run: resample problems. kw: n_boot, ci, seed."""
-    scores = _problem_scores(samples, metric).to_numpy()
-    return (float(scores.mean()), *bootstrap_ci(scores, **kw))
-
-
-def bootstrap_seeds(
-    samples: pd.DataFrame, metric: str = "accuracy", seed_col: str = "seed", **kw
-) -> tuple[float, float, float]:
-    """(point, low, high) over seeds: the metric per seed, then resample seeds (crude with 2-3 seeds)."""
-    per_seed = np.array([_problem_scores(g, metric).mean() for _, g in samples.groupby(seed_col, sort=True)])
-    return (float(per_seed.mean()), *bootstrap_ci(per_seed, **kw))
-
-
 def seed_problem_scores(samples: pd.DataFrame, metric: str = "accuracy", seed_col: str = "seed") -> np.ndarray:
     """(S, P) matrix of per-problem scores, one row per seed, over the problems every seed answered."""
     scores = {s: _problem_scores(g, metric) for s, g in samples.groupby(seed_col, sort=True)}
@@ -105,14 +91,6 @@ def seed_problem_scores(samples: pd.DataFrame, metric: str = "accuracy", seed_co
     if not problems:
         raise ValueError("no problem is shared by all seeds")
     return np.stack([scores[s].loc[problems].to_numpy() for s in scores])  # (S, P)
-
-
-def bootstrap_seeds_problems(
-    samples: pd.DataFrame, metric: str = "accuracy", seed_col: str = "seed", **kw
-) -> tuple[float, float, float]:
-    """(point, low, high): two-level bootstrap, seeds then problems (see bootstrap_ci)."""
-    matrix = seed_problem_scores(samples, metric, seed_col)
-    return (float(matrix.mean()), *bootstrap_ci(matrix, **kw))
 
 
 # --------------------------------------------------------------------------------------------

@@ -171,19 +171,19 @@ def test_bootstrap_seed_variation_widens_interval():
     assert hi2 - lo2 > hi1 - lo1
 
 
-def test_bootstrap_frame_helpers():
+def test_seed_problem_scores_and_its_interval():
     a = _samples(SPEC).assign(seed=0)
     b = _samples([(p, lv, s, [1 - c for c in cs]) for p, lv, s, cs in SPEC]).assign(seed=1)
     both = pd.concat([a, b])
-    point, lo, hi = stats.bootstrap_seeds(both, n_boot=200)
-    assert point == pytest.approx(0.5) and lo <= point <= hi
-    point, lo, hi = stats.bootstrap_seeds_problems(both, "pass@2", n_boot=200)
-    assert point == pytest.approx(np.mean([5 / 6, 1, 0, 5 / 6, 0, 1]))
-    point, lo, hi = stats.bootstrap_problems(a, n_boot=200)
-    assert point == pytest.approx(0.5) and 0 <= lo <= hi <= 1
-    assert stats.seed_problem_scores(both).shape == (2, 3)
-    with pytest.raises(ValueError):
-        stats.bootstrap_problems(a, "median")
+    matrix = stats.seed_problem_scores(both)
+    assert matrix.shape == (2, 3) and matrix.mean() == pytest.approx(0.5)
+    lo, hi = stats.bootstrap_ci(matrix, n_boot=200)
+    assert lo <= 0.5 <= hi
+    assert stats.seed_problem_scores(both, "pass@2").mean() == pytest.approx(np.mean([5 / 6, 1, 0, 5 / 6, 0, 1]))
+    lo, hi = stats.bootstrap_ci(stats.seed_problem_scores(a)[0], n_boot=200)
+    assert 0 <= lo <= 0.5 <= hi <= 1
+    with pytest.raises(ValueError, match="unknown metric 'median'"):
+        stats.seed_problem_scores(a, "median")
     with pytest.raises(ValueError):
         stats.bootstrap_ci([])
 
