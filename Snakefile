@@ -17,7 +17,12 @@ min_version("9.0")
 # Rules run `python -m ...`: make that the interpreter running Snakemake (its virtual environment)
 # whatever PATH says, so `.venv/bin/snakemake` works without activating the environment. With
 # --use-conda a rule's environment still comes first (its activation prepends its own bin).
-os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+envvars:
+    "PATH",
+
+
+_search_path = os.environ["PATH"]
+os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), _search_path])
 
 
 configfile: "config/config.yaml"

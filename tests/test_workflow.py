@@ -12,7 +12,9 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-WORKFLOW_FILES = ("Snakefile", "workflow", "config", "profiles")
+# analysis/ too: the analysis rules take their scripts as inputs, found through `import analysis`,
+# which from the workflow's directory (the jobs' cwd) is this copy.
+WORKFLOW_FILES = ("Snakefile", "workflow", "config", "profiles", "analysis")
 
 
 def _copy_workflow(dest: Path) -> Path:
@@ -186,12 +188,15 @@ def finished(tmp_path_factory):
     return workdir, cfg, proc
 
 
+FIGURES = ("fig_accuracy_by_level", "fig_training_curves", "fig_pass_at_k", "fig_negative_group_ratio",
+           "fig_weight_function", "fig_confident_mistakes")
+
+
 def test_end_to_end_writes_every_output_and_says_where(finished):
     workdir, cfg, proc = finished
     results = workdir / "results"
     assert (results / "REPORT.md").read_text().strip()
-    for fig in ("fig_accuracy_by_level", "fig_training_curves", "fig_pass_at_k", "fig_negative_group_ratio",
-                "fig_weight_function", "fig_confident_mistakes"):
+    for fig in FIGURES:
         assert (results / "figures" / f"{fig}.png").stat().st_size > 0
     for tab in ("tab_pass_at_k", "tab_accuracy_by_level", "tab_confident_mistakes"):
         assert (results / "tables" / f"{tab}.md").exists()
@@ -253,6 +258,26 @@ def test_figure_setting_reruns_only_figures(finished):
     proc = snakemake(workdir, "-n", "--configfile", str(path.name))
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert set(job_counts(proc.stdout)) == {"figure", "report", "mlflow_summary", "all"}
+
+
+def test_editing_an_analysis_script_reruns_exactly_what_runs_it(finished):
+    # The analysis rules take their code as inputs (common.smk: analysis_code): an edited figure
+    # script reruns that figure alone under `snakemake figures`; an edited analysis/style.py, every
+    # figure. Dry runs on the workflow's copy of analysis/, each edit undone after.
+    workdir, _, _ = finished
+    for name, expected in (("fig_pass_at_k", {"fig_pass_at_k"}), ("style", set(FIGURES))):
+        script = workdir / "analysis" / f"{name}.py"
+        text = script.read_text()
+        try:
+            script.write_text(text + "\n# an edit\n")
+            proc = snakemake(workdir, "-n", "figures")
+        finally:
+            script.write_text(text)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        jobs = planned_jobs(proc.stdout)
+        assert {rule for rule, _ in jobs} == {"figure", "figures"}, jobs
+        assert {wildcards["figure"] for rule, wildcards in jobs if rule == "figure"} == expected
+    assert planned_jobs(snakemake(workdir, "-n").stdout) == []  # the edits undone: nothing to do
 
 
 def test_alpha_reruns_only_the_lens_family(finished):

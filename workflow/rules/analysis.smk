@@ -10,6 +10,7 @@ rule collect:
         CONDA_ENV
     input:
         collect_inputs(ALGOS),
+        code=analysis_code("collect"),
     output:
         train=f"{R}/tidy/train_metrics.parquet",
         evals=f"{R}/tidy/eval_samples.parquet",
@@ -28,6 +29,7 @@ rule figure:
         CONDA_ENV
     input:
         rules.collect.output,
+        code=lambda wc: analysis_code(wc.figure),
     output:
         [f"{R}/figures/{{figure}}.{ext}" for ext in [*FIG.formats, "csv"]],
     wildcard_constraints:
@@ -47,6 +49,7 @@ rule table:
         CONDA_ENV
     input:
         rules.collect.output,
+        code=lambda wc: analysis_code(wc.table),
     output:
         [f"{R}/tables/{{table}}.{ext}" for ext in ("md", "tex", "csv")],
     wildcard_constraints:
@@ -71,6 +74,7 @@ rule report:
         tables=table_files(MAIN_TABLES),
         ablations=ablation_files() if ABLATIONS_REQUESTED else [],
         sweeps=sweep_files() if SWEEPS_REQUESTED else [],
+        code=analysis_code("report"),
     output:
         f"{R}/REPORT.md",
     params:
@@ -91,6 +95,7 @@ rule collect_ablations:
         CONDA_ENV
     input:
         collect_inputs(ALGOS + ABLATION_ALGOS),
+        code=analysis_code("collect"),
     output:
         train=f"{R}/tidy/ablations/train_metrics.parquet",
         evals=f"{R}/tidy/ablations/eval_samples.parquet",
@@ -109,6 +114,7 @@ rule ablation_table:
         CONDA_ENV
     input:
         rules.collect_ablations.output,
+        code=lambda wc: analysis_code(wc.table),
     output:
         [f"{R}/tables/ablations/{{table}}.{ext}" for ext in ("md", "tex", "csv")],
     wildcard_constraints:
@@ -129,6 +135,7 @@ rule ablation_figure:
         CONDA_ENV
     input:
         rules.collect_ablations.output,
+        code=lambda wc: analysis_code(wc.figure),
     output:
         [f"{R}/figures/ablations/{{figure}}.{ext}" for ext in [*FIG.formats, "csv"]],
     wildcard_constraints:
@@ -149,6 +156,7 @@ rule collect_sweeps:
         CONDA_ENV
     input:
         collect_inputs(["grpo"] + SWEEP_ARMS),
+        code=analysis_code("collect"),
     output:
         train=f"{R}/tidy/sweeps/train_metrics.parquet",
         evals=f"{R}/tidy/sweeps/eval_samples.parquet",
@@ -167,6 +175,7 @@ rule sweep_table:
         CONDA_ENV
     input:
         rules.collect_sweeps.output,
+        code=lambda wc: analysis_code(wc.table),
     output:
         [f"{R}/tables/sweeps/{{table}}.{ext}" for ext in ("md", "tex", "csv")],
     wildcard_constraints:
@@ -187,6 +196,7 @@ rule sweep_figure:
         CONDA_ENV
     input:
         rules.collect_sweeps.output,
+        code=lambda wc: analysis_code(wc.figure),
     output:
         [f"{R}/figures/sweeps/{{figure}}.{ext}" for ext in [*FIG.formats, "csv"]],
     wildcard_constraints:

@@ -4,6 +4,7 @@
 # Everything here runs when Snakemake parses the workflow, so a bad config fails at `snakemake -n`
 # with lens.config's message (key and file) before any job starts.
 
+import ast
 import copy
 import dataclasses
 import re
@@ -15,6 +16,7 @@ import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+import analysis as _analysis_package
 from lens import algorithms as algorithm_table
 from lens.config import (
     AlgorithmConfig,
@@ -521,6 +523,30 @@ ABLATIONS_REQUESTED = _requested("ablations")
 SWEEPS_REQUESTED = _requested("sweeps")
 if SWEEPS_REQUESTED and not SWEEP_ARMS:
     _fail("sweeps", "the `sweeps` target needs at least one entry {algorithm, parameter, values}")
+
+
+ANALYSIS_DIR = Path(_analysis_package.__file__).parent
+
+
+def analysis_code(module):
+    """The files `python -m analysis.<module>` runs: the script and every analysis module it imports,
+    transitively. The analysis rules take them as inputs, so editing a figure script or
+    analysis/style.py reruns exactly the jobs that run it (the training code, lens/, is not among them)."""
+    seen, todo = set(), [module]
+    while todo:
+        name = todo.pop()
+        path = ANALYSIS_DIR / f"{name}.py"
+        if name in seen or not path.is_file():
+            continue
+        seen.add(name)
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.ImportFrom) and node.module == "analysis":
+                todo += [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("analysis."):
+                todo.append(node.module.split(".")[1])
+            elif isinstance(node, ast.Import):
+                todo += [a.name.split(".")[1] for a in node.names if a.name.startswith("analysis.")]
+    return sorted(str(ANALYSIS_DIR / f"{name}.py") for name in seen)
 
 
 def figure_files(names=FIGURE_ARGS):
