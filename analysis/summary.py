@@ -24,12 +24,12 @@ from analysis.collect import (
     seed_problem_matrix,
     shared_columns,
 )
+from lens.algorithms import GROUP_TYPES  # noqa: F401 (also the analysis scripts' name for them)
 from lens.config import parse_sweep_arm
 from lens.metrics import HARD_SUBSET, in_subset
 
 # The subsets every headline figure and table shows, in their order.
 HEADLINE_SUBSETS = ("all", HARD_SUBSET)
-GROUP_TYPES = ("mixed", "all_wrong", "all_correct")  # lens.trainer's groups/{type}_frac, adv/*/{type}
 PASS_AT_K_COLUMNS = ["model", "benchmark", "subset", "algo", "step", "k", "n_seeds", "n_problems", "n_samples",
                      "mean", "std_seeds", "ci_low", "ci_high"]
 

@@ -33,10 +33,10 @@ from analysis.collect import (
     shared_columns,
 )
 from analysis.summary import pass_at_k_summary, seed_summary
+from lens.algorithms import GROUP_TYPES
 from lens.metrics import in_subset
 
 NAME = "tab_leaderboard"
-GROUP_TYPES = ("mixed", "all_wrong", "all_correct")
 COLUMNS = ["rank", "model", "benchmark", "algo", "step", "n_seeds", "n_problems_hard",
            "pass1", "pass1_low", "pass1_high", "k", "passk", "passk_low", "passk_high",
            "hard", "hard_low", "hard_high", "diff_hard", "diff_low", "diff_high", "p_value",

@@ -17,6 +17,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping
 
+# The kinds of group of G samples the advantage rules tell apart (lens.objective), in the order the
+# trainer's metrics (groups/{kind}_frac, adv/*/{kind}), the rollout records and the analysis use.
+GROUP_TYPES = ("mixed", "all_wrong", "all_correct")
+
 
 @dataclass(frozen=True)
 class Param:

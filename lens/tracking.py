@@ -88,8 +88,13 @@ def results_root(run_dir: str | Path) -> Path:
     return run_dir
 
 
+def store_uri(results_dir: str | Path) -> str:
+    """The default tracking store of a results folder: one SQLite file beside runs/ (every job's)."""
+    return f"sqlite:///{Path(results_dir) / 'mlflow.db'}"
+
+
 def default_tracking_uri(run_dir: str | Path) -> str:
-    return f"sqlite:///{results_root(run_dir) / 'mlflow.db'}"
+    return store_uri(results_root(run_dir))
 
 
 def tracking_uri(uri: str | None, run_dir: str | Path) -> str:
@@ -455,7 +460,7 @@ def log_summary(results_dir: str | Path, experiment: str, uri: str | None = None
     """Log REPORT.md, figures/ and tables/ of a results folder to its `summary` run (created once, its id
     kept in RESULTS/mlflow_summary_run_id); returns the run id, or None after a warning."""
     results_dir = Path(results_dir)
-    uri = uri or f"sqlite:///{results_dir.resolve() / 'mlflow.db'}"
+    uri = uri or store_uri(results_dir.resolve())
     try:
         _probe(uri)
         experiment_id = ensure_experiment(uri, experiment)
@@ -661,7 +666,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"MLflow server at {args.uri}" + (f" (pid {pid})" if pid else " (already running)"))
         return 0
     if args.command == "ensure-experiment":
-        uri = args.uri or f"sqlite:///{Path(args.results_dir).resolve() / 'mlflow.db'}"
+        uri = args.uri or store_uri(Path(args.results_dir).resolve())
         experiment_id = ""
         try:
             experiment_id = ensure_experiment(uri, args.experiment)

@@ -366,10 +366,10 @@ def tracking_uri_arg():
 
 def print_locations():
     """Where the results are and how to browse them; printed when a run succeeds."""
-    from lens.tracking import results_ui_url
+    from lens.tracking import results_ui_url, store_uri
 
     root = Path(R).resolve()
-    store = CFG.tracking.server_store or CFG.tracking.uri or f"sqlite:///{root / 'mlflow.db'}"
+    store = CFG.tracking.server_store or CFG.tracking.uri or store_uri(root)
     local = "--host 127.0.0.1 --port 5000"
     if CFG.tracking.uri and CFG.tracking.uri.startswith("http") and not CFG.tracking.server_store:
         ui = "the tracking server's UI"  # a server the workflow did not start: it is still up
