@@ -17,9 +17,9 @@ that is unreachable or broken is reported once with a warning and then left alon
 - A run records its training and evaluation datasets as inputs (name, digest of the files, source),
   and a resumed job does not log a (metric, step) the store already holds: each is stored once.
 - `log_summary`: one `summary` run per results folder holding REPORT.md, the figures and tables.
-- Tracking-server mode (`tracking.uri: http://HOST:PORT` with `tracking.server_store`): the
-  workflow runs `mlflow server` on the submitting host for its duration (`start_server` /
-  `stop_server`); jobs on any node log to it over HTTP, and only the server touches the store.
+- Tracking-server mode (`tracking.uri: http://HOST:PORT` with `tracking.server_store`): jobs on any
+  node log to the server over HTTP, and only it touches the store; starting and stopping that
+  server is lens.mlflow_server's job.
 
 CLI (called by the workflow; the logging commands exit 0 even when MLflow is broken):
     python -m lens.tracking ensure-experiment --results-dir RESULTS --experiment NAME [--uri URI] [--id-file F]
@@ -32,9 +32,7 @@ does that for every evaluation of one run (DIR/eval/BENCHMARK/stepSTEP) in one p
     python -m lens.tracking log-summary --results-dir RESULTS --experiment NAME [--uri URI]
 logs RESULTS/REPORT.md, figures/ and tables/ to the folder's summary run;
     python -m lens.tracking ui-url --results-dir RESULTS [--base http://127.0.0.1:5000]
-prints the UI link of RESULTS' experiment (its runs table, "Model training" mode);
-    python -m lens.tracking server start|stop --uri http://HOST:PORT --store STORE --artifacts DIR --state-dir DIR
-starts `mlflow server` (returns once it answers) or stops the one started with that state dir.
+prints the UI link of RESULTS' experiment (its runs table, "Model training" mode).
 """
 
 from __future__ import annotations
@@ -43,7 +41,6 @@ import argparse
 import json
 import logging
 import math
-import os
 import random
 import re
 import socket
@@ -494,128 +491,6 @@ def log_summary(results_dir: str | Path, experiment: str, uri: str | None = None
         return None
 
 
-# --------------------------------------------------------------------------------------------
-# Tracking-server mode: `mlflow server` on the submitting host for the workflow's duration
-# --------------------------------------------------------------------------------------------
-SERVER_PID_FILE = "server.pid"
-SERVER_LOG_FILE = "server.log"
-
-
-def _answers(uri: str, timeout: float = 2.0) -> bool:
-    """True if an MLflow server answers GET {uri}/health."""
-    from urllib.request import urlopen
-
-    try:
-        with urlopen(uri.rstrip("/") + "/health", timeout=timeout) as resp:
-            return resp.status == 200
-    except OSError:
-        return False
-
-
-def server_command(uri: str, store: str, artifacts: str | Path, workers: int | None = None) -> list[str]:
-    """`mlflow server` bound to the host and port of `uri`; one worker on a SQLite store (one writer)."""
-    parsed = urlparse(uri)
-    if parsed.scheme != "http" or not parsed.hostname or not parsed.port:
-        raise ValueError(f"tracking-server mode needs tracking.uri http://HOST:PORT, got {uri!r}")
-    if workers is None:
-        workers = 1 if store.startswith("sqlite:") else min(4, os.cpu_count() or 1)
-    return [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", store,
-            "--artifacts-destination", str(Path(artifacts).resolve()), "--serve-artifacts",
-            "--host", parsed.hostname, "--port", str(parsed.port), "--workers", str(workers)]
-
-
-def start_server(uri: str, store: str, artifacts: str | Path, state_dir: str | Path, *,
-                 workers: int | None = None, timeout_s: float = 180.0) -> int | None:
-    """Start `mlflow server` for `uri` and return its pid once it answers; None if one already answers
-    there (it is used as it is). The pid and log live in `state_dir`."""
-    state_dir = Path(state_dir)
-    cmd = server_command(uri, store, artifacts, workers)
-    if _answers(uri):
-        log.info("an MLflow server already answers at %s: using it", uri)
-        return None
-    state_dir.mkdir(parents=True, exist_ok=True)
-    Path(artifacts).mkdir(parents=True, exist_ok=True)
-    if store.startswith("sqlite:///"):
-        Path(store[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-    log_path = state_dir / SERVER_LOG_FILE
-    with log_path.open("ab") as log_file:
-        # Its own session: a Ctrl-C at the terminal reaches Snakemake, which then stops the server.
-        proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
-    (state_dir / SERVER_PID_FILE).write_text(f"{proc.pid}\n")
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            (state_dir / SERVER_PID_FILE).unlink(missing_ok=True)
-            tail = log_path.read_text(errors="replace")[-3000:]
-            raise RuntimeError(f"mlflow server exited with code {proc.returncode} (log {log_path}):\n{tail}")
-        if _answers(uri):
-            log.info("MLflow server up at %s (pid %d, store %s, artifacts %s)", uri, proc.pid, store, artifacts)
-            return proc.pid
-        time.sleep(0.5)
-    stop_server(state_dir)
-    raise RuntimeError(f"mlflow server did not answer at {uri} within {timeout_s:.0f} s (log {log_path})")
-
-
-def stop_server(state_dir: str | Path, timeout_s: float = 30.0) -> bool:
-    """Stop the server started with this state dir (its whole process group); False if none was running."""
-    import signal
-
-    pid_file = Path(state_dir) / SERVER_PID_FILE
-    if not pid_file.exists():
-        return False
-    pid = int(pid_file.read_text().strip())
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pid_file.unlink(missing_ok=True)
-        return False
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pid, 0)
-        except ProcessLookupError:
-            break
-        try:  # reap it when it is our child (started in this process)
-            os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
-        time.sleep(0.2)
-    else:
-        os.killpg(pid, signal.SIGKILL)
-    pid_file.unlink(missing_ok=True)
-    log.info("MLflow server (pid %d) stopped", pid)
-    return True
-
-
-def workflow_server_state_dir(results_dir: str | Path) -> Path:
-    """Where the workflow's server keeps its pid file and log (on the submitting host)."""
-    return Path(results_dir) / "logs" / "mlflow-server"
-
-
-def start_workflow_server(uri: str, store: str, results_dir: str | Path) -> int | None:
-    """The workflow's onstart in tracking-server mode: `mlflow server` at `uri` on `store`, artifacts in
-    RESULTS/mlartifacts, stopped at exit however Snakemake ends; a server already answering is used
-    as it is. A server that does not start is reported, not raised: files stay the record."""
-    try:
-        pid = start_server(uri, store, Path(results_dir) / "mlartifacts", workflow_server_state_dir(results_dir))
-    except (RuntimeError, ValueError) as err:
-        print(f"MLflow tracking server not started: {err}", file=sys.stderr)
-        return None
-    if pid is not None:
-        print(f"MLflow tracking server at {uri} (pid {pid}, store {store})")
-        import atexit
-
-        atexit.register(stop_workflow_server, uri, results_dir)  # also after an exception or Ctrl-C
-    return pid
-
-
-def stop_workflow_server(uri: str, results_dir: str | Path) -> None:
-    """The workflow's onsuccess/onerror: stop the server `start_workflow_server` started (if any)."""
-    if stop_server(workflow_server_state_dir(results_dir)):
-        print(f"MLflow tracking server at {uri} stopped")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lens.tracking", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -640,30 +515,10 @@ def main(argv: list[str] | None = None) -> int:
     ui = sub.add_parser("ui-url", help="print the UI link of a results folder's experiment (its runs table)")
     ui.add_argument("--results-dir", required=True, type=Path)
     ui.add_argument("--base", default="http://127.0.0.1:5000", help="the UI's http://HOST:PORT")
-    sv = sub.add_parser("server", help="start or stop `mlflow server` for the tracking-server mode")
-    sv.add_argument("action", choices=["start", "stop"])
-    sv.add_argument("--state-dir", required=True, type=Path, help="holds the server's pid file and log")
-    sv.add_argument("--uri", help="http://HOST:PORT the server listens on (start)")
-    sv.add_argument("--store", help="backend store URI: sqlite:///PATH or postgresql://... (start)")
-    sv.add_argument("--artifacts", type=Path, help="artifact root on this host's disk (start)")
-    sv.add_argument("--workers", type=int, default=None)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "ui-url":
         print(results_ui_url(args.results_dir, args.base))
-        return 0
-    if args.command == "server":
-        if args.action == "stop":
-            print("stopped" if stop_server(args.state_dir) else "no server was running")
-            return 0
-        if not (args.uri and args.store and args.artifacts):
-            parser.error("server start needs --uri, --store and --artifacts")
-        try:
-            pid = start_server(args.uri, args.store, args.artifacts, args.state_dir, workers=args.workers)
-        except (RuntimeError, ValueError) as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 1
-        print(f"MLflow server at {args.uri}" + (f" (pid {pid})" if pid else " (already running)"))
         return 0
     if args.command == "ensure-experiment":
         uri = args.uri or store_uri(Path(args.results_dir).resolve())

@@ -257,7 +257,8 @@ def test_mlflow_ui_in_headless_chromium(cluster_run):
     browser's stored choice, else GenAI), not from the experiment's kind tag."""
     import mlflow
 
-    from lens.tracking import UI_WORKFLOW_PARAM, start_server, stop_server, ui_url
+    from lens.mlflow_server import start_server, stop_server
+    from lens.tracking import UI_WORKFLOW_PARAM, ui_url
 
     workdir = cluster_run["workdir"]
     uri = f"http://127.0.0.1:{free_port()}"

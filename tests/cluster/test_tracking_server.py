@@ -15,7 +15,8 @@ import pandas as pd
 import pytest
 from engines import REPO, free_port, job_env, new_database, stored_metrics
 
-from lens.tracking import RUN_ID_FILE, _answers, metric_name, start_server, stop_server
+from lens.mlflow_server import answers, start_server, stop_server
+from lens.tracking import RUN_ID_FILE, metric_name
 
 pytestmark = pytest.mark.cluster
 WORKER = REPO / "tests" / "cluster" / "log_worker.py"
@@ -55,7 +56,7 @@ def test_parallel_jobs_log_each_row_once_through_the_server(backend, tmp_path, r
     uri = f"http://127.0.0.1:{free_port()}"
     state = tmp_path / "server"
     pid = start_server(uri, store, tmp_path / "artifacts", state)
-    assert pid is not None and _answers(uri)
+    assert pid is not None and answers(uri)
     try:
         # A second start finds it answering and leaves it alone (nothing to stop for that caller).
         assert start_server(uri, store, tmp_path / "artifacts", tmp_path / "other") is None
@@ -68,7 +69,7 @@ def test_parallel_jobs_log_each_row_once_through_the_server(backend, tmp_path, r
         _run_workers([["--run-dir", str(runs[0]), "--uri", uri, "--from-step", "9", "--to-step", "20"]])
     finally:
         assert stop_server(state)
-    assert not _answers(uri)
+    assert not answers(uri)
     assert not (state / "server.pid").exists()
     checked = assert_rows_stored_once(store, runs)
     assert checked == (20 + 12 + 12) * 6

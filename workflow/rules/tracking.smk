@@ -4,7 +4,7 @@
 
 from urllib.parse import urlparse
 
-from lens.tracking import start_workflow_server, stop_workflow_server
+from lens.mlflow_server import start_workflow_server, stop_workflow_server
 
 if CFG.tracking.server_store is not None:
     _uri = urlparse(CFG.tracking.uri or "")
