@@ -16,8 +16,9 @@ import sys
 
 import pandas as pd
 
-from analysis import style, tab_leaderboard
+from analysis import style
 from analysis.collect import read_eval_samples, read_train_metrics
+from analysis.summary import leaderboard
 
 NAME = "fig_leaderboard"
 
@@ -54,7 +55,7 @@ def plot(data: pd.DataFrame, baseline: str):
 
 
 def build(args) -> list:
-    data = tab_leaderboard.compute(read_eval_samples(args.tidy), read_train_metrics(args.tidy), args.benchmark,
+    data = leaderboard(read_eval_samples(args.tidy), read_train_metrics(args.tidy), args.benchmark,
                                    args.baseline, args.k_max, args.bootstrap_samples, args.bootstrap_seed)
     return style.write_figure(data, lambda: plot(data, args.baseline), args.out, NAME, args.formats, args.dpi)
 

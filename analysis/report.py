@@ -29,8 +29,7 @@ import pandas as pd
 
 from analysis import paper_numbers, stats, style
 from analysis.collect import TidyError, pick_benchmark, read_eval_samples, read_train_metrics
-from analysis.summary import GROUP_TYPES, advantage_change
-from analysis.tab_accuracy_by_level import diff_id
+from analysis.summary import GROUP_TYPES, advantage_change, diff_id
 from lens.metrics import HARD_SUBSET, in_subset, subset_key
 
 PACKAGES = ("numpy", "pandas", "pyarrow", "matplotlib", "torch", "transformers", "trl", "accelerate",

@@ -13,6 +13,9 @@ import contextlib
 from pathlib import Path
 from typing import Iterable, Iterator
 
+import pandas as pd
+
+from analysis import paper_numbers
 from lens import algorithms, datasets
 from lens.metrics import HARD_SUBSET
 
@@ -323,3 +326,59 @@ def fmt_p(p: float) -> str:
     if p != p:
         return ""
     return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+# --------------------------------------------------------------------------------------------
+# The Pass@k tables' layout (analysis.tab_pass_at_k, analysis.tab_ablation)
+# --------------------------------------------------------------------------------------------
+SUBSET_LABELS = {"all": "all", HARD_SUBSET: HARD_SUBSET_LABEL}
+
+
+def paper_label(paper_table: str) -> str:
+    """`table1` -> `Table 1`."""
+    return paper_numbers.table_label(paper_table)
+
+
+def _pass_at_k_rows(data: pd.DataFrame, algo_order: list[str], paper_table: str):
+    """(header, rows, indices of the first row of each model block) for the Markdown/LaTeX tables."""
+    ks = sorted(data["k"].unique())
+    header = ["Model", "Algorithm", "Subset", *[f"P@{k}" for k in ks]]
+    rows, blocks = [], []
+    for model in sorted(data["model"].unique()):
+        blocks.append(len(rows))
+        for subset in [s for s in SUBSET_LABELS if s in set(data["subset"])]:
+            for algo in algo_order:
+                sel = data[(data["model"] == model) & (data["subset"] == subset) & (data["algo"] == algo)]
+                if sel.empty:
+                    continue
+                sel = sel.set_index("k").reindex(ks)
+                n_seeds = int(sel["n_seeds"].dropna().iloc[0])
+                ours = [fmt_mean_spread(m, s) if m == m else "" for m, s in zip(sel["mean"], sel["std_seeds"])]
+                label = f"{algo_label(algo)} (ours, {n_seeds} seed{'s' if n_seeds > 1 else ''})"
+                # the model's name only on the first row of its block
+                rows.append([model_label(model) if len(rows) == blocks[-1] else "", label,
+                             SUBSET_LABELS[subset], *ours])
+                if sel["paper"].notna().any():
+                    rows.append(["", f"{algo_label(algo)} (paper, {paper_label(paper_table)})",
+                                 SUBSET_LABELS[subset],
+                                 *[f"{p:.2f}" if p == p else "" for p in sel["paper"]]])
+                    rows.append(["", "Δ ours − paper", "", *[fmt_signed(d) for d in sel["delta"]]])
+    return header, rows, blocks
+
+
+def write_pass_at_k_tables(data: pd.DataFrame, out: Path, name: str, algo_order: list[str], paper_table: str | None,
+                           caption: str, trained, no_paper: str = "") -> list[Path]:
+    """The Markdown/LaTeX/CSV tables of analysis.summary.with_paper's rows; the note names the training
+    data (`trained`: an analysis.training_data.TrainingData) and, where the paper's numbers are left
+    out, says why (`no_paper`)."""
+    header, rows, blocks = _pass_at_k_rows(data, algo_order, paper_table)
+    bench = benchmark_label(data["benchmark"].iloc[0])
+    steps = ", ".join(f"{model_label(m)}: step {int(s)}" for m, s in
+                      data.groupby("model")["step"].max().items())
+    note = (f"{trained.sentence()} Pass@k (%) on {bench} at the final step ({steps}); ours: mean ± standard "
+            f"deviation over seeds (unbiased estimator from n = {int(data['n_samples'].min())} samples per problem).")
+    if data["paper"].notna().any():
+        note += f" Paper: {paper_numbers.TABLES[paper_table]}."
+    elif no_paper:
+        note += f" {no_paper}"
+    return write_table(data, out, name, header, rows, caption, note, "lll" + "r" * (len(header) - 3), blocks)

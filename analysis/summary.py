@@ -7,7 +7,11 @@ of the per-seed means and a 95 % bootstrap interval over seeds and problems (ana
 analysis.tab_pass_at_k, tab_ablation and tab_leaderboard print; `advantage_change` is the
 share-weighted mean |A - A_GRPO| per group type from the training metrics (REPORT.md, the
 sensitivity table); `sensitivity_summary` is what analysis.tab_sensitivity prints and
-analysis.fig_sensitivity draws.
+analysis.fig_sensitivity draws; `with_paper` and `paper_table_for` put the paper's Pass@k beside
+ours where the training data match (tab_pass_at_k, tab_ablation); `leaderboard` is the rows
+analysis.tab_leaderboard prints and analysis.fig_leaderboard draws; `diff_id` names a difference
+row. Scripts share code only through this module, analysis.style and analysis.stats: no script
+imports another.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis import stats, style
+from analysis import paper_numbers, stats, style, training_data
 from analysis.collect import (
     TidyError,
     final_step_samples,
@@ -24,7 +28,7 @@ from analysis.collect import (
     seed_problem_matrix,
     shared_columns,
 )
-from lens.algorithms import GROUP_TYPES  # noqa: F401 (also the analysis scripts' name for them)
+from lens.algorithms import GROUP_TYPES
 from lens.config import parse_sweep_arm
 from lens.metrics import HARD_SUBSET, in_subset
 
@@ -202,3 +206,117 @@ def sensitivity_summary(samples: pd.DataFrame, metrics: pd.DataFrame, benchmark:
                 record[f"delta_{gtype}"] = changes.get((model, arm, gtype), np.nan)
             records.append(record)
     return pd.DataFrame(records).reindex(columns=SENSITIVITY_COLUMNS)
+
+
+# --------------------------------------------------------------------------------------------
+# The Pass@k tables (Table 1/3 layout: analysis.tab_pass_at_k; Table 2's: analysis.tab_ablation)
+# --------------------------------------------------------------------------------------------
+PASS_AT_K_TABLE_COLUMNS = ["model", "benchmark", "subset", "algo", "step", "n_seeds", "n_samples", "k", "mean",
+                           "std_seeds", "ci_low", "ci_high", "paper", "delta"]
+# The paper tables in the Table 1/3 layout, for `--paper-table auto`, in the order they are tried.
+PAPER_TABLES = ("table1", "table3")
+
+
+def with_paper(summary: pd.DataFrame, paper_table: str | None) -> pd.DataFrame:
+    """Add the paper's Pass@k (and ours minus paper) to the whole-set rows of matching models;
+    `paper_table` None (training data unlike any paper table's): no paper numbers."""
+    def lookup(row) -> float:
+        if row["subset"] != "all" or paper_table is None:
+            return np.nan
+        ref = paper_numbers.paper_pass_at_k(paper_table, row["model"], row["algo"], row["benchmark"])
+        return ref.get(int(row["k"]), np.nan) if ref else np.nan
+
+    data = summary.copy()
+    data["paper"] = data.apply(lookup, axis=1) if len(data) else pd.Series(dtype=float)
+    data["delta"] = data["mean"] - data["paper"]
+    return data[PASS_AT_K_TABLE_COLUMNS]
+
+
+def paper_table_for(trained: training_data.TrainingData, requested: str) -> tuple[str | None, str]:
+    """(the paper table to print beside ours, or None; the note when there is none).
+
+    `requested` is a table name or `auto` (the one of PAPER_TABLES whose training data are these runs')."""
+    if requested != "auto":
+        ok, why = training_data.paper_comparable(trained, requested)
+        return (requested, "") if ok else (None, why)
+    table = training_data.matching_paper_table(trained, PAPER_TABLES)
+    if table is not None:
+        return table, ""
+    kinds = " and ".join(f"{style.paper_label(t)} on {style.training_data_label(paper_numbers.TRAINING_DATA[t])}"
+                         for t in PAPER_TABLES)
+    return None, f"No comparison with the paper: it trained {kinds}; these runs on {trained.label}."
+
+
+# --------------------------------------------------------------------------------------------
+# The leaderboard (analysis.tab_leaderboard, analysis.fig_leaderboard)
+# --------------------------------------------------------------------------------------------
+LEADERBOARD_COLUMNS = ["rank", "model", "benchmark", "algo", "step", "n_seeds", "n_problems_hard",
+           "pass1", "pass1_low", "pass1_high", "k", "passk", "passk_low", "passk_high",
+           "hard", "hard_low", "hard_high", "diff_hard", "diff_low", "diff_high", "p_value",
+           "all_wrong_frac", "delta_vs_grpo"]
+
+
+def _hard_matrices(samples: pd.DataFrame) -> dict[tuple[str, str], tuple[np.ndarray, list[str], int, list[int]]]:
+    """(model, algo) -> (seeds x problems accuracy matrix on Level 4-5, problem ids, step, seeds)."""
+    problems = per_problem(final_step_samples(samples))
+    problems = problems[in_subset(problems["level"]).to_numpy()]
+    out = {}
+    for (model, algo), group in problems.groupby(["model", "algo"], sort=True):
+        matrix, seeds, pids = seed_problem_matrix(group.assign(accuracy=group["c"] / group["n"]), "accuracy")
+        out[model, algo] = (matrix, pids, int(group["step"].iloc[0]), seeds)
+    return out
+
+
+def _training_summary(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Per (model, algo): mean all-wrong share and mean |A - A_GRPO| over all samples, over steps and seeds."""
+    wide = metrics.pivot_table(index=["model", "algo", "seed", "step"], columns="metric", values="value",
+                               aggfunc="mean")
+    delta = pd.Series(0.0, index=wide.index)
+    for gtype in GROUP_TYPES:  # every group has G samples: a group-share-weighted mean is a sample mean
+        frac, change = f"groups/{gtype}_frac", f"adv/delta_vs_grpo/{gtype}"
+        delta = delta + (wide[frac] * wide[change] if frac in wide and change in wide else np.nan)
+    per_step = pd.DataFrame({"all_wrong_frac": wide.get("groups/all_wrong_frac", np.nan), "delta_vs_grpo": delta})
+    return per_step.groupby(level=["model", "algo"]).mean().reset_index()
+
+
+def leaderboard(samples: pd.DataFrame, metrics: pd.DataFrame, benchmark: str | None, baseline: str, k_max: int,
+                n_boot: int, seed: int) -> pd.DataFrame:
+    """The leaderboard's rows (analysis.tab_leaderboard prints them, analysis.fig_leaderboard draws them)."""
+    benchmark, rows = pick_benchmark(samples, benchmark)
+    n_min = int(per_problem(final_step_samples(rows))["n"].min())
+    k = 1 << int(np.log2(max(1, min(k_max, n_min))))  # largest power of two every run sampled
+    passes = pass_at_k_summary(rows, benchmark, sorted({1, k}), n_boot, seed)
+    passes = passes[passes["subset"] == "all"].set_index(["model", "algo", "k"])
+    hard = _hard_matrices(rows)
+    train = _training_summary(metrics).set_index(["model", "algo"]) if not metrics.empty else pd.DataFrame()
+    records = []
+    for (model, algo), (matrix, pids, step, seeds) in hard.items():
+        hard_summary = seed_summary(matrix, n_boot, seed)
+        record = {"model": model, "benchmark": benchmark, "algo": algo, "step": step, "n_seeds": len(matrix),
+                  "n_problems_hard": len(pids), "k": k, "hard": hard_summary["mean"],
+                  "hard_low": hard_summary["ci_low"], "hard_high": hard_summary["ci_high"]}
+        for prefix, kk in (("pass1", 1), ("passk", k)):
+            row = passes.loc[(model, algo, kk)]
+            record.update({prefix: row["mean"], f"{prefix}_low": row["ci_low"], f"{prefix}_high": row["ci_high"]})
+        if algo != baseline and (model, baseline) in hard:
+            base, base_pids, _, base_seeds = hard[model, baseline]
+            treat, base, _ = shared_columns(matrix, pids, base, base_pids)
+            # runs of one seed share their random numbers: pair them (analysis.stats.same_seed_rows)
+            res = stats.paired_bootstrap(treat, base, n_boot=n_boot, seed=seed,
+                                         same_seeds=stats.same_seed_rows(seeds, base_seeds))
+            record.update({"diff_hard": style.percent(res["diff"]), "diff_low": style.percent(res["ci_low"]),
+                           "diff_high": style.percent(res["ci_high"]), "p_value": res["p_value"]})
+        if (model, algo) in train.index:
+            record.update(train.loc[(model, algo)].to_dict())
+        records.append(record)
+    if not records:
+        raise TidyError(f"no run has Level 4-5 problems ({style.HARD_SUBSET_LABEL}) on {benchmark!r}")
+    data = pd.DataFrame(records).reindex(columns=LEADERBOARD_COLUMNS)
+    data = data.sort_values(["model", "hard", "algo"], ascending=[True, False, True], kind="stable")
+    data["rank"] = data.groupby("model").cumcount() + 1
+    return data.reset_index(drop=True)
+
+
+def diff_id(treatment: str, baseline: str) -> str:
+    """The `algo` of a difference row (tab_accuracy_by_level's CSV, REPORT.md's lookups)."""
+    return f"{treatment}_minus_{baseline}"

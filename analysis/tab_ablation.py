@@ -22,8 +22,7 @@ from pathlib import Path
 
 from analysis import paper_numbers, style, training_data
 from analysis.collect import TidyError, read_eval_samples
-from analysis.summary import pass_at_k_summary
-from analysis.tab_pass_at_k import with_paper, write_tables
+from analysis.summary import pass_at_k_summary, with_paper
 from lens import algorithms
 
 NAME = "tab_ablation"
@@ -46,8 +45,8 @@ def build(args) -> list:
     missing = [a for a in ABLATION_ALGOS if a not in set(data["algo"])]
     caption = "Ablation: LENS in mixed groups only, in all-wrong groups only, and both (Table 2 layout)"
     caption += f", and the baselines {', '.join(style.algo_label(a) for a in baselines)}." if baselines else "."
-    paths = write_tables(data, Path(args.out), NAME, ABLATION_ALGOS + baselines, PAPER_TABLE if comparable else None,
-                         caption, trained, no_paper)
+    paths = style.write_pass_at_k_tables(data, Path(args.out), NAME, ABLATION_ALGOS + baselines,
+                                         PAPER_TABLE if comparable else None, caption, trained, no_paper)
     if missing:
         note = ("\nNot run (add them to `ablation_algorithms` in the config and build the `ablations` target): "
                 + ", ".join(style.algo_label(a) for a in missing) + ".\n")

@@ -27,17 +27,13 @@ from analysis.collect import (
     seed_problem_matrix,
     shared_columns,
 )
-from analysis.summary import seed_summary
+from analysis.summary import diff_id, seed_summary
 from lens.metrics import HARD_SUBSET
 
 NAME = "tab_accuracy_by_level"
 COLUMNS = ["model", "benchmark", "level", "algo", "step", "n_seeds", "n_problems", "mean", "std_seeds", "ci_low",
            "ci_high", "p_value"]
 LEVEL_LABELS = {"all": "all levels", HARD_SUBSET: style.HARD_SUBSET_LABEL}
-
-
-def diff_id(treatment: str, baseline: str) -> str:
-    return f"{treatment}_minus_{baseline}"
 
 
 def compute(samples: pd.DataFrame, benchmark: str | None, treatment: str, baseline: str, n_boot: int,

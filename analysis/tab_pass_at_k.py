@@ -18,101 +18,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
 from analysis import paper_numbers, style, training_data
 from analysis.collect import read_eval_samples
-from analysis.summary import pass_at_k_summary
-from lens.metrics import HARD_SUBSET
+from analysis.summary import PAPER_TABLES, paper_table_for, pass_at_k_summary, with_paper
 
 NAME = "tab_pass_at_k"
-COLUMNS = ["model", "benchmark", "subset", "algo", "step", "n_seeds", "n_samples", "k", "mean", "std_seeds", "ci_low",
-           "ci_high", "paper", "delta"]
-SUBSET_LABELS = {"all": "all", HARD_SUBSET: style.HARD_SUBSET_LABEL}
-
-
-# The paper tables in this layout, for `--paper-table auto`, in the order they are tried.
-PAPER_TABLES = ("table1", "table3")
-
-
-def with_paper(summary: pd.DataFrame, paper_table: str | None) -> pd.DataFrame:
-    """Add the paper's Pass@k (and ours minus paper) to the whole-set rows of matching models;
-    `paper_table` None (training data unlike any paper table's): no paper numbers."""
-    def lookup(row) -> float:
-        if row["subset"] != "all" or paper_table is None:
-            return np.nan
-        ref = paper_numbers.paper_pass_at_k(paper_table, row["model"], row["algo"], row["benchmark"])
-        return ref.get(int(row["k"]), np.nan) if ref else np.nan
-
-    data = summary.copy()
-    data["paper"] = data.apply(lookup, axis=1) if len(data) else pd.Series(dtype=float)
-    data["delta"] = data["mean"] - data["paper"]
-    return data[COLUMNS]
-
-
-def paper_label(paper_table: str) -> str:
-    """`table1` -> `Table 1`."""
-    return paper_numbers.table_label(paper_table)
-
-
-def paper_table_for(trained: training_data.TrainingData, requested: str) -> tuple[str | None, str]:
-    """(the paper table to print beside ours, or None; the note when there is none).
-
-    `requested` is a table name or `auto` (the one of PAPER_TABLES whose training data are these runs')."""
-    if requested != "auto":
-        ok, why = training_data.paper_comparable(trained, requested)
-        return (requested, "") if ok else (None, why)
-    table = training_data.matching_paper_table(trained, PAPER_TABLES)
-    if table is not None:
-        return table, ""
-    kinds = " and ".join(f"{paper_label(t)} on {style.training_data_label(paper_numbers.TRAINING_DATA[t])}"
-                         for t in PAPER_TABLES)
-    return None, f"No comparison with the paper: it trained {kinds}; these runs on {trained.label}."
-
-
-def display_rows(data: pd.DataFrame, algo_order: list[str], paper_table: str):
-    """(header, rows, indices of the first row of each model block) for the Markdown/LaTeX tables."""
-    ks = sorted(data["k"].unique())
-    header = ["Model", "Algorithm", "Subset", *[f"P@{k}" for k in ks]]
-    rows, blocks = [], []
-    for model in sorted(data["model"].unique()):
-        blocks.append(len(rows))
-        for subset in [s for s in SUBSET_LABELS if s in set(data["subset"])]:
-            for algo in algo_order:
-                sel = data[(data["model"] == model) & (data["subset"] == subset) & (data["algo"] == algo)]
-                if sel.empty:
-                    continue
-                sel = sel.set_index("k").reindex(ks)
-                n_seeds = int(sel["n_seeds"].dropna().iloc[0])
-                ours = [style.fmt_mean_spread(m, s) if m == m else "" for m, s in zip(sel["mean"], sel["std_seeds"])]
-                label = f"{style.algo_label(algo)} (ours, {n_seeds} seed{'s' if n_seeds > 1 else ''})"
-                # the model's name only on the first row of its block
-                rows.append([style.model_label(model) if len(rows) == blocks[-1] else "", label,
-                             SUBSET_LABELS[subset], *ours])
-                if sel["paper"].notna().any():
-                    rows.append(["", f"{style.algo_label(algo)} (paper, {paper_label(paper_table)})",
-                                 SUBSET_LABELS[subset],
-                                 *[f"{p:.2f}" if p == p else "" for p in sel["paper"]]])
-                    rows.append(["", "Δ ours − paper", "", *[style.fmt_signed(d) for d in sel["delta"]]])
-    return header, rows, blocks
-
-
-def write_tables(data: pd.DataFrame, out: Path, name: str, algo_order: list[str], paper_table: str | None,
-                 caption: str, trained: training_data.TrainingData, no_paper: str = "") -> list[Path]:
-    """The Markdown/LaTeX/CSV tables; the note names the training data and, where the paper's numbers
-    are left out, says why (`no_paper`)."""
-    header, rows, blocks = display_rows(data, algo_order, paper_table)
-    bench = style.benchmark_label(data["benchmark"].iloc[0])
-    steps = ", ".join(f"{style.model_label(m)}: step {int(s)}" for m, s in
-                      data.groupby("model")["step"].max().items())
-    note = (f"{trained.sentence()} Pass@k (%) on {bench} at the final step ({steps}); ours: mean ± standard "
-            f"deviation over seeds (unbiased estimator from n = {int(data['n_samples'].min())} samples per problem).")
-    if data["paper"].notna().any():
-        note += f" Paper: {paper_numbers.TABLES[paper_table]}."
-    elif no_paper:
-        note += f" {no_paper}"
-    return style.write_table(data, out, name, header, rows, caption, note, "lll" + "r" * (len(header) - 3), blocks)
 
 
 def build(args) -> list:
@@ -123,7 +33,7 @@ def build(args) -> list:
     paper_table, no_paper = paper_table_for(trained, args.paper_table)
     data = with_paper(summary, paper_table)
     order = args.algos or style.sort_algos(data["algo"].unique())
-    return write_tables(data, Path(args.out), NAME, order, paper_table,
+    return style.write_pass_at_k_tables(data, Path(args.out), NAME, order, paper_table,
                         "Pass@k by model and algorithm (Table 1/3 layout).", trained, no_paper)
 
 
