@@ -24,13 +24,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from analysis import paper_numbers, stats, style
+from analysis import paper_numbers, power, stats, style
 from analysis.collect import TidyError, pick_benchmark, read_eval_samples, read_train_metrics
 from analysis.summary import GROUP_TYPES, advantage_change, diff_id
-from lens.metrics import HARD_SUBSET, in_subset, subset_key
+from lens.metrics import HARD_SUBSET, subset_key
 
 PACKAGES = ("numpy", "pandas", "pyarrow", "matplotlib", "torch", "transformers", "trl", "accelerate",
             "mlflow", "snakemake", "math-verify", "lm-eval")
@@ -59,10 +58,6 @@ FIGURES = {  # file stem -> (caption title, what it shows)
                             "w(z) = (1/z) log(1/(1-z)) - 1: the weight on a wrong answer grows with its "
                             "likelihood."),
 }
-# The paper's design for the power statement (Appendix D.1 and Table 1 of the paper): seeds, the Level 4-5 problems of
-# MATH-500, samples per problem; accuracies are Table 1's Pass@1 (the paper has no per-level table).
-PAPER_DESIGN = {"n_seeds": 2, "n_problems": 262, "n_samples": 16}
-PAPER_SEED_SDS = (0.0, 0.01, 0.02)  # run-to-run SDs of an arm's mean accuracy to show it under
 # Below this share of GRPO's advantage magnitude, LENS's change to the updates is called small.
 SMALL_CHANGE = 0.05
 # Swept parameters whose larger values strengthen the signal from all-wrong groups (the Sensitivity section).
@@ -383,75 +378,6 @@ def change_section(samples: pd.DataFrame, n_boot: int) -> tuple[list[str], list[
 # --------------------------------------------------------------------------------------------
 # Power: what difference could this run, and the paper's design, detect?
 # --------------------------------------------------------------------------------------------
-def _hard_final(samples: pd.DataFrame, model: str, algo: str) -> tuple[pd.DataFrame, int] | None:
-    """The arm's Level 4-5 samples at its final step and that step, on the benchmark with the most
-    Level 4-5 problems (the final set when there is one, as in the accuracy-by-level table)."""
-    sub = samples[(samples["model"] == model) & (samples["algo"] == algo)
-                  & in_subset(samples["level"]).to_numpy()]
-    if sub.empty:
-        return None
-    sizes = sub.groupby("benchmark")["problem_id"].nunique()
-    sub = sub[sub["benchmark"] == sizes.sort_index().idxmax()]
-    step = int(sub["step"].max())
-    return sub[sub["step"] == step], step
-
-
-def run_power(samples: pd.DataFrame, model: str, treatment: str, baseline: str) -> dict | None:
-    """Minimum detectable Level 4-5 difference (80 % power, two-sided 5 %) of this run's design and the
-    observed difference; None when an arm has no Level 4-5 samples.
-
-    When both arms ran the same seeds (>= 2), runs of one seed share their random numbers (the same
-    start, data order and sampling seeds), and the tables pair them by seed: the design is paired
-    (analysis.stats.paired_difference_se). Otherwise the arms are independent runs, each with its own
-    seed-to-seed and per-problem variance (analysis.stats.variance_components)."""
-    arms = {}
-    for algo in (treatment, baseline):
-        found = _hard_final(samples, model, algo)
-        if found is None:
-            return None
-        sub, step = found
-        matrix = stats.seed_problem_scores(sub)  # (S, P)
-        n = int(sub.groupby(["seed", "problem_id"]).size().min())
-        arms[algo] = {"matrix": matrix, "step": step, "n_samples": n, "seeds": sorted(sub["seed"].unique()),
-                      "components": stats.variance_components(matrix, n_samples=n)}
-    t, b = arms[treatment], arms[baseline]
-    if t["matrix"].shape[1] != b["matrix"].shape[1]:
-        return None
-    seeds = [t["matrix"].shape[0], b["matrix"].shape[0]]
-    out = {"n_seeds": seeds, "n_problems": t["matrix"].shape[1], "n_samples": min(t["n_samples"], b["n_samples"]),
-           "diff": float(t["matrix"].mean() - b["matrix"].mean()), "step": t["step"],
-           "seed_sd": [float(np.sqrt(a["components"]["seed_var"])) for a in (t, b)],
-           "resid_sd": [float(np.sqrt(a["components"]["resid_var"])) for a in (t, b)]}
-    if stats.same_seed_rows(t["seeds"], b["seeds"]):
-        paired = stats.paired_difference_se(t["matrix"], b["matrix"])
-        out.update(design="paired", se=paired["se"], seed_df=paired["seed_df"],
-                   paired_seed_sd=float(np.sqrt(paired["seed_var"])),
-                   paired_problem_sd=float(np.sqrt(paired["problem_var"])))
-        # what the same runs could detect if each arm's seeds were independent of the other's
-        out["independent_mdd"] = stats.minimum_detectable_difference(
-            stats.difference_se([t["components"], b["components"]], seeds, t["matrix"].shape[1]))
-    else:
-        out.update(design="independent",
-                   se=stats.difference_se([t["components"], b["components"]], seeds, t["matrix"].shape[1]))
-    out["mdd"] = stats.minimum_detectable_difference(out["se"])
-    return out
-
-
-def paper_power(seed_sds=PAPER_SEED_SDS) -> list[dict]:
-    """The paper's design (2 seeds, 262 Level 4-5 problems, 16 samples) at each paper model's Table 1
-    Pass@1 for GRPO and LENS, for a few run-to-run SDs."""
-    rows = []
-    table = paper_numbers.PASS_AT_K["table1"]
-    for model in sorted({m for m, _ in table}):
-        if (model, "grpo") not in table or (model, "lens") not in table:
-            continue
-        acc = [table[(model, "lens")][1] / 100, table[(model, "grpo")][1] / 100]
-        for sd in seed_sds:
-            out = stats.binomial_design(acc, seed_sd=sd, **PAPER_DESIGN)
-            rows.append({"model": model, "grpo": acc[1], "lens": acc[0], "seed_sd": sd, "mdd": out["mdd"]})
-    return rows
-
-
 def power_section(samples: pd.DataFrame | None, treatment: str, baseline: str) -> list[str]:
     t, b = style.algo_label(treatment), style.algo_label(baseline)
     lines = [f"Power is the chance that a difference of a given size gives an interval that excludes 0. "
@@ -461,7 +387,7 @@ def power_section(samples: pd.DataFrame | None, treatment: str, baseline: str) -
              "against the differences that matter; otherwise it means \"cannot tell\".", ""]
     if samples is not None:
         for model in sorted(samples["model"].unique()):
-            p = run_power(samples, model, treatment, baseline)
+            p = power.run_power(samples, model, treatment, baseline)
             if p is None:
                 lines.append(f"- **This run, {style.model_label(model)}**: no {t} vs {b} Level 4-5 samples to "
                              "measure it on.")
@@ -492,9 +418,9 @@ def power_section(samples: pd.DataFrame | None, treatment: str, baseline: str) -
                          "means \"cannot tell\", not \"no difference\".")
             lines.append(text)
     lines.append("")
-    rows = paper_power()
+    rows = power.paper_power()
     if rows:
-        d = PAPER_DESIGN
+        d = power.PAPER_DESIGN
         lines += [f"The paper's design ({d['n_seeds']} seeds per arm, the {d['n_problems']} Level 4-5 problems of "
                   f"MATH-500, {d['n_samples']} samples each) at the paper's accuracies (Table 1 Pass@1; the paper "
                   "reports no per-level accuracy), with every problem at that accuracy (the most sampling noise "
@@ -508,7 +434,7 @@ def power_section(samples: pd.DataFrame | None, treatment: str, baseline: str) -
             lines.append(f"| {style.model_label(model)} | {100 * sub[0]['grpo']:.1f} % | "
                          f"{100 * sub[0]['lens']:.1f} % | "
                          f"{style.fmt_signed(100 * (sub[0]['lens'] - sub[0]['grpo']))} | "
-                         + " | ".join(f"{100 * by_sd[sd]:.1f}" for sd in PAPER_SEED_SDS) + " |")
+                         + " | ".join(f"{100 * by_sd[sd]:.1f}" for sd in power.PAPER_SEED_SDS) + " |")
         lines += ["", "MDD: minimum detectable difference in points at 80 % power; seed SD: run-to-run standard "
                   "deviation of one arm's Level 4-5 accuracy (not reported in the paper).", ""]
     return lines

@@ -19,6 +19,7 @@ from analysis import (
     fig_pass_at_k,
     fig_training_curves,
     fig_weight_function,
+    power,
     report,
     style,
     tab_ablation,
@@ -226,7 +227,7 @@ def test_run_power_uses_the_final_step_level_4_5_and_both_arms_variance():
         rows.append({"model": "m", "algo": algo, "seed": seed, "step": 5, "benchmark": "b", "problem_id": "easy",
                      "level": 1, "sample_idx": 0, "correct": True})
     samples = pd.DataFrame(rows)
-    out = report.run_power(samples, "m", "lens", "grpo")
+    out = power.run_power(samples, "m", "lens", "grpo")
     scores = {a: np.array([[0.5 * c for c in correct[(a, s)]] for s in (0, 1)]) for a in ("lens", "grpo")}
     comps = [report.stats.variance_components(scores[a]) for a in ("lens", "grpo")]
     se = report.stats.difference_se(comps, [2, 2], 3)
@@ -240,7 +241,7 @@ def test_run_power_uses_the_final_step_level_4_5_and_both_arms_variance():
     assert out["independent_mdd"] == pytest.approx(2.8015852 * se, rel=1e-6)
     # Other seeds for LENS: independent runs, each arm's own variance components
     relabelled = samples.assign(seed=np.where(samples["algo"] == "lens", samples["seed"] + 2, samples["seed"]))
-    out = report.run_power(relabelled, "m", "lens", "grpo")
+    out = power.run_power(relabelled, "m", "lens", "grpo")
     assert out["design"] == "independent" and "independent_mdd" not in out
     assert out["se"] == pytest.approx(se) and out["mdd"] == pytest.approx(2.8015852 * se, rel=1e-6)
 
