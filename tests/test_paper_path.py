@@ -110,11 +110,12 @@ def test_launcher_follows_the_model_gpus(tmp_path):
 
 
 def test_cpu_processes_launch_under_torchrun(tmp_path):
-    """A CPU model with `processes: 2` (the rehearsal's stand-ins, for example): torch's launcher, a
-    free port per job, the process count checked at start, and two cores reserved per job."""
+    """A CPU model with `processes: 2` (the rehearsal's stand-ins): torch's launcher, a free port per
+    job, the process count checked at start, and two cores reserved per job; `processes: 1` (here
+    the Qwen stand-in) keeps one plain process."""
     env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HF_HUB_OFFLINE": "1"}
-    overlay = tmp_path / "two-processes.yaml"
-    overlay.write_text(yaml.safe_dump({"models": {"llama31_8b_instruct": {"processes": 2}}}))
+    overlay = tmp_path / "one-process.yaml"
+    overlay.write_text(yaml.safe_dump({"models": {"qwen25_3b": {"processes": 1}}}))
     out = subprocess.run([str(Path(sys.executable).parent / "snakemake"), "-n", "-p", "--configfile",
                           "config/paper.yaml", "config/paper-rehearsal.yaml", str(overlay), "--config",
                           f"results_dir={tmp_path / 'results'}"],
@@ -127,7 +128,7 @@ def test_cpu_processes_launch_under_torchrun(tmp_path):
     for job in llama:
         assert "python -m torch.distributed.run --standalone --nproc_per_node 2 -m lens.train" in job
         assert " --processes 2 >" in job and "threads: 2" in job and "accelerate" not in job
-    for job in qwen:  # the other stand-in keeps one plain process
+    for job in qwen:
         assert " python -m lens.train --config" in job and "--processes" not in job and "threads:" not in job
 
 

@@ -35,16 +35,20 @@ ALLOWED = {
     "results_dir": "rehearsal outputs apart from a real paper run",
     "models.*.model.path": "the hub checkpoint is replaced by a stand-in built here (rule standin)",
     "models.*.model.tiny.*": "the stand-in: the model's architecture family and tokenizer conventions, tiny sizes",
-    "models.*.gpus": "no GPU: lens.train runs as one CPU process",
+    "models.*.gpus": "no GPU: lens.train runs on CPU processes",
+    "models.*.processes": "2 CPU processes (torchrun, gloo) for the paper's 8 GPU processes: groups straddle them",
     "data.train[*].path": "hub id -> the local copy in ../shared/data",
-    "training.prompts_per_rollout": "size: 4 prompts per rollout instead of 128",
-    "training.prompts_per_update": "size: 4 updates of 1 prompt (16 completions, 4 micro-batches of 4)",
+    "training.prompts_per_rollout": "size: 3 prompts per rollout instead of 128 (an odd number: on 2 processes "
+                                    "one group straddles them)",
+    "training.updates_per_rollout": "3 updates per rollout instead of 4: the 3 prompts, one each (several "
+                                    "updates, TRL's pi_old, gradient accumulation as in the paper)",
+    "training.prompts_per_update": "size: 3 updates of 1 prompt (16 completions: 8 per process, 2 micro-batches of 4)",
     "training.rollout_steps": "size: 2 rollout steps instead of ~1,600",
     "training.max_new_tokens": "size: 24 tokens instead of 4,096",
     "training.save_every": "size: a checkpoint every step, so MATH-500 is evaluated every N = 1 steps",
     "training.rollout_records_every": "size: the paper records every 10th of 1,600 steps, the rehearsal both of its 2",
     "training.engine": "vLLM is GPU-only: transformers' generate",
-    "training.torch_threads": "one thread per job, two jobs on two cores",
+    "training.torch_threads": "one thread per process: a training job's two processes on two cores",
     "evaluation.benchmarks[*].path": "hub id -> the local copy in ../shared/data",
     "evaluation.benchmarks[*].limit": "size: 10 MATH-500 problems",
     "evaluation.final_benchmarks[*].path": "hub id -> the local copy in ../shared/data",
@@ -133,8 +137,12 @@ def test_overlay_keeps_the_papers_structure():
         assert entry.training == paper["models"][name].get("training", {})  # learning rates
         assert entry.model["tiny"]["arch"] == {"llama31_8b_instruct": "llama", "qwen25_3b": "qwen2"}[name]
     t = cfg.training
-    completions_per_update = t.prompts_per_update * t.num_generations
-    assert t.updates_per_rollout == 4 and t.micro_batch_size < completions_per_update  # accumulation
+    processes = {entry.training_processes() for entry in cfg.models.values()}
+    assert processes == {2} and all(entry.training_gpus() == 0 for entry in cfg.models.values())
+    per_process = t.prompts_per_update * t.num_generations // 2
+    assert t.updates_per_rollout > 1 and t.micro_batch_size < per_process  # several updates, accumulation
+    # each process generates half of the rollout: not whole groups, so one group straddles the two
+    assert (t.prompts_per_rollout * t.num_generations // 2) % t.num_generations != 0
     assert t.gradient_checkpointing and cfg.data.decontaminate and t.num_generations == 16
     # dataset kinds and splits are the paper's; only where they are read from changes
     for section, key in (("data", "train"), ("evaluation", "benchmarks"), ("evaluation", "final_benchmarks")):
@@ -186,19 +194,23 @@ def test_rehearsal_end_to_end(tmp_path):
     assert set(final["step"]) == {2} and final["problem_id"].nunique() == 35
     curves = pd.read_csv(results / "figures" / "fig_training_curves.csv")
     assert set(curves["model"]) == {"llama31_8b_instruct", "qwen25_3b"}
-    # gradient accumulation really happened: 4 updates per rollout step, 2 steps
+    # gradient accumulation really happened: 3 updates per rollout step, 2 steps
     for done in results.glob("runs/*/*/seed*/done"):
-        assert json.loads(done.read_text())["global_step"] == 8
-        # rollout records: both steps, 4 prompts x G = 16 each; the advantages are the rule's, group by group
+        assert json.loads(done.read_text())["global_step"] == 6
+        # rollout records: both steps, 3 prompts x G = 16 each; the advantages are the rule's, group by group
         rollouts = pd.read_parquet(done.parent / "rollouts.parquet")
-        assert sorted(rollouts["step"].unique()) == [1, 2] and len(rollouts) == 2 * 4 * 16
+        assert sorted(rollouts["step"].unique()) == [1, 2] and len(rollouts) == 2 * 3 * 16
+        # two processes, gathered by rank 0: each generated 24 of a step's 48 samples, so the middle
+        # group of every step straddles them (its advantages exist only once both halves are gathered)
+        ranks_per_group = rollouts.groupby(["step", "group"])["rank"].agg(lambda r: tuple(sorted(set(r))))
+        assert ranks_per_group.tolist() == [(0,), (0, 1), (1,)] * 2, ranks_per_group
         run_cfg = load_run_config(done.parent / "config.yaml")
         assert not rollouts["confidence"].isna().any()  # several updates per rollout: TRL's pi_old for every arm
         for (step, _), group in rollouts.groupby(["step", "group"]):
             rewards = torch.tensor(group["reward"].to_numpy()).view(1, 16)
             confidence = torch.tensor(group["confidence"].to_numpy()).view(1, 16)
             expected = compute_advantages(run_cfg.algorithm.name, rewards, confidence,
-                                          seed=rollout_seed(run_cfg.seed, (int(step) - 1) * 4),
+                                          seed=rollout_seed(run_cfg.seed, (int(step) - 1) * 3),
                                           **run_cfg.algorithm.params())
             torch.testing.assert_close(torch.tensor(group["advantage"].to_numpy()).view(1, 16), expected,
                                        rtol=1e-5, atol=1e-6)
@@ -223,6 +235,8 @@ def test_rehearsal_end_to_end(tmp_path):
     assert set(table["algo"]) == arms
     board = pd.read_csv(results / "tables" / "ablations" / "tab_leaderboard.csv")
     assert set(board["algo"]) == arms and set(board["model"]) == {"llama31_8b_instruct", "qwen25_3b"}
+    for records in results.glob("runs/*/*/seed*/rollouts.parquet"):  # every arm's runs on both processes
+        assert set(pd.read_parquet(records, columns=["rank"])["rank"]) == {0, 1}, records
     assert "## Leaderboard" in (results / "REPORT.md").read_text()
     assert set(table["model"]) == {"llama31_8b_instruct", "qwen25_3b"}
     md = (results / "tables" / "ablations" / "tab_ablation.md").read_text()
