@@ -1,7 +1,8 @@
 """The paper rehearsal (config/paper-rehearsal.yaml over config/paper.yaml): what the overlay may
 change, and the rehearsal itself, run end to end with Snakemake (main target, then `ablations`).
 
-The end-to-end test takes ~15 minutes on 2 cores and is marked `rehearsal`; `make test` and CI run
+The end-to-end test takes ~27 minutes on 2 cores (each training job on 2 processes) and is marked
+`rehearsal`; `make test` and CI run
 it, `pytest -m "not rehearsal"` skips it while iterating.
 """
 
