@@ -74,13 +74,13 @@ def test_a_zero3_job_on_a_cpu_stops_before_training(tmp_path, tmp_path_factory):
     both engines named, before its first step, and its MLflow run is marked FAILED."""
     pytest.importorskip("lens.data")
     from mlflow.tracking import MlflowClient
-    from test_train import _mlflow_template, _tiny_cfg
+    from tiny_runs import mlflow_template, tiny_cfg
 
-    cfg = _tiny_cfg(tmp_path, rollout_steps=2, save_every=2)
+    cfg = tiny_cfg(tmp_path, rollout_steps=2, save_every=2)
     results = tmp_path / "results"
     run_dir = results / "runs" / "tiny" / "lens" / "seed0"
     run_dir.mkdir(parents=True)
-    shutil.copy(_mlflow_template(tmp_path_factory), results / "mlflow.db")
+    shutil.copy(mlflow_template(tmp_path_factory), results / "mlflow.db")
     write_run_config(cfg, run_dir / "config.yaml")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1",
            "LOGLEVEL": "WARNING"}

@@ -12,6 +12,7 @@ import socket
 from pathlib import Path
 
 import pytest
+from tiny_runs import mlflow_template
 
 from lens import tracking
 from lens.config import RunConfig, parse, write_run_config
@@ -24,17 +25,6 @@ from lens.tracking import (
     results_root,
     summary_metrics,
 )
-
-
-def mlflow_template(tmp_path_factory) -> Path:
-    """An initialised empty MLflow SQLite database, built once per session (its migrations take ~10-20 s)."""
-    template = tmp_path_factory.getbasetemp() / "mlflow-template" / "mlflow.db"
-    if not template.exists():
-        from mlflow.tracking import MlflowClient
-
-        template.parent.mkdir(parents=True, exist_ok=True)
-        MlflowClient(tracking_uri=f"sqlite:///{template}").search_experiments()
-    return template
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from tiny_runs import REPO, mlflow_template, tiny_cfg, tiny_run
+from tiny_runs import REPO, tiny_cfg, tiny_run
 
 from lens.config import ConfigError, RunConfig, TrainingConfig, parse, write_run_config
 from lens.objective import compute_advantages
@@ -32,7 +32,6 @@ from lens.train import (
     write_metrics,
 )
 
-_tiny_cfg, _mlflow_template = tiny_cfg, mlflow_template  # tests/test_engine.py imports them from here
 CONTRACT_METRICS = {
     "reward", "groups/all_wrong_frac", "groups/all_correct_frac", "groups/mixed_frac", "adv/nonzero_frac",
     "confidence/wrong_mean",

@@ -42,7 +42,8 @@ def tiny_cfg(tmp_path: Path, problems: list[dict] | None = None, **training) -> 
 
 
 def mlflow_template(tmp_path_factory) -> Path:
-    """Initialised empty MLflow database, built once per session (same file tests/test_tracking.py uses)."""
+    """An initialised empty MLflow SQLite database, built once per session (its migrations take ~10-20 s);
+    tests copy it rather than migrate a new store each."""
     template = tmp_path_factory.getbasetemp() / "mlflow-template" / "mlflow.db"
     if not template.exists():
         from mlflow.tracking import MlflowClient
