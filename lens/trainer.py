@@ -60,10 +60,10 @@ from torch import Tensor
 from trl import GRPOTrainer
 
 from lens import algorithms
+from lens.algorithms import GROUP_TYPES
 from lens.config import AlgorithmConfig
 from lens.objective import compute_advantages, group_stats, sequence_confidence
 
-GROUP_TYPES = algorithms.GROUP_TYPES  # re-exported: tests and benchmarks read it here
 CONFIDENCE_SOURCES = ("trainer", "sampling")  # training.confidence_from: whose log-probs give p (point 1 above)
 
 
