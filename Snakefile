@@ -29,6 +29,7 @@ configfile: "config/config.yaml"
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/configs.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
@@ -40,7 +41,7 @@ rule all:
     input:
         f"{R}/REPORT.md",
         figure_files(),
-        table_files(MAIN_TABLES),
+        table_files(),
         mlflow_markers(ALGOS),
         f"{R}/mlflow_summary_logged",
     default_target: True
@@ -53,18 +54,14 @@ rule figures:
 
 rule tables:
     input:
-        table_files(MAIN_TABLES),
+        table_files(),
 
 
 rule ablations:
     """Table 2's arms and the extra baselines (`ablation_algorithms`), trained, evaluated, tabulated
     (Table 2 layout and the leaderboard), and REPORT.md with the leaderboard section."""
     input:
-        train_outputs(ALGOS + ABLATION_ALGOS),
-        eval_outputs(ALGOS + ABLATION_ALGOS),
-        mlflow_markers(ALGOS + ABLATION_ALGOS),
-        ablation_files(),
-        f"{R}/REPORT.md",
+        optional_target("ablations/"),
 
 
 rule sweeps:
@@ -73,11 +70,7 @@ rule sweeps:
     runs they are compared with (the sensitivity table and figure), and REPORT.md with the
     Sensitivity section."""
     input:
-        train_outputs(["grpo"] + SWEEP_ARMS),
-        eval_outputs(["grpo"] + SWEEP_ARMS),
-        mlflow_markers(["grpo"] + SWEEP_ARMS),
-        sweep_files(),
-        f"{R}/REPORT.md",
+        sweeps_target,
 
 
 onstart:
@@ -90,7 +83,7 @@ onstart:
 onsuccess:
     if CFG.tracking.server_store is not None:
         stop_workflow_server(CFG.tracking.uri, R)
-    print_locations()
+    print(where_to_browse(R, CFG.tracking.uri, CFG.tracking.server_store))
 
 
 onerror:

@@ -21,7 +21,6 @@ the confident-mistakes figure and table.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 
@@ -30,7 +29,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lens.config import parse_sweep_arm
+from lens import layout
 
 TRAIN_FILE = "train_metrics.parquet"
 EVAL_FILE = "eval_samples.parquet"
@@ -77,31 +76,8 @@ TRAIN_KEYS = ["model", "algo", "seed", "metric", "step"]
 NEGATIVE_KEYS = ["model", "algo", "seed", "step", "group", "sample_idx"]
 EVAL_KEYS = ["model", "algo", "seed", "benchmark", "step", "problem_id", "sample_idx"]
 
-_SEED_DIR = re.compile(r"^seed(\d+)$")
-_STEP_DIR = re.compile(r"^step(\d+)$")
-
-
 class TidyError(RuntimeError):
     """Results are missing or malformed; the message says which file and what to run."""
-
-
-# --------------------------------------------------------------------------------------------
-# Scanning run directories
-# --------------------------------------------------------------------------------------------
-def run_dirs(runs: Path, sweeps: bool = False) -> list[tuple[str, str, int, Path]]:
-    """(model, algo, seed, path) of every results/runs/{model}/{algo}/seed{seed}/, sorted; with `sweeps`
-    also of every results/runs/{model}/{algo}/{param}-{value}/seed{seed}/, as algo `{algo}/{param}-{value}`."""
-    found = []
-    for seed_dir in runs.glob("*/*/seed*"):
-        match = _SEED_DIR.match(seed_dir.name)
-        if match and seed_dir.is_dir():
-            found.append((seed_dir.parent.parent.name, seed_dir.parent.name, int(match.group(1)), seed_dir))
-    for seed_dir in runs.glob("*/*/*/seed*") if sweeps else ():
-        match = _SEED_DIR.match(seed_dir.name)
-        arm = f"{seed_dir.parent.parent.name}/{seed_dir.parent.name}"
-        if match and seed_dir.is_dir() and parse_sweep_arm(arm) is not None:
-            found.append((seed_dir.parent.parent.parent.name, arm, int(match.group(1)), seed_dir))
-    return sorted(found, key=lambda r: r[:3])
 
 
 def _read(path: Path, required: list[str]) -> pd.DataFrame:
@@ -125,17 +101,13 @@ def _train_rows(model: str, algo: str, seed: int, run: Path) -> pd.DataFrame | N
 
 def _eval_rows(model: str, algo: str, seed: int, run: Path) -> list[pd.DataFrame]:
     frames = []
-    for path in sorted((run / "eval").glob("*/step*/samples.parquet")):
-        match = _STEP_DIR.match(path.parent.name)
-        if not match:
-            continue
+    for benchmark, step, path in layout.eval_files(run):
         frame = _read(path, ["problem_id", "level", "subject", "sample_idx", "correct", "completion_tokens"])
         correct = pd.to_numeric(frame["correct"], errors="coerce").astype("float64")
         if correct.isna().any() or not correct.isin([0.0, 1.0]).all():
             raise TidyError(f"{path}: column 'correct' must hold only 0/1 or true/false")
         frame = frame.assign(correct=correct == 1.0)
-        frames.append(frame.assign(model=model, algo=algo, seed=seed, step=int(match.group(1)),
-                                   benchmark=path.parent.parent.name))
+        frames.append(frame.assign(model=model, algo=algo, seed=seed, step=step, benchmark=benchmark))
     return frames
 
 
@@ -201,7 +173,7 @@ def collect(runs: str | Path, out: str | Path, sweeps: bool = False) -> dict[str
     runs, out = Path(runs), Path(out)
     if not runs.is_dir():
         raise TidyError(f"{runs}: no such directory; run the training and evaluation jobs first")
-    dirs = run_dirs(runs, sweeps)
+    dirs = layout.run_dirs(runs, sweeps)
     if not dirs:
         raise TidyError(f"{runs}: no run directories of the form {{model}}/{{algo}}/seed{{N}}/")
     train = [f for m, a, s, d in dirs if (f := _train_rows(m, a, s, d)) is not None]

@@ -110,8 +110,7 @@ def config_summary(path: str | None) -> tuple[list[str], list[str]]:
                 lines.append(f"- config {key}: {cfg[key]}")
         if isinstance(cfg.get("models"), dict):
             lines.append(f"- config models: {sorted(cfg['models'])}")
-            standins = sorted(m for m, e in cfg["models"].items()
-                              if isinstance(e, dict) and (e.get("model") or {}).get("tiny") and not e.get("warmup"))
+            standins = sorted(m for m, e in cfg["models"].items() if isinstance(e, dict) and e.get("kind") == "standin")
             if standins:
                 lines.append(f"- stand-ins: {standins} are tiny models of the same architecture family built here "
                              "(a rehearsal of the pipeline, not the models' results); their labels below name the "

@@ -20,7 +20,7 @@ import pandas as pd
 import yaml
 
 from analysis import paper_numbers
-from lens import datasets
+from lens import datasets, layout
 from lens.config import ConfigError, DataConfig, parse
 
 SUBSET_KEYS = ("limit", "levels", "limit_per_level_subject")
@@ -46,14 +46,8 @@ class TrainingData:
 
 
 def runs_folder(tidy: str | Path, runs: str | Path | None = None) -> Path:
-    """`runs`, else the `runs` folder beside the nearest folder named `tidy` above (or at) `tidy`."""
-    if runs is not None:
-        return Path(runs)
-    tidy = Path(tidy).resolve()
-    for folder in (tidy, *tidy.parents):
-        if folder.name == "tidy":
-            return folder.parent / "runs"
-    return tidy.parent / "runs"
+    """`runs`, else the `runs` folder beside the tidy tables (lens.layout)."""
+    return Path(runs) if runs is not None else layout.runs_of_tidy(tidy)
 
 
 def _run_data(path: Path) -> tuple[tuple[tuple[str, str], ...], bool] | str:

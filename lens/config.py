@@ -252,15 +252,23 @@ class SweepConfig:
 
 @dataclass(frozen=True)
 class ModelEntry:
-    """One entry of the workflow's `models:` mapping: the model plus per-model overrides."""
+    """One entry of the workflow's `models:` mapping: the model plus per-model overrides.
+
+    `kind` says where a run's model comes from, and so which jobs build it:
+      hub      `model.path`, a hub id or a local directory in the same format (the paper's models)
+      tiny     built from `model.tiny` and warmed up on the synthetic benchmark (the embedded run;
+               needs the `warmup` and `synthetic` sections)
+      standin  built from `model.tiny` with random weights, standing in for a hub model of its
+               architecture family (config/paper-rehearsal.yaml)
+    """
 
     model: dict[str, Any]  # ModelConfig fields except `name` (the mapping key)
+    kind: Literal["hub", "tiny", "standin"] = "hub"
     training: dict[str, Any] = field(default_factory=dict)  # partial TrainingConfig
     evaluation: dict[str, Any] = field(default_factory=dict)  # partial EvaluationConfig
-    warmup: bool = False  # embedded: RL starts from the supervised warm-up checkpoint
     # GPUs of one training job (one node): >1 launches lens.train under `accelerate launch` with
-    # `accelerate_config`, one process per GPU. None: 0 for tiny models (CPU), 1 otherwise.
-    # Evaluation jobs take one GPU (0 for tiny models).
+    # `accelerate_config`, one process per GPU. None: 1 for hub models, 0 (the CPU) for built ones.
+    # Evaluation jobs take one GPU (none on the CPU).
     gpus: int | None = None
     accelerate_config: str = "config/accelerate/zero3.yaml"
     # Processes of one training job. None: one per GPU, or 1 on the CPU. On the CPU (gpus 0) more
@@ -270,7 +278,7 @@ class ModelEntry:
     def training_gpus(self) -> int:
         if self.gpus is not None:
             return self.gpus
-        return 0 if self.warmup or self.model.get("tiny") is not None else 1
+        return 1 if self.kind == "hub" else 0
 
     def training_processes(self) -> int:
         if self.processes is not None:
@@ -406,6 +414,22 @@ def _check_sweeps(cfg: WorkflowConfig, source: str, fail) -> None:
         fail("sweeps", "every swept value is compared with the main GRPO runs: `algorithms` must list grpo")
 
 
+def _check_synthetic_paths(cfg: WorkflowConfig, run: RunConfig, where: str, fail) -> None:
+    """The synthetic benchmark is generated in results_dir/data/synthetic (its one location)."""
+    sets = [("data.train", run.data.train), ("evaluation.benchmarks", run.evaluation.benchmarks),
+            ("evaluation.final_benchmarks", run.evaluation.final_benchmarks)]
+    for key, entries in sets:
+        for i, ds in enumerate(entries):
+            if ds.name != "synthetic":
+                continue
+            if cfg.synthetic is None:
+                fail(f"{key}[{i}]", "a synthetic dataset needs the `synthetic` section (the generator's settings)")
+            expected = f"{cfg.results_dir.rstrip('/')}/data/synthetic"
+            if (ds.path or "").rstrip("/") != expected:
+                fail(f"{key}[{i}].path", f"the synthetic benchmark is generated in {expected!r} (results_dir + "
+                     f"/data/synthetic); got {ds.path!r} ({where})")
+
+
 def _check(cfg: Any, source: str) -> None:
     def fail(key: str, why: str) -> None:
         raise ConfigError(f"{source}: {key}: {why}")
@@ -468,10 +492,22 @@ def _check(cfg: Any, source: str) -> None:
             if entry.processes is not None and entry.training_gpus() and entry.processes != entry.training_gpus():
                 fail(f"models.{name}.processes", f"is {entry.processes} but a GPU job runs one process per GPU "
                      f"(gpus: {entry.training_gpus()}); set processes only for CPU jobs (gpus: 0)")
-            if entry.warmup and (cfg.warmup is None or cfg.synthetic is None):
-                fail(f"models.{name}.warmup", "needs the `warmup` and `synthetic` sections")
+            has_tiny, has_path = entry.model.get("tiny") is not None, entry.model.get("path") is not None
+            if entry.kind == "hub" and (has_tiny or not has_path):
+                fail(f"models.{name}.model", "a hub model (kind: hub, the default) needs `path` (a hub id or a "
+                     "local directory) and no `tiny`; a model built here is kind tiny or standin")
+            if entry.kind != "hub" and (has_path or not has_tiny):
+                fail(f"models.{name}.model", f"kind {entry.kind} builds the model from `tiny`: set `tiny` and "
+                     "leave `path` unset")
+            if entry.kind == "tiny" and (cfg.warmup is None or cfg.synthetic is None):
+                fail(f"models.{name}.kind", "tiny models are warmed up: they need the `warmup` and `synthetic` "
+                     "sections")
+            if entry.training_gpus() > 1 and not Path(entry.accelerate_config).is_file():
+                fail(f"models.{name}.accelerate_config", f"{entry.accelerate_config!r} is not a file (needed to "
+                     f"launch {entry.training_gpus()} training processes)")
             for algo in (*cfg.algorithms, *cfg.ablation_algorithms):
-                cfg.resolve(name, algo, cfg.seeds[0], source=source)  # validates every override
+                run = cfg.resolve(name, algo, cfg.seeds[0], source=source)  # validates every override
+                _check_synthetic_paths(cfg, run, f"models.{name}", fail)
         _check_sweeps(cfg, source, fail)
 
 

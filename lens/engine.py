@@ -11,8 +11,31 @@ what the Accelerator runs (`actual`) and stops with an error naming both.
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
+
+
+def launcher(gpus: int, processes: int, accelerate_config: str) -> str:
+    """The command that starts a training job's processes, before `-m lens.train`: `python` for one;
+    `accelerate launch` with one process per GPU; on the CPU torch's own launcher, which starts the
+    processes over gloo (accelerate's --cpu starts one; `--standalone` picks a free port, so jobs side
+    by side do not collide)."""
+    if processes <= 1:
+        return "python"
+    if gpus:
+        return f"accelerate launch --num_processes {processes} --config_file {shlex.quote(accelerate_config)}"
+    return f"python -m torch.distributed.run --standalone --nproc_per_node {processes}"
+
+
+def check_args(gpus: int, processes: int, accelerate_config: str) -> str:
+    """lens.train's options for the check below: the engine and the process count the job was
+    launched for; nothing for one process."""
+    if processes <= 1:
+        return ""
+    if gpus:
+        return f"--engine-config {shlex.quote(accelerate_config)} --processes {processes}"
+    return f"--processes {processes}"
 
 
 class EngineError(RuntimeError):

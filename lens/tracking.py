@@ -52,7 +52,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
+from lens import layout
 from lens.config import RunConfig, dump_yaml, flatten, load_run_config, parse_sweep_arm
+from lens.layout import results_root
 
 log = logging.getLogger(__name__)
 
@@ -76,15 +78,6 @@ T = TypeVar("T")
 # --------------------------------------------------------------------------------------------
 # Where the store lives
 # --------------------------------------------------------------------------------------------
-def results_root(run_dir: str | Path) -> Path:
-    """The folder that holds `runs/` above `run_dir` (results/runs/{model}/{algo}/seed{s}); else run_dir."""
-    run_dir = Path(run_dir).resolve()
-    for parent in (run_dir, *run_dir.parents):
-        if parent.name == "runs" and parent.parent != parent:
-            return parent.parent
-    return run_dir
-
-
 def store_uri(results_dir: str | Path) -> str:
     """The default tracking store of a results folder: one SQLite file beside runs/ (every job's)."""
     return f"sqlite:///{Path(results_dir) / 'mlflow.db'}"
@@ -178,6 +171,35 @@ def results_ui_url(results_dir: str | Path, base: str) -> str:
     id_file = Path(results_dir) / EXPERIMENT_ID_FILE
     experiment_id = id_file.read_text().strip() if id_file.exists() else ""
     return ui_url(base, experiment_id or None)
+
+
+def where_to_browse(results_dir: str | Path, uri: str | None = None, server_store: str | None = None) -> str:
+    """Where a workflow's results are and how to browse them in the MLflow UI (printed when it succeeds).
+
+    `uri`, `server_store`: the config's tracking.uri and tracking.server_store."""
+    root = Path(results_dir).resolve()
+    store = server_store or uri or store_uri(root)
+    local = "--host 127.0.0.1 --port 5000"
+    if uri and uri.startswith("http") and not server_store:
+        ui, base = "the tracking server's UI", uri  # a server the workflow did not start: it is still up
+    elif server_store:  # the workflow's server has stopped: browse its store locally
+        ui = (f".venv/bin/mlflow server --backend-store-uri {store} --artifacts-destination {root / 'mlartifacts'} "
+              f"{local}")
+        base = "http://127.0.0.1:5000"
+    else:
+        ui = ("make mlflow-ui" if root == Path("results").resolve() and not uri else
+              f".venv/bin/mlflow ui --backend-store-uri {store} {local}")
+        base = "http://127.0.0.1:5000"
+    return "\n".join([
+        "",
+        f"Report:        {root / 'REPORT.md'}",
+        f"Figures:       {root / 'figures'}",
+        f"Tables:        {root / 'tables'}",
+        f"MLflow store:  {store}",
+        f"MLflow UI:     {ui}",
+        f"               then open {results_ui_url(root, base)}",  # the experiment's "Model training" view
+        "",
+    ])
 
 
 def git_sha() -> str:
@@ -447,7 +469,7 @@ def log_eval(run_dir: str | Path, eval_dir: str | Path, benchmark: str, step: in
 
 def log_evals(run_dir: str | Path, evals: list[tuple[str, int]]) -> int:
     """log_eval for each (benchmark, step) of one run, in one process; returns how many were logged."""
-    return sum(log_eval(run_dir, Path(run_dir) / "eval" / b / f"step{s}", b, s) for b, s in evals)
+    return sum(log_eval(run_dir, layout.eval_dir(run_dir, b, s), b, s) for b, s in evals)
 
 
 # --------------------------------------------------------------------------------------------

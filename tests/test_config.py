@@ -1,5 +1,6 @@
 """lens.config: the one parser. Unknown keys, wrong types and bad values fail naming key and file."""
 
+import copy
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from lens.config import (
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER = ROOT / "config" / "paper.yaml"
+EMBEDDED = ROOT / "config" / "config.yaml"
 
 
 def minimal_run(**overrides) -> dict:
@@ -262,3 +264,43 @@ def test_every_parameter_an_algorithm_reads_can_be_swept(tmp_path):
             ((arm, swept_algo, params),) = wf.sweep_variants()
             assert arm.startswith(f"{algo}/{param}-") and swept_algo == algo
             assert getattr(wf.resolve("qwen25_3b", algo, 0, params=params).algorithm, param) == default
+
+
+def test_a_models_kind_is_one_field_checked_against_its_model():
+    raw = yaml.safe_load(PAPER.read_text())
+    wf = parse(WorkflowConfig, raw, source="w.yaml")
+    assert {m.kind for m in wf.models.values()} == {"hub"}  # the default: a hub id or local directory
+    assert wf.models["qwen25_3b"].training_gpus() == 8
+    standin = copy.deepcopy(raw)
+    standin["models"]["qwen25_3b"].update(kind="standin", gpus=None)
+    with pytest.raises(ConfigError, match=r"w\.yaml: models\.qwen25_3b\.model: kind standin builds the model from "
+                       r"`tiny`"):
+        parse(WorkflowConfig, standin, source="w.yaml")
+    standin["models"]["qwen25_3b"]["model"].update(path=None, tiny={"arch": "qwen2"})
+    entry = parse(WorkflowConfig, standin, source="w.yaml").models["qwen25_3b"]
+    assert entry.kind == "standin" and entry.training_gpus() == 0  # built here: trains on the CPU by default
+    hub_with_tiny = copy.deepcopy(raw)
+    hub_with_tiny["models"]["qwen25_3b"]["model"]["tiny"] = {"arch": "qwen2"}
+    with pytest.raises(ConfigError, match=r"models\.qwen25_3b\.model: a hub model \(kind: hub, the default\) needs "
+                       r"`path`"):
+        parse(WorkflowConfig, hub_with_tiny, source="w.yaml")
+    tiny = copy.deepcopy(standin)
+    tiny["models"]["qwen25_3b"]["kind"] = "tiny"  # warmed up: paper.yaml has no warmup/synthetic sections
+    with pytest.raises(ConfigError, match=r"models\.qwen25_3b\.kind: tiny models are warmed up"):
+        parse(WorkflowConfig, tiny, source="w.yaml")
+    standin["models"]["qwen25_3b"]["kind"] = "pretrained"
+    with pytest.raises(ConfigError, match=r"models\.qwen25_3b\.kind: 'pretrained' is not one of"):
+        parse(WorkflowConfig, standin, source="w.yaml")
+
+
+def test_workflow_checks_the_accelerate_config_and_the_synthetic_location(tmp_path, monkeypatch):
+    raw = yaml.safe_load(PAPER.read_text())
+    raw["models"]["qwen25_3b"]["accelerate_config"] = "config/accelerate/nothere.yaml"
+    with pytest.raises(ConfigError, match=r"models\.qwen25_3b\.accelerate_config: 'config/accelerate/nothere\.yaml' "
+                       r"is not a file \(needed to launch 8 training processes\)"):
+        parse(WorkflowConfig, raw, source="w.yaml")
+    embedded = yaml.safe_load(EMBEDDED.read_text())
+    embedded["evaluation"]["benchmarks"][0]["path"] = "elsewhere/synthetic"
+    with pytest.raises(ConfigError, match=r"evaluation\.benchmarks\[0\]\.path: the synthetic benchmark is generated "
+                       r"in 'results/data/synthetic'"):
+        parse(WorkflowConfig, embedded, source="w.yaml")

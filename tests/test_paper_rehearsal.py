@@ -35,6 +35,7 @@ OVERLAY = ROOT / "config" / "paper-rehearsal.yaml"
 ALLOWED = {
     "results_dir": "rehearsal outputs apart from a real paper run",
     "models.*.model.path": "the hub checkpoint is replaced by a stand-in built here (rule standin)",
+    "models.*.kind": "a stand-in of the model's architecture family, built here, instead of the hub model",
     "models.*.model.tiny.*": "the stand-in: the model's architecture family and tokenizer conventions, tiny sizes",
     "models.*.gpus": "no GPU: lens.train runs on CPU processes",
     "models.*.processes": "2 CPU processes (torchrun, gloo) for the paper's 8 GPU processes: groups straddle them",

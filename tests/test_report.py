@@ -251,8 +251,8 @@ def test_config_summary_names_overlays_and_stand_ins(tmp_path):
 
     path = tmp_path / "config.yaml"
     path.write_text("# merged from: config/paper.yaml, config/paper-rehearsal.yaml\n"
-                    "models:\n  llama31_8b_instruct: {model: {path: null, tiny: {arch: llama}}}\n"
-                    "  tiny_llama: {model: {tiny: {arch: llama}}, warmup: true}\n"
+                    "models:\n  llama31_8b_instruct: {model: {path: null, tiny: {arch: llama}}, kind: standin}\n"
+                    "  tiny_llama: {model: {tiny: {arch: llama}}, kind: tiny}\n"
                     "  qwen25_3b: {model: {path: Qwen/Qwen2.5-3B}}\n")
     lines, missing = config_summary(str(path))
     assert not missing

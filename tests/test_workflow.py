@@ -78,10 +78,16 @@ def test_embedded_dry_run_plans_the_whole_dag(workdir):
     ablation_table = {"lens_mixed_only", "lens_negative_only"} <= set(cfg["algorithms"])
     assert counts["figure"] == 6 and counts["table"] == 3 + ablation_table and counts["report"] == 1
     assert counts["mlflow_summary"] == 1
-    # Every resolved run config exists and starts from the warm-up checkpoint.
-    run_cfg = yaml.safe_load((workdir / "results/runs/tiny_llama/lens/seed1/config.yaml").read_text())
+    # One config_file job per resolved config: runs, starts, the warm-up and synthetic sections, the merged one.
+    assert counts["config_file"] == runs + len(cfg["seeds"]) + 3
+    assert not (workdir / "results").exists()  # a dry run writes nothing
+    # The rule writes a run's resolved config, which starts from the warm-up checkpoint.
+    path = "results/runs/tiny_llama/lens/seed1/config.yaml"
+    assert snakemake(workdir, "--cores", "1", path).returncode == 0
+    run_cfg = yaml.safe_load((workdir / path).read_text())
     assert run_cfg["model"]["path"] == "results/models/tiny_llama/warmup" and run_cfg["model"]["tiny"] is None
     assert run_cfg["algorithm"]["name"] == "lens" and run_cfg["seed"] == 1
+    shutil.rmtree(workdir / "results")
 
 
 def test_paper_dry_run_alone_without_the_embedded_keys(workdir):
@@ -97,16 +103,37 @@ def test_paper_dry_run_alone_without_the_embedded_keys(workdir):
     assert counts["evaluate"] == runs * (steps + 1)  # MATH-500 every N steps, full MATH test at the end
     train = [w for r, w in planned_jobs(proc.stdout) if r == "train"]
     assert {w["model"] for w in train} == set(cfg["models"])
-    resolved = yaml.safe_load((workdir / "results/paper/runs/qwen25_3b/lens/seed0/config.yaml").read_text())
+    assert not (workdir / "results").exists()  # a dry run writes nothing
+    path = "results/paper/runs/qwen25_3b/lens/seed0/config.yaml"
+    assert snakemake(workdir, "--cores", "1", "--configfile", "config/paper.yaml", path).returncode == 0
+    resolved = yaml.safe_load((workdir / path).read_text())
     assert resolved["model"]["path"] == "Qwen/Qwen2.5-3B" and resolved["training"]["learning_rate"] == 1e-6
+    shutil.rmtree(workdir / "results")
 
 
 def test_paper_ablations_target(workdir):
     # --configfile takes several files
     proc = snakemake(workdir, "-n", "ablations", "--configfile", "config/paper.yaml")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    algos = {w["algo"] for r, w in planned_jobs(proc.stdout) if r == "train"}
+    jobs = planned_jobs(proc.stdout)
+    algos = {w["algo"] for r, w in jobs if r == "train"}
     assert {"lens_mixed_only", "lens_negative_only", "nsr"} <= algos
+    # the `ablations` scope's tidy tables, Table 2 and the leaderboard, and the report that waits for them
+    assert {w["table"] for r, w in jobs if r == "table" and w["scope"] == "ablations/"} == {
+        "tab_ablation", "tab_leaderboard"}
+    assert {w["scope"] for r, w in jobs if r == "collect"} == {"", "ablations/"}
+    assert job_counts(proc.stdout)["report"] == 1
+    assert not (workdir / "results").exists()
+
+
+def test_the_report_waits_for_the_optional_targets_sections_only_when_asked(workdir):
+    # REPORT.md's leaderboard section follows from the DAG: `snakemake ablations` puts its tables and
+    # figure among the report's inputs; the main target does not wait for them.
+    for target, in_report in (("ablations", True), ("all", False)):
+        proc = snakemake(workdir, "-n", target, "--configfile", "config/paper.yaml")
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        block = proc.stdout.split("rule report:", 1)[1].split("\n\n", 1)[0]
+        assert ("tab_leaderboard.md" in block) is in_report, block
 
 
 # --------------------------------------------------------------------------------------------
@@ -257,7 +284,9 @@ def test_figure_setting_reruns_only_figures(finished):
     path.write_text(yaml.safe_dump(changed))
     proc = snakemake(workdir, "-n", "--configfile", str(path.name))
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert set(job_counts(proc.stdout)) == {"figure", "report", "mlflow_summary", "all"}
+    # the figures, and the report through the merged config it summarises (results/config.yaml)
+    assert set(job_counts(proc.stdout)) == {"config_file", "figure", "report", "mlflow_summary", "all"}
+    assert {w["path"] for r, w in planned_jobs(proc.stdout) if r == "config_file"} == {"config.yaml"}
 
 
 def test_editing_an_analysis_script_reruns_exactly_what_runs_it(finished):
@@ -281,8 +310,8 @@ def test_editing_an_analysis_script_reruns_exactly_what_runs_it(finished):
 
 
 def test_alpha_reruns_only_the_lens_family(finished):
-    # Last in this module: the dry run rewrites the LENS runs' resolved configs.
     workdir, cfg, _ = finished
+    before = {p: p.read_text() for p in (workdir / "results").rglob("config.yaml")}
     changed = yaml.safe_load(yaml.safe_dump(cfg))
     changed["algorithm"]["alpha"] = 0.5
     path = workdir / "alpha_changed.yaml"
@@ -295,6 +324,10 @@ def test_alpha_reruns_only_the_lens_family(finished):
     assert {w["algo"] for _, w in per_run} == {"lens"}
     assert "synthetic" not in job_counts(proc.stdout) and "warmup" not in job_counts(proc.stdout)
     assert "evaluate_start" not in job_counts(proc.stdout)  # step 0 does not depend on alpha
+    # the LENS runs' configs are rewritten (and the merged one), by jobs: the dry run wrote nothing
+    rewritten = {w["path"] for r, w in jobs if r == "config_file"}
+    assert rewritten == {"config.yaml"} | {f"runs/tiny_llama/lens/seed{s}/config.yaml" for s in cfg["seeds"]}
+    assert {p: p.read_text() for p in (workdir / "results").rglob("config.yaml")} == before
 
 
 # --------------------------------------------------------------------------------------------
@@ -401,7 +434,8 @@ def test_a_new_sweep_value_trains_only_its_own_runs(swept):
     assert {r for r, _ in per_run} == {"train", "evaluate_run", "share_start", "log_evals"}
     counts = job_counts(proc.stdout)
     assert "synthetic" not in counts and "warmup" not in counts and "evaluate_start" not in counts
-    assert "collect" not in counts  # the main tidy tables (and so the main figures) stay
+    # the sweep scope's tidy tables are collected again; the main ones (and so the main figures) stay
+    assert {w["scope"] for r, w in planned_jobs(proc.stdout) if r == "collect"} == {"sweeps/"}
     # the main target retrains and re-evaluates nothing either (its report and MLflow summary remain to do)
     main = snakemake(workdir, "-n", "--configfile", path.name)
     assert main.returncode == 0, main.stderr[-2000:]

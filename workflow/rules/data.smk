@@ -9,15 +9,13 @@ rule synthetic:
         CONDA_ENV
     input:
         # Only the `synthetic` section: editing any other part of the config never regenerates data.
-        section=f"{R}/data/synthetic.yaml",
+        section=f"{SYNTH_DIR}.yaml",
     output:
         expand(f"{SYNTH_DIR}/{{split}}.jsonl", split=["train", "rl", "test"]),
-    params:
-        out=lambda wc, output: str(Path(output[0]).parent),
     log:
         f"{R}/logs/synthetic.log",
     shell:
-        "python -m lens.synthetic --config {input.section} --out {params.out} > {log} 2>&1"
+        f"python -m lens.synthetic --config {{input.section}} --out {SYNTH_DIR} > {{log}} 2>&1"
 
 
 rule warmup:
@@ -30,12 +28,12 @@ rule warmup:
     output:
         [f"{R}/models/{{model}}/warmup/{name}" for name in WARMUP_FILES],
     params:
-        out=lambda wc, output: str(Path(output[0]).parent),
+        out=parent_of(0),
     log:
         f"{R}/logs/warmup/{{model}}.log",
     # The job runs warmup.torch_threads threads whatever --cores allows (a setting of the result,
     # read from the section file); `threads` only reserves the cores.
-    threads: threads_of(CFG.warmup.torch_threads if CFG.warmup else None)
+    threads: (CFG.warmup.torch_threads if CFG.warmup else None) or 1
     shell:
         "python -m lens.warmup --config {input.section} --train {input.train} --out {params.out} > {log} 2>&1"
 
@@ -50,7 +48,7 @@ rule standin:
     output:
         [f"{R}/models/{{model}}/standin/{name}" for name in STANDIN_FILES],
     params:
-        out=lambda wc, output: str(Path(output[0]).parent),
+        out=parent_of(0),
     log:
         f"{R}/logs/standin/{{model}}.log",
     shell:

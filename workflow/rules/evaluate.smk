@@ -11,16 +11,16 @@ rule evaluate_start:
     input:
         unpack(start_eval_inputs),
     output:
-        samples=f"{R}/start/{{model}}/seed{{seed}}/eval/{{benchmark}}/step0/samples.parquet",
-        summary=f"{R}/start/{{model}}/seed{{seed}}/eval/{{benchmark}}/step0/summary.json",
+        samples=f"{START}/eval/{{benchmark}}/step0/samples.parquet",
+        summary=f"{START}/eval/{{benchmark}}/step0/summary.json",
     params:
         out=parent_of("samples"),
-        checkpoint=lambda wc: start_config(wc.model, int(wc.seed)).model.path,
+        checkpoint=start_checkpoint,
     log:
         f"{R}/logs/evaluate/{{model}}/start/seed{{seed}}/{{benchmark}}.log",
-    threads: lambda wc: eval_threads(wc.model)
+    threads: eval_threads
     resources:
-        gpu=lambda wc: eval_gpus(wc.model),
+        gpu=eval_gpus,
     shell:
         "python -m lens.evaluate --replace-stale --config {input.config} --out {params.out} "
         "--checkpoint {params.checkpoint} "
@@ -32,11 +32,11 @@ rule share_start:
     conda:
         CONDA_ENV
     input:
-        samples=f"{R}/start/{{model}}/seed{{seed}}/eval/{{benchmark}}/step0/samples.parquet",
-        summary=f"{R}/start/{{model}}/seed{{seed}}/eval/{{benchmark}}/step0/summary.json",
+        samples=f"{START}/eval/{{benchmark}}/step0/samples.parquet",
+        summary=f"{START}/eval/{{benchmark}}/step0/summary.json",
     output:
-        samples=f"{R}/runs/{{model}}/{{algo}}/seed{{seed}}/eval/{{benchmark}}/step0/samples.parquet",
-        summary=f"{R}/runs/{{model}}/{{algo}}/seed{{seed}}/eval/{{benchmark}}/step0/summary.json",
+        samples=f"{RUN}/eval/{{benchmark}}/step0/samples.parquet",
+        summary=f"{RUN}/eval/{{benchmark}}/step0/summary.json",
     log:
         f"{R}/logs/evaluate/{{model}}/{{algo}}/seed{{seed}}/{{benchmark}}/step0.log",
     shell:
@@ -50,19 +50,19 @@ rule evaluate:
     input:
         unpack(eval_inputs),
     output:
-        samples=f"{R}/runs/{{model}}/{{algo}}/seed{{seed}}/eval/{{benchmark}}/step{{step}}/samples.parquet",
-        summary=f"{R}/runs/{{model}}/{{algo}}/seed{{seed}}/eval/{{benchmark}}/step{{step}}/summary.json",
+        samples=f"{RUN_EVAL}/samples.parquet",
+        summary=f"{RUN_EVAL}/summary.json",
     wildcard_constraints:
         step=r"[1-9][0-9]*",
     params:
         out=parent_of("samples"),
         checkpoint=checkpoint_dir,
-        n_samples=lambda wc: eval_n_samples(RUNS[(wc.model, wc.algo, int(wc.seed))], int(wc.step)),
+        n_samples=step_n_samples,
     log:
         f"{R}/logs/evaluate/{{model}}/{{algo}}/seed{{seed}}/{{benchmark}}/step{{step}}.log",
-    threads: lambda wc: eval_threads(wc.model)
+    threads: eval_threads
     resources:
-        gpu=lambda wc: eval_gpus(wc.model),
+        gpu=eval_gpus,
     shell:
         "python -m lens.evaluate --replace-stale --config {input.config} --out {params.out} "
         "--checkpoint {params.checkpoint} "
@@ -80,10 +80,8 @@ if TINY_EVAL_STEPS:
         input:
             unpack(eval_inputs),
         output:
-            samples=[f"{R}/runs/{{model}}/{{algo}}/seed{{seed}}/eval/{{benchmark}}/step{s}/samples.parquet"
-                     for s in TINY_EVAL_STEPS],
-            summaries=[f"{R}/runs/{{model}}/{{algo}}/seed{{seed}}/eval/{{benchmark}}/step{s}/summary.json"
-                       for s in TINY_EVAL_STEPS],
+            samples=[f"{RUN}/eval/{{benchmark}}/step{s}/samples.parquet" for s in TINY_EVAL_STEPS],
+            summaries=[f"{RUN}/eval/{{benchmark}}/step{s}/summary.json" for s in TINY_EVAL_STEPS],
         wildcard_constraints:
             model="|".join(re.escape(m) for m in TINY_MODELS),
             benchmark="|".join(re.escape(ds.id) for ds in CFG.evaluation.benchmarks),
@@ -91,7 +89,7 @@ if TINY_EVAL_STEPS:
             args=run_eval_args,
         log:
             f"{R}/logs/evaluate/{{model}}/{{algo}}/seed{{seed}}/{{benchmark}}/steps.log",
-        threads: lambda wc: eval_threads(wc.model)
+        threads: eval_threads
         shell:
             "python -m lens.evaluate --replace-stale --config {input.config} --benchmark {wildcards.benchmark} "
             "--checkpoint {params.args[checkpoints]} --out {params.args[outs]} "
@@ -106,15 +104,14 @@ rule log_evals:
     conda:
         CONDA_ENV
     input:
-        done=f"{R}/runs/{{model}}/{{algo}}/seed{{seed}}/done",
-        summaries=lambda wc: [f"{run_dir(wc.model, wc.algo, wc.seed)}/eval/{b}/step{s}/summary.json"
-                              for b, s in run_evals(wc.model, wc.algo, wc.seed)],
+        done=f"{RUN}/done",
+        summaries=run_eval_summaries,
     output:
-        f"{R}/runs/{{model}}/{{algo}}/seed{{seed}}/eval/mlflow_logged",
+        f"{RUN}/eval/mlflow_logged",
     params:
-        run=run_of_done,
-        evals=lambda wc: " ".join(f"--eval {b}:{s}" for b, s in run_evals(wc.model, wc.algo, wc.seed)),
+        evals=log_eval_args,
     log:
         f"{R}/logs/evaluate/{{model}}/{{algo}}/seed{{seed}}/mlflow.log",
     shell:
-        "python -m lens.tracking log-evals --run-dir {params.run} {params.evals} > {log} 2>&1 && touch {output}"
+        "python -m lens.tracking log-evals --run-dir $(dirname {input.done}) {params.evals} > {log} 2>&1 "
+        "&& touch {output}"

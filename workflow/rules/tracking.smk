@@ -5,6 +5,7 @@
 from urllib.parse import urlparse
 
 from lens.mlflow_server import start_workflow_server, stop_workflow_server
+from lens.tracking import where_to_browse
 
 if CFG.tracking.server_store is not None:
     _uri = urlparse(CFG.tracking.uri or "")
@@ -21,16 +22,14 @@ rule mlflow_summary:
     input:
         f"{R}/REPORT.md",
         figure_files(),
-        table_files(MAIN_TABLES),
+        table_files(),
         f"{R}/mlflow_experiment_id",
     output:
         f"{R}/mlflow_summary_logged",
     params:
-        results=lambda wc, output: str(Path(output[0]).parent),
         name=shlex.quote(CFG.tracking.experiment),
-        uri=lambda wc: f"--uri {tracking_uri_arg()}" if CFG.tracking.uri else "",
     log:
         f"{R}/logs/mlflow_summary.log",
     shell:
-        "python -m lens.tracking log-summary --results-dir {params.results} --experiment {params.name} "
-        "{params.uri} > {log} 2>&1 && touch {output}"
+        f"python -m lens.tracking log-summary --results-dir {R} --experiment {{params.name}} "
+        f"{TRACKING_URI_ARGS} > {{log}} 2>&1 && touch {{output}}"

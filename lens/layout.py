@@ -1,0 +1,88 @@
+"""The results folder's layout, in one place (documented for users in results/README.md).
+
+    {results}/runs/{model}/{algo}/seed{seed}/     one training run; `algo` is an algorithm id, or a sweep
+                                                  arm `{algo}/{param}-{value}` (lens.config.sweep_arm)
+        config.yaml, done, train_metrics.parquet, rollouts.parquet, checkpoints/ (lens.train)
+        eval/{benchmark}/step{step}/             samples.parquet, summary.json (lens.evaluate)
+    {results}/start/{model}/seed{seed}/           the starting model, evaluated once per model x seed
+    {results}/models/{model}/warmup|standin/      starting checkpoints built by the workflow
+    {results}/tidy|tables|figures/{scope}         the analysis; scope "" (main), "ablations/", "sweeps/"
+    {results}/mlflow.db, mlartifacts/             the default MLflow store (lens.tracking.store_uri)
+
+The patterns below are both `str.format` templates and Snakemake wildcard patterns: the workflow
+names its files with them (workflow/rules/common.smk), and the modules that read results back
+(analysis.collect, lens.tracking) scan with the functions below.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+RUN = "runs/{model}/{algo}/seed{seed}"
+START = "start/{model}/seed{seed}"
+EVAL = "eval/{benchmark}/step{step}"  # below a run's or a start's directory
+MODEL = "models/{model}"
+# Analysis scopes: the main target's outputs, and the optional targets' in their own subfolders.
+SCOPES = {"main": "", "ablations": "ablations/", "sweeps": "sweeps/"}
+
+_SEED_DIR = re.compile(r"^seed(\d+)$")
+_STEP_DIR = re.compile(r"^step(\d+)$")
+
+
+def run_dir(results: str | Path, model: str, algo: str, seed: int | str) -> str:
+    return f"{results}/{RUN.format(model=model, algo=algo, seed=seed)}"
+
+
+def start_dir(results: str | Path, model: str, seed: int | str) -> str:
+    return f"{results}/{START.format(model=model, seed=seed)}"
+
+
+def eval_dir(run: str | Path, benchmark: str, step: int | str) -> str:
+    return f"{run}/{EVAL.format(benchmark=benchmark, step=step)}"
+
+
+def results_root(run: str | Path) -> Path:
+    """The results folder above a run directory (the one holding `runs/`); else the run directory."""
+    run = Path(run).resolve()
+    for parent in (run, *run.parents):
+        if parent.name == "runs" and parent.parent != parent:
+            return parent.parent
+    return run
+
+
+def runs_of_tidy(tidy: str | Path) -> Path:
+    """The `runs` folder beside the `tidy` folder at or above `tidy` (tidy/ablations -> runs)."""
+    tidy = Path(tidy).resolve()
+    for folder in (tidy, *tidy.parents):
+        if folder.name == "tidy":
+            return folder.parent / "runs"
+    return tidy.parent / "runs"
+
+
+def run_dirs(runs: str | Path, sweeps: bool = False) -> list[tuple[str, str, int, Path]]:
+    """(model, algo, seed, path) of every run under `runs`, sorted; with `sweeps` also the sweep runs
+    ({model}/{algo}/{param}-{value}/seed{seed}), their algo being the arm `{algo}/{param}-{value}`."""
+    from lens.config import parse_sweep_arm
+
+    runs, found = Path(runs), []
+    for seed_dir in runs.glob("*/*/seed*"):
+        match = _SEED_DIR.match(seed_dir.name)
+        if match and seed_dir.is_dir():
+            found.append((seed_dir.parent.parent.name, seed_dir.parent.name, int(match.group(1)), seed_dir))
+    for seed_dir in runs.glob("*/*/*/seed*") if sweeps else ():
+        match = _SEED_DIR.match(seed_dir.name)
+        arm = f"{seed_dir.parent.parent.name}/{seed_dir.parent.name}"
+        if match and seed_dir.is_dir() and parse_sweep_arm(arm) is not None:
+            found.append((seed_dir.parent.parent.parent.name, arm, int(match.group(1)), seed_dir))
+    return sorted(found, key=lambda r: r[:3])
+
+
+def eval_files(run: str | Path, name: str = "samples.parquet") -> list[tuple[str, int, Path]]:
+    """(benchmark, step, path) of every evaluation file `name` of one run, sorted."""
+    found = []
+    for path in sorted((Path(run) / "eval").glob(f"*/step*/{name}")):
+        match = _STEP_DIR.match(path.parent.name)
+        if match:
+            found.append((path.parent.parent.name, int(match.group(1)), path))
+    return found

@@ -1,0 +1,23 @@
+# The resolved configs: one file per job (common.smk: CONFIG_TEXTS), written by a job rather than
+# when the workflow is parsed, so `snakemake -n` writes nothing.
+
+localrules:
+    config_file,
+
+
+rule config_file:
+    """One resolved config: a run's or a start's config.yaml, a built model's or the synthetic
+    benchmark's section file, or the merged config (results/config.yaml). Its text is this job's
+    `params`, so Snakemake reruns the job when the text changes, and after it only the jobs that read
+    this file (editing alpha retrains the LENS-family runs and nothing else)."""
+    output:
+        f"{R}/{{path}}",
+    wildcard_constraints:
+        path="|".join(re.escape(path[len(R) + 1 :]) for path in CONFIG_TEXTS),
+    params:
+        text=config_text,
+    log:
+        f"{R}/logs/configs/{{path}}.log",
+    run:
+        Path(output[0]).write_text(params.text)
+        Path(log[0]).write_text(f"wrote {output[0]}\n")
