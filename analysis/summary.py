@@ -85,7 +85,9 @@ def advantage_change(metrics: pd.DataFrame) -> pd.DataFrame:
 
     The per-step metrics are means within the step's groups of a type; weighting each step by its
     share of such groups (groups/{type}_frac) turns them into a mean over groups. Steps without a
-    share are weighted equally.
+    share are weighted equally. `share_of_groups` is the type's mean share over the steps that report
+    one, so delta_abs_mean x share_of_groups summed over the types is the mean |A - A_GRPO| over all
+    groups (`_training_summary`).
     """
     wide = metrics.pivot_table(index=["model", "algo", "seed", "step"], columns="metric", values="value",
                                aggfunc="mean")
@@ -105,7 +107,7 @@ def advantage_change(metrics: pd.DataFrame) -> pd.DataFrame:
             delta = float(np.average(group.loc[ok, delta_col], weights=w))
             records.append({"model": model, "algo": algo, "group_type": gtype, "grpo_abs_mean": base,
                             "delta_abs_mean": delta,
-                            "share_of_groups": float(w.mean()) if frac_col in group else np.nan,
+                            "share_of_groups": float(weight.mean()) if frac_col in group else np.nan,
                             "relative": delta / base if base > 0 else np.nan})
     return pd.DataFrame(records, columns=["model", "algo", "group_type", "grpo_abs_mean", "delta_abs_mean",
                                           "share_of_groups", "relative"])
@@ -268,15 +270,15 @@ def _hard_matrices(samples: pd.DataFrame) -> dict[tuple[str, str], tuple[np.ndar
 
 
 def _training_summary(metrics: pd.DataFrame) -> pd.DataFrame:
-    """Per (model, algo): mean all-wrong share and mean |A - A_GRPO| over all samples, over steps and seeds."""
-    wide = metrics.pivot_table(index=["model", "algo", "seed", "step"], columns="metric", values="value",
-                               aggfunc="mean")
-    delta = pd.Series(0.0, index=wide.index)
-    for gtype in GROUP_TYPES:  # every group has G samples: a group-share-weighted mean is a sample mean
-        frac, change = f"groups/{gtype}_frac", f"adv/delta_vs_grpo/{gtype}"
-        delta = delta + (wide[frac] * wide[change] if frac in wide and change in wide else np.nan)
-    per_step = pd.DataFrame({"all_wrong_frac": wide.get("groups/all_wrong_frac", np.nan), "delta_vs_grpo": delta})
-    return per_step.groupby(level=["model", "algo"]).mean().reset_index()
+    """Per (model, algo): mean all-wrong share, and mean |A - A_GRPO| over all groups (every group has G
+    samples: over all samples), over steps and seeds: advantage_change's types weighted by their shares."""
+    all_wrong = metrics[metrics["metric"] == "groups/all_wrong_frac"].groupby(["model", "algo"])["value"].mean()
+    changes = advantage_change(metrics)
+    weighted = changes["delta_abs_mean"] * changes["share_of_groups"]
+    delta = weighted.groupby([changes["model"], changes["algo"]]).sum(min_count=1)
+    out = pd.DataFrame({"all_wrong_frac": all_wrong, "delta_vs_grpo": delta})
+    out.index.names = ["model", "algo"]
+    return out.reset_index()
 
 
 def leaderboard(samples: pd.DataFrame, metrics: pd.DataFrame, benchmark: str | None, baseline: str, k_max: int,
