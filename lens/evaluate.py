@@ -2,10 +2,11 @@
 
     python -m lens.evaluate --config RUN_CONFIG.yaml --out DIR [--checkpoint PATH_OR_HUB_ID] [--benchmark ID]
     python -m lens.evaluate --config RUN_CONFIG.yaml --checkpoint CKPT_A CKPT_B --out DIR_A DIR_B [--n-samples 4 16]
+    python -m lens.evaluate --config RUN_CONFIG.yaml --checkpoint CKPT --benchmark math500 math_test --out DIR_A DIR_B
 
-For each benchmark of ``cfg.evaluation.benchmarks`` (or only ``--benchmark``, which may also name
-one of ``cfg.evaluation.final_benchmarks``, the sets evaluated at the final step only), writes to
-DIR (or DIR/{benchmark} when several are evaluated):
+For each benchmark of ``cfg.evaluation.benchmarks`` (or those named by ``--benchmark``, which may
+also name ``cfg.evaluation.final_benchmarks``, the sets evaluated at the final step only), writes to
+DIR (or DIR/{benchmark} when several are evaluated, or the --out given for each --benchmark):
 - samples.parquet: problem_id, level, subject, sample_idx, completion_tokens, finish_reason
   ("stop": ended with EOS, "length": hit max_new_tokens), correct (0/1);
 - completions.jsonl: problem_id, sample_idx, correct, completion (the texts);
@@ -313,15 +314,19 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------------
 # CLI
 # --------------------------------------------------------------------------------------------
-def run(cfg: RunConfig, out: Path, *, checkpoint: str | None = None, benchmark: str | None = None,
-        replace_stale: bool = False) -> dict:
-    """Evaluate every configured benchmark (or one); returns {benchmark_id: summary}."""
+def run(cfg: RunConfig, out: Path | list[Path], *, checkpoint: str | None = None,
+        benchmark: str | list[str] | None = None, replace_stale: bool = False) -> dict:
+    """Evaluate every configured benchmark, or the named one(s), with one model load; returns
+    {benchmark_id: summary}. `out`: one directory (DIR/{benchmark} for several benchmarks), or a list
+    of one directory per named benchmark."""
     if benchmark is not None:
-        benchmarks = [b for b in evaluation_sets(cfg) if b.id == benchmark]
-        if not benchmarks:
-            raise EvaluationError(f"--benchmark {benchmark!r} is not configured; configured: "
-                                  f"{[b.id for b in evaluation_sets(cfg)]} (evaluation.benchmarks and "
-                                  "evaluation.final_benchmarks)")
+        configured = {b.id: b for b in evaluation_sets(cfg)}
+        names = [benchmark] if isinstance(benchmark, str) else list(benchmark)
+        unknown = [n for n in names if n not in configured]
+        if unknown:
+            raise EvaluationError(f"--benchmark {unknown[0]!r} is not configured; configured: "
+                                  f"{list(configured)} (evaluation.benchmarks and evaluation.final_benchmarks)")
+        benchmarks = [configured[n] for n in names]
     else:
         benchmarks = list(cfg.evaluation.benchmarks)
         if not benchmarks:
@@ -347,19 +352,27 @@ def run(cfg: RunConfig, out: Path, *, checkpoint: str | None = None, benchmark: 
             holder["sampler"] = make_sampler(checkpoint, cfg)
         return holder["sampler"]
 
-    nested = len(benchmarks) > 1
-    return {b.id: evaluate_benchmark(cfg, b, factory, checkpoint, out / b.id if nested else out,
-                                     replace_stale=replace_stale) for b in benchmarks}
+    if isinstance(out, list):
+        if len(out) != len(benchmarks):
+            raise EvaluationError(f"{len(out)} output directories for {len(benchmarks)} benchmarks")
+        outs = [Path(o) for o in out]
+    else:
+        outs = [Path(out) / b.id if len(benchmarks) > 1 else Path(out) for b in benchmarks]
+    return {b.id: evaluate_benchmark(cfg, b, factory, checkpoint, o, replace_stale=replace_stale)
+            for b, o in zip(benchmarks, outs)}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True, help="resolved run config (YAML)")
-    parser.add_argument("--out", required=True, nargs="+", help="output directory (one per --checkpoint)")
+    parser.add_argument("--out", required=True, nargs="+",
+                        help="output directory: one per --checkpoint, or one per --benchmark")
     parser.add_argument("--checkpoint", nargs="+",
                         help="HF model directory or hub id (default: model.path); several checkpoints are "
                              "evaluated one after the other in this process, each into its own --out")
-    parser.add_argument("--benchmark", help="evaluate only this benchmark id (e.g. math500, or a final one: math_test)")
+    parser.add_argument("--benchmark", nargs="+",
+                        help="evaluate only these benchmark ids (e.g. math500, or a final one: math_test); "
+                             "several: one checkpoint, its model loaded once, each benchmark into its own --out")
     parser.add_argument("--n-samples", type=int, nargs="+",
                         help="samples per problem, one per --checkpoint (default: evaluation.n_samples); "
                              "the workflow passes evaluation.intermediate_n_samples for steps before the last")
@@ -370,21 +383,34 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     checkpoints = args.checkpoint or [None]
     n_samples = args.n_samples or [None] * len(checkpoints)
-    if not len(args.out) == len(checkpoints) == len(n_samples):
+    several = args.benchmark is not None and len(args.benchmark) > 1
+    if several and len(checkpoints) > 1:
+        parser.error("several --checkpoint with one --benchmark, or one checkpoint with several --benchmark: "
+                     "not both")
+    if several:
+        if len(args.out) != len(args.benchmark) or len(n_samples) != 1:
+            parser.error(f"{len(args.benchmark)} benchmarks and {len(args.out)} --out: give one --out per "
+                         "benchmark (and at most one --n-samples)")
+        outs = [[Path(o) for o in args.out]]
+    elif not len(args.out) == len(checkpoints) == len(n_samples):
         parser.error(f"{len(checkpoints)} checkpoint(s), {len(args.out)} --out and {len(n_samples)} --n-samples: "
                      "give one --out (and --n-samples, if any) per checkpoint")
+    else:
+        outs = [Path(o) for o in args.out]
     if any(n is not None and n < 1 for n in n_samples):
         parser.error("--n-samples must be >= 1")
     try:
         cfg = load_run_config(args.config)
-        for checkpoint, out, n in zip(checkpoints, args.out, n_samples):
+        benchmark = args.benchmark if several else (args.benchmark or [None])[0]
+        for checkpoint, out, n in zip(checkpoints, outs, n_samples):
             step_cfg = cfg if n is None else dataclasses.replace(
                 cfg, evaluation=dataclasses.replace(cfg.evaluation, n_samples=n))
-            summaries = run(step_cfg, Path(out), checkpoint=checkpoint, benchmark=args.benchmark,
+            summaries = run(step_cfg, out, checkpoint=checkpoint, benchmark=benchmark,
                             replace_stale=args.replace_stale)
             for bench, s in summaries.items():
                 keys = ["accuracy", f"accuracy/{subset_key(HARD_SUBSET)}"] + [k for k in s if k.startswith("pass@")]
-                print(out, bench, {k: round(s[k], 4) for k in keys if k in s}, flush=True)
+                where = out[list(summaries).index(bench)] if isinstance(out, list) else out
+                print(where, bench, {k: round(s[k], 4) for k in keys if k in s}, flush=True)
     except (EvaluationError, DataError, ConfigError) as err:
         parser.exit(2, f"lens.evaluate: error: {err}\n")
     return 0

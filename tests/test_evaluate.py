@@ -187,6 +187,28 @@ def test_several_benchmarks_get_subdirectories(tmp_path, tiny_checkpoint):
     assert (tmp_path / "one" / "samples.parquet").exists() and not (tmp_path / "one" / "math500").exists()
 
 
+def test_named_benchmarks_in_one_process_each_into_its_own_out(tmp_path, tiny_checkpoint, capsys):
+    # rule evaluate_final: the last checkpoint on MATH-500 and the MATH test, one model load; every
+    # chunk has its own seed, so the samples are those of one job per benchmark
+    benches = [{"name": "math500", "path": str(DATA / "math"), "limit": 2},
+               {"name": "math", "path": str(DATA / "math"), "split": "test", "limit": 2, "levels": [5]}]
+    cfg_path = write_config(tmp_path / "run.yaml", tiny_checkpoint, benchmarks=benches)
+    outs = [tmp_path / "a" / "math500" / "step2", tmp_path / "a" / "math_test" / "step2"]
+    evaluate.main(["--config", str(cfg_path), "--benchmark", "math500", "math_test", "--out", *map(str, outs)])
+    for bench, out in zip(("math500", "math_test"), outs):
+        alone = tmp_path / "alone" / bench
+        evaluate.main(["--config", str(cfg_path), "--benchmark", bench, "--out", str(alone)])
+        pd.testing.assert_frame_equal(pd.read_parquet(out / "samples.parquet"),
+                                      pd.read_parquet(alone / "samples.parquet"))
+    with pytest.raises(SystemExit) as err:  # one --out per benchmark
+        evaluate.main(["--config", str(cfg_path), "--benchmark", "math500", "math_test", "--out", str(tmp_path / "x")])
+    assert err.value.code == 2 and "give one --out per benchmark" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as err:  # several checkpoints and several benchmarks: which goes where?
+        evaluate.main(["--config", str(cfg_path), "--checkpoint", str(tiny_checkpoint), str(tiny_checkpoint),
+                       "--benchmark", "math500", "math_test", "--out", str(tmp_path / "x"), str(tmp_path / "y")])
+    assert err.value.code == 2 and "not both" in capsys.readouterr().err
+
+
 def test_argument_errors(tmp_path, tiny_checkpoint, capsys):
     cfg_path = write_config(tmp_path / "run.yaml", tiny_checkpoint)
     with pytest.raises(SystemExit) as err:

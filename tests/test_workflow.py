@@ -100,7 +100,8 @@ def test_paper_dry_run_alone_without_the_embedded_keys(workdir):
     assert "synthetic" not in counts and "warmup" not in counts  # not merged with config/config.yaml
     assert counts["evaluate_start"] == len(cfg["models"]) * len(cfg["seeds"])
     steps = cfg["training"]["rollout_steps"] // cfg["evaluation"]["every"]
-    assert counts["evaluate"] == runs * (steps + 1)  # MATH-500 every N steps, full MATH test at the end
+    # MATH-500 every N steps; at the last step MATH-500 and the full MATH test in one job (one model load)
+    assert counts["evaluate"] == runs * (steps - 1) and counts["evaluate_final"] == runs
     train = [w for r, w in planned_jobs(proc.stdout) if r == "train"]
     assert {w["model"] for w in train} == set(cfg["models"])
     assert not (workdir / "results").exists()  # a dry run writes nothing

@@ -213,6 +213,19 @@ def tiny_eval_steps():
     return list(next(iter(schedules))) if len(schedules) == 1 else None
 
 
+def final_evaluations():
+    """(last step, benchmark ids) when every run of a hub model or stand-in ends on the same step with
+    the same several benchmarks (the curve set and the final sets: MATH-500 and the MATH test), else
+    None. Those get one job per run for all of them (rule evaluate_final): the model, and on GPUs
+    vLLM's engine, is loaded once instead of once per benchmark."""
+    plans = {(cfg.training.rollout_steps, tuple(ds.id for ds in benchmarks(cfg, cfg.training.rollout_steps)))
+             for (m, _, _), cfg in RUNS.items() if m not in TINY_MODELS}
+    if len(plans) != 1:
+        return None
+    step, ids = next(iter(plans))
+    return (step, list(ids)) if len(ids) > 1 else None
+
+
 # --------------------------------------------------------------------------------------------
 # Targets
 # --------------------------------------------------------------------------------------------
@@ -336,6 +349,28 @@ def eval_inputs(wc):
         "done": f"{run_dir(wc.model, wc.algo, wc.seed)}/done",
         "data": dataset_files([benchmark_by_id(run_config(wc), wc.benchmark)]),
     }
+
+
+def final_eval_inputs(wc):
+    """evaluate_final's inputs: every benchmark of the last step."""
+    cfg = run_config(wc)
+    return {
+        "config": f"{run_dir(wc.model, wc.algo, wc.seed)}/config.yaml",
+        "done": f"{run_dir(wc.model, wc.algo, wc.seed)}/done",
+        "data": dataset_files(benchmarks(cfg, cfg.training.rollout_steps)),
+    }
+
+
+def final_checkpoint(wc):
+    from lens.train import checkpoint_path
+
+    cfg = run_config(wc)
+    return str(checkpoint_path(run_dir(wc.model, wc.algo, wc.seed), cfg.training.rollout_steps, cfg))
+
+
+def parents_of(name):
+    """params function: the directories of outputs `name` (a list), space-separated (--out DIR ...)."""
+    return lambda wc, output: " ".join(str(Path(path).parent) for path in output[name])
 
 
 def checkpoint_dir(wc):

@@ -69,6 +69,37 @@ rule evaluate:
         "--benchmark {wildcards.benchmark} --n-samples {params.n_samples} > {log} 2>&1"
 
 
+FINAL_EVALUATIONS = final_evaluations()
+if FINAL_EVALUATIONS:
+    FINAL_STEP, FINAL_BENCHMARKS = FINAL_EVALUATIONS
+
+    rule evaluate_final:
+        """The last checkpoint of one run on every benchmark of the last step (MATH-500 and the MATH
+        test in the paper), in one process: the model is loaded (and vLLM started) once."""
+        conda:
+            CONDA_ENV
+        input:
+            unpack(final_eval_inputs),
+        output:
+            samples=[f"{RUN}/eval/{b}/step{FINAL_STEP}/samples.parquet" for b in FINAL_BENCHMARKS],
+            summaries=[f"{RUN}/eval/{b}/step{FINAL_STEP}/summary.json" for b in FINAL_BENCHMARKS],
+        wildcard_constraints:
+            model="|".join(re.escape(m) for m in MODELS if m not in TINY_MODELS),
+        params:
+            checkpoint=final_checkpoint,
+            outs=parents_of("samples"),
+        log:
+            f"{R}/logs/evaluate/{{model}}/{{algo}}/seed{{seed}}/step{FINAL_STEP}.log",
+        threads: eval_threads
+        resources:
+            gpu=eval_gpus,
+        shell:
+            "python -m lens.evaluate --replace-stale --config {input.config} --checkpoint {params.checkpoint} "
+            f"--benchmark {' '.join(FINAL_BENCHMARKS)} --out {{params.outs}} > {{log}} 2>&1"
+
+    ruleorder: evaluate_final > evaluate
+
+
 TINY_EVAL_STEPS = tiny_eval_steps()
 if TINY_EVAL_STEPS:
 
