@@ -201,6 +201,25 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         return to_dict(self)
 
+    # The evaluation schedule (which checkpoints the workflow evaluates, on what, with how many samples)
+    def eval_steps(self) -> list[int]:
+        """Rollout steps > 0 whose checkpoints are evaluated: every `evaluation.every` steps and the last."""
+        last, every = self.training.rollout_steps, self.evaluation.every
+        return sorted({*range(every, last + 1, every), last})
+
+    def benchmarks_at(self, step: int) -> list[DatasetConfig]:
+        """Benchmarks evaluated at `step`: the curve sets always, the costly final sets at the last step."""
+        final = self.evaluation.final_benchmarks if step == self.training.rollout_steps else ()
+        return list({ds.id: ds for ds in (*self.evaluation.benchmarks, *final)}.values())
+
+    def n_samples_at(self, step: int) -> int:
+        """Samples per problem at `step`: n_samples at step 0 and the last step (Pass@k), else
+        evaluation.intermediate_n_samples when it is set."""
+        ev = self.evaluation
+        if step in (0, self.training.rollout_steps) or ev.intermediate_n_samples is None:
+            return ev.n_samples
+        return ev.intermediate_n_samples
+
 
 # Workflow-only sections --------------------------------------------------------------------
 @dataclass(frozen=True)
@@ -414,6 +433,16 @@ def _check_sweeps(cfg: WorkflowConfig, source: str, fail) -> None:
         fail("sweeps", "every swept value is compared with the main GRPO runs: `algorithms` must list grpo")
 
 
+def _check_eval_schedule(run: RunConfig, fail) -> None:
+    """The workflow evaluates saved checkpoints only: every evaluated step has one."""
+    t, every = run.training, run.evaluation.every
+    if every < 1:
+        fail("evaluation.every", "must be >= 1")
+    if any(step % t.save_every and step != t.rollout_steps for step in run.eval_steps()):
+        fail("evaluation.every", f"{every} evaluates steps without a checkpoint: it must be a multiple of "
+             f"training.save_every ({t.save_every})")
+
+
 def _check_synthetic_paths(cfg: WorkflowConfig, run: RunConfig, where: str, fail) -> None:
     """The synthetic benchmark is generated in results_dir/data/synthetic (its one location)."""
     sets = [("data.train", run.data.train), ("evaluation.benchmarks", run.evaluation.benchmarks),
@@ -508,6 +537,7 @@ def _check(cfg: Any, source: str) -> None:
             for algo in (*cfg.algorithms, *cfg.ablation_algorithms):
                 run = cfg.resolve(name, algo, cfg.seeds[0], source=source)  # validates every override
                 _check_synthetic_paths(cfg, run, f"models.{name}", fail)
+                _check_eval_schedule(run, fail)
         _check_sweeps(cfg, source, fail)
 
 

@@ -304,3 +304,19 @@ def test_workflow_checks_the_accelerate_config_and_the_synthetic_location(tmp_pa
     with pytest.raises(ConfigError, match=r"evaluation\.benchmarks\[0\]\.path: the synthetic benchmark is generated "
                        r"in 'results/data/synthetic'"):
         parse(WorkflowConfig, embedded, source="w.yaml")
+
+
+def test_the_evaluation_schedule_of_a_run():
+    raw = yaml.safe_load(EMBEDDED.read_text())
+    raw["training"].update(rollout_steps=40, save_every=5)
+    raw["evaluation"].update(every=15, n_samples=16, intermediate_n_samples=4,
+                             final_benchmarks=[{"name": "math", "path": "m", "split": "test"}])
+    run = parse(WorkflowConfig, raw, source="w.yaml").resolve("tiny_llama", "grpo", 0)
+    assert run.eval_steps() == [15, 30, 40]  # every 15 steps, and the last
+    assert [run.n_samples_at(s) for s in (0, 15, 40)] == [16, 4, 16]  # Pass@k at the start and the end
+    assert [ds.id for ds in run.benchmarks_at(15)] == ["synthetic_test"]
+    assert [ds.id for ds in run.benchmarks_at(40)] == ["synthetic_test", "math_test"]  # the final set last
+    raw["evaluation"]["every"] = 12  # step 12 has no checkpoint (every 5 steps)
+    with pytest.raises(ConfigError, match=r"w\.yaml: evaluation\.every: 12 evaluates steps without a checkpoint: "
+                       r"it must be a multiple of training\.save_every \(5\)"):
+        parse(WorkflowConfig, raw, source="w.yaml")

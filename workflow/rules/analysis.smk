@@ -4,6 +4,8 @@
 # these jobs, as command-line options (common.smk: ANALYSIS_ARGS), so changing one reruns only the
 # figures and tables (and the report); the scripts are inputs, so editing one reruns what it draws.
 
+from analysis import code_files
+
 
 rule collect:
     """Tidy tables (results/README.md) of one scope: the training metrics, graded samples and
@@ -13,7 +15,7 @@ rule collect:
         CONDA_ENV
     input:
         collect_inputs,
-        code=analysis_code("collect"),
+        code=code_files("collect"),
     output:
         train=f"{R}/tidy/{{scope}}train_metrics.parquet",
         evals=f"{R}/tidy/{{scope}}eval_samples.parquet",
@@ -34,7 +36,7 @@ rule figure:
         CONDA_ENV
     input:
         rules.collect.output,
-        code=lambda wc: analysis_code(wc.figure),
+        code=lambda wc: code_files(wc.figure),
     output:
         [f"{R}/figures/{{scope}}{{figure}}.{ext}" for ext in [*FIG.formats, "csv"]],
     wildcard_constraints:
@@ -54,7 +56,7 @@ rule table:
         CONDA_ENV
     input:
         rules.collect.output,
-        code=lambda wc: analysis_code(wc.table),
+        code=lambda wc: code_files(wc.table),
     output:
         [f"{R}/tables/{{scope}}{{table}}.{ext}" for ext in TABLE_FORMATS],
     wildcard_constraints:
@@ -79,7 +81,7 @@ rule report:
         table_files(),
         report_sections,
         config=MERGED_CONFIG,
-        code=analysis_code("report"),
+        code=code_files("report"),
     output:
         f"{R}/REPORT.md",
     log:

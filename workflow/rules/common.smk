@@ -5,7 +5,6 @@
 # Nothing here writes a file: `snakemake -n` leaves the tree as it was, and a bad config fails it
 # with lens.config's message (key and file) before any job starts.
 
-import ast
 import copy
 import dataclasses
 import re
@@ -16,7 +15,6 @@ import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-import analysis as _analysis_package
 from lens import algorithms as algorithm_table
 from lens import engine, layout
 from lens.config import (
@@ -159,43 +157,10 @@ def config_text(wc):
     return CONFIG_TEXTS[f"{R}/{wc.path}"]
 
 
-def eval_steps(cfg):
-    """Rollout steps whose checkpoints are evaluated: every `evaluation.every` steps and the last."""
-    t, every = cfg.training, cfg.evaluation.every
-    steps = list(range(every, t.rollout_steps + 1, every))
-    if t.rollout_steps not in steps:
-        steps.append(t.rollout_steps)
-    for step in steps:
-        if step % t.save_every and step != t.rollout_steps:
-            raise WorkflowError(f"invalid config: {CONFIG_SOURCE}: evaluation.every: step {step} has no checkpoint: "
-                                f"evaluation.every ({every}) must be a multiple of training.save_every ({t.save_every})")
-    return steps
-
-
-def eval_n_samples(cfg, step):
-    """Samples per problem at `step`: n_samples at step 0 and the last step (Pass@k), else
-    evaluation.intermediate_n_samples when it is set."""
-    ev = cfg.evaluation
-    if step in (0, cfg.training.rollout_steps) or ev.intermediate_n_samples is None:
-        return ev.n_samples
-    return ev.intermediate_n_samples
-
-
-def benchmarks(cfg, step):
-    """Benchmarks evaluated at `step`: the curve sets always, the costly final sets at the last step."""
-    final = list(cfg.evaluation.final_benchmarks) if step == cfg.training.rollout_steps else []
-    out, seen = [], set()
-    for ds in list(cfg.evaluation.benchmarks) + final:
-        if ds.id not in seen:
-            seen.add(ds.id)
-            out.append(ds)
-    return out
-
-
 def run_evals(model, algo, seed):
     """(benchmark, step) of every evaluation of one run, step 0 included."""
     cfg = RUNS[(model, algo, int(seed))]
-    return [(ds.id, step) for step in [0] + eval_steps(cfg) for ds in benchmarks(cfg, step)]
+    return [(ds.id, step) for step in [0, *cfg.eval_steps()] for ds in cfg.benchmarks_at(step)]
 
 
 # The embedded run's warmed-up tiny models. Not the paper rehearsal's stand-ins: they rehearse a hub
@@ -209,16 +174,16 @@ def tiny_eval_steps():
     Evaluating a tiny model costs less than a job's start-up (imports, model load), so each such run
     gets one evaluation job for all its steps after 0 (rule evaluate_run); hub models keep one job
     per step, which run in parallel on several GPUs."""
-    schedules = {tuple(eval_steps(cfg)) for (m, _, _), cfg in RUNS.items() if m in TINY_MODELS}
+    schedules = {tuple(cfg.eval_steps()) for (m, _, _), cfg in RUNS.items() if m in TINY_MODELS}
     return list(next(iter(schedules))) if len(schedules) == 1 else None
 
 
 def final_evaluations():
     """(last step, benchmark ids) when every run of a hub model or stand-in ends on the same step with
     the same several benchmarks (the curve set and the final sets: MATH-500 and the MATH test), else
-    None. Those get one job per run for all of them (rule evaluate_final): the model, and on GPUs
+    None. Those get one job per run for all of them (rule evaluate_final), so the model, and on GPUs
     vLLM's engine, is loaded once instead of once per benchmark."""
-    plans = {(cfg.training.rollout_steps, tuple(ds.id for ds in benchmarks(cfg, cfg.training.rollout_steps)))
+    plans = {(cfg.training.rollout_steps, tuple(ds.id for ds in cfg.benchmarks_at(cfg.training.rollout_steps)))
              for (m, _, _), cfg in RUNS.items() if m not in TINY_MODELS}
     if len(plans) != 1:
         return None
@@ -357,7 +322,7 @@ def final_eval_inputs(wc):
     return {
         "config": f"{run_dir(wc.model, wc.algo, wc.seed)}/config.yaml",
         "done": f"{run_dir(wc.model, wc.algo, wc.seed)}/done",
-        "data": dataset_files(benchmarks(cfg, cfg.training.rollout_steps)),
+        "data": dataset_files(cfg.benchmarks_at(cfg.training.rollout_steps)),
     }
 
 
@@ -381,7 +346,7 @@ def checkpoint_dir(wc):
 
 
 def step_n_samples(wc):
-    return eval_n_samples(run_config(wc), int(wc.step))
+    return run_config(wc).n_samples_at(int(wc.step))
 
 
 def run_eval_args(wc):
@@ -389,10 +354,10 @@ def run_eval_args(wc):
     from lens.train import checkpoint_path
 
     run, cfg = run_dir(wc.model, wc.algo, wc.seed), run_config(wc)
-    steps = eval_steps(cfg)
+    steps = cfg.eval_steps()
     return {"checkpoints": " ".join(shlex.quote(str(checkpoint_path(run, s, cfg))) for s in steps),
             "outs": " ".join(layout.eval_dir(run, wc.benchmark, s) for s in steps),
-            "n_samples": " ".join(str(eval_n_samples(cfg, s)) for s in steps)}
+            "n_samples": " ".join(str(cfg.n_samples_at(s)) for s in steps)}
 
 
 def run_eval_summaries(wc):
@@ -473,30 +438,6 @@ def figure_files(scope=""):
 
 def table_files(scope=""):
     return [f"{R}/tables/{scope}{n}.{ext}" for n in SCOPE_TABLES[scope] for ext in TABLE_FORMATS]
-
-
-ANALYSIS_DIR = Path(_analysis_package.__file__).parent
-
-
-def analysis_code(module):
-    """The files `python -m analysis.<module>` runs: the script and every analysis module it imports,
-    transitively. The analysis rules take them as inputs, so editing a figure script or
-    analysis/style.py reruns exactly the jobs that run it (the training code, lens/, is not among them)."""
-    seen, todo = set(), [module]
-    while todo:
-        name = todo.pop()
-        path = ANALYSIS_DIR / f"{name}.py"
-        if name in seen or not path.is_file():
-            continue
-        seen.add(name)
-        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-            if isinstance(node, ast.ImportFrom) and node.module == "analysis":
-                todo += [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("analysis."):
-                todo.append(node.module.split(".")[1])
-            elif isinstance(node, ast.Import):
-                todo += [a.name.split(".")[1] for a in node.names if a.name.startswith("analysis.")]
-    return sorted(str(ANALYSIS_DIR / f"{name}.py") for name in seen)
 
 
 def report_sections(wc):
