@@ -87,6 +87,13 @@ def test_dry_run_trains_one_seed_on_math_and_numina(tmp_path):
               if "wildcards:" in line and "benchmark" not in line and "algo=" in line}
     arms = ("grpo", "lens", "lens_mixed_only", "lens_negative_only")
     assert trains == {f"model={m}, algo={a}, seed=0" for m in ("llama31_8b_instruct", "qwen25_3b") for a in arms}
+    assert not results.exists()  # a dry run writes nothing
+    configs = [results / "runs" / m / a / "seed0" / "config.yaml" for m in ("llama31_8b_instruct", "qwen25_3b")
+               for a in arms]
+    written = subprocess.run([str(bindir / "snakemake"), *map(str, configs), "--cores", "1", "--configfile",
+                              "config/paper.yaml", "config/paper-numina.yaml", "--config", f"results_dir={results}"],
+                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert written.returncode == 0, (written.stdout + written.stderr)[-3000:]  # rule config_file writes them
     for m in ("llama31_8b_instruct", "qwen25_3b"):
         for a in arms:
             run = load_run_config(results / "runs" / m / a / "seed0" / "config.yaml")
