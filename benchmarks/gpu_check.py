@@ -3,6 +3,8 @@
     python benchmarks/gpu_check.py prepare  --work DIR [--small]   data, model, run configs
     python benchmarks/gpu_check.py train    --work DIR --algo grpo  python -m lens.train, timed
     python benchmarks/gpu_check.py evaluate --work DIR              python -m lens.evaluate, timed
+    python benchmarks/gpu_check.py zero3    --work DIR              accelerate launch with ZeRO-3: train,
+                                                                    resume, evaluate (small mode: engine check)
     python benchmarks/gpu_check.py summary  --work DIR [--out OUT]  the printed figures (+ OUT/*.json)
 
 `prepare` writes, under DIR:
@@ -18,7 +20,12 @@
 - `{grpo,lens}/config.yaml`: resolved run configs (lens.config.RunConfig) in the paper's shape for
   Qwen2.5-3B (plain prompt, dtype auto, bf16 autocast, gradient checkpointing, several updates
   per rollout with gradient accumulation) but transformers rollouts and small sizes (SIZES).
-`--small` swaps the model for a tiny Qwen2 of the same code path (GQA, tied embeddings, padded
+- `model-zero3/` (full mode): a randomly initialised Qwen2 of Qwen2.5-0.5B's width (hidden 896,
+  14/2 heads, MLP 4864, the 151,936-row tied embedding) with 4 layers instead of 24 (0.20 B
+  parameters), and `zero3/{first,resumed}/config.yaml`: LENS run configs for the ZeRO-3 phase
+  (ZERO3_SIZES; the first ends at its checkpoint after 2 rollout steps, the resumed one goes on
+  to 3).
+`--small` swaps the models for a tiny Qwen2 of the same code path (GQA, tied embeddings, padded
 vocabulary) and shrinks the sizes, so the whole check runs on a CPU in one to two minutes.
 
 `train` runs lens.train's CLI entry point in this process (so that it can read the GPU's peak
@@ -26,6 +33,18 @@ memory) with one extra Trainer callback that stamps the end of every rollout ste
 `{algo}/gpu_check.json`: seconds per rollout step (model loading and checkpoint saving excluded),
 peak memory, the `done` marker. `evaluate` likewise runs lens.evaluate's entry point on the LENS
 run's final checkpoint.
+
+`zero3` runs the multi-GPU recipe's launcher on one GPU, as subprocesses (`cmd_zero3`):
+`accelerate launch --num_processes 1 --config_file config/accelerate/zero3.yaml -m lens.train ...
+--engine-config config/accelerate/zero3.yaml --processes 1` for 2 rollout steps (the job stops
+unless it runs DeepSpeed ZeRO-3; its checkpoint holds DeepSpeed's ZeRO states in global_stepN/ and,
+through zero3.yaml's `zero3_save_16bit_model`, i.e. DeepSpeed's
+`stage3_gather_16bit_weights_on_model_save`, the consolidated 16-bit model.safetensors); the same
+command again on a run directory holding that checkpoint and a config of 3 rollout steps (lens.train
+resumes from it: `resumed_from` 4); then `python -m lens.evaluate` on CUDA from the resumed run's
+final checkpoint. It writes `zero3.json`. In small mode (a CPU, where accelerate drops DeepSpeed)
+it runs the same command with `--cpu` and passes only if the engine check stops the job with exit
+code 2 and both engines named: ZeRO-3 itself is not exercised there.
 """
 
 from __future__ import annotations
@@ -34,7 +53,11 @@ import argparse
 import json
 import os
 import random
+import re
+import shutil
 import statistics
+import struct
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -69,6 +92,11 @@ QWEN25_3B = dict(
 # The same code path on a CPU: GQA, tied embeddings, an embedding larger than the tokenizer.
 TINY_QWEN2 = {**QWEN25_3B, "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
               "num_attention_heads": 4, "num_key_value_heads": 2, "max_window_layers": 2, "vocab_size": 1024}
+# The ZeRO-3 phase's model: Qwen/Qwen2.5-0.5B's width (hidden 896, 14 query / 2 KV heads, MLP 4864,
+# Qwen's 151,936-row tied embedding) with 4 of its 24 layers: 0.20 B parameters, so three processes
+# (train, resume, evaluate) and two checkpoints with ZeRO state (~3 GB each) fit in about 2 minutes.
+QWEN2_ZERO3 = {**QWEN25_3B, "hidden_size": 896, "intermediate_size": 4864, "num_hidden_layers": 4,
+               "num_attention_heads": 14, "num_key_value_heads": 2, "max_window_layers": 4}
 
 # Run sizes. An update is prompts_per_update x G completions, run in micro-batches of
 # micro_batch_size (gradient accumulation = update / micro-batch).
@@ -86,6 +114,23 @@ SIZES = {
         problems=dict(train=64, test=16),
     ),
 }
+# The ZeRO-3 phase (LENS): 2 rollout steps ending at a checkpoint (save_every 2), resumed to 3; each
+# update of 4 prompts x 4 in 2 micro-batches of 8 (gradient accumulation under DeepSpeed).
+ZERO3_SIZES = {
+    "full": dict(
+        training=dict(prompts_per_rollout=8, num_generations=4, updates_per_rollout=2, prompts_per_update=4,
+                      micro_batch_size=8, rollout_steps=2, max_new_tokens=64, max_prompt_tokens=256),
+        evaluation=dict(limit=8, n_samples=2, max_new_tokens=64, batch_size=8, pass_k=[1, 2]),
+    ),
+    "small": dict(
+        training=dict(prompts_per_rollout=4, num_generations=4, updates_per_rollout=2, prompts_per_update=2,
+                      micro_batch_size=4, rollout_steps=2, max_new_tokens=16, max_prompt_tokens=128),
+        evaluation=dict(limit=4, n_samples=2, max_new_tokens=16, batch_size=4, pass_k=[1, 2]),
+    ),
+}
+ZERO3_RESUMED_STEPS = 3  # the resumed run's rollout_steps (the first run's is ZERO3_SIZES' rollout_steps)
+ZERO3_ACCELERATE = "config/accelerate/zero3.yaml"  # relative to the repository (the subprocesses' cwd)
+ZERO3_NEED_GIB = 8  # the ZeRO-3 phase's checkpoints (2 x ~3 GB) and its model
 
 
 def _write_json(path: Path, data: dict) -> None:
@@ -118,15 +163,17 @@ def write_problems(data_dir: Path, n_train: int, n_test: int, seed: int = 0) -> 
     return {k: len(v) for k, v in splits.items()}
 
 
-def build_model(model_dir: Path, texts: list[str], small: bool, seed: int = 0) -> dict:
-    """Random Qwen2.5-3B-architecture model (bf16 on CUDA, as the hub checkpoint) + local BPE tokenizer."""
+def build_model(model_dir: Path, texts: list[str], small: bool, seed: int = 0, arch: dict | None = None) -> dict:
+    """Random Qwen2.5-3B-architecture model (bf16 on CUDA, as the hub checkpoint) + local BPE tokenizer.
+    `arch` overrides the architecture (the ZeRO-3 phase's QWEN2_ZERO3)."""
     import torch
     from transformers import AutoModelForCausalLM, Qwen2Config
 
     from lens.config import TinyModelConfig
     from lens.tiny import build_tokenizer
 
-    arch = TINY_QWEN2 if small else QWEN25_3B
+    if arch is None:
+        arch = TINY_QWEN2 if small else QWEN25_3B
     # Qwen2.5's special tokens and prompt path: no BOS, <|endoftext|> ends a response and pads
     tokenizer = build_tokenizer(TinyModelConfig(arch="qwen2", tokenizer="bpe", vocab_size=2048, family="qwen2"), texts)
     if len(tokenizer) > arch["vocab_size"]:
@@ -149,21 +196,26 @@ def build_model(model_dir: Path, texts: list[str], small: bool, seed: int = 0) -
             "saved_dtype": str(dtype).removeprefix("torch."), **{k: arch[k] for k in sorted(arch)}}
 
 
-def run_config(work: Path, algo: str, small: bool):
-    """The resolved run config of one algorithm (lens.config.RunConfig, validated)."""
+def run_config(work: Path, algo: str, small: bool, *, sizes: dict | None = None, model_dir: Path | None = None,
+               rollout_steps: int | None = None, save_every: int | None = None):
+    """The resolved run config of one algorithm (lens.config.RunConfig, validated). The keywords are
+    the ZeRO-3 phase's: other sizes and model, rollout_steps and save_every set apart."""
     from lens.config import RunConfig, parse
 
-    sizes = SIZES["small" if small else "full"]
-    t, ev = sizes["training"], dict(sizes["evaluation"])
+    sizes = sizes or SIZES["small" if small else "full"]
+    t, ev = dict(sizes["training"]), dict(sizes["evaluation"])
+    if rollout_steps is not None:
+        t["rollout_steps"] = rollout_steps
     limit = ev.pop("limit")
     raw = {
-        "model": {"name": MODEL_NAME, "path": str(work / "model"), "prompt": "plain", "dtype": "auto"},
+        "model": {"name": MODEL_NAME, "path": str(model_dir or work / "model"), "prompt": "plain", "dtype": "auto"},
         "algorithm": {"name": algo, **({"alpha": 0.25} if algo == "lens" else {}), "eps": 1e-6, "std": "sample"},
         "seed": 0,
         "data": {"train": [{"name": "math", "path": str(work / "data"), "split": "train"}], "decontaminate": True},
         "training": {
             **t, "learning_rate": 1e-6, "weight_decay": 0.0, "clip_eps": 0.2, "kl_beta": 0.0, "temperature": 1.0,
-            "top_p": 1.0, "save_every": t["rollout_steps"], "engine": "transformers", "gradient_checkpointing": True,
+            "top_p": 1.0, "save_every": save_every or t["rollout_steps"], "engine": "transformers",
+            "gradient_checkpointing": True,
             "precision": "auto", "torch_threads": 2 if small else None,
         },
         "evaluation": {
@@ -174,6 +226,17 @@ def run_config(work: Path, algo: str, small: bool):
         "tracking": {"uri": None, "experiment": "lens-gpu-check"},
     }
     return parse(RunConfig, raw, source=f"gpu_check ({algo})")
+
+
+def zero3_run_configs(work: Path, small: bool) -> dict:
+    """The ZeRO-3 phase's LENS run configs: `first` (2 rollout steps, its only checkpoint the last)
+    and `resumed` (the same run to 3 steps), on model-zero3/ (small mode: the tiny model/)."""
+    sizes = ZERO3_SIZES["small" if small else "full"]
+    first = sizes["training"]["rollout_steps"]
+    model_dir = work / ("model" if small else "model-zero3")
+    return {name: run_config(work, "lens", small, sizes=sizes, model_dir=model_dir, rollout_steps=steps,
+                             save_every=first)
+            for name, steps in (("first", first), ("resumed", ZERO3_RESUMED_STEPS))}
 
 
 def cmd_prepare(args) -> int:
@@ -193,10 +256,15 @@ def cmd_prepare(args) -> int:
     texts = [json.loads(line)["problem"] for line in (work / "data" / "train.jsonl").read_text().splitlines()]
     start = time.perf_counter()
     model = build_model(work / "model", texts, args.small) if not (work / "model" / "config.json").exists() else None
+    zero3_model = None
+    if not args.small and not (work / "model-zero3" / "config.json").exists():
+        zero3_model = build_model(work / "model-zero3", texts, False, arch=QWEN2_ZERO3)
     for algo in ALGOS:
         write_run_config(run_config(work, algo, args.small), work / algo / "config.yaml")
+    for name, cfg in zero3_run_configs(work, args.small).items():
+        write_run_config(cfg, work / "zero3" / name / "config.yaml")
     info = {"mode": "small" if args.small else "full", "problems": counts, "model": model,
-            "build_seconds": round(time.perf_counter() - start, 1)}
+            "zero3_model": zero3_model, "build_seconds": round(time.perf_counter() - start, 1)}
     _write_json(work / "prepare.json", info)
     print(json.dumps(info))
     return 0
@@ -332,6 +400,217 @@ def cmd_evaluate(args) -> int:
 
 
 # --------------------------------------------------------------------------------------------
+# zero3
+# --------------------------------------------------------------------------------------------
+# lens.engine's message: "<file> asks for DEEPSPEED ZeRO-3 on 1 process(es), but this job runs <engine>: ..."
+_ENGINE_ERROR_RE = re.compile(r"engine error: (?P<file>\S+) asks for (?P<want>DEEPSPEED ZeRO-3 on \d+ process\(es\)), "
+                              r"but this job runs (?P<got>.+? on \d+ process\(es\))")
+
+
+def zero3_command(run_dir: Path, small: bool) -> list[str]:
+    """`accelerate launch` of the multi-GPU recipe on one process (module form, so that the carried
+    packages on PYTHONPATH and this interpreter are the ones used). Small mode adds --cpu: without
+    DeepSpeed installed accelerate's DeepSpeed launcher would stop at its import before lens.train
+    starts; with --cpu it silently runs a plain process, the fallback lens.engine exists to catch."""
+    return [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "1",
+            "--config_file", ZERO3_ACCELERATE, *(["--cpu"] if small else []),
+            "-m", "lens.train", "--config", str(run_dir / "config.yaml"), "--out", str(run_dir),
+            "--engine-config", ZERO3_ACCELERATE, "--processes", "1"]
+
+
+def _run_logged(cmd: list[str], name: str) -> tuple[int, str, float]:
+    """Run cmd from the repository root, its output streamed into ours; (exit code, output, seconds)."""
+    print(f"-- zero3/{name}: {' '.join(cmd)}", flush=True)
+    started = time.perf_counter()
+    lines = []
+    with subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          errors="replace", bufsize=1) as proc:
+        for line in proc.stdout:
+            sys.stdout.write(line)
+            lines.append(line)
+    sys.stdout.flush()
+    return proc.returncode, "".join(lines), round(time.perf_counter() - started, 1)
+
+
+def safetensors_summary(path: Path) -> dict:
+    """Tensor dtypes, parameter count and size of a .safetensors file, read from its header alone."""
+    with path.open("rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(n))
+    tensors = {k: v for k, v in header.items() if k != "__metadata__"}
+    dtypes: dict[str, int] = {}
+    params = 0
+    for meta in tensors.values():
+        count = 1
+        for dim in meta["shape"]:
+            count *= dim
+        dtypes[meta["dtype"]] = dtypes.get(meta["dtype"], 0) + count
+        params += count
+    return {"file": path.name, "bytes": path.stat().st_size, "tensors": len(tensors), "parameters": params,
+            "dtypes": dtypes}
+
+
+def checkpoint_summary(checkpoint: Path) -> dict:
+    """What a Trainer checkpoint under ZeRO-3 holds: the consolidated 16-bit model.safetensors (written
+    only with stage3_gather_16bit_weights_on_model_save; without it the Trainer warns and saves none)
+    and DeepSpeed's ZeRO partitions in global_stepN/ (what resuming reads)."""
+    weights = checkpoint / "model.safetensors"
+    ds_dirs = sorted(p for p in checkpoint.glob("global_step*") if p.is_dir())
+    return {
+        "path": str(checkpoint),
+        "weights": safetensors_summary(weights) if weights.exists() else None,
+        "deepspeed_states": {p.name: sorted(f.name for f in p.iterdir()) for p in ds_dirs},
+        "bytes": sum(f.stat().st_size for f in checkpoint.rglob("*") if f.is_file()),
+    }
+
+
+def _zero3_fail(work: Path, result: dict, message: str) -> int:
+    result["error"] = message
+    _write_json(work / "zero3.json", result)
+    print(f"!! zero3: {message}", file=sys.stderr, flush=True)
+    return 1
+
+
+# accelerate launch exits 1 whatever its script's exit code; it names that code in its error:
+# simple launcher: "CalledProcessError: Command '[...]' returned non-zero exit status 2."; torchrun
+# (the DeepSpeed launcher on one machine): "exitcode  : 2" in its failure summary.
+_CHILD_EXIT_RE = re.compile(r"returned non-zero exit status (\d+)|exitcode\s*:\s*(\d+)")
+
+
+def _engine_stop(output: str) -> dict | None:
+    m = _ENGINE_ERROR_RE.search(output)
+    return {"config": m["file"], "asks_for": m["want"], "runs": m["got"]} if m else None
+
+
+def _child_exit(output: str) -> int | None:
+    """lens.train's exit code as accelerate launch reports it (None: not reported)."""
+    codes = [int(a or b) for a, b in _CHILD_EXIT_RE.findall(output)]
+    return codes[-1] if codes else None
+
+
+def cmd_zero3_small(args, work: Path, result: dict) -> int:
+    """CPU: the same launch must stop at the engine check (exit 2, both engines named), before training."""
+    run_dir = work / "zero3" / "first"
+    rc, output, seconds = _run_logged(zero3_command(run_dir, small=True), "first")
+    stop, train_rc = _engine_stop(output), _child_exit(output)
+    result.update(exercised=False, engine_check={"launcher_exit_code": rc, "lens_train_exit_code": train_rc,
+                                                 **(stop or {}), "seconds": seconds})
+    if rc == 0 or train_rc != 2 or stop is None or stop["runs"].startswith("DEEPSPEED"):
+        return _zero3_fail(work, result, "expected the engine check to stop the job: lens.train exit 2 and 'engine "
+                                         "error: ... asks for DEEPSPEED ZeRO-3 on 1 process(es), but this job runs "
+                                         f"...'; got launcher exit {rc}, lens.train exit {train_rc}"
+                                         f"{'' if stop else ', no such message'}")
+    if (run_dir / "done").exists() or list((run_dir / "checkpoints").glob("checkpoint-[1-9]*")):
+        return _zero3_fail(work, result, "the job stopped by the engine check trained or saved a checkpoint")
+    _write_json(work / "zero3.json", result)
+    print(f"zero3 (small mode): the engine check stopped the job as it must: lens.train exit {train_rc} (accelerate "
+          f"launch exit {rc}), {stop['config']} asks for {stop['asks_for']}, but this job runs {stop['runs']}")
+    print("zero3 (small mode): DeepSpeed ZeRO-3 itself was NOT exercised (accelerate drops DeepSpeed on a CPU); "
+          "only a GPU run of benchmarks/gpu_check.sh trains, saves, resumes and evaluates under ZeRO-3")
+    return 0
+
+
+def cmd_zero3(args) -> int:
+    import importlib.metadata as md
+
+    import lens.train as lt
+
+    work = args.work
+    small = json.loads((work / "prepare.json").read_text())["mode"] == "small"
+    result: dict = {"mode": "small" if small else "full", "accelerate_config": ZERO3_ACCELERATE}
+    if small:
+        return cmd_zero3_small(args, work, result)
+    torch = _cuda()
+    if torch is None:
+        return _zero3_fail(work, result, "no CUDA device: the ZeRO-3 phase trains only on a GPU")
+    try:
+        result["deepspeed"] = md.version("deepspeed")
+    except md.PackageNotFoundError:
+        return _zero3_fail(work, result, "DeepSpeed is not installed (carry its wheels: benchmarks/gpu_wheels.sh)")
+    free_gib = shutil.disk_usage(work).free / 2**30
+    if free_gib < ZERO3_NEED_GIB and (work / "lens" / lt.CHECKPOINTS).exists():
+        # LENS's checkpoint (37 GB at 3 B) was evaluated already: make room for the ZeRO-3 checkpoints
+        print(f"zero3: {free_gib:.0f} GiB free, {ZERO3_NEED_GIB} needed: removing the evaluated LENS checkpoints")
+        shutil.rmtree(work / "lens" / lt.CHECKPOINTS)
+        result["removed_lens_checkpoints"] = True
+    first, resumed = work / "zero3" / "first", work / "zero3" / "resumed"
+    cfgs = {name: lt.load_run_config(work / "zero3" / name / "config.yaml") for name in ("first", "resumed")}
+    # the model's parameters (tied embedding counted once, as the saved file holds it once)
+    parameters = (json.loads((work / "prepare.json").read_text()).get("zero3_model") or {}).get("parameters")
+
+    # 1. train 2 rollout steps under ZeRO-3; the engine check must pass
+    runs = {}
+    for name, run_dir in (("first", first), ("resumed", resumed)):
+        if name == "resumed":
+            # 2. a run directory holding the first run's last checkpoint (hard links: resuming only reads
+            #    it) and a config of one more rollout step: lens.train resumes from that checkpoint
+            src = lt.last_checkpoint(first / lt.CHECKPOINTS)
+            shutil.copytree(src, resumed / lt.CHECKPOINTS / src.name, copy_function=_link_or_copy)
+            if (first / lt.METRICS_FILE).exists():
+                shutil.copy2(first / lt.METRICS_FILE, resumed / lt.METRICS_FILE)
+        rc, output, seconds = _run_logged(zero3_command(run_dir, small=False), name)
+        stop = _engine_stop(output)
+        if stop is not None or "engine error" in output:
+            result["engine_check"] = {"launcher_exit_code": rc, "lens_train_exit_code": _child_exit(output),
+                                      **(stop or {})}
+            return _zero3_fail(work, result, "THE ENGINE CHECK DID NOT CONFIRM DEEPSPEED ZERO-3: "
+                                             + (f"{stop['config']} asks for {stop['asks_for']}, but the job runs "
+                                                f"{stop['runs']}" if stop else output[-600:]))
+        if rc != 0:
+            return _zero3_fail(work, result, f"{name}: accelerate launch ... -m lens.train exited {rc} (lens.train: "
+                                             f"{_child_exit(output)}; its output is above)")
+        done = json.loads((run_dir / lt.DONE_FILE).read_text())
+        final = lt.checkpoint_path(run_dir, cfgs[name].training.rollout_steps, cfgs[name])
+        runs[name] = {"seconds": seconds, "done": done, "checkpoint": checkpoint_summary(final)}
+        result["runs"] = runs
+        ckpt = runs[name]["checkpoint"]
+        if not ckpt["deepspeed_states"]:
+            return _zero3_fail(work, result, f"{name}: {final} holds no DeepSpeed ZeRO state (global_step*/)")
+        if ckpt["weights"] is None:
+            return _zero3_fail(work, result, f"{name}: {final} has no model.safetensors: the 16-bit weights were not "
+                                             "gathered on save (zero3_save_16bit_model / "
+                                             "stage3_gather_16bit_weights_on_model_save)")
+        if parameters and ckpt["weights"]["parameters"] < parameters:
+            # ZeRO-3's partitioned placeholders (empty tensors) saved instead of the gathered weights
+            return _zero3_fail(work, result, f"{name}: {final}/model.safetensors holds "
+                                             f"{ckpt['weights']['parameters']:,} of the model's {parameters:,} "
+                                             "parameters")
+    result["engine_check"] = {"passed": True, "runs": "DEEPSPEED ZeRO-3 on 1 process(es)"}
+    plan = lt.batch_plan(cfgs["first"].training, 1)
+    expected_resume = cfgs["first"].training.rollout_steps * plan.updates_per_rollout
+    if runs["first"]["done"]["resumed_from"] != 0 or runs["resumed"]["done"]["resumed_from"] != expected_resume:
+        return _zero3_fail(work, result, f"resumed_from: first {runs['first']['done']['resumed_from']} (expected 0), "
+                                         f"resumed {runs['resumed']['done']['resumed_from']} (expected "
+                                         f"{expected_resume})")
+
+    # 3. lens.evaluate on CUDA from the resumed run's final checkpoint
+    final = Path(runs["resumed"]["checkpoint"]["path"])
+    out = work / "zero3" / "eval"
+    rc, output, seconds = _run_logged([sys.executable, "-m", "lens.evaluate", "--config",
+                                       str(resumed / "config.yaml"), "--out", str(out), "--checkpoint", str(final)],
+                                      "evaluate")
+    if rc != 0:
+        return _zero3_fail(work, result, f"lens.evaluate on {final} exited {rc}")
+    summary = json.loads((out / "summary.json").read_text())
+    result["evaluate"] = {"seconds": seconds, "checkpoint": str(final),
+                          "summary": {k: v for k, v in summary.items() if isinstance(v, (int, float, str))}}
+    if "accuracy" not in summary:
+        return _zero3_fail(work, result, f"lens.evaluate wrote no accuracy ({out / 'summary.json'})")
+    result["exercised"] = True
+    _write_json(work / "zero3.json", result)
+    print(json.dumps(result))
+    return 0
+
+
+def _link_or_copy(src, dst):
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+    return dst
+
+
+# --------------------------------------------------------------------------------------------
 # summary
 # --------------------------------------------------------------------------------------------
 def cmd_summary(args) -> int:
@@ -344,6 +623,7 @@ def cmd_summary(args) -> int:
             if (work / a / "gpu_check.json").exists()}
     ev = json.loads((work / "eval.json").read_text()) if (work / "eval.json").exists() else None
     phases = json.loads((work / "phases.json").read_text()) if (work / "phases.json").exists() else {}
+    zero3 = json.loads((work / "zero3.json").read_text()) if (work / "zero3.json").exists() else None
     cfg = run_config(work, "lens", prep["mode"] == "small")
     t = cfg.training
     model = prep.get("model") or {}
@@ -374,6 +654,7 @@ def cmd_summary(args) -> int:
         lines.append(f"evaluate: {ev['seconds']:.1f} s on {ev['device']} ({s.get('benchmark')}, accuracy "
                      f"{s.get('accuracy', float('nan')):.3f}, {s.get('completion_tokens/mean', 0):.0f} tokens/sample), "
                      f"peak GPU memory {_gib(ev['peak_allocated_gib'])}")
+    lines.extend(zero3_lines(zero3, prep))
     if phases:
         lines.append("phase wall times: " + ", ".join(f"{k} {v} s" for k, v in phases.items()))
     if prep["mode"] == "small":
@@ -381,13 +662,45 @@ def cmd_summary(args) -> int:
     text = "\n".join(lines)
     print(text)
     result = {"mode": prep["mode"], "prepare": prep, "train": runs, "lens_grpo_step_ratio": ratio, "evaluate": ev,
-              "phases_seconds": phases}
+              "zero3": zero3, "phases_seconds": phases}
     _write_json(work / "gpu_check.json", result)
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
         _write_json(args.out / "gpu_check.json", result)
         (args.out / "gpu_check.txt").write_text(text + "\n")
-    return 0 if ratio is not None and ev is not None else 1
+    zero3_ok = zero3 is not None and "error" not in zero3 and zero3.get("exercised") == (prep["mode"] == "full")
+    return 0 if ratio is not None and ev is not None and zero3_ok else 1
+
+
+def zero3_lines(zero3: dict | None, prep: dict) -> list[str]:
+    """The ZeRO-3 phase's lines of the summary."""
+    if zero3 is None:
+        return ["zero3: not run"]
+    if "error" in zero3:
+        return [f"zero3: FAILED: {zero3['error']}"]
+    if not zero3.get("exercised"):
+        e = zero3["engine_check"]
+        return [f"zero3 (small mode): engine check stopped the job as required (lens.train exit "
+                f"{e['lens_train_exit_code']}, accelerate launch exit {e['launcher_exit_code']}): {e['config']} asks "
+                f"for {e['asks_for']}, the job ran {e['runs']}; ZeRO-3 itself NOT exercised (no DeepSpeed on a CPU)"]
+    m = prep.get("zero3_model") or {}
+    lines = [f"zero3: DeepSpeed {zero3['deepspeed']} ZeRO-3 on 1 GPU, engine check passed; model: random Qwen2 "
+             f"{m.get('num_hidden_layers')} layers, hidden {m.get('hidden_size')}, "
+             f"{m.get('parameters', 0):,} parameters"]
+    for name, run in zero3["runs"].items():
+        done, ckpt = run["done"], run["checkpoint"]
+        w = ckpt["weights"]
+        lines.append(
+            f"  {name}: {run['seconds']:.1f} s, rollout steps {done['rollout_steps']} (optimizer step "
+            f"{done['global_step']}), resumed_from {done['resumed_from']}; {Path(ckpt['path']).name}: "
+            f"model.safetensors {w['bytes'] / 2**20:.0f} MiB, {w['parameters']:,} parameters in "
+            f"{'/'.join(w['dtypes'])}; ZeRO state {', '.join(ckpt['deepspeed_states'])}; "
+            f"{ckpt['bytes'] / 2**30:.2f} GiB in all")
+    ev = zero3["evaluate"]
+    s = ev["summary"]
+    lines.append(f"  evaluate: {ev['seconds']:.1f} s on cuda from {Path(ev['checkpoint']).name}, accuracy "
+                 f"{s['accuracy']:.3f} ({s.get('benchmark')})")
+    return lines
 
 
 def _gib(value) -> str:
@@ -397,7 +710,7 @@ def _gib(value) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
-    for name in ("prepare", "train", "evaluate", "summary"):
+    for name in ("prepare", "train", "evaluate", "zero3", "summary"):
         p = sub.add_parser(name)
         p.add_argument("--work", required=True, type=Path, help="work directory (data, model, runs)")
         if name == "prepare":
@@ -409,7 +722,7 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--out", type=Path, default=None, help="also write gpu_check.{json,txt} here")
     args = parser.parse_args(argv)
     args.work = args.work.resolve()
-    return {"prepare": cmd_prepare, "train": cmd_train, "evaluate": cmd_evaluate,
+    return {"prepare": cmd_prepare, "train": cmd_train, "evaluate": cmd_evaluate, "zero3": cmd_zero3,
             "summary": cmd_summary}[args.cmd](args)
 
 

@@ -2,23 +2,38 @@
 # GPU check: lens.train for GRPO and for LENS on a randomly initialised model of Qwen2.5-3B's exact
 # architecture (bf16 autocast, gradient checkpointing, transformers rollouts, gradient accumulation),
 # then lens.evaluate on CUDA on LENS's final checkpoint. Prints seconds per rollout step per
-# algorithm, the LENS/GRPO ratio and peak GPU memory. No network; about 5 minutes on one H100/H200
-# (each phase has its own time limit, 8 minutes in all).
+# algorithm, the LENS/GRPO ratio and peak GPU memory. Then the zero3 phase: the multi-GPU recipe's
+# `accelerate launch --config_file config/accelerate/zero3.yaml -m lens.train ... --engine-config
+# config/accelerate/zero3.yaml` on one process (DeepSpeed ZeRO-3) for a random 0.2 B Qwen2: 2 rollout
+# steps ending at a checkpoint with 16-bit weights (model.safetensors) and ZeRO state, the same
+# command resumed from it to a 3rd step (`resumed_from` 4), lens.evaluate on CUDA from the resumed
+# run's final checkpoint (benchmarks/gpu_check.py, cmd_zero3). No network; estimated 5 minutes for
+# the first four phases and 1.5-2 for zero3 on one H100/H200 (not yet run on a GPU); each phase has its
+# own time limit, and all of them together at most 8 minutes (GPU_CHECK_TIMEOUT_TOTAL).
 #
 #   bash benchmarks/gpu_check.sh                      # on the GPU machine (from the repo root)
 #   GPU_CHECK_SMALL=1 bash benchmarks/gpu_check.sh    # same code path, tiny Qwen2, on a CPU (~1-2 min)
 #
-# Packages the GPU machine lacks (trl, datasets, math-verify, ...) come as wheels in .whl/
-# (benchmarks/gpu_wheels.sh); if `import trl, datasets, math_verify` fails they are installed from
-# there into $GPU_CHECK_SITE without any index. mlflow is not needed: without it lens.tracking
-# warns once and the runs go on untracked.
+# The small mode cannot exercise ZeRO-3 (accelerate drops DeepSpeed on a CPU): its zero3 phase runs
+# the same launch (with --cpu, as DeepSpeed need not be installed there) and passes only if lens.train's
+# engine check stops the job with exit code 2 and a message naming both engines.
+#
+# What has to be carried to the GPU machine (it has torch, transformers, accelerate, but no network and
+# none of trl, datasets, math-verify, deepspeed): the repository's working tree and `.whl/`, the wheels
+# that `bash benchmarks/gpu_wheels.sh` writes here (git-ignored; 15 wheels, 7.1 MiB: trl, datasets,
+# math-verify, deepspeed 0.19.8 built here as a pure-Python wheel, and their missing dependencies; with
+# the device tool: carry [".whl"]). If `import trl, datasets, math_verify` (full mode: and deepspeed)
+# fails, this script installs them from there into $GPU_CHECK_SITE without any index. No DeepSpeed op is
+# compiled: the run uses torch's AdamW (no optimizer in the DeepSpeed config), no offload, no ZeRO++.
+# mlflow is not needed: without it lens.tracking warns once and the runs go on untracked.
 #
 # Environment: GPU_CHECK_SMALL=1 (tiny mode), GPU_CHECK_WHEELS (default .whl), GPU_CHECK_DIR (work
 # directory, emptied first; default: lens-gpu-check under the first of /tmp, /var/tmp, the repo's
 # parent, /dev/shm with 48 GiB free, else the roomiest; below 48 GiB the final checkpoints leave out
 # the optimizer state, GPU_CHECK_LIGHT_CHECKPOINT=1), OUT (if set: gpu_check.{json,txt,log} are
 # written there), PYTHON (default .venv/bin/python if present, else python3),
-# GPU_CHECK_TIMEOUT_{PREPARE,TRAIN,EVAL} (seconds per phase).
+# GPU_CHECK_TIMEOUT_{PREPARE,TRAIN,EVAL,ZERO3} (seconds per phase), GPU_CHECK_TIMEOUT_TOTAL (seconds
+# for all phases together: a phase's limit is cut to what is left of it).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -31,6 +46,8 @@ if [[ "$SMALL" == 1 ]]; then
     WORK=${GPU_CHECK_DIR:-/tmp/lens-gpu-check-small}
     PREPARE_FLAGS=(--small)
     T_PREPARE=${GPU_CHECK_TIMEOUT_PREPARE:-120}; T_TRAIN=${GPU_CHECK_TIMEOUT_TRAIN:-180}; T_EVAL=${GPU_CHECK_TIMEOUT_EVAL:-120}
+    T_ZERO3=${GPU_CHECK_TIMEOUT_ZERO3:-120}; T_TOTAL=${GPU_CHECK_TIMEOUT_TOTAL:-720}
+    NEED_MODULES='"trl", "datasets", "math_verify"'
 else
     if [[ -z "${GPU_CHECK_DIR:-}" ]]; then
         # the first of these with room for the full checkpoints, else the roomiest
@@ -44,8 +61,11 @@ else
     fi
     WORK=$GPU_CHECK_DIR
     PREPARE_FLAGS=()
-    # expected (H200): prepare ~35 s, each training ~2 min (about half of it the final checkpoint), evaluate ~40 s
+    # expected (H200): prepare ~35 s, each training ~2 min (about half of it the final checkpoint), evaluate ~40 s,
+    # zero3 ~1.5-2 min (three processes at ~20 s of start-up each, 2 + 1 rollout steps, two ~3 GB checkpoints)
     T_PREPARE=${GPU_CHECK_TIMEOUT_PREPARE:-70}; T_TRAIN=${GPU_CHECK_TIMEOUT_TRAIN:-170}; T_EVAL=${GPU_CHECK_TIMEOUT_EVAL:-60}
+    T_ZERO3=${GPU_CHECK_TIMEOUT_ZERO3:-150}; T_TOTAL=${GPU_CHECK_TIMEOUT_TOTAL:-480}
+    NEED_MODULES='"trl", "datasets", "math_verify", "deepspeed"'
 fi
 if [[ -z "${PYTHON:-}" ]]; then
     if [[ -x .venv/bin/python ]]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
@@ -63,10 +83,10 @@ echo "== LENS GPU check: mode $([[ "$SMALL" == 1 ]] && echo small || echo full),
 
 # Carried wheels, only if the packages are missing.
 WHEELS=${GPU_CHECK_WHEELS:-.whl}
-MISSING='import importlib.util as u, sys; sys.exit(any(u.find_spec(m) is None for m in ("trl", "datasets", "math_verify")))'
+MISSING="import importlib.util as u, sys; sys.exit(any(u.find_spec(m) is None for m in ($NEED_MODULES,)))"
 if ! "$PYTHON" -c "$MISSING"; then
     if ! compgen -G "$WHEELS/*.whl" >/dev/null; then
-        echo "trl/datasets/math_verify missing and no wheels in $WHEELS/ (run benchmarks/gpu_wheels.sh)"; exit 3
+        echo "one of ${NEED_MODULES//\"/} is missing and no wheels in $WHEELS/ (run benchmarks/gpu_wheels.sh)"; exit 3
     fi
     SITE=${GPU_CHECK_SITE:-/tmp/lens-site}
     echo "installing $(ls "$WHEELS"/*.whl | wc -l) wheels from $WHEELS/ into $SITE"
@@ -75,9 +95,14 @@ if ! "$PYTHON" -c "$MISSING"; then
 fi
 "$PYTHON" - <<'EOF'
 import importlib.metadata as md, platform
+def version(name):
+    try:
+        return md.version(name)
+    except md.PackageNotFoundError:
+        return "absent"
 print(f"python {platform.python_version()} | " + " | ".join(
-    f"{m} {md.version(m)}" for m in ("torch", "transformers", "accelerate", "trl", "datasets", "math-verify",
-                                     "tokenizers", "pandas", "pyarrow", "fsspec")))
+    f"{m} {version(m)}" for m in ("torch", "transformers", "accelerate", "trl", "datasets", "math-verify",
+                                  "tokenizers", "pandas", "pyarrow", "fsspec", "deepspeed", "pydantic")))
 EOF
 if [[ "$SMALL" != 1 ]]; then
     free=$(free_gib "$WORK")
@@ -92,10 +117,14 @@ if [[ "$SMALL" != 1 ]]; then
 fi
 
 declare -A PHASE_S
+CHECK_START=$SECONDS
 phase() {  # phase NAME TIMEOUT CMD...: run with a time limit, record its wall time, stop the check on failure
     local name=$1 limit=$2; shift 2
-    local start=$SECONDS rc=0
-    echo "== $name (limit ${limit} s)"
+    local start=$SECONDS rc=0 left=$((T_TOTAL - (SECONDS - CHECK_START))) note=""
+    if (( left < limit )); then  # all phases together: T_TOTAL at most
+        note=", cut from ${limit} s: ${T_TOTAL} s in all"; limit=$(( left > 1 ? left : 1 ))
+    fi
+    echo "== $name (limit ${limit} s${note})"
     timeout --kill-after=15 "$limit" "$@" || rc=$?
     PHASE_S[$name]=$((SECONDS - start))
     printf '{%s}\n' "$(for k in "${!PHASE_S[@]}"; do printf '"%s": %s,' "$k" "${PHASE_S[$k]}"; done | sed 's/,$//')" \
@@ -111,6 +140,7 @@ phase prepare "$T_PREPARE" "$PYTHON" benchmarks/gpu_check.py prepare --work "$WO
 phase train_grpo "$T_TRAIN" "$PYTHON" benchmarks/gpu_check.py train --work "$WORK" --algo grpo
 phase train_lens "$T_TRAIN" "$PYTHON" benchmarks/gpu_check.py train --work "$WORK" --algo lens
 phase evaluate "$T_EVAL" "$PYTHON" benchmarks/gpu_check.py evaluate --work "$WORK"
+phase zero3 "$T_ZERO3" "$PYTHON" benchmarks/gpu_check.py zero3 --work "$WORK"
 echo "== summary"
 rc=0
 "$PYTHON" benchmarks/gpu_check.py summary --work "$WORK" ${OUT:+--out "$OUT"} || rc=$?

@@ -31,6 +31,19 @@ def test_architecture_is_qwen25_3b():
     assert sum(p.numel() for p in model.parameters()) == 3_085_938_688
 
 
+def test_zero3_model_is_qwen25_05b_width_with_4_layers():
+    import torch
+    from transformers import AutoModelForCausalLM, Qwen2Config
+
+    arch = gpu_check.QWEN2_ZERO3
+    assert (arch["hidden_size"], arch["intermediate_size"], arch["num_attention_heads"], arch["num_key_value_heads"],
+            arch["num_hidden_layers"], arch["vocab_size"], arch["tie_word_embeddings"]) == (
+        896, 4864, 14, 2, 4, 151936, True)
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(Qwen2Config(**arch))
+    assert sum(p.numel() for p in model.parameters()) == 195_785_088
+
+
 @pytest.mark.parametrize("small", [False, True])
 def test_run_configs_keep_the_paper_path(tmp_path, small):
     from lens.train import batch_plan, grpo_config_kwargs
@@ -48,9 +61,58 @@ def test_run_configs_keep_the_paper_path(tmp_path, small):
         assert cfg.evaluation.engine == "transformers" and cfg.evaluation.benchmarks[0].id == "math_test"
 
 
+@pytest.mark.parametrize("small", [False, True])
+def test_zero3_phase_configs_end_at_a_checkpoint_and_resume_from_it(tmp_path, small):
+    """The first ZeRO-3 run's last rollout step is its only checkpoint; the resumed run goes one step
+    further from it, with micro-batches smaller than an update (gradient accumulation under DeepSpeed)."""
+    from lens.train import batch_plan, checkpoint_path, grpo_config_kwargs
+
+    cfgs = gpu_check.zero3_run_configs(tmp_path, small)
+    first, resumed = cfgs["first"], cfgs["resumed"]
+    assert first.model.path == str(tmp_path / ("model" if small else "model-zero3"))
+    assert first.algorithm.name == "lens" and first.training.gradient_checkpointing
+    assert resumed.training.rollout_steps == gpu_check.ZERO3_RESUMED_STEPS > first.training.rollout_steps
+    plan = batch_plan(first.training, 1)
+    assert plan.gradient_accumulation_steps > 1
+    assert grpo_config_kwargs(first, plan, cuda=True, output_dir=tmp_path)["save_steps"] == plan.max_steps
+    # the resumed run keeps the first run's checkpoint step and adds its own final one
+    step = first.training.rollout_steps
+    assert checkpoint_path(tmp_path, step, resumed) == checkpoint_path(tmp_path, step, first)
+    checkpoint_path(tmp_path, resumed.training.rollout_steps, resumed)
+
+
+def test_zero3_command_is_the_recipe_on_one_process(tmp_path):
+    cmd = gpu_check.zero3_command(tmp_path / "run", small=False)
+    assert cmd[1:cmd.index("lens.train") + 1] == ["-m", "accelerate.commands.launch", "--num_processes", "1",
+                                                   "--config_file", "config/accelerate/zero3.yaml", "-m",
+                                                   "lens.train"]
+    assert cmd[-4:] == ["--engine-config", "config/accelerate/zero3.yaml", "--processes", "1"]
+    assert (REPO / gpu_check.ZERO3_ACCELERATE).exists()
+    assert "--cpu" in gpu_check.zero3_command(tmp_path / "run", small=True)
+
+
+def test_zero3_output_parsing(tmp_path):
+    msg = ("engine error: config/accelerate/zero3.yaml asks for DEEPSPEED ZeRO-3 on 1 process(es), but this job "
+           "runs NO on 1 process(es): start it with ...\n"
+           "subprocess.CalledProcessError: Command '['python', '-m', 'lens.train']' returned non-zero exit status 2.\n")
+    assert gpu_check._engine_stop(msg) == {"config": "config/accelerate/zero3.yaml",
+                                           "asks_for": "DEEPSPEED ZeRO-3 on 1 process(es)",
+                                           "runs": "NO on 1 process(es)"}
+    assert gpu_check._child_exit(msg) == 2
+    assert gpu_check._child_exit("  exitcode  : 1 (pid: 7)") == 1 and gpu_check._child_exit("ok") is None
+
+    import torch
+    from safetensors.torch import save_file
+
+    save_file({"a": torch.zeros(2, 3, dtype=torch.bfloat16), "b": torch.zeros(4)}, tmp_path / "model.safetensors")
+    info = gpu_check.safetensors_summary(tmp_path / "model.safetensors")
+    assert info["tensors"] == 2 and info["parameters"] == 10 and info["dtypes"] == {"BF16": 6, "F32": 4}
+
+
 @pytest.mark.slow
 def test_small_mode_end_to_end(tmp_path):
-    """GPU_CHECK_SMALL=1 bash benchmarks/gpu_check.sh: both trainings, the evaluation and the summary."""
+    """GPU_CHECK_SMALL=1 bash benchmarks/gpu_check.sh: both trainings, the evaluation, the zero3 phase's
+    engine-check stop and the summary."""
     out = tmp_path / "out"
     env = {**os.environ, "GPU_CHECK_SMALL": "1", "GPU_CHECK_DIR": str(tmp_path / "work"), "OUT": str(out),
            "PYTHON": sys.executable}
@@ -64,6 +126,15 @@ def test_small_mode_end_to_end(tmp_path):
         assert len(run["rollout_step_seconds"]) == 2 and run["done"]["global_step"] == 4
     assert result["evaluate"]["summary"]["benchmark"] == "math_test"
     assert not (tmp_path / "work" / "grpo" / "checkpoints").exists()  # only the evaluated run keeps its checkpoint
+    # the zero3 phase: the same accelerate launch, stopped by the engine check (ZeRO-3 not exercised)
+    zero3 = result["zero3"]
+    assert zero3["exercised"] is False and "error" not in zero3
+    assert zero3["engine_check"]["lens_train_exit_code"] == 2
+    assert zero3["engine_check"]["asks_for"] == "DEEPSPEED ZeRO-3 on 1 process(es)"
+    assert zero3["engine_check"]["runs"] == "NO on 1 process(es)"
+    assert not (tmp_path / "work" / "zero3" / "first" / "done").exists()
     text = (out / "gpu_check.txt").read_text()
     assert "LENS/GRPO step-time ratio" in text and "evaluate:" in text
+    assert "ZeRO-3 itself NOT exercised" in text
+    assert "zero3 (small mode): DeepSpeed ZeRO-3 itself was NOT exercised" in (out / "gpu_check.log").read_text()
     assert (out / "gpu_check.log").exists()
