@@ -106,7 +106,7 @@ def test_paper_dry_run_alone_without_the_embedded_keys(workdir):
     assert {w["model"] for w in train} == set(cfg["models"])
     assert not (workdir / "results").exists()  # a dry run writes nothing
     path = "results/paper/runs/qwen25_3b/lens/seed0/config.yaml"
-    assert snakemake(workdir, "--cores", "1", "--configfile", "config/paper.yaml", path).returncode == 0
+    assert snakemake(workdir, path, "--cores", "1", "--configfile", "config/paper.yaml").returncode == 0
     resolved = yaml.safe_load((workdir / path).read_text())
     assert resolved["model"]["path"] == "Qwen/Qwen2.5-3B" and resolved["training"]["learning_rate"] == 1e-6
     shutil.rmtree(workdir / "results")
