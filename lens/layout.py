@@ -23,8 +23,6 @@ RUN = "runs/{model}/{algo}/seed{seed}"
 START = "start/{model}/seed{seed}"
 EVAL = "eval/{benchmark}/step{step}"  # below a run's or a start's directory
 MODEL = "models/{model}"
-# Analysis scopes: the main target's outputs, and the optional targets' in their own subfolders.
-SCOPES = {"main": "", "ablations": "ablations/", "sweeps": "sweeps/"}
 
 _SEED_DIR = re.compile(r"^seed(\d+)$")
 _STEP_DIR = re.compile(r"^step(\d+)$")

@@ -1,7 +1,7 @@
 # Analysis: tidy tables from the run directories, then one job per figure and per table, then the
-# report; each in three scopes (lens.layout.SCOPES): the main target's (results/{tidy,figures,tables}/),
+# report; each in three scopes (lens.layout): the main target's (results/{tidy,figures,tables}/),
 # `ablations`' and `sweeps`' (their ablations/ and sweeps/ subfolders). Figure settings reach only
-# these jobs, as command-line options (common.smk: ANALYSIS_ARGS), so changing one reruns only the
+# these jobs, as command-line options (analysis/jobs.py), so changing one reruns only the
 # figures and tables (and the report); the scripts are inputs, so editing one reruns what it draws.
 
 from analysis import code_files
@@ -38,7 +38,7 @@ rule figure:
         rules.collect.output,
         code=lambda wc: code_files(wc.figure),
     output:
-        [f"{R}/figures/{{scope}}{{figure}}.{ext}" for ext in [*FIG.formats, "csv"]],
+        [f"{R}/figures/{{scope}}{{figure}}.{ext}" for ext in [*CFG.figures.formats, "csv"]],
     wildcard_constraints:
         figure="|".join(name for names in SCOPE_FIGURES.values() for name in names),
     params:
@@ -58,7 +58,7 @@ rule table:
         rules.collect.output,
         code=lambda wc: code_files(wc.table),
     output:
-        [f"{R}/tables/{{scope}}{{table}}.{ext}" for ext in TABLE_FORMATS],
+        [f"{R}/tables/{{scope}}{{table}}.{ext}" for ext in analysis_jobs.TABLE_FORMATS],
     wildcard_constraints:
         table="|".join(name for names in SCOPE_TABLES.values() for name in names),
     params:
@@ -88,4 +88,4 @@ rule report:
         f"{R}/logs/analysis/report.log",
     shell:
         f"python -m analysis.report --tidy {R}/tidy --figures {R}/figures --tables {R}/tables "
-        f"--config {{input.config}} {_BOOT} --out {{output}} > {{log}} 2>&1"
+        f"--config {{input.config}} {ANALYSIS_ARGS['report']} --out {{output}} > {{log}} 2>&1"

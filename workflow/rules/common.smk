@@ -15,7 +15,7 @@ import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from lens import algorithms as algorithm_table
+from analysis import jobs as analysis_jobs
 from lens import engine, layout
 from lens.config import (
     AlgorithmConfig,
@@ -67,7 +67,8 @@ SWEEPS = {arm: (algo, params) for arm, algo, params in CFG.sweep_variants()}
 SWEEP_ARMS = list(SWEEPS)
 SEEDS = list(CFG.seeds)
 SYNTH_DIR = f"{R}/data/synthetic"
-# The arms of each analysis scope: the main target's, and the optional targets' (lens.layout.SCOPES).
+# The arms of each analysis scope: the main target's, and the optional targets' (subfolders of
+# tidy/, figures/ and tables/; lens.layout).
 SCOPE_ALGOS = {"": ALGOS, "ablations/": ALGOS + ABLATION_ALGOS, "sweeps/": ["grpo"] + SWEEP_ARMS}
 
 # Files, as Snakemake patterns ({model}, {algo}, {seed}, {benchmark}, {step} are wildcards).
@@ -375,56 +376,11 @@ def parent_of(name):
 
 
 # --------------------------------------------------------------------------------------------
-# Analysis: one job per script and scope; the scripts' options come from the `figures:` and
-# `evaluation:` sections, so changing one reruns only the analysis jobs (and the report)
+# Analysis: one job per script and scope (analysis/jobs.py: which scripts, and their options)
 # --------------------------------------------------------------------------------------------
-FIG = CFG.figures
-_FIG_OPTS = f"--formats {' '.join(FIG.formats)} --dpi {FIG.dpi}"
-_BOOT = f"--bootstrap-samples {FIG.bootstrap_samples}"
-_PASS_K = " ".join(str(k) for k in CFG.evaluation.pass_k)
-_SWEEP_ARMS = f"--arms {' '.join(shlex.quote(a) for a in SWEEP_ARMS)}" if SWEEP_ARMS else ""
-
-
-def _bench(first_of):
-    """--benchmark of the first of these benchmark lists that is not empty."""
-    first = next((sets[0].id for sets in first_of if sets), None)
-    return f"--benchmark {first}" if first else ""
-
-
-# The curves and Pass@k read the set evaluated every N steps; accuracy by level the full final set.
-CURVES = _bench([CFG.evaluation.benchmarks, CFG.evaluation.final_benchmarks])
-LEVELS = _bench([CFG.evaluation.final_benchmarks, CFG.evaluation.benchmarks])
-ANALYSIS_ARGS = {
-    "fig_accuracy_by_level": f"{LEVELS} {_BOOT} {_FIG_OPTS}",
-    "fig_training_curves": f"{CURVES} {_BOOT} {_FIG_OPTS}",
-    "fig_pass_at_k": f"{CURVES} --k-max {CFG.evaluation.n_samples} {_BOOT} {_FIG_OPTS}",
-    "fig_negative_group_ratio": f"--algos {' '.join(ALGOS)} --smoothing-window {FIG.smoothing_window} {_FIG_OPTS}",
-    "fig_weight_function": _FIG_OPTS,
-    "fig_confident_mistakes": _FIG_OPTS,
-    "fig_leaderboard": f"{LEVELS} --k-max {CFG.evaluation.n_samples} {_BOOT} {_FIG_OPTS}",
-    "fig_sensitivity": f"{LEVELS} {_SWEEP_ARMS} {_BOOT} {_FIG_OPTS}",
-    "tab_pass_at_k": f"{CURVES} --k {_PASS_K} --algos {' '.join(ALGOS)} {_BOOT}",
-    "tab_accuracy_by_level": f"{LEVELS} {_BOOT}",
-    "tab_ablation": f"{CURVES} --k {_PASS_K} {_BOOT}",
-    "tab_confident_mistakes": "--top 10",
-    "tab_leaderboard": f"{LEVELS} --k-max {CFG.evaluation.n_samples} {_BOOT}",
-    "tab_sensitivity": f"{LEVELS} {_SWEEP_ARMS} {_BOOT}",
-}
-# Table 2 needs the ablation arms: a main table when they are main algorithms, else an `ablations` one.
-_TABLE2_IN_MAIN = set(algorithm_table.table_rows("tab_ablation")) <= set(ALGOS)
-SCOPE_FIGURES = {
-    "": ["fig_accuracy_by_level", "fig_training_curves", "fig_pass_at_k", "fig_negative_group_ratio",
-         "fig_weight_function", "fig_confident_mistakes"],
-    "ablations/": ["fig_leaderboard"],
-    "sweeps/": ["fig_sensitivity"],
-}
-SCOPE_TABLES = {
-    "": ["tab_pass_at_k", "tab_accuracy_by_level", *(["tab_ablation"] if _TABLE2_IN_MAIN else []),
-         "tab_confident_mistakes"],
-    "ablations/": ["tab_ablation", "tab_leaderboard"],
-    "sweeps/": ["tab_sensitivity"],
-}
-TABLE_FORMATS = ("md", "tex", "csv")
+ANALYSIS_ARGS = analysis_jobs.options(CFG)
+SCOPE_FIGURES = analysis_jobs.FIGURES
+SCOPE_TABLES = analysis_jobs.tables(CFG)
 
 
 def tidy_files(scope=""):
@@ -433,11 +389,11 @@ def tidy_files(scope=""):
 
 
 def figure_files(scope=""):
-    return [f"{R}/figures/{scope}{n}.{ext}" for n in SCOPE_FIGURES[scope] for ext in [*FIG.formats, "csv"]]
+    return [f"{R}/figures/{scope}{n}.{ext}" for n in SCOPE_FIGURES[scope] for ext in [*CFG.figures.formats, "csv"]]
 
 
 def table_files(scope=""):
-    return [f"{R}/tables/{scope}{n}.{ext}" for n in SCOPE_TABLES[scope] for ext in TABLE_FORMATS]
+    return [f"{R}/tables/{scope}{n}.{ext}" for n in SCOPE_TABLES[scope] for ext in analysis_jobs.TABLE_FORMATS]
 
 
 def report_sections(wc):
