@@ -18,6 +18,8 @@ rule config_file:
         text=config_text,
     log:
         f"{R}/logs/configs/{{path}}.log",
-    # a shell job: a `run:` block would be executed by a new Snakemake process that parses the workflow again
+    # A shell job: a `run:` block is executed by a new Snakemake process that parses the workflow again.
+    # Editing this command (Snakemake's `code` trigger) reruns every config_file job, and so every job
+    # downstream of a rewritten file: leave it as it is.
     shell:
         "printf '%s' {params.text:q} > {output} 2> {log}"
