@@ -158,6 +158,22 @@ def config_text(wc):
     return CONFIG_TEXTS[f"{R}/{wc.path}"]
 
 
+# The config files this workflow was started with (command line, else the `configfile:` default).
+CONFIG_SOURCES = [str(f) for f in workflow.overwrite_configfiles] or [EMBEDDED_CONFIG]
+
+
+def config_sources(wc):
+    """config_file's input: the config files, `ancient` while the file on disk holds the job's text.
+
+    Snakemake reruns a config_file job when its text (`params`) changes, but only from its records in
+    .snakemake/; a results folder written before those records (or with them deleted) would keep a
+    stale config. A file whose text differs is therefore also older than its input (the edited
+    config), and reruns by modification time alone; a file that holds its text never does."""
+    path = Path(f"{R}/{wc.path}")
+    fresh = path.is_file() and path.read_text() == CONFIG_TEXTS[str(path)]
+    return [ancient(f) for f in CONFIG_SOURCES] if fresh else CONFIG_SOURCES
+
+
 def run_evals(model, algo, seed):
     """(benchmark, step) of every evaluation of one run, step 0 included."""
     cfg = RUNS[(model, algo, int(seed))]
