@@ -112,8 +112,8 @@ def test_bad_json_and_missing_keys(tmp_path):
 
 
 def test_unknown_dataset_name():
-    with pytest.raises(DataError, match="unknown dataset name 'gsm8k'"):
-        load_problems(DatasetConfig(name="gsm8k", path="x"))  # built directly: the config parser would refuse it
+    with pytest.raises(DataError, match="unknown dataset name 'nosuchset'"):
+        load_problems(DatasetConfig(name="nosuchset", path="x"))  # built directly: the config parser would refuse it
 
 
 def test_hub_id_offline_fails_fast_with_local_hint(monkeypatch):
