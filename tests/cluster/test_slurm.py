@@ -30,6 +30,8 @@ MUST_DIFFER = {
     "set-resources.train.mem_mb": "the node has ~21 GB",
     "set-resources.evaluate.cpus_per_task": "the node has 2 CPUs",
     "set-resources.evaluate.mem_mb": "the node has ~21 GB",
+    "set-resources.evaluate_final.cpus_per_task": "the node has 2 CPUs",
+    "set-resources.evaluate_final.mem_mb": "the node has ~21 GB",
     "set-resources.evaluate_start.cpus_per_task": "the node has 2 CPUs",
     "set-resources.evaluate_start.mem_mb": "the node has ~21 GB",
     "slurm-status-command": "no accounting database: sacct knows no jobs, squeue does",
