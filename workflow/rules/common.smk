@@ -163,15 +163,16 @@ CONFIG_SOURCES = [str(f) for f in workflow.overwrite_configfiles] or [EMBEDDED_C
 
 
 def config_sources(wc):
-    """config_file's input: the config files, `ancient` while the file on disk holds the job's text.
-
-    Snakemake reruns a config_file job when its text (`params`) changes, but only from its records in
-    .snakemake/; a results folder written before those records (or with them deleted) would keep a
-    stale config. A file whose text differs is therefore also older than its input (the edited
-    config), and reruns by modification time alone; a file that holds its text never does."""
-    path = Path(f"{R}/{wc.path}")
-    fresh = path.is_file() and path.read_text() == CONFIG_TEXTS[str(path)]
-    return [ancient(f) for f in CONFIG_SOURCES] if fresh else CONFIG_SOURCES
+    """config_file's input: a file is older than its input, and so rewritten by modification time
+    alone, exactly when the text on disk is not its text (beside Snakemake's `params` trigger, which
+    needs its records in .snakemake/: results from an older workflow, or that folder deleted, have
+    none). The merged config (results/config.yaml) reads the config files, every other file the merged
+    config (one path whatever the config files are called, so switching them reruns only what changed);
+    each `ancient` while the file holds its text."""
+    path = f"{R}/{wc.path}"
+    sources = CONFIG_SOURCES if path == MERGED_CONFIG else [MERGED_CONFIG]
+    fresh = Path(path).is_file() and Path(path).read_text() == CONFIG_TEXTS[path]
+    return [ancient(f) for f in sources] if fresh else sources
 
 
 def run_evals(model, algo, seed):

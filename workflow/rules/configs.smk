@@ -11,6 +11,8 @@ rule config_file:
     `params`, so Snakemake reruns the job when the text changes, and after it only the jobs that read
     this file (editing alpha retrains the LENS-family runs and nothing else); common.smk's
     config_sources makes that hold without Snakemake's records too."""
+    conda:
+        CONDA_ENV
     input:
         config_sources,
     output:
