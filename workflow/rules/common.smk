@@ -158,23 +158,6 @@ def config_text(wc):
     return CONFIG_TEXTS[f"{R}/{wc.path}"]
 
 
-# The config files this workflow was started with (command line, else the `configfile:` default).
-CONFIG_SOURCES = [str(f) for f in workflow.overwrite_configfiles] or [EMBEDDED_CONFIG]
-
-
-def config_sources(wc):
-    """config_file's input: a file is older than its input, and so rewritten by modification time
-    alone, exactly when the text on disk is not its text (beside Snakemake's `params` trigger, which
-    needs its records in .snakemake/: results from an older workflow, or that folder deleted, have
-    none). The merged config (results/config.yaml) reads the config files, every other file the merged
-    config (one path whatever the config files are called, so switching them reruns only what changed);
-    each `ancient` while the file holds its text."""
-    path = f"{R}/{wc.path}"
-    sources = CONFIG_SOURCES if path == MERGED_CONFIG else [MERGED_CONFIG]
-    fresh = Path(path).is_file() and Path(path).read_text() == CONFIG_TEXTS[path]
-    return [ancient(f) for f in sources] if fresh else sources
-
-
 def run_evals(model, algo, seed):
     """(benchmark, step) of every evaluation of one run, step 0 included."""
     cfg = RUNS[(model, algo, int(seed))]

@@ -9,12 +9,10 @@ rule config_file:
     """One resolved config: a run's or a start's config.yaml, a built model's or the synthetic
     benchmark's section file, or the merged config (results/config.yaml). Its text is this job's
     `params`, so Snakemake reruns the job when the text changes, and after it only the jobs that read
-    this file (editing alpha retrains the LENS-family runs and nothing else); common.smk's
-    config_sources makes that hold without Snakemake's records too."""
+    this file (editing alpha retrains the LENS-family runs and nothing else). No input: an input
+    file would put every job below this one under Snakemake's rerun decision for this job."""
     conda:
         CONDA_ENV
-    input:
-        config_sources,
     output:
         f"{R}/{{path}}",
     wildcard_constraints:
