@@ -688,8 +688,8 @@ def dump_yaml(obj: Any) -> str:
 def write_text_if_changed(text: str, path: str | Path) -> bool:
     """Write `text` to `path` unless the file already holds it; True if written.
 
-    Leaving an unchanged file untouched keeps its mtime, so Snakemake reruns a job only when its
-    own resolved config changed.
+    Leaving an unchanged file untouched keeps its mtime (lens.train writes its run config this way
+    when started without one; in the workflow rule config_file writes it).
     """
     path = Path(path)
     if path.exists() and path.read_text() == text:

@@ -291,7 +291,7 @@ def test_figure_setting_reruns_only_figures(finished):
 
 
 def test_editing_an_analysis_script_reruns_exactly_what_runs_it(finished):
-    # The analysis rules take their code as inputs (common.smk: analysis_code): an edited figure
+    # The analysis rules take their code as inputs (analysis.code_files): an edited figure
     # script reruns that figure alone under `snakemake figures`; an edited analysis/style.py, every
     # figure. Dry runs on the workflow's copy of analysis/, each edit undone after.
     workdir, _, _ = finished
