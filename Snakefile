@@ -1,7 +1,7 @@
 # GRPO vs LENS (Feng et al., arXiv:2510.08696): the whole experiment as one Snakemake workflow.
 #
 #   snakemake --cores 2 --profile profiles/default                      # embedded CPU reproduction
-#   snakemake --cores 8 --profile profiles/default --configfile config/paper.yaml   # the paper, GPUs
+#   snakemake --cores 32 --profile profiles/default --configfile config/paper.yaml --resources gpu=8   # the paper
 #   snakemake -n --configfile config/paper.yaml                          # plan the paper's DAG
 #
 # Targets: all (report, figures, tables), figures, tables, ablations, sweeps. Layout: config/README.md.
@@ -74,6 +74,11 @@ rule sweeps:
 
 
 onstart:
+    # Not run by dry runs. A local run schedules GPU jobs with --resources gpu=N or, without it, with this
+    # machine's count (lens.devices then gives each job its own devices); where GPU jobs cannot run here, the
+    # error names the flag before any job starts. Executors such as SLURM assign devices themselves.
+    if workflow.local_exec:
+        local_gpus()
     # tracking.server_store set: `mlflow server` at tracking.uri while the workflow runs (pid and log in
     # results_dir/logs/mlflow-server), stopped when Snakemake exits however it ends.
     if CFG.tracking.server_store is not None:

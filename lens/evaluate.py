@@ -20,6 +20,11 @@ strings (lens.data.STOP_STRINGS), and grading reads the text before them. Proble
 chunks of ``evaluation.batch_size``; each graded chunk is written to DIR/parts/ before the next
 starts, and every chunk has its own sampling seed (run seed, chunk index), so a run killed midway
 and started again keeps the finished chunks and produces the same samples as an uninterrupted run.
+generate() draws every problem of a chunk from one stream, so problems get independent samples. vLLM
+keys its noise on the request's seed, position and token: one seed for a whole chunk would give
+every problem of it the same noise field, so there each problem has its own seed, `problem_seed(run
+seed, benchmark, problem id)` (its n samples take seed + 0 .. n-1 in vLLM): the same for every arm and
+checkpoint of a run seed, which pairs their comparisons problem by problem, and different across problems.
 Chunks are kept only for the same evaluation (settings, problems, and the checkpoint's weights, by
 `weights_stamp`); others are refused, or replaced with --replace-stale (the workflow's rules).
 """
@@ -91,8 +96,9 @@ class TransformersSampler:
         self.ev = cfg.evaluation
         self.stops = list(stop_strings(cfg.model.prompt))
 
-    def sample(self, prompts: list[str], n: int, seed: int) -> list[list[tuple[str, int, str]]]:
-        torch = self.torch
+    def sample(self, prompts: list[str], n: int, seed: int, problem_seeds: list[int] | None = None
+               ) -> list[list[tuple[str, int, str]]]:
+        torch = self.torch  # one stream for the chunk (`seed`): generate() draws each row independently
         torch.manual_seed(seed)
         enc = self.tokenizer.pad({"input_ids": prompt_token_ids(self.tokenizer, prompts)}, padding=True,
                                  return_tensors="pt").to(self.device)
@@ -141,9 +147,13 @@ class VLLMSampler:
         self.ev = cfg.evaluation
         self.stops = list(stop_strings(cfg.model.prompt))
 
-    def sample(self, prompts: list[str], n: int, seed: int) -> list[list[tuple[str, int, str]]]:
-        params = self.vllm.SamplingParams(n=n, temperature=self.ev.temperature, top_p=self.ev.top_p,
-                                          max_tokens=self.ev.max_new_tokens, seed=seed, stop=self.stops or None)
+    def sample(self, prompts: list[str], n: int, seed: int, problem_seeds: list[int] | None = None
+               ) -> list[list[tuple[str, int, str]]]:
+        if problem_seeds is None or len(problem_seeds) != len(prompts):
+            raise EvaluationError("vLLM sampling needs one seed per problem (lens.evaluate.problem_seed)")
+        params = [self.vllm.SamplingParams(n=n, temperature=self.ev.temperature, top_p=self.ev.top_p,
+                                           max_tokens=self.ev.max_new_tokens, seed=s, stop=self.stops or None)
+                  for s in problem_seeds]
         token_prompts = [{"prompt_token_ids": ids} for ids in prompt_token_ids(self.tokenizer, prompts)]
         outputs = self.llm.generate(token_prompts, params, use_tqdm=False)
         return [[(o.text, len(o.token_ids), "stop" if o.finish_reason == "stop" else "length") for o in out.outputs]
@@ -180,11 +190,19 @@ def _fingerprint(cfg: RunConfig, checkpoint: str, ds: DatasetConfig, problems: l
             "n_problems": len(problems), "problem_ids_sha": ids,
             "n_samples": ev.n_samples, "temperature": ev.temperature, "top_p": ev.top_p,
             "max_new_tokens": ev.max_new_tokens, "engine": ev.engine, "seed": cfg.seed,
+            "seeds": "per problem" if ev.engine == "vllm" else "per chunk",
             "chunk_problems": ev.batch_size, "prompt": cfg.model.prompt}
 
 
 def _chunk_seed(run_seed: int, chunk: int) -> int:
     return (run_seed * 1_000_003 + chunk) % (2**31 - 1)
+
+
+def problem_seed(run_seed: int, benchmark: str, problem_id: str) -> int:
+    """vLLM's sampling seed of one problem (module docstring): a hash of (run seed, benchmark, problem id)
+    below 2^31 - 2^16, so that seed + sample index stays a valid int32 seed."""
+    digest = hashlib.sha256(f"{run_seed}\0{benchmark}\0{problem_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % (2**31 - 2**16)
 
 
 def _write_atomic(path: Path, write) -> None:
@@ -253,7 +271,8 @@ def evaluate_benchmark(cfg: RunConfig, ds: DatasetConfig, sampler_factory, check
             chunk = chunks[i]
             prompts = [format_prompt(p["problem"], cfg.model.prompt, getattr(sampler, "tokenizer", None))
                        for p in chunk]
-            outputs = sampler.sample(prompts, ev.n_samples, _chunk_seed(cfg.seed, i))
+            outputs = sampler.sample(prompts, ev.n_samples, _chunk_seed(cfg.seed, i),
+                                     problem_seeds=[problem_seed(cfg.seed, ds.id, p["id"]) for p in chunk])
             sample_bar.update(len(chunk))
             rows = []
             for p, outs in zip(chunk, outputs):

@@ -14,7 +14,8 @@ Run directory (`--out`):
     config.yaml               the resolved config (written if absent)
     checkpoints/checkpoint-N  TRL/HF Trainer checkpoints at optimizer step N = rollout step x
                               updates_per_rollout, in Hugging Face format (model + tokenizer);
-                              only the newest keeps optimizer/scheduler/RNG state for resuming.
+                              while the run trains only the newest keeps optimizer, scheduler,
+                              RNG (and DeepSpeed's global_stepN) state for resuming; none once done.
                               `checkpoint_path(run_dir, step, cfg)` maps a rollout step to its dir.
     checkpoints/checkpoint-0  the initial tiny model (model.path unset); step 0 is model.path otherwise
     train_metrics.parquet     step (rollout step), metric, value: every logged rollout step
@@ -248,10 +249,12 @@ def last_checkpoint(checkpoint_dir: str | Path) -> Path | None:
     return max(found)[1] if found else None
 
 
-def prune_resume_state(checkpoint_dir: str | Path, keep: Path) -> None:
-    """Drop optimizer/scheduler/RNG state from every checkpoint except `keep`: old ones stay models."""
+def prune_resume_state(checkpoint_dir: str | Path, keep: Path | None) -> None:
+    """Drop optimizer/scheduler/RNG state from every checkpoint except `keep` (None: from all of them,
+    once the run is done): the others stay models. A paper run's newest checkpoint holds ~112 GB of
+    ZeRO state for the 8B model (docs/cluster.md, "Disk")."""
     for path in Path(checkpoint_dir).iterdir():
-        if not _CHECKPOINT_RE.match(path.name) or path.resolve() == Path(keep).resolve():
+        if not _CHECKPOINT_RE.match(path.name) or (keep is not None and path.resolve() == Path(keep).resolve()):
             continue
         for item in path.iterdir():
             if _RESUME_ONLY.match(item.name):
@@ -588,6 +591,7 @@ def train(cfg: RunConfig, run_dir: str | Path, engine=None) -> dict:
     done = {"rollout_steps": cfg.training.rollout_steps, "global_step": global_step,
             "resumed_from": resume_step, "seconds": round(time.time() - started, 1)}
     if state.is_main_process:
+        prune_resume_state(checkpoint_dir, keep=None)  # nothing resumes a finished run: keep the models only
         write_metrics(rows, run_dir / METRICS_FILE)
         rollouts = combine_rollout_parts(run_dir)
         if tracker is not None:

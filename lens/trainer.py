@@ -56,8 +56,10 @@ import math
 from typing import Callable
 
 import torch
+from accelerate.utils import set_seed
 from torch import Tensor
 from trl import GRPOTrainer
+from trl.trainer.utils import RepeatSampler
 
 from lens import algorithms
 from lens.algorithms import GROUP_TYPES
@@ -265,6 +267,42 @@ TRL_SOURCE_CONTRACT = {
 }
 
 
+class RunSampler(RepeatSampler):
+    """TRL's RepeatSampler, every pass over the data in one iteration, so a resume in any epoch replays them.
+
+    TRL's sampler draws each epoch's shuffle from one generator that lives as long as the sampler, and
+    has no set_epoch: a job resumed in epoch e >= 1 builds a fresh sampler, and transformers skips the
+    trained batches of its *first* shuffle, so the rest of epoch e (and every later one) follows other
+    prompts than the uninterrupted run (tests/test_train.py). Here one iteration yields `passes` shuffles
+    from a generator seeded afresh at the start: the uninterrupted order is TRL's, and the Trainer sees a
+    single epoch, which its resume skips into exactly.
+    """
+
+    def __init__(self, *args, passes: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.passes = passes
+
+    def __iter__(self):
+        if self.shuffle:
+            self.generator = torch.Generator()
+            if self.seed is not None:
+                self.generator.manual_seed(self.seed)
+        for _ in range(self.passes):
+            yield from super().__iter__()
+
+    def __len__(self) -> int:
+        return super().__len__() * self.passes
+
+
+def data_passes(num_prompts: int, prompts_per_rollout: int, rollouts: int) -> int:
+    """Passes over `num_prompts` training prompts that `rollouts` rollouts of `prompts_per_rollout` take
+    (each pass drops its last incomplete rollout, as TRL's sampler does)."""
+    per_pass = num_prompts // prompts_per_rollout
+    if per_pass < 1:
+        raise ValueError(f"{num_prompts} training prompts are fewer than one rollout's {prompts_per_rollout}")
+    return max(1, math.ceil(rollouts / per_pass))
+
+
 def check_trl_contract() -> None:
     """Raise RuntimeError naming every TRL method whose signature or relied-on code changed."""
     problems = []
@@ -324,6 +362,11 @@ class LensGRPOTrainer(GRPOTrainer):
         self.records_every = records_every
         self._rewards_per_func: Tensor | None = None
         super().__init__(*args, **kwargs)
+        # The run seed (and rank), again: TRL seeds the process with it, then starts vLLM, whose worker
+        # reseeds random, numpy and torch with the process index (LLM(seed=process_index)), so every run
+        # would sample and split rollouts from the same streams whatever its seed. Where nothing reseeded
+        # (generate() on the CPU) this restores the state TRL had just set: the same numbers as before.
+        set_seed(self.args.seed, device_specific=True)
         if self.args.world_size > 1 and self.args.device.type == "cpu":
             allow_indexed_cpu_map_location()
         expected = trl_loss_type(algorithm.name)
@@ -339,6 +382,24 @@ class LensGRPOTrainer(GRPOTrainer):
             # The KL term is not homogeneous in A: filtered sequences' KL would stay in the mean.
             raise ValueError(f"algorithm {algorithm.name!r} leaves filtered groups out of the loss mean only "
                              f"with GRPOConfig(beta=0.0), got beta={self.beta}")
+
+    def _get_train_sampler(self, dataset=None):
+        sampler = super()._get_train_sampler(dataset)
+        generation_prompts = self.args.generation_batch_size // self.num_generations
+        rollouts = self.args.max_steps * self.args.gradient_accumulation_steps // self.args.steps_per_generation
+        self._data_passes = data_passes(sampler.num_samples, generation_prompts, rollouts)
+        return RunSampler(sampler.data_source, sampler.mini_repeat_count, sampler.batch_size, sampler.repeat_count,
+                          sampler.shuffle, sampler.seed, passes=self._data_passes)
+
+    def log(self, logs, start_time=None):
+        # The Trainer's epoch is a share of RunSampler's one iteration (every pass): log passes over the data.
+        epoch = self.state.epoch
+        if epoch is not None:
+            self.state.epoch = epoch * getattr(self, "_data_passes", 1)
+        try:
+            super().log(logs, start_time)
+        finally:
+            self.state.epoch = epoch
 
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
         # Keep TRL's rewards (already gathered across processes) for our advantages.

@@ -70,7 +70,7 @@ class FakeSampler:
     def __init__(self, answers):
         self.answers = answers
 
-    def sample(self, prompts, n, seed):
+    def sample(self, prompts, n, seed, problem_seeds=None):
         out = []
         for prompt in prompts:
             problem = prompt.split("Question: ", 1)[1].split("\nPlease put", 1)[0]
@@ -240,3 +240,54 @@ def test_vllm_engine_without_vllm_is_a_clear_error(tmp_path, tiny_checkpoint, ca
     with pytest.raises(SystemExit) as err:
         evaluate.main(["--config", str(cfg_path), "--out", str(tmp_path / "o")])
     assert err.value.code == 2 and "vLLM is not installed" in capsys.readouterr().err
+
+
+class FakeVLLM:
+    """A stand-in for the vllm module (it cannot be installed without a GPU): records every request's
+    SamplingParams; each answer names the seed it was sampled with."""
+
+    requests: list = []
+
+    class SamplingParams:
+        def __init__(self, **kwargs):
+            self.__dict__.update(kwargs)
+
+    class LLM:
+        def __init__(self, **kwargs):
+            self.kwargs = kwargs
+
+        def generate(self, prompts, params, use_tqdm=False):
+            from types import SimpleNamespace
+
+            assert isinstance(params, list) and len(params) == len(prompts)  # one SamplingParams per problem
+            FakeVLLM.requests.extend(params)
+            return [SimpleNamespace(outputs=[SimpleNamespace(text=f"\\boxed{{{p.seed + j}}}", token_ids=[1, 2],
+                                                             finish_reason="stop") for j in range(p.n)])
+                    for p in params]
+
+
+def test_vllm_seeds_are_per_problem_shared_across_checkpoints_not_problems(tmp_path, tiny_checkpoint, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "vllm", FakeVLLM)
+    seeds = {}
+    for run_seed, name in ((5, "a"), (5, "b"), (6, "c")):  # a, b: two checkpoints (arms) of run seed 5
+        FakeVLLM.requests.clear()
+        cfg_path = write_config(tmp_path / f"{name}.yaml", tiny_checkpoint, engine="vllm", batch_size=4)
+        raw = yaml.safe_load(cfg_path.read_text())
+        raw["seed"] = run_seed
+        cfg_path.write_text(yaml.safe_dump(raw))
+        cfg = load_run_config(cfg_path)
+        evaluate.evaluate_benchmark(cfg, cfg.evaluation.benchmarks[0], lambda: evaluate.VLLMSampler(
+            str(tiny_checkpoint), cfg), str(tiny_checkpoint), tmp_path / name)
+        ids = pd.read_parquet(tmp_path / name / "samples.parquet").drop_duplicates("problem_id")["problem_id"]
+        seeds[name] = [r.seed for r in FakeVLLM.requests]
+        assert seeds[name] == [evaluate.problem_seed(run_seed, "math500", pid) for pid in ids]
+        assert all(r.n == 2 for r in FakeVLLM.requests)
+    assert len(seeds["a"]) == 6 and len(set(seeds["a"])) == 6  # 6 problems in 2 chunks: 6 distinct seeds
+    assert seeds["a"] == seeds["b"]  # the same problem, run seed and benchmark: the same noise in every arm
+    assert not set(seeds["a"]) & set(seeds["c"])  # another run seed: other noise
+    assert evaluate.problem_seed(5, "math500", "x") != evaluate.problem_seed(5, "math_test", "x")
+    assert all(0 <= s < 2**31 - 2**16 for s in seeds["a"] + seeds["c"])
+    meta = json.loads((tmp_path / "a" / "parts" / "meta.json").read_text())
+    assert meta["seeds"] == "per problem"

@@ -253,7 +253,7 @@ def test_reward_and_evaluation_grade_the_first_answer(tmp_path):
     class Sampler:
         tokenizer = None
 
-        def sample(self, prompts, n, seed):
+        def sample(self, prompts, n, seed, problem_seeds=None):
             return [[(completion, 20, "stop")] * n for _ in prompts]
 
     problems = tmp_path / "bench.jsonl"
@@ -274,7 +274,7 @@ def test_every_seed_is_evaluated_on_the_same_subset(tmp_path):
     class Sampler:
         tokenizer = None
 
-        def sample(self, prompts, n, seed):
+        def sample(self, prompts, n, seed, problem_seeds=None):
             return [[("\\boxed{1}", 3, "stop")] * n for _ in prompts]
 
     ids = []

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from tiny_runs import REPO, tiny_cfg, tiny_run
+from tiny_runs import PROBLEMS, REPO, tiny_cfg, tiny_run
 
 from lens.config import ConfigError, RunConfig, TrainingConfig, parse, write_run_config
 from lens.objective import compute_advantages
@@ -176,6 +176,11 @@ def test_last_checkpoint_skips_incomplete_ones_and_pruning_keeps_models(tmp_path
     assert sorted(p.name for p in (ckpts / "checkpoint-4").iterdir()) == ["model.safetensors", "trainer_state.json"]
     assert sorted(p.name for p in (ckpts / "checkpoint-8").iterdir()) == [
         "global_step8", "model.safetensors", "optimizer.pt", "rng_state.pth", "trainer_state.json"]
+    (ckpts / "checkpoint-8" / "scheduler.pt").write_text("s")
+    prune_resume_state(ckpts, keep=None)  # the run is done: no checkpoint keeps what only a resume reads
+    for step in (4, 8):
+        assert sorted(p.name for p in (ckpts / f"checkpoint-{step}").iterdir()) == [
+            "model.safetensors", "trainer_state.json"]
 
 
 def test_rollout_parts_prune_and_combine(tmp_path):
@@ -268,11 +273,11 @@ def test_sigkill_then_same_command_resumes_to_the_same_final_step(tmp_path, tmp_
     assert {"rollouts.parquet", "rollouts.json"} <= artifacts  # rollouts.json: MLflow's table view
     assert {m.step for m in client.get_metric_history(run_id, "adv/abs_mean/all_wrong")} == set(range(1, 9))
 
-    # Checkpoints every 2 rollout steps, in Hugging Face format; only the newest keeps optimizer state.
+    # Checkpoints every 2 rollout steps, in Hugging Face format; once done, none keeps resume state.
     for step in (0, 2, 4, 6, 8):
         path = checkpoint_path(run_dir, step, cfg)
         assert (path / "config.json").exists() and (path / "tokenizer.json").exists(), path
-        assert (path / "optimizer.pt").exists() is (step == 8), path
+        assert not (path / "optimizer.pt").exists() and not (path / "rng_state.pth").exists(), path
     final = checkpoint_path(run_dir, 8, cfg)
     AutoTokenizer.from_pretrained(final)
     model = AutoModelForCausalLM.from_pretrained(final)
@@ -398,3 +403,52 @@ def test_sigkill_of_one_rank_ends_the_job_and_the_same_command_resumes(tmp_path,
     client = MlflowClient(tracking_uri=f"sqlite:///{results / 'mlflow.db'}")
     assert client.get_run(run_id).info.status == "FINISHED"
     assert len(client.search_runs([client.get_run(run_id).info.experiment_id])) == 1
+
+
+def _prompt_order(run_dir: Path) -> list[list[str]]:
+    """The prompts of each rollout step, in group order (rollouts.parquet)."""
+    rollouts = pd.read_parquet(run_dir / "rollouts.parquet").sort_values(["step", "group", "sample_idx"])
+    return [list(frame.drop_duplicates("group")["problem_id"]) for _, frame in rollouts.groupby("step")]
+
+
+def test_resume_in_a_later_epoch_replays_the_uninterrupted_prompt_order(tmp_path, tmp_path_factory):
+    """6 problems, 2 per rollout: an epoch is 3 rollout steps and the run 12 (4 epochs). Killed after step 7's
+    checkpoint (epoch 2), the same command must train steps 8-12 on the prompts the uninterrupted run trains
+    on. TRL's own sampler would replay epoch 0's shuffle from a fresh generator there (lens.trainer.RunSampler)."""
+    problems = [dict(p, id=f"e{i}") for i, p in enumerate(PROBLEMS[:6])]
+    cfg = tiny_cfg(tmp_path, problems, rollout_steps=12, save_every=1, updates_per_rollout=1, prompts_per_update=2,
+                   max_new_tokens=16)
+    whole = tiny_run(tmp_path, tmp_path_factory, cfg, name="whole")
+    done = subprocess.run(whole.python(), cwd=REPO, env=whole.env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    order = _prompt_order(whole.run_dir)
+    assert len(order) == 12 and all(len(step) == 2 for step in order)
+    # Every epoch (3 steps) shows each problem once, in its own shuffle: epochs 0 and 2 differ.
+    epochs = [sum(order[3 * e:3 * e + 3], []) for e in range(4)]
+    assert all(sorted(epoch) == sorted(p["id"] for p in problems) for epoch in epochs)
+    assert len({tuple(epoch) for epoch in epochs}) > 1
+
+    run = tiny_run(tmp_path, tmp_path_factory, cfg, name="killed")
+    checkpoint = run.run_dir / "checkpoints" / "checkpoint-7" / "trainer_state.json"  # rollout step 7: epoch 2
+    proc = subprocess.Popen(run.python(), cwd=REPO, env=run.env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 300
+        while not checkpoint.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert proc.poll() is None and checkpoint.exists(), "no checkpoint-7 while the job ran"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert not (run.run_dir / "done").exists(), "the job finished before SIGKILL: the test proved nothing"
+    again = subprocess.run(run.python(), cwd=REPO, env=run.env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    resumed_from = json.loads((run.run_dir / "done").read_text())["resumed_from"]
+    assert 7 <= resumed_from < 12  # it resumed inside epoch 2 or 3, not from the start
+    assert _prompt_order(run.run_dir) == order
+    # The logged epoch counts passes over the data (3 rollout steps each), not the sampler's one iteration.
+    metrics = read_metrics(run.run_dir / "train_metrics.parquet").query("metric == 'epoch'")
+    assert dict(zip(metrics["step"], metrics["value"].round(6)))[6] == 2.0

@@ -176,7 +176,7 @@ def _trainer(tiny, tmp_path, algo, reward, updates_per_rollout=2, overrides=None
     cfg = _run_cfg(algo, updates_per_rollout, **training)
     plan = batch_plan(cfg.training, 1)
     kwargs = grpo_config_kwargs(cfg, plan, cuda=False, output_dir=tmp_path)
-    kwargs.update(save_strategy="no", logging_steps=1, seed=0, **(overrides or {}))
+    kwargs.update({"save_strategy": "no", "logging_steps": 1, "seed": 0, **(overrides or {})})
     logs: list[dict] = []
 
     class Collect(TrainerCallback):
@@ -503,3 +503,76 @@ def test_confidence_source_trainer_first_then_vllm():
     # GRPO never asks for a forward pass of its own.
     fake_grpo = SimpleNamespace(algorithm=AlgorithmConfig(name="grpo"), confidence_from="trainer")
     assert LensGRPOTrainer._rollout_logps(fake_grpo, {}) is None
+
+
+# --------------------------------------------------------------------------------------------
+# Seeds: the run seed reaches rollout sampling and TRL's update split whatever the engine reseeds
+# --------------------------------------------------------------------------------------------
+def _streams() -> tuple:
+    """Draws from every stream rollouts use after the trainer's init: sampling (torch; vLLM's unseeded
+    requests, numpy and random) and TRL's split of a rollout into updates (torch.randperm)."""
+    import random
+
+    import numpy as np
+
+    return torch.rand(3).tolist(), np.random.rand(3).tolist(), random.random(), torch.randperm(16).tolist()
+
+
+def test_an_engine_reseed_in_init_leaves_each_run_seed_its_own_streams(tiny, tmp_path, monkeypatch):
+    """vLLM's worker start reseeds the trainer's process with its index (TRL builds LLM(seed=process_index)
+    after seeding with the run seed), simulated here at the end of TRL's __init__, where it starts vLLM."""
+    from transformers import set_seed
+
+    real_init = trl.GRPOTrainer.__init__
+
+    def init_then_engine_reseed(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        set_seed(self.accelerator.process_index)
+
+    monkeypatch.setattr(trl.GRPOTrainer, "__init__", init_then_engine_reseed)
+    streams = {}
+    for seed in (0, 1, 0):
+        _trainer(tiny, tmp_path, "grpo", parity_reward, overrides={"seed": seed})
+        streams.setdefault(seed, []).append(_streams())
+    assert streams[0][0] == streams[0][1]  # the same seed reproduces
+    assert all(a != b for a, b in zip(streams[0][0], streams[1][0]))  # seeds 0 and 1 differ in every stream
+
+    # The simulated reseed is real: TRL's own trainer leaves seeds 0 and 1 the same streams.
+    plain = []
+    for seed in (0, 1):
+        trainer, _ = _trainer(tiny, tmp_path, "grpo", parity_reward, overrides={"seed": seed})
+        trl.GRPOTrainer(model=trainer.model, processing_class=trainer.processing_class,
+                        reward_funcs=[parity_reward], args=trainer.args, train_dataset=trainer.train_dataset)
+        plain.append(_streams())
+    assert plain[0] == plain[1]
+
+
+def test_the_reseed_leaves_generate_runs_as_they_were(tiny, tmp_path):
+    """Where nothing reseeds (transformers' generate), the trainer ends its init in the state TRL set:
+    the embedded and rehearsal runs draw the numbers they drew before the reseed existed."""
+    from accelerate.utils import set_seed
+
+    trainer, _ = _trainer(tiny, tmp_path, "grpo", parity_reward, overrides={"seed": 3})
+    torch.manual_seed(99)  # whatever came before: TRL's own init seeds
+    trl.GRPOTrainer(model=trainer.model, processing_class=trainer.processing_class, reward_funcs=[parity_reward],
+                    args=trainer.args, train_dataset=trainer.train_dataset)
+    after_trl_init = _streams()
+    set_seed(3, device_specific=True)  # what LensGRPOTrainer does after TRL's init
+    assert _streams() == after_trl_init
+
+
+def test_run_sampler_is_trls_order_over_every_pass():
+    from trl.trainer.utils import RepeatSampler
+
+    from lens.trainer import RunSampler, data_passes
+
+    data = list(range(7))
+    trl_sampler = RepeatSampler(data, mini_repeat_count=2, batch_size=3, repeat_count=2, seed=5)
+    passes = [list(trl_sampler) for _ in range(3)]  # one TRL sampler across 3 epochs
+    ours = RunSampler(data, 2, 3, 2, True, 5, passes=3)
+    assert list(ours) == sum(passes, []) and len(ours) == 3 * len(trl_sampler)
+    assert list(ours) == list(ours)  # a fresh sampler (a resumed job's) yields the same order
+    # 7 prompts, 3 per rollout: 2 rollouts a pass (the 7th prompt is dropped, as TRL does).
+    assert data_passes(7, 3, 4) == 2 and data_passes(7, 3, 5) == 3 and data_passes(7, 3, 1) == 1
+    with pytest.raises(ValueError, match="fewer than one rollout"):
+        data_passes(2, 3, 1)

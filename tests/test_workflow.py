@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from lens.devices import acquire
+
 REPO = Path(__file__).resolve().parents[1]
 # analysis/ too: the analysis rules take their scripts as inputs, found through `import analysis`,
 # which from the workflow's directory (the jobs' cwd) is this copy.
@@ -28,9 +30,9 @@ def _copy_workflow(dest: Path) -> Path:
     return dest
 
 
-def snakemake(workdir: Path, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+def snakemake(workdir: Path, *args: str, timeout: int = 300, env: dict | None = None) -> subprocess.CompletedProcess:
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-               HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+               HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1", **(env or {}))
     return subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=workdir, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
@@ -442,3 +444,59 @@ def test_a_new_sweep_value_trains_only_its_own_runs(swept):
     main = snakemake(workdir, "-n", "--configfile", path.name)
     assert main.returncode == 0, main.stderr[-2000:]
     assert not [r for r, w in planned_jobs(main.stdout) if "algo" in w or r in ("evaluate_start", "collect")]
+
+
+# --------------------------------------------------------------------------------------------
+# GPU jobs under lens.devices
+# --------------------------------------------------------------------------------------------
+HOLD = re.compile(r"pid (\d+) (holds|released) CUDA_VISIBLE_DEVICES=([\d,]*) at ([\d.]+)")
+
+
+def _gpu_config(workdir: Path) -> None:
+    """The embedded config shrunk to 2 arms x 2 seeds of a few steps, its model asking for 1 GPU (it still
+    computes on the CPU: no CUDA here) so that its training and step-0 evaluation jobs are GPU jobs."""
+    path = workdir / "config" / "config.yaml"
+    cfg = yaml.safe_load(path.read_text())
+    cfg["models"]["tiny_llama"]["model"]["tiny"].update(hidden_size=16, num_layers=1, num_heads=2,
+                                                        intermediate_size=32)
+    cfg["models"]["tiny_llama"]["gpus"] = 1
+    cfg["algorithms"], cfg["seeds"] = ["grpo", "lens"], [0, 1]
+    cfg["training"].update(prompts_per_rollout=2, num_generations=4, updates_per_rollout=1, prompts_per_update=2,
+                           rollout_steps=6, save_every=6, max_new_tokens=16)
+    cfg["evaluation"].update(every=6, n_samples=2, intermediate_n_samples=None, pass_k=[1, 2], max_new_tokens=8)
+    cfg["synthetic"].update(train_per_level=20, test_per_level=2, rl_per_level=[2, 2, 2, 2, 2])
+    cfg["warmup"].update(steps=4, batch_size=4, warmup_steps=1, torch_threads=1)
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+
+
+@pytest.mark.slow
+def test_concurrent_gpu_jobs_of_the_workflow_hold_disjoint_devices(tmp_path_factory):
+    workdir = _copy_workflow(tmp_path_factory.mktemp("gpu-workflow"))
+    _gpu_config(workdir)
+    locks = workdir / "locks"
+    env = {"LENS_DEVICES": "0,1", "LENS_DEVICE_LOCKS": str(locks)}
+    targets = [f"results/runs/tiny_llama/{a}/seed{s}/done" for a in ("grpo", "lens") for s in (0, 1)]
+    targets += [f"results/start/tiny_llama/seed{s}/eval/synthetic_test/step0/samples.parquet" for s in (0, 1)]
+
+    # Without a GPU count Snakemake can see, on a machine without GPUs: an error naming the flag, no job run.
+    bare = snakemake(workdir, "--cores", "2", *targets, env={"LENS_DEVICES": ""})
+    assert bare.returncode != 0 and "--resources gpu=N" in bare.stdout + bare.stderr
+    assert not (workdir / "results" / "logs").exists() or not list((workdir / "results" / "logs").rglob("*.log"))
+    # A dry run plans without the flag.
+    assert snakemake(workdir, "-n", "--cores", "2", *targets, env={"LENS_DEVICES": ""}).returncode == 0
+
+    proc = snakemake(workdir, *targets, "--cores", "2", "--resources", "gpu=2", env=env, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    spans = {}
+    for log in (workdir / "results" / "logs").rglob("*.log"):
+        for pid, event, ids, when in HOLD.findall(log.read_text()):
+            span = spans.setdefault((log.name, pid), {"devices": set(ids.split(","))})
+            span["start" if event == "holds" else "end"] = float(when)
+    assert len(spans) == 6, spans  # 4 training jobs, 2 step-0 evaluations: each took 1 device and gave it back
+    assert all({"start", "end"} <= set(s) and len(s["devices"]) == 1 for s in spans.values()), spans
+    overlapping = [(a, b) for a in spans.values() for b in spans.values() if a is not b
+                   and a["start"] < b["end"] and b["start"] < a["end"]]
+    assert overlapping, "no two GPU jobs ran at once: the test proved nothing"
+    assert all(not (a["devices"] & b["devices"]) for a, b in overlapping)
+    # Every device back: the next job of any workflow gets both.
+    acquire(2, ["0", "1"], locks).release()

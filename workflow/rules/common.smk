@@ -16,7 +16,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from analysis import jobs as analysis_jobs
-from lens import engine, layout
+from lens import devices, engine, layout
 from lens.config import (
     AlgorithmConfig,
     ConfigError,
@@ -281,6 +281,25 @@ def train_threads(wc):
     """Cores a training job takes: its torch threads, times its processes on the CPU."""
     entry = CFG.models[wc.model]
     return (run_config(wc).training.torch_threads or 1) * (1 if entry.training_gpus() else entry.training_processes())
+
+
+def local_gpus():
+    """onstart of a local run: the GPU count Snakemake schedules with (lens.devices.workflow_gpus): the
+    --resources gpu given, or this machine's, registered as if given; a WorkflowError naming the flag where
+    the planned GPU jobs cannot run here."""
+    def number(resource):  # Snakemake 9 holds resources as Resource objects
+        value = getattr(resource, "value", resource)
+        return None if value is None else int(value)
+
+    given = number(workflow.global_resources.get("gpu"))
+    asks = [number(job.resources.get("gpu", 0)) or 0 for job in workflow.dag.needrun_jobs()]
+    try:
+        count = devices.workflow_gpus(given, asks, devices.machine_devices())
+    except devices.DeviceError as err:
+        raise WorkflowError(f"GPUs: {err}") from None
+    if given is None and any(asks):
+        workflow.register_resource("gpu", count)
+        print(f"GPUs: no --resources gpu given: jobs share this machine's {count} (one job per device set)")
 
 
 def train_gpus(wc):

@@ -1,6 +1,7 @@
 # Evaluation: sample n answers per problem at the starting model (once per model x seed) and at
 # every `evaluation.every` rollout steps of each run; grade them; attach the numbers to the run's
 # MLflow run. Output layout: {run}/eval/{benchmark}/step{S}/samples.parquet (+ summary.json).
+# Jobs that ask for a GPU run under lens.devices, which exports the device the job owns (CUDA_VISIBLE_DEVICES).
 
 
 rule evaluate_start:
@@ -22,7 +23,8 @@ rule evaluate_start:
     resources:
         gpu=eval_gpus,
     shell:
-        "python -m lens.evaluate --replace-stale --config {input.config} --out {params.out} "
+        "python -m lens.devices --gpus {resources.gpu} -- python -m lens.evaluate --replace-stale "
+        "--config {input.config} --out {params.out} "
         "--checkpoint {params.checkpoint} "
         "--benchmark {wildcards.benchmark} > {log} 2>&1"
 
@@ -64,7 +66,8 @@ rule evaluate:
     resources:
         gpu=eval_gpus,
     shell:
-        "python -m lens.evaluate --replace-stale --config {input.config} --out {params.out} "
+        "python -m lens.devices --gpus {resources.gpu} -- python -m lens.evaluate --replace-stale "
+        "--config {input.config} --out {params.out} "
         "--checkpoint {params.checkpoint} "
         "--benchmark {wildcards.benchmark} --n-samples {params.n_samples} > {log} 2>&1"
 
@@ -94,7 +97,8 @@ if FINAL_EVALUATIONS:
         resources:
             gpu=eval_gpus,
         shell:
-            "python -m lens.evaluate --replace-stale --config {input.config} --checkpoint {params.checkpoint} "
+            "python -m lens.devices --gpus {resources.gpu} -- python -m lens.evaluate --replace-stale "
+            "--config {input.config} --checkpoint {params.checkpoint} "
             f"--benchmark {' '.join(FINAL_BENCHMARKS)} --out {{params.outs}} > {{log}} 2>&1"
 
     ruleorder: evaluate_final > evaluate

@@ -40,6 +40,7 @@ rule train:
     log:
         f"{R}/logs/train/{{model}}/{{algo}}/seed{{seed}}.log",
     threads: train_threads
+    # lens.devices gives the job that many GPUs of its own (CUDA_VISIBLE_DEVICES): Snakemake only counts them.
     resources:
         gpu=train_gpus,
     # Training jobs are the longest: started before any evaluation, they leave no core idle at the end
@@ -54,5 +55,6 @@ rule train:
             mkdir -p {params.run}/checkpoints
             sha256sum {input.config} {input.start} {input.data} > "$stamp"
         fi
-        {params.launch} -m lens.train --config {input.config} --out {params.run} {params.engine} > {log} 2>&1
+        python -m lens.devices --gpus {resources.gpu} -- \
+            {params.launch} -m lens.train --config {input.config} --out {params.run} {params.engine} > {log} 2>&1
         """
