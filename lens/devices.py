@@ -153,15 +153,17 @@ def run(gpus: int, command: list[str], environ=None, *, log=None) -> int:
     if gpus < 0:
         raise DeviceError(f"--gpus must be >= 0, got {gpus}")
     held = None
-    if environ.get("SLURM_JOB_ID"):
-        log(f"SLURM job {environ['SLURM_JOB_ID']}: its devices are SLURM's "
-            f"(CUDA_VISIBLE_DEVICES={environ.get('CUDA_VISIBLE_DEVICES', '<unset>')})")
+    slurm = environ.get("SLURM_JOB_ID")
+    if slurm:
+        log(f"SLURM job {slurm} on {environ.get('SLURMD_NODENAME', '?')}: its devices are SLURM's (GRES)")
     elif gpus == 0:
         environ["CUDA_VISIBLE_DEVICES"] = ""
     else:
         held = acquire(gpus, machine_devices(environ), lock_dir(environ), log=log)
         environ["CUDA_VISIBLE_DEVICES"] = ",".join(held.devices)
-        log(f"pid {os.getpid()} holds CUDA_VISIBLE_DEVICES={environ['CUDA_VISIBLE_DEVICES']} at {time.time():.3f}")
+    if gpus:
+        log(f"pid {os.getpid()} holds CUDA_VISIBLE_DEVICES={environ.get('CUDA_VISIBLE_DEVICES', '')} "
+            f"at {time.time():.3f}")
     try:
         # pass_fds: the command holds the locks too, so a killed wrapper does not free devices still in use.
         child = subprocess.Popen(command, env=environ, pass_fds=held.fds if held else ())
@@ -178,7 +180,9 @@ def run(gpus: int, command: list[str], environ=None, *, log=None) -> int:
     code = child.wait()
     if held:
         held.release()
-        log(f"pid {os.getpid()} released CUDA_VISIBLE_DEVICES={environ['CUDA_VISIBLE_DEVICES']} at {time.time():.3f}")
+    if gpus:
+        log(f"pid {os.getpid()} released CUDA_VISIBLE_DEVICES={environ.get('CUDA_VISIBLE_DEVICES', '')} "
+            f"at {time.time():.3f}")
     return code if code >= 0 else 128 - code
 
 

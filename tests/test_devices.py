@@ -70,7 +70,7 @@ def test_a_job_sees_its_devices_and_a_cpu_job_none(tmp_path):
     assert _wrapped(0, show, tmp_path).communicate(timeout=60)[0].strip() == "''"
     # Under SLURM the job's devices are SLURM's (GRES): nothing is taken or changed.
     slurm = _wrapped(1, show, tmp_path, SLURM_JOB_ID="42", CUDA_VISIBLE_DEVICES="3").communicate(timeout=60)
-    assert slurm[0].strip() == "'3'" and "SLURM job 42" in slurm[1]
+    assert slurm[0].strip() == "'3'" and "SLURM job 42" in slurm[1] and "holds CUDA_VISIBLE_DEVICES=3" in slurm[1]
     # More than the machine has: a clear error, exit 2, the command never runs.
     proc = _wrapped(4, show, tmp_path)
     out, err = proc.communicate(timeout=60)
