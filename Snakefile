@@ -79,6 +79,8 @@ onstart:
     # error names the flag before any job starts. Executors such as SLURM assign devices themselves.
     if workflow.local_exec:
         local_gpus()
+    elif (warning := cluster_store_warning(CFG.tracking.uri, R)) is not None:
+        print(warning, file=sys.stderr)
     # tracking.server_store set: `mlflow server` at tracking.uri while the workflow runs (pid and log in
     # results_dir/logs/mlflow-server), stopped when Snakemake exits however it ends.
     if CFG.tracking.server_store is not None:

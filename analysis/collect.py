@@ -16,6 +16,12 @@ A third table, results/tidy/negative_samples.parquet (NEGATIVE_SCHEMA, `read_neg
 holds the wrong answers of all-wrong groups from each run's rollout records (rollouts.parquet) that
 carry a confidence, with LENS's calibrated reward under the run's own LENS parameters: the data of
 the confident-mistakes figure and table.
+A fourth, results/tidy/seed_pairing.csv (`seed_pairing`, `read_seed_pairing`), says per model and seed
+whether that seed's runs share their random numbers, as the paired comparisons assume: every run's
+first rollout is sampled from the same start model before any update, so where the arms draw from the
+same streams their step-1 records hold the same completions (bit-identical on the CPU; on GPUs this is
+where it is checked), and where they do not (an engine that reseeds, a kernel that is not
+deterministic) they differ.
 """
 
 from __future__ import annotations
@@ -140,6 +146,43 @@ def _negative_rows(model: str, algo: str, seed: int, run: Path) -> pd.DataFrame 
     return negatives.assign(model=model, algo=algo, seed=seed)
 
 
+PAIRING_FILE = "seed_pairing.csv"
+PAIRING_COLUMNS = ["model", "seed", "arms", "compared", "shared"]
+
+
+def _first_rollout(run: Path) -> pd.DataFrame | None:
+    """The step-1 rollout records of a run (lens.trainer records step 1 of every run), or None."""
+    path = run / "rollouts.parquet"
+    if not path.exists():
+        return None
+    frame = pq.read_table(path, columns=["step", "group", "sample_idx", "problem_id", "completion"],
+                          filters=[("step", "=", 1)]).to_pandas()
+    return frame.sort_values(["group", "sample_idx"]).reset_index(drop=True) if len(frame) else None
+
+
+def seed_pairing(first_rollouts: dict[tuple[str, str, int], pd.DataFrame]) -> pd.DataFrame:
+    """Per (model, seed): how many arms had step-1 records (`compared`) and whether they all sampled the
+    same prompts and completions (`shared`; None with fewer than two arms to compare)."""
+    rows = []
+    for model, seed in sorted({(m, s) for m, _, s in first_rollouts}):
+        frames = [f for (m, _, s), f in sorted(first_rollouts.items()) if (m, s) == (model, seed)]
+        arms = sorted(a for m, a, s in first_rollouts if (m, s) == (model, seed))
+        shared = None if len(frames) < 2 else all(f.equals(frames[0]) for f in frames[1:])
+        rows.append({"model": model, "seed": seed, "arms": " ".join(arms), "compared": len(frames),
+                     "shared": shared})
+    return pd.DataFrame(rows, columns=PAIRING_COLUMNS)
+
+
+def read_seed_pairing(tidy: str | Path) -> pd.DataFrame:
+    """results/tidy/seed_pairing.csv; TidyError if it is missing."""
+    path = Path(tidy) / PAIRING_FILE
+    if not path.exists():
+        raise TidyError(f"{path}: missing; run `python -m analysis.collect` first")
+    frame = pd.read_csv(path, dtype={"model": str, "arms": str})
+    frame["shared"] = frame["shared"].map({True: True, False: False, "True": True, "False": False})
+    return frame
+
+
 def _typed(frame: pd.DataFrame, schema: pa.Schema, keys: list[str]) -> pd.DataFrame:
     """Columns in schema order with the schema's types (nullable ints/strings), rows sorted by keys."""
     out = {}
@@ -198,6 +241,8 @@ def collect(runs: str | Path, out: str | Path, sweeps: bool = False) -> dict[str
     _write(train_df, TRAIN_SCHEMA, out / TRAIN_FILE)
     _write(eval_df, EVAL_SCHEMA, out / EVAL_FILE)
     _write(negative_df, NEGATIVE_SCHEMA, out / NEGATIVE_FILE)
+    firsts = {(m, a, s): f for m, a, s, d in dirs if (f := _first_rollout(d)) is not None}
+    seed_pairing(firsts).to_csv(out / PAIRING_FILE, index=False)
     return {"runs": len(dirs), "train_rows": len(train_df), "eval_rows": len(eval_df),
             "eval_files": len(evals), "negative_rows": len(negative_df)}
 

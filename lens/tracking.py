@@ -157,6 +157,18 @@ def ensure_experiment(uri: str, name: str) -> str:
     raise RuntimeError(f"could not create or read MLflow experiment {name!r} at {uri}")
 
 
+def cluster_store_warning(uri: str | None, results_dir: str | Path) -> str | None:
+    """What a run whose jobs go to other machines (SLURM) is told at start when its store is a SQLite
+    file: every job of every node writes into one file on the shared file system, whose locks NFS and
+    Lustre do not honour (docs/cluster.md, "Tracking"). None for a tracking server."""
+    if uri is not None and not uri.startswith("sqlite:"):
+        return None
+    store = uri or store_uri(results_dir)
+    return (f"WARNING: the MLflow store is a SQLite file ({store}) and jobs run on cluster nodes: parallel "
+            "writers on a shared file system can lock or corrupt it. Set tracking.uri to a tracking server "
+            "(tracking.server_store starts one for the workflow; docs/cluster.md, \"Tracking\").")
+
+
 def ui_url(base: str, experiment_id: str | None = None) -> str:
     """The MLflow UI link of an experiment's runs table in the UI's "Model training" mode (or of the
     experiments list, in that mode, without an id); `base` is the UI's http://HOST:PORT."""

@@ -37,7 +37,7 @@ where the advantages come from. Differences from TRL's GRPO, in the order they h
    Clipping: e = 0.2 on both sides, or an algorithm's own lower/upper pair (NGRPO: 0.16 / 0.24)
    through TRL's `epsilon` / `epsilon_high` (lens.train.grpo_config_kwargs, from lens.algorithms).
 
-Rollout records: every `records_every`-th rollout step, one row per sampled completion
+Rollout records: the first and every `records_every`-th rollout step, one row per sampled completion
 (ROLLOUT_COLUMNS: the completion, its reward, confidence, group type, the advantage the loss used and
 GRPO's on the same batch), gathered across processes and handed to `record_sink` on the main process
 (lens.train writes them to the run's rollouts.parquet). TRL's own completions log
@@ -452,7 +452,9 @@ class LensGRPOTrainer(GRPOTrainer):
     def _record_rollout(self, output, mask, rewards, confidence_all, advantages_all, grpo_all, inputs):
         """Rows of ROLLOUT_COLUMNS for this rollout, gathered to the main process, to `record_sink`."""
         step = self.rollout_step()
-        if self.record_sink is None or step % self.records_every:
+        # Step 1 always: sampled from the shared start model, it shows whether runs of one seed share their
+        # random numbers (analysis.collect.seed_pairing).
+        if self.record_sink is None or (step % self.records_every and step != 1):
             return
         from accelerate.utils import gather_object
 

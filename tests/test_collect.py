@@ -195,3 +195,32 @@ def test_sweep_runs_are_read_only_with_sweeps(tmp_path):
     assert set(swept.loc[swept["algo"] == "lens/alpha-4", "seed"]) == {0, 1}
     metrics = pd.read_parquet(tmp_path / "sweeps" / "train_metrics.parquet")
     assert set(metrics["algo"]) == {"grpo", "lens", "lens/alpha-4"} and set(metrics["model"]) == {MODEL}
+
+
+def _first_rollout_records(run: Path, completions: list[str], steps=(1, 2)) -> None:
+    rows = [{"step": step, "group": i // 2, "sample_idx": i % 2, "problem_id": f"p{i // 2}",
+             "completion": text if step == 1 else f"later {text}", "completion_tokens": 3, "reward": float(i % 2),
+             "confidence": 0.5, "group_type": "mixed", "advantage": 0.0, "grpo_advantage": 0.0}
+            for step in steps for i, text in enumerate(completions)]
+    pd.DataFrame(rows).to_parquet(run / "rollouts.parquet", index=False)
+
+
+def test_seed_pairing_compares_every_arms_first_rollout(tmp_path):
+    runs = write_known_runs(tmp_path / "runs")
+    same = ["a", "b", "c", "d"]
+    for algo in ("grpo", "lens"):
+        _first_rollout_records(runs / MODEL / algo / "seed0", same)
+    # seed 1: lens sampled one completion differently at step 1 (later steps always differ: they are not read)
+    _first_rollout_records(runs / MODEL / "grpo" / "seed1", same)
+    _first_rollout_records(runs / MODEL / "lens" / "seed1", ["a", "b", "c", "x"])
+    collect.collect(runs, tmp_path / "tidy")
+    pairing = collect.read_seed_pairing(tmp_path / "tidy")
+    assert pairing.to_dict("records") == [
+        {"model": MODEL, "seed": 0, "arms": "grpo lens", "compared": 2, "shared": True},
+        {"model": MODEL, "seed": 1, "arms": "grpo lens", "compared": 2, "shared": False},
+    ]
+    # One arm with records: nothing to compare.
+    (runs / MODEL / "lens" / "seed0" / "rollouts.parquet").unlink()
+    collect.collect(runs, tmp_path / "tidy2")
+    first = collect.read_seed_pairing(tmp_path / "tidy2").iloc[0]
+    assert first["compared"] == 1 and pd.isna(first["shared"])

@@ -128,3 +128,18 @@ def test_environment_python_pip_and_project_install():
     requires_python = SpecifierSet(load_pyproject()["project"]["requires-python"])
     assert "3.11" in requires_python
     assert "-e ." in environment_pip(environment)
+
+
+@pytest.mark.parametrize("name,version", [("deepspeed", "0.19.8"), ("snakemake-executor-plugin-slurm", "2.8.0")])
+def test_gpu_engines_are_pinned_in_both_files(name, version):
+    """DeepSpeed as the GPU check builds it; the SLURM plugin at or after 2.7.1 (before, a gpu=2 job ran as
+    two one-GPU tasks: its issue 459), exactly the version the cluster tests run."""
+    gpu = load_pyproject()["project"]["optional-dependencies"]["gpu"]
+    for source, requirements in (("pyproject.toml [gpu]", gpu),
+                                 ("environment.yml", environment_requirements(load_environment()))):
+        pins = [Requirement(r) for r in requirements if canonicalize_name(Requirement(r).name) == name]
+        assert len(pins) == 1, f"{source}: {name} listed {len(pins)} times"
+        assert str(pins[0].specifier) == f"=={version}", f"{source}: {name}{pins[0].specifier}, not =={version}"
+    cluster = load_pyproject()["project"]["optional-dependencies"]["cluster"]
+    if name.startswith("snakemake"):
+        assert f"{name}=={version}" in cluster  # the cluster tests run the pinned plugin

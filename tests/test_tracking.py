@@ -55,6 +55,16 @@ def test_store_lives_in_the_folder_holding_runs(tmp_path):
     assert results_root(elsewhere) == elsewhere.resolve()  # fallback: the run dir itself
 
 
+def test_a_cluster_run_on_a_sqlite_store_is_warned(tmp_path):
+    from lens.tracking import cluster_store_warning
+
+    warning = cluster_store_warning(None, tmp_path)
+    assert f"sqlite:///{tmp_path / 'mlflow.db'}" in warning and "tracking.uri" in warning
+    assert "sqlite:////shared/x.db" in cluster_store_warning("sqlite:////shared/x.db", tmp_path)
+    assert cluster_store_warning("http://10.0.0.5:5000", tmp_path) is None
+    assert cluster_store_warning("postgresql://u@h/db", tmp_path) is None
+
+
 def test_metric_names_are_made_valid_for_mlflow():
     assert metric_name("eval/math500/pass@1") == "eval/math500/pass_at_1"
     assert metric_name("adv/abs_mean/all_wrong") == "adv/abs_mean/all_wrong"

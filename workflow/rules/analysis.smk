@@ -20,6 +20,7 @@ rule collect:
         train=f"{R}/tidy/{{scope}}train_metrics.parquet",
         evals=f"{R}/tidy/{{scope}}eval_samples.parquet",
         negatives=f"{R}/tidy/{{scope}}negative_samples.parquet",
+        pairing=f"{R}/tidy/{{scope}}seed_pairing.csv",
     params:
         sweeps=lambda wc: "--sweeps" if wc.scope == "sweeps/" else "",  # read the sweep runs' folders too
     log:

@@ -404,7 +404,7 @@ SCOPE_TABLES = analysis_jobs.tables(CFG)
 
 def tidy_files(scope=""):
     return [f"{R}/tidy/{scope}{name}" for name in ("train_metrics.parquet", "eval_samples.parquet",
-                                                   "negative_samples.parquet")]
+                                                   "negative_samples.parquet", "seed_pairing.csv")]
 
 
 def figure_files(scope=""):

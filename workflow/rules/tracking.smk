@@ -5,7 +5,7 @@
 from urllib.parse import urlparse
 
 from lens.mlflow_server import start_workflow_server, stop_workflow_server
-from lens.tracking import where_to_browse
+from lens.tracking import cluster_store_warning, where_to_browse
 
 if CFG.tracking.server_store is not None:
     _uri = urlparse(CFG.tracking.uri or "")
