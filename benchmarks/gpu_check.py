@@ -239,6 +239,99 @@ def zero3_run_configs(work: Path, small: bool) -> dict:
             for name, steps in (("first", first), ("resumed", ZERO3_RESUMED_STEPS))}
 
 
+DETERMINISM_RUNS = ("first", "again")
+
+
+def determinism_run_config(work: Path, small: bool):
+    """The determinism phase's GRPO run: the ZeRO-3 phase's smallest model and sizes, 2 rollout steps, both
+    recorded (rollout_records_every 1), one process without DeepSpeed."""
+    sizes = ZERO3_SIZES["small" if small else "full"]
+    cfg = run_config(work, "grpo", small, sizes=sizes, model_dir=work / ("model" if small else "model-zero3"),
+                     rollout_steps=2, save_every=2)
+    import dataclasses
+
+    return dataclasses.replace(cfg, training=dataclasses.replace(cfg.training, rollout_records_every=1))
+
+
+def rollouts_match(first: Path, again: Path) -> dict:
+    """Whether two runs' rollouts.parquet hold the same prompts and completions, step by step."""
+    import pandas as pd
+
+    a, b = (pd.read_parquet(p).sort_values(["step", "group", "sample_idx"]).reset_index(drop=True)
+            for p in (first, again))
+    steps = {}
+    for step in sorted(set(a["step"]) | set(b["step"])):
+        x, y = a[a["step"] == step], b[b["step"] == step]
+        same = (len(x) == len(y) and x["problem_id"].tolist() == y["problem_id"].tolist())
+        equal = sum(p == q for p, q in zip(x["completion"], y["completion"])) if same else 0
+        steps[int(step)] = {"completions": int(len(x)), "identical": int(equal), "same_prompts": bool(same)}
+    return {"steps": steps, "identical": all(v["same_prompts"] and v["identical"] == v["completions"]
+                                             for v in steps.values())}
+
+
+def vllm_kv_cache(model_dir: Path, utilization: float = 0.3) -> dict:
+    """The KV cache vLLM reserves for `model_dir` at the paper's memory share, where vLLM is installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is None:
+        return {"available": False}
+    try:
+        import vllm
+
+        llm = vllm.LLM(model=str(model_dir), gpu_memory_utilization=utilization, seed=0)
+        cache = llm.llm_engine.vllm_config.cache_config
+        return {"available": True, "gpu_memory_utilization": utilization, "num_gpu_blocks": cache.num_gpu_blocks,
+                "block_size": cache.block_size, "tokens": cache.num_gpu_blocks * cache.block_size}
+    except Exception as err:  # noqa: BLE001 - a report line, not a crash: any vLLM failure is the finding
+        return {"available": True, "error": f"{type(err).__name__}: {err}"}
+
+
+def cmd_determinism(args) -> int:
+    """One seed twice (GRPO, 2 rollout steps, one process): do the two runs sample the same rollouts? On a
+    CPU they are bit-identical; on a GPU, kernels that are not deterministic may make step 2 (after an
+    update) differ while step 1 (the same start model) matches. Then vLLM's KV cache, where vLLM exists."""
+    work = args.work
+    small = json.loads((work / "prepare.json").read_text())["mode"] == "small"
+    runs = {}
+    for name in DETERMINISM_RUNS:
+        run_dir = work / "determinism" / name
+        cmd = [sys.executable, "-m", "lens.train", "--config", str(run_dir / "config.yaml"), "--out", str(run_dir)]
+        rc, output, seconds = _run_logged(cmd, f"determinism/{name}")
+        if rc != 0:
+            _write_json(work / "determinism.json", {"error": f"{name} run exited {rc}"})
+            return rc
+        runs[name] = seconds
+    result = {"seconds": runs, **rollouts_match(*(work / "determinism" / n / "rollouts.parquet"
+                                                    for n in DETERMINISM_RUNS))}
+    result["vllm_kv_cache"] = vllm_kv_cache(work / ("model" if small else "model-zero3"))
+    _write_json(work / "determinism.json", result)
+    print(json.dumps(result))
+    return 0
+
+
+def determinism_lines(det: dict | None) -> list[str]:
+    """The determinism phase's lines of the summary, and what this check cannot cover."""
+    lines = []
+    if det is None:
+        lines.append("determinism: not run")
+    elif "error" in det:
+        lines.append(f"determinism: FAILED: {det['error']}")
+    else:
+        per_step = "; ".join(f"step {k}: {v['identical']}/{v['completions']} completions identical"
+                             for k, v in det["steps"].items())
+        lines.append(f"determinism: one seed twice: rollouts {'MATCH' if det['identical'] else 'DIFFER'} ({per_step})")
+        kv = det.get("vllm_kv_cache") or {}
+        if kv.get("tokens"):
+            lines.append(f"vLLM KV cache at gpu_memory_utilization {kv['gpu_memory_utilization']}: "
+                         f"{kv['num_gpu_blocks']} blocks x {kv['block_size']} = {kv['tokens']:,} tokens")
+        elif kv.get("error"):
+            lines.append(f"vLLM KV cache: FAILED: {kv['error']}")
+    lines.append("not covered here: vLLM unless installed (the lent machines cannot install it: rollouts and "
+                 "evaluation ran on transformers' generate, so vLLM's seeds, KV cache and colocated memory share are "
+                 "unchecked), and several ranks (one GPU: no NCCL, no ZeRO-3 sharding across devices)")
+    return lines
+
+
 def cmd_prepare(args) -> int:
     import torch
 
@@ -263,6 +356,8 @@ def cmd_prepare(args) -> int:
         write_run_config(run_config(work, algo, args.small), work / algo / "config.yaml")
     for name, cfg in zero3_run_configs(work, args.small).items():
         write_run_config(cfg, work / "zero3" / name / "config.yaml")
+    for name in DETERMINISM_RUNS:
+        write_run_config(determinism_run_config(work, args.small), work / "determinism" / name / "config.yaml")
     info = {"mode": "small" if args.small else "full", "problems": counts, "model": model,
             "zero3_model": zero3_model, "build_seconds": round(time.perf_counter() - start, 1)}
     _write_json(work / "prepare.json", info)
@@ -624,6 +719,7 @@ def cmd_summary(args) -> int:
     ev = json.loads((work / "eval.json").read_text()) if (work / "eval.json").exists() else None
     phases = json.loads((work / "phases.json").read_text()) if (work / "phases.json").exists() else {}
     zero3 = json.loads((work / "zero3.json").read_text()) if (work / "zero3.json").exists() else None
+    det = json.loads((work / "determinism.json").read_text()) if (work / "determinism.json").exists() else None
     cfg = run_config(work, "lens", prep["mode"] == "small")
     t = cfg.training
     model = prep.get("model") or {}
@@ -655,6 +751,7 @@ def cmd_summary(args) -> int:
                      f"{s.get('accuracy', float('nan')):.3f}, {s.get('completion_tokens/mean', 0):.0f} tokens/sample), "
                      f"peak GPU memory {_gib(ev['peak_allocated_gib'])}")
     lines.extend(zero3_lines(zero3, prep))
+    lines.extend(determinism_lines(det))
     if phases:
         lines.append("phase wall times: " + ", ".join(f"{k} {v} s" for k, v in phases.items()))
     if prep["mode"] == "small":
@@ -662,14 +759,15 @@ def cmd_summary(args) -> int:
     text = "\n".join(lines)
     print(text)
     result = {"mode": prep["mode"], "prepare": prep, "train": runs, "lens_grpo_step_ratio": ratio, "evaluate": ev,
-              "zero3": zero3, "phases_seconds": phases}
+              "zero3": zero3, "determinism": det, "phases_seconds": phases}
     _write_json(work / "gpu_check.json", result)
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
         _write_json(args.out / "gpu_check.json", result)
         (args.out / "gpu_check.txt").write_text(text + "\n")
     zero3_ok = zero3 is not None and "error" not in zero3 and zero3.get("exercised") == (prep["mode"] == "full")
-    return 0 if ratio is not None and ev is not None and zero3_ok else 1
+    det_ok = det is not None and "error" not in det
+    return 0 if ratio is not None and ev is not None and zero3_ok and det_ok else 1
 
 
 def zero3_lines(zero3: dict | None, prep: dict) -> list[str]:
@@ -710,7 +808,7 @@ def _gib(value) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
-    for name in ("prepare", "train", "evaluate", "zero3", "summary"):
+    for name in ("prepare", "train", "evaluate", "zero3", "determinism", "summary"):
         p = sub.add_parser(name)
         p.add_argument("--work", required=True, type=Path, help="work directory (data, model, runs)")
         if name == "prepare":
@@ -723,7 +821,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.work = args.work.resolve()
     return {"prepare": cmd_prepare, "train": cmd_train, "evaluate": cmd_evaluate, "zero3": cmd_zero3,
-            "summary": cmd_summary}[args.cmd](args)
+            "determinism": cmd_determinism, "summary": cmd_summary}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -2,13 +2,16 @@
 # GPU check: lens.train for GRPO and for LENS on a randomly initialised model of Qwen2.5-3B's exact
 # architecture (bf16 autocast, gradient checkpointing, transformers rollouts, gradient accumulation),
 # then lens.evaluate on CUDA on LENS's final checkpoint. Prints seconds per rollout step per
-# algorithm, the LENS/GRPO ratio and peak GPU memory. Then the zero3 phase: the multi-GPU recipe's
+# algorithm, the LENS/GRPO ratio and peak GPU memory. Before them (what no other machine can run comes
+# first): the determinism phase, one seed trained twice (GRPO, 2 rollout steps, the 0.2 B model), which
+# reports whether the two runs sampled the same rollouts, and vLLM's KV cache where vLLM is installed;
+# and, right after prepare, the zero3 phase: the multi-GPU recipe's
 # `accelerate launch --config_file config/accelerate/zero3.yaml -m lens.train ... --engine-config
 # config/accelerate/zero3.yaml` on one process (DeepSpeed ZeRO-3) for a random 0.2 B Qwen2: 2 rollout
 # steps ending at a checkpoint with 16-bit weights (model.safetensors) and ZeRO state, the same
 # command resumed from it to a 3rd step (`resumed_from` 4), lens.evaluate on CUDA from the resumed
-# run's final checkpoint (benchmarks/gpu_check.py, cmd_zero3). No network; estimated 5 minutes for
-# the first four phases and 1.5-2 for zero3 on one H100/H200 (not yet run on a GPU); each phase has its
+# run's final checkpoint (benchmarks/gpu_check.py, cmd_zero3). No network; estimated 6-7 minutes on
+# one H100/H200 (not yet run on a GPU); each phase has its
 # own time limit, and all of them together at most 8 minutes (GPU_CHECK_TIMEOUT_TOTAL).
 #
 #   bash benchmarks/gpu_check.sh                      # on the GPU machine (from the repo root)
@@ -32,7 +35,7 @@
 # parent, /dev/shm with 48 GiB free, else the roomiest; below 48 GiB the final checkpoints leave out
 # the optimizer state, GPU_CHECK_LIGHT_CHECKPOINT=1), OUT (if set: gpu_check.{json,txt,log} are
 # written there), PYTHON (default .venv/bin/python if present, else python3),
-# GPU_CHECK_TIMEOUT_{PREPARE,TRAIN,EVAL,ZERO3} (seconds per phase), GPU_CHECK_TIMEOUT_TOTAL (seconds
+# GPU_CHECK_TIMEOUT_{PREPARE,ZERO3,DETERMINISM,TRAIN,EVAL} (seconds per phase), GPU_CHECK_TIMEOUT_TOTAL (seconds
 # for all phases together: a phase's limit is cut to what is left of it).
 set -euo pipefail
 
@@ -46,7 +49,8 @@ if [[ "$SMALL" == 1 ]]; then
     WORK=${GPU_CHECK_DIR:-/tmp/lens-gpu-check-small}
     PREPARE_FLAGS=(--small)
     T_PREPARE=${GPU_CHECK_TIMEOUT_PREPARE:-120}; T_TRAIN=${GPU_CHECK_TIMEOUT_TRAIN:-180}; T_EVAL=${GPU_CHECK_TIMEOUT_EVAL:-120}
-    T_ZERO3=${GPU_CHECK_TIMEOUT_ZERO3:-120}; T_TOTAL=${GPU_CHECK_TIMEOUT_TOTAL:-720}
+    T_ZERO3=${GPU_CHECK_TIMEOUT_ZERO3:-120}; T_DETERMINISM=${GPU_CHECK_TIMEOUT_DETERMINISM:-180}
+    T_TOTAL=${GPU_CHECK_TIMEOUT_TOTAL:-900}
     NEED_MODULES='"trl", "datasets", "math_verify"'
 else
     if [[ -z "${GPU_CHECK_DIR:-}" ]]; then
@@ -61,10 +65,13 @@ else
     fi
     WORK=$GPU_CHECK_DIR
     PREPARE_FLAGS=()
-    # expected (H200): prepare ~35 s, each training ~2 min (about half of it the final checkpoint), evaluate ~40 s,
-    # zero3 ~1.5-2 min (three processes at ~20 s of start-up each, 2 + 1 rollout steps, two ~3 GB checkpoints)
-    T_PREPARE=${GPU_CHECK_TIMEOUT_PREPARE:-70}; T_TRAIN=${GPU_CHECK_TIMEOUT_TRAIN:-170}; T_EVAL=${GPU_CHECK_TIMEOUT_EVAL:-60}
-    T_ZERO3=${GPU_CHECK_TIMEOUT_ZERO3:-150}; T_TOTAL=${GPU_CHECK_TIMEOUT_TOTAL:-480}
+    # expected (H200, estimates: never run): prepare ~35 s, zero3 ~1.5-2 min (three processes at ~20 s of start-up
+    # each, 2 + 1 rollout steps, two ~3 GB checkpoints), determinism ~1 min (two 2-step runs of the 0.2 B model),
+    # each training ~1.5 min (the final checkpoint's optimizer state is pruned once written), evaluate ~30 s.
+    # The limits add up to the total cap (phase() also cuts a limit to what is left of it).
+    T_PREPARE=${GPU_CHECK_TIMEOUT_PREPARE:-50}; T_ZERO3=${GPU_CHECK_TIMEOUT_ZERO3:-130}
+    T_DETERMINISM=${GPU_CHECK_TIMEOUT_DETERMINISM:-70}; T_TRAIN=${GPU_CHECK_TIMEOUT_TRAIN:-95}
+    T_EVAL=${GPU_CHECK_TIMEOUT_EVAL:-40}; T_TOTAL=${GPU_CHECK_TIMEOUT_TOTAL:-480}
     NEED_MODULES='"trl", "datasets", "math_verify", "deepspeed"'
 fi
 if [[ -z "${PYTHON:-}" ]]; then
@@ -136,11 +143,13 @@ phase() {  # phase NAME TIMEOUT CMD...: run with a time limit, record its wall t
     fi
 }
 
+# The phases no other machine can run come first, so a cut-short check still has their figures.
 phase prepare "$T_PREPARE" "$PYTHON" benchmarks/gpu_check.py prepare --work "$WORK" "${PREPARE_FLAGS[@]}"
+phase zero3 "$T_ZERO3" "$PYTHON" benchmarks/gpu_check.py zero3 --work "$WORK"
+phase determinism "$T_DETERMINISM" "$PYTHON" benchmarks/gpu_check.py determinism --work "$WORK"
 phase train_grpo "$T_TRAIN" "$PYTHON" benchmarks/gpu_check.py train --work "$WORK" --algo grpo
 phase train_lens "$T_TRAIN" "$PYTHON" benchmarks/gpu_check.py train --work "$WORK" --algo lens
 phase evaluate "$T_EVAL" "$PYTHON" benchmarks/gpu_check.py evaluate --work "$WORK"
-phase zero3 "$T_ZERO3" "$PYTHON" benchmarks/gpu_check.py zero3 --work "$WORK"
 echo "== summary"
 rc=0
 "$PYTHON" benchmarks/gpu_check.py summary --work "$WORK" ${OUT:+--out "$OUT"} || rc=$?

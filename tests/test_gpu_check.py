@@ -138,3 +138,46 @@ def test_small_mode_end_to_end(tmp_path):
     assert "ZeRO-3 itself NOT exercised" in text
     assert "zero3 (small mode): DeepSpeed ZeRO-3 itself was NOT exercised" in (out / "gpu_check.log").read_text()
     assert (out / "gpu_check.log").exists()
+    # one seed twice on the CPU: bit-identical rollouts, both steps
+    det = result["determinism"]
+    assert det["identical"] is True and set(det["steps"]) == {"1", "2"}
+    assert all(v["identical"] == v["completions"] == 4 * 4 for v in det["steps"].values())
+    assert "determinism: one seed twice: rollouts MATCH" in text and "not covered here: vLLM" in text
+    log = (out / "gpu_check.log").read_text()
+    starts = [log.index(f"== {name} (limit") for name in ("prepare", "zero3", "determinism", "train_grpo")]
+    assert starts == sorted(starts)
+
+
+def _limits(mode_block: str) -> dict[str, int]:
+    import re
+
+    return {k: int(v) for k, v in re.findall(r"T_([A-Z0-9]+)=\$\{GPU_CHECK_TIMEOUT_[A-Z0-9]+:-(\d+)\}", mode_block)}
+
+
+def test_phase_limits_add_up_to_the_total_cap_and_the_gpu_only_phases_come_first():
+    script = (REPO / "benchmarks" / "gpu_check.sh").read_text()
+    small, full = script.split('if [[ "$SMALL" == 1 ]]; then', 1)[1].split("else", 1)
+    for block in (small, full.split("NEED_MODULES=", 1)[0]):
+        limits = _limits(block)
+        total = limits.pop("TOTAL")
+        # train runs twice (GRPO and LENS)
+        assert set(limits) == {"PREPARE", "ZERO3", "DETERMINISM", "TRAIN", "EVAL"}
+        assert sum(limits.values()) + limits["TRAIN"] <= total, (limits, total)
+    phases = [line.split()[1] for line in script.splitlines() if line.startswith("phase ")]
+    assert phases == ["prepare", "zero3", "determinism", "train_grpo", "train_lens", "evaluate"]
+
+
+def test_rollouts_match_step_by_step(tmp_path):
+    import pandas as pd
+
+    rows = [{"step": s, "group": g, "sample_idx": i, "problem_id": f"p{g}", "completion": f"{s}{g}{i}"}
+            for s in (1, 2) for g in (0, 1) for i in (0, 1)]
+    pd.DataFrame(rows).to_parquet(tmp_path / "a.parquet")
+    pd.DataFrame(rows[::-1]).to_parquet(tmp_path / "b.parquet")  # order on disk does not matter
+    assert gpu_check.rollouts_match(tmp_path / "a.parquet", tmp_path / "b.parquet")["identical"] is True
+    rows[5]["completion"] = "other"  # step 2, group 0, sample 1
+    pd.DataFrame(rows).to_parquet(tmp_path / "c.parquet")
+    match = gpu_check.rollouts_match(tmp_path / "a.parquet", tmp_path / "c.parquet")
+    assert match["identical"] is False
+    assert match["steps"][1] == {"completions": 4, "identical": 4, "same_prompts": True}
+    assert match["steps"][2] == {"completions": 4, "identical": 3, "same_prompts": True}
