@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import paper_numbers, power, stats, style
+from analysis import collect, paper_numbers, power, stats, style
 from analysis.collect import TidyError, pick_benchmark, read_eval_samples, read_train_metrics
 from analysis.summary import GROUP_TYPES, advantage_change, diff_id
 from lens.metrics import HARD_SUBSET, subset_key
@@ -377,7 +377,22 @@ def change_section(samples: pd.DataFrame, n_boot: int) -> tuple[list[str], list[
 # --------------------------------------------------------------------------------------------
 # Power: what difference could this run, and the paper's design, detect?
 # --------------------------------------------------------------------------------------------
-def power_section(samples: pd.DataFrame | None, treatment: str, baseline: str) -> list[str]:
+def pairing_reading(pairing: pd.DataFrame | None, model: str) -> str:
+    """Whether the runs of each seed were shown to share their random numbers (analysis.collect.seed_pairing)."""
+    rows = None if pairing is None else pairing[(pairing["model"] == model) & (pairing["compared"] >= 2)]
+    if rows is None or rows.empty:
+        return "(assumed, not checked: no two arms of a seed recorded their first rollout)"
+    differ = rows.loc[rows["shared"] != True, "seed"].tolist()  # noqa: E712 - a column of True/False/None
+    if not differ:
+        return (f"(shown: every arm's first rollout is the same, seed by seed, for {len(rows)} seed(s); "
+                "tidy/seed_pairing.csv)")
+    return (f"(NOT shown for seed(s) {', '.join(map(str, differ))}: their arms sampled different first "
+            "rollouts, so the pairing cancels less than assumed and the paired minimum detectable difference "
+            "below is optimistic; tidy/seed_pairing.csv)")
+
+
+def power_section(samples: pd.DataFrame | None, treatment: str, baseline: str,
+                  pairing: pd.DataFrame | None = None) -> list[str]:
     t, b = style.algo_label(treatment), style.algo_label(baseline)
     lines = [f"Power is the chance that a difference of a given size gives an interval that excludes 0. "
              f"Below: the smallest Level 4-5 difference {t} − {b} detected with 80 % power by a two-sided "
@@ -397,7 +412,8 @@ def power_section(samples: pd.DataFrame | None, treatment: str, baseline: str) -
                     f"minimum detectable difference **{100 * p['mdd']:.1f} points** (SE {100 * p['se']:.2f}). ")
             if p["design"] == "paired":
                 text += (f"Design: paired by seed. Runs of one seed share their random numbers (the same start, "
-                         f"RL data order and sampling seeds in training and evaluation), so the difference is "
+                         f"RL data order and sampling seeds in training and evaluation) "
+                         f"{pairing_reading(pairing, model)}, so the difference is "
                          f"taken seed by seed and the seed's luck cancels: per-problem SD of the paired "
                          f"difference {100 * p['paired_problem_sd']:.1f} points, seed-to-seed SD of the "
                          f"difference {100 * p['paired_seed_sd']:.2f} points, estimated from {p['n_seeds'][0]} "
@@ -526,7 +542,8 @@ def build_report(tidy: Path, figures: Path, tables: Path, out: Path, config: str
 
     md += ["## Power: could this run tell?", ""]
     try:
-        md += power_section(samples, treatment, baseline)
+        pairing = collect.read_seed_pairing(tidy) if (Path(tidy) / collect.PAIRING_FILE).exists() else None
+        md += power_section(samples, treatment, baseline, pairing)
     except (KeyError, ValueError, TypeError) as err:  # a report about results must not die on them
         md += [f"The power computation failed on the evaluation samples: {err!r}", ""]
         missing.append(f"power section ({err!r})")

@@ -305,3 +305,16 @@ def test_sensitivity_section_when_the_sweeps_target_ran(results, tmp_path):
     section = text.split("## Sensitivity", 1)[1].split("\n## ", 1)[0]
     assert "A stronger negative-group signal helps at this scale" in section and "SENSITIVITY MARKER" in section
     assert "fig_sensitivity.png` is missing" in section  # the figure is named even when absent
+
+
+def test_power_section_says_whether_seeds_were_shown_to_share_random_numbers():
+    from analysis.report import pairing_reading
+
+    pairing = pd.DataFrame({"model": ["m", "m", "other"], "seed": [0, 1, 0], "arms": ["grpo lens"] * 3,
+                            "compared": [2, 2, 1], "shared": [True, True, None]})
+    assert pairing_reading(pairing, "m").startswith("(shown: every arm's first rollout is the same")
+    assert "for 2 seed(s)" in pairing_reading(pairing, "m")
+    pairing.loc[1, "shared"] = False
+    assert pairing_reading(pairing, "m").startswith("(NOT shown for seed(s) 1:")
+    assert pairing_reading(pairing, "other").startswith("(assumed, not checked")  # one arm: nothing compared
+    assert pairing_reading(None, "m").startswith("(assumed, not checked")
