@@ -107,6 +107,10 @@ def test_paper_dry_run_alone_without_the_embedded_keys(workdir):
     train = [w for r, w in planned_jobs(proc.stdout) if r == "train"]
     assert {w["model"] for w in train} == set(cfg["models"])
     assert not (workdir / "results").exists()  # a dry run writes nothing
+    # The README's GPU command plans the same DAG (a dry run ignores the GPU count; the run checks it).
+    with_gpus = snakemake(workdir, "-n", "--configfile", "config/paper.yaml", "--resources", "gpu=8",
+                          env={"LENS_DEVICES": ""})
+    assert with_gpus.returncode == 0 and job_counts(with_gpus.stdout) == counts, with_gpus.stderr[-3000:]
     path = "results/paper/runs/qwen25_3b/lens/seed0/config.yaml"
     assert snakemake(workdir, path, "--cores", "1", "--configfile", "config/paper.yaml").returncode == 0
     resolved = yaml.safe_load((workdir / path).read_text())

@@ -1,20 +1,29 @@
 #!/usr/bin/env bash
 # A single-node SLURM cluster on this machine (Debian's slurmctld, slurmd and munge), for tests.
 #
-#   tests/cluster/slurm_cluster.sh start DIR    # writes DIR/slurm.conf, starts munged, slurmctld, slurmd
+#   tests/cluster/slurm_cluster.sh start DIR    # writes DIR/slurm.conf and DIR/gres.conf, makes the
+#                                               # stand-in GPUs, starts munged, slurmctld, slurmd
 #   export SLURM_CONF=DIR/slurm.conf            # what sbatch, squeue and scancel read
 #   tests/cluster/slurm_cluster.sh stop DIR     # stops the daemons it started (by their pid files)
 #
-# The config is also installed as /etc/slurm/slurm.conf, where every node of a real cluster has it:
-# snakemake-executor-plugin-slurm-jobstep 0.6.1 removes SLURM_CONF (with every SLURM_* variable but the
-# job's identity) from the environment of the `srun` it runs inside each job, so srun finds the config
-# only there. An existing /etc/slurm/slurm.conf that this script did not write is never touched.
+# The configs are also installed as /etc/slurm/slurm.conf and /etc/slurm/gres.conf, where every node of
+# a real cluster has them: snakemake-executor-plugin-slurm-jobstep 0.6.1 removes SLURM_CONF (with every
+# SLURM_* variable but the job's identity) from the environment of the `srun` it runs inside each job,
+# so srun finds the config only there (srun does not read gres.conf: slurmd, started with -f, reads
+# DIR/gres.conf; the copy keeps /etc/slurm a whole node config). An existing /etc/slurm/slurm.conf or
+# /etc/slurm/gres.conf that this script did not write is never touched (start fails instead).
 #
-# Needs root (SlurmUser=root, munged started as the munge user) and the Debian packages
+# Needs root (SlurmUser=root, munged started as the munge user, mknod) and the Debian packages
 # slurmctld, slurmd, slurm-client and munge (.ci/run installs them). One node with this machine's
-# CPUs and 90 % of its memory, two partitions named as in profiles/slurm (cpu, gpu: the same node,
-# no GPUs), no accounting (status through squeue; MinJobAge keeps finished jobs visible for 300 s),
-# no cgroups (proctrack/linuxproc, task/none). Ports: SLURM_TEST_PORT (default 6817) and the next one.
+# CPUs, 90 % of its memory and 4 stand-in GPUs as GRES (gpu:4), two partitions named as in
+# profiles/slurm (cpu, gpu: the same node), no accounting (status through squeue; MinJobAge keeps
+# finished jobs visible for 300 s), no cgroups (proctrack/linuxproc, task/none: nothing keeps a job off
+# the devices it was not given, as ConstrainDevices would). Ports: SLURM_TEST_PORT (default 6817) and
+# the next one.
+#
+# The stand-in GPUs are character devices DIR/fakegpu0.. (major 195, NVIDIA's; slurmd accepts only
+# device files in gres.conf's File=) that nothing opens: a job's `--gpus=N` gets N of them and SLURM
+# exports their indices as CUDA_VISIBLE_DEVICES (jobs at once get disjoint ones), as on a GPU node.
 set -euo pipefail
 
 cmd=${1:-}
@@ -26,6 +35,8 @@ fi
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
 conf="$dir/slurm.conf"
+gres="$dir/gres.conf"  # slurmd reads gres.conf from slurm.conf's directory
+gpus=4  # stand-in GPUs on the node
 port=${SLURM_TEST_PORT:-6817}
 MARKER="# lens test cluster:"
 
@@ -52,6 +63,17 @@ start() {
     cpus=$(nproc)
     mem_mb=$(awk '/MemTotal/ {printf "%d", $2 / 1024 * 0.9}' /proc/meminfo)
     mkdir -p "$dir/state" "$dir/spool"
+    for etc in /etc/slurm/slurm.conf /etc/slurm/gres.conf; do
+        if [[ -e $etc ]] && ! head -1 "$etc" | grep -q "^$MARKER"; then
+            echo "$0: $etc exists and was not written by this script; not replacing it" >&2
+            exit 1
+        fi
+    done
+
+    # Stand-in GPUs: character devices numbered like NVIDIA's (/dev/nvidiaN is c 195 N).
+    for ((i = 0; i < gpus; i++)); do
+        [[ -c "$dir/fakegpu$i" ]] || { rm -f "$dir/fakegpu$i"; mknod "$dir/fakegpu$i" c 195 "$i"; }
+    done
 
     # munge: the Debian package's key; one daemon serves every SLURM daemon and client on the host.
     if ! munge -n </dev/null 2>/dev/null | unmunge >/dev/null 2>&1; then
@@ -90,21 +112,23 @@ SchedulerType=sched/backfill
 AccountingStorageType=accounting_storage/none
 JobAcctGatherType=jobacct_gather/none
 JobCompType=jobcomp/none
+GresTypes=gpu
 MinJobAge=300
 KillWait=10
 ReturnToService=2
 SlurmctldTimeout=30
 SlurmdTimeout=60
-NodeName=$node CPUs=$cpus RealMemory=$mem_mb State=UNKNOWN
+NodeName=$node CPUs=$cpus RealMemory=$mem_mb Gres=gpu:$gpus State=UNKNOWN
 PartitionName=cpu Nodes=$node Default=YES MaxTime=INFINITE State=UP
 PartitionName=gpu Nodes=$node MaxTime=INFINITE State=UP
 EOF
-    local etc=/etc/slurm/slurm.conf
-    if [[ -e $etc ]] && ! head -1 "$etc" | grep -q "^$MARKER"; then
-        echo "$0: $etc exists and was not written by this script; not replacing it" >&2
-        exit 1
-    fi
-    mkdir -p /etc/slurm && { echo "$MARKER $dir"; cat "$conf"; } >"$etc"
+    cat >"$gres" <<EOF
+# Written by tests/cluster/slurm_cluster.sh: $gpus stand-in GPUs (character devices nothing opens).
+NodeName=$node Name=gpu File=$dir/fakegpu[0-$((gpus - 1))]
+EOF
+    mkdir -p /etc/slurm
+    { echo "$MARKER $dir"; cat "$conf"; } >/etc/slurm/slurm.conf
+    { echo "$MARKER $dir"; cat "$gres"; } >/etc/slurm/gres.conf
     export SLURM_CONF=$conf
     pid_alive "$dir/slurmctld.pid" || { /usr/sbin/slurmctld -f "$conf" -c -i; echo "started slurmctld"; }
     pid_alive "$dir/slurmd.pid" || { /usr/sbin/slurmd -f "$conf" -N "$node"; echo "started slurmd"; }
@@ -133,9 +157,12 @@ stop() {
     stop_pidfile "$dir/slurmd.pid" slurmd
     stop_pidfile "$dir/slurmctld.pid" slurmctld
     stop_pidfile "$dir/munged.pid" munged  # only a munged this script started
-    if [[ -f /etc/slurm/slurm.conf ]] && head -1 /etc/slurm/slurm.conf | grep -q "^$MARKER $dir\$"; then
-        rm /etc/slurm/slurm.conf
-    fi
+    for etc in /etc/slurm/slurm.conf /etc/slurm/gres.conf; do
+        if [[ -f $etc ]] && head -1 "$etc" | grep -q "^$MARKER $dir\$"; then
+            rm "$etc"
+        fi
+    done
+    rm -f "$dir"/fakegpu[0-9]*
 }
 
 case "$cmd" in
