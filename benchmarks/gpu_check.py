@@ -502,15 +502,18 @@ _ENGINE_ERROR_RE = re.compile(r"engine error: (?P<file>\S+) asks for (?P<want>DE
                               r"but this job runs (?P<got>.+? on \d+ process\(es\))")
 
 
-def zero3_command(run_dir: Path, small: bool) -> list[str]:
+def zero3_command(run_dir: Path, small: bool, keep_resume_state: bool = False) -> list[str]:
     """`accelerate launch` of the multi-GPU recipe on one process (module form, so that the carried
     packages on PYTHONPATH and this interpreter are the ones used). Small mode adds --cpu: without
     DeepSpeed installed accelerate's DeepSpeed launcher would stop at its import before lens.train
-    starts; with --cpu it silently runs a plain process, the fallback lens.engine exists to catch."""
+    starts; with --cpu it silently runs a plain process, the fallback lens.engine exists to catch.
+    `keep_resume_state`: the finished run's last checkpoint keeps its ZeRO state (the first run's,
+    which the second extends)."""
     return [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "1",
             "--config_file", ZERO3_ACCELERATE, *(["--cpu"] if small else []),
             "-m", "lens.train", "--config", str(run_dir / "config.yaml"), "--out", str(run_dir),
-            "--engine-config", ZERO3_ACCELERATE, "--processes", "1"]
+            "--engine-config", ZERO3_ACCELERATE, "--processes", "1",
+            *(["--keep-resume-state"] if keep_resume_state else [])]
 
 
 def _run_logged(cmd: list[str], name: str) -> tuple[int, str, float]:
@@ -643,7 +646,8 @@ def cmd_zero3(args) -> int:
             shutil.copytree(src, resumed / lt.CHECKPOINTS / src.name, copy_function=_link_or_copy)
             if (first / lt.METRICS_FILE).exists():
                 shutil.copy2(first / lt.METRICS_FILE, resumed / lt.METRICS_FILE)
-        rc, output, seconds = _run_logged(zero3_command(run_dir, small=False), name)
+        rc, output, seconds = _run_logged(zero3_command(run_dir, small=False, keep_resume_state=name == "first"),
+                                          name)
         stop = _engine_stop(output)
         if stop is not None or "engine error" in output:
             result["engine_check"] = {"launcher_exit_code": rc, "lens_train_exit_code": _child_exit(output),
@@ -659,8 +663,12 @@ def cmd_zero3(args) -> int:
         runs[name] = {"seconds": seconds, "done": done, "checkpoint": checkpoint_summary(final)}
         result["runs"] = runs
         ckpt = runs[name]["checkpoint"]
-        if not ckpt["deepspeed_states"]:
+        if name == "first" and not ckpt["deepspeed_states"]:
             return _zero3_fail(work, result, f"{name}: {final} holds no DeepSpeed ZeRO state (global_step*/)")
+        if name == "resumed" and ckpt["deepspeed_states"]:
+            # a finished run keeps models only (lens.train.prune_resume_state), ZeRO's global_step*/ included
+            return _zero3_fail(work, result, f"{name}: the finished run's {final} still holds ZeRO state "
+                                             f"{ckpt['deepspeed_states']}")
         if ckpt["weights"] is None:
             return _zero3_fail(work, result, f"{name}: {final} has no model.safetensors: the 16-bit weights were not "
                                              "gathered on save (zero3_save_16bit_model / "
@@ -792,7 +800,7 @@ def zero3_lines(zero3: dict | None, prep: dict) -> list[str]:
             f"  {name}: {run['seconds']:.1f} s, rollout steps {done['rollout_steps']} (optimizer step "
             f"{done['global_step']}), resumed_from {done['resumed_from']}; {Path(ckpt['path']).name}: "
             f"model.safetensors {w['bytes'] / 2**20:.0f} MiB, {w['parameters']:,} parameters in "
-            f"{'/'.join(w['dtypes'])}; ZeRO state {', '.join(ckpt['deepspeed_states'])}; "
+            f"{'/'.join(w['dtypes'])}; ZeRO state {', '.join(ckpt['deepspeed_states']) or 'none (pruned once done)'}; "
             f"{ckpt['bytes'] / 2**30:.2f} GiB in all")
     ev = zero3["evaluate"]
     s = ev["summary"]

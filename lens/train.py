@@ -338,6 +338,22 @@ def _rollout_parts(run_dir: str | Path) -> list[tuple[int, Path]]:
     return sorted((int(m.group(1)), p) for p in parts.iterdir() if (m := _ROLLOUT_PART_RE.match(p.name)))
 
 
+def split_rollouts(run_dir: str | Path) -> None:
+    """A finished run's rollouts.parquet back into rollouts/step-N.parquet (one row group a step), when the
+    run is extended with more rollout steps: the combined file is written again from all parts at its end."""
+    import pyarrow.parquet as pq
+
+    combined = Path(run_dir) / ROLLOUTS_FILE
+    if not combined.exists():
+        return
+    records = pq.ParquetFile(combined)
+    for i in range(records.num_row_groups):
+        frame = records.read_row_group(i).to_pandas()
+        for _, part in frame.groupby("step"):
+            write_rollout_part(part.reset_index(drop=True), run_dir)
+    combined.unlink()
+
+
 def prune_rollout_parts(run_dir: str | Path, through_step: int) -> None:
     """Drop records of rollout steps after `through_step` (the checkpoint a job resumes from): they
     are generated again, so each row is kept once."""
@@ -483,12 +499,13 @@ def make_reward(timeout_s: float, prompt_style: str = "chat"):
 # --------------------------------------------------------------------------------------------
 # The job
 # --------------------------------------------------------------------------------------------
-def train(cfg: RunConfig, run_dir: str | Path, engine=None) -> dict:
+def train(cfg: RunConfig, run_dir: str | Path, engine=None, keep_resume_state: bool = False) -> dict:
     """Train (or resume) the run in `run_dir`; returns the contents of the `done` marker.
 
     `engine`: (accelerate config file, processes) the job must run under (lens.engine; file None:
     torchrun on the CPU), checked once the Trainer has built its Accelerator, before the first step;
-    None checks nothing."""
+    None checks nothing. Once done, no checkpoint keeps resume state, unless `keep_resume_state`: the
+    last one keeps it, so that the run can be extended (a config with more rollout_steps resumes it)."""
     run_dir = Path(run_dir)
     done_path = run_dir / DONE_FILE
     if done_path.exists():
@@ -546,6 +563,8 @@ def train(cfg: RunConfig, run_dir: str | Path, engine=None) -> dict:
     rows = [(int(s), str(m), float(v)) for s, m, v in previous.itertuples(index=False)
             if s <= resume_step // plan.updates_per_rollout]
     if state.is_main_process:
+        if resume is not None:
+            split_rollouts(run_dir)  # a finished run being extended: its records go on as parts
         prune_rollout_parts(run_dir, resume_step // plan.updates_per_rollout)
 
     tracker = None
@@ -591,7 +610,8 @@ def train(cfg: RunConfig, run_dir: str | Path, engine=None) -> dict:
     done = {"rollout_steps": cfg.training.rollout_steps, "global_step": global_step,
             "resumed_from": resume_step, "seconds": round(time.time() - started, 1)}
     if state.is_main_process:
-        prune_resume_state(checkpoint_dir, keep=None)  # nothing resumes a finished run: keep the models only
+        # Nothing resumes a finished run (unless asked to keep it for an extension): keep the models only.
+        prune_resume_state(checkpoint_dir, keep=final if keep_resume_state else None)
         write_metrics(rows, run_dir / METRICS_FILE)
         rollouts = combine_rollout_parts(run_dir)
         if tracker is not None:
@@ -615,6 +635,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--processes", type=int, default=None, help="processes the launcher started (with "
                         "--engine-config: default the config file's num_processes; alone: torchrun on the CPU, "
                         "checked as plain DDP on that many processes)")
+    parser.add_argument("--keep-resume-state", action="store_true",
+                        help="once done, the last checkpoint keeps its optimizer, scheduler, RNG (and ZeRO) state, so "
+                             "that the run can be extended: raise rollout_steps in its config.yaml, delete its `done` "
+                             "and run again (default: every checkpoint keeps the model only)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=os.environ.get("LOGLEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -636,7 +660,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.processes is not None:
         engine = (None, args.processes)
     try:
-        done = train(cfg, args.out, engine)
+        done = train(cfg, args.out, engine, keep_resume_state=args.keep_resume_state)
     except ConfigError as err:
         print(f"config error: {err}", file=sys.stderr)
         return 2

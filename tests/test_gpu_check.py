@@ -89,6 +89,8 @@ def test_zero3_command_is_the_recipe_on_one_process(tmp_path):
     assert cmd[-4:] == ["--engine-config", "config/accelerate/zero3.yaml", "--processes", "1"]
     assert (REPO / gpu_check.ZERO3_ACCELERATE).exists()
     assert "--cpu" in gpu_check.zero3_command(tmp_path / "run", small=True)
+    # the first run keeps its last checkpoint's ZeRO state for the second to resume (extend) from
+    assert gpu_check.zero3_command(tmp_path / "run", small=False, keep_resume_state=True)[-1] == "--keep-resume-state"
 
 
 def test_zero3_output_parsing(tmp_path):

@@ -452,3 +452,38 @@ def test_resume_in_a_later_epoch_replays_the_uninterrupted_prompt_order(tmp_path
     # The logged epoch counts passes over the data (3 rollout steps each), not the sampler's one iteration.
     metrics = read_metrics(run.run_dir / "train_metrics.parquet").query("metric == 'epoch'")
     assert dict(zip(metrics["step"], metrics["value"].round(6)))[6] == 2.0
+
+
+def test_a_finished_run_keeps_models_only_unless_asked_and_then_extends(tmp_path, tmp_path_factory):
+    """Done: no checkpoint keeps optimizer, scheduler or RNG state. With --keep-resume-state the last one
+    keeps it, and the same run with more rollout_steps resumes from it (the GPU check's zero3 phase, on
+    DeepSpeed's state) and ends with models only."""
+    cfg = tiny_cfg(tmp_path, rollout_steps=2, save_every=1, updates_per_rollout=1, prompts_per_update=2)
+    run = tiny_run(tmp_path, tmp_path_factory, cfg)
+    kept = subprocess.run([*run.python(), "--keep-resume-state"], cwd=REPO, env=run.env, capture_output=True,
+                          text=True, timeout=600)
+    assert kept.returncode == 0, kept.stdout[-3000:] + kept.stderr[-3000:]
+    checkpoints = run.run_dir / "checkpoints"
+    assert (checkpoints / "checkpoint-2" / "optimizer.pt").exists()
+    assert not (checkpoints / "checkpoint-1" / "optimizer.pt").exists()
+    # Extend: 3 rollout steps, the same run directory (its `done` belongs to the 2-step run).
+    (run.run_dir / "done").unlink()
+    write_run_config(parse(RunConfig, {**_raw(cfg), "training": {**_raw(cfg)["training"], "rollout_steps": 3}}),
+                     run.run_dir / "config.yaml")
+    extended = subprocess.run(run.python(), cwd=REPO, env=run.env, capture_output=True, text=True, timeout=600)
+    assert extended.returncode == 0, extended.stdout[-3000:] + extended.stderr[-3000:]
+    done = json.loads((run.run_dir / "done").read_text())
+    assert (done["global_step"], done["resumed_from"]) == (3, 2)
+    rollouts = pd.read_parquet(run.run_dir / "rollouts.parquet")  # the first run's records kept, step 3 added
+    assert sorted(rollouts["step"].unique()) == [1, 2, 3] and (rollouts.groupby("step").size() == 2 * 4).all()
+    for step in (1, 2, 3):
+        names = {p.name for p in (checkpoints / f"checkpoint-{step}").iterdir()}
+        assert "model.safetensors" in names and not names & {"optimizer.pt", "scheduler.pt", "rng_state.pth"}, names
+
+
+def _raw(cfg: RunConfig) -> dict:
+    import yaml
+
+    from lens.config import dump_yaml
+
+    return yaml.safe_load(dump_yaml(cfg))
