@@ -110,8 +110,11 @@ def test_killed_midway_and_rerun_keeps_finished_chunks(tmp_path, tiny_checkpoint
     monkeypatch.delenv(evaluate.STOP_ENV)
     sampled = []
     real = evaluate.TransformersSampler.sample
-    monkeypatch.setattr(evaluate.TransformersSampler, "sample",
-                        lambda self, prompts, n, seed: sampled.append(len(prompts)) or real(self, prompts, n, seed))
+    def counting(self, prompts, n, seed, **kwargs):
+        sampled.append(len(prompts))
+        return real(self, prompts, n, seed, **kwargs)
+
+    monkeypatch.setattr(evaluate.TransformersSampler, "sample", counting)
     evaluate.main(["--config", str(cfg_path), "--out", str(out)])
     assert sampled == [2, 2]  # only the two missing chunks were sampled
     assert (first.stat().st_mtime_ns, first.stat().st_ino) == stamp  # the finished chunk was not rewritten
