@@ -237,6 +237,8 @@ TRL_CONTRACT = {
                                            "batch_size"),
     "_compute_loss": ("self", "model", "inputs"),
     "_prepare_inputs": ("self", "generation_batch"),
+    "_get_train_sampler": ("self", "dataset"),  # RunSampler: TRL's RepeatSampler over every pass
+    "log": ("self", "logs", "start_time"),  # the logged epoch in passes over the data
 }
 # Source fragments whose meaning the subclass depends on: TRL computes old log-probs only when an
 # update is not the first after a generation (or for vLLM IS), and the loss reuses

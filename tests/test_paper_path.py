@@ -101,10 +101,11 @@ def test_launcher_follows_the_model_gpus(tmp_path):
                           "config/paper.yaml", "--config", f"results_dir={tmp_path}"],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
-    launches = [line.strip() for line in out.stdout.splitlines() if "-m lens.train" in line]
+    launches = [" ".join(line.split()) for line in out.stdout.splitlines() if "-m lens.train" in line]
     assert len(launches) == 8
-    assert all(line.startswith("accelerate launch --num_processes 8 --config_file config/accelerate/zero3.yaml")
-               for line in launches)
+    # each job on 8 devices of its own (lens.devices), then accelerate with one process per device
+    assert all(line.startswith("python -m lens.devices --gpus 8 -- accelerate launch --num_processes 8 "
+                               "--config_file config/accelerate/zero3.yaml") for line in launches)
     # ... and every job checks at start that it runs ZeRO-3 on 8 processes (lens.engine)
     assert all("--engine-config config/accelerate/zero3.yaml --processes 8 >" in line for line in launches)
 
@@ -222,12 +223,12 @@ def test_vllm_sampler_gets_token_ids_and_stop_strings(standins, monkeypatch):
     cfg = run_config(model={"name": "m", "path": "x", "prompt": "chat"}, evaluation={"engine": "vllm"})
     sampler = evaluate.VLLMSampler("x", cfg)
     prompts = [format_prompt("What is $1+2$?", "chat", standins["llama3"])]
-    result = sampler.sample(prompts, 2, seed=0)
+    result = sampler.sample(prompts, 2, seed=0, problem_seeds=[11])
     assert seen["prompts"] == [{"prompt_token_ids": evaluate.prompt_token_ids(standins["llama3"], prompts)[0]}]
     assert seen["prompts"][0]["prompt_token_ids"].count(standins["llama3"].bos_token_id) == 1
-    assert seen["params"]["stop"] is None and len(result[0]) == 2
+    assert seen["params"]["stop"] is None and seen["params"]["seed"] == 11 and len(result[0]) == 2
     plain = run_config(model={"name": "m", "path": "x", "prompt": "plain"}, evaluation={"engine": "vllm"})
-    evaluate.VLLMSampler("x", plain).sample(["Question: 1+2?"], 1, seed=0)
+    evaluate.VLLMSampler("x", plain).sample(["Question: 1+2?"], 1, seed=0, problem_seeds=[12])
     assert seen["params"]["stop"] == ["\nQuestion:"]
 
 

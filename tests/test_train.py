@@ -220,6 +220,27 @@ def test_metrics_file_roundtrip(tmp_path):
 # --------------------------------------------------------------------------------------------
 # A real run: SIGKILL after the first checkpoint, same command again
 # --------------------------------------------------------------------------------------------
+def sigkill_at(command: list[str], env: dict, marker: Path, run_dir: Path, timeout: float = 300) -> None:
+    """Start the training command and SIGKILL it as soon as `marker` (a checkpoint's trainer_state.json)
+    exists; fail if it ended, or finished the run, before that."""
+    output = run_dir.parent / f"{run_dir.name}.killed.log"  # a file, not a pipe: nobody reads it while it runs
+    with output.open("wb") as sink:
+        proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=sink, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + timeout
+            while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert proc.poll() is None, f"training ended before it could be killed:\n{output.read_text()[-3000:]}"
+            assert marker.exists(), f"no {marker} within {timeout:.0f} s"
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert not (run_dir / "done").exists(), "the job finished before SIGKILL: the test proved nothing"
+
+
 def test_sigkill_then_same_command_resumes_to_the_same_final_step(tmp_path, tmp_path_factory):
     pytest.importorskip("lens.data", reason="lens.data (training_problems, format_prompt) is not available")
     from mlflow.tracking import MlflowClient
@@ -230,20 +251,7 @@ def test_sigkill_then_same_command_resumes_to_the_same_final_step(tmp_path, tmp_
     results, run_dir, env, command = run.results, run.run_dir, run.env, run.python()
     first_checkpoint = run_dir / "checkpoints" / "checkpoint-4" / "trainer_state.json"  # rollout step 2
 
-    proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 240
-        while not first_checkpoint.exists() and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert proc.poll() is None, f"training ended before it could be killed:\n{proc.stdout.read().decode()[-3000:]}"
-        assert first_checkpoint.exists(), "no checkpoint within 240 s"
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert not (run_dir / "done").exists(), "the job finished before SIGKILL: the test proved nothing"
+    sigkill_at(command, env, first_checkpoint, run_dir)
     run_id = (run_dir / "mlflow_run_id").read_text().strip()
 
     again = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
@@ -430,20 +438,7 @@ def test_resume_in_a_later_epoch_replays_the_uninterrupted_prompt_order(tmp_path
 
     run = tiny_run(tmp_path, tmp_path_factory, cfg, name="killed")
     checkpoint = run.run_dir / "checkpoints" / "checkpoint-7" / "trainer_state.json"  # rollout step 7: epoch 2
-    proc = subprocess.Popen(run.python(), cwd=REPO, env=run.env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 300
-        while not checkpoint.exists() and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert proc.poll() is None and checkpoint.exists(), "no checkpoint-7 while the job ran"
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert not (run.run_dir / "done").exists(), "the job finished before SIGKILL: the test proved nothing"
+    sigkill_at(run.python(), run.env, checkpoint, run.run_dir)
     again = subprocess.run(run.python(), cwd=REPO, env=run.env, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     resumed_from = json.loads((run.run_dir / "done").read_text())["resumed_from"]

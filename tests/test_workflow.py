@@ -466,8 +466,8 @@ def _gpu_config(workdir: Path) -> None:
     cfg["models"]["tiny_llama"]["gpus"] = 1
     cfg["algorithms"], cfg["seeds"] = ["grpo", "lens"], [0, 1]
     cfg["training"].update(prompts_per_rollout=2, num_generations=4, updates_per_rollout=1, prompts_per_update=2,
-                           rollout_steps=6, save_every=6, max_new_tokens=16)
-    cfg["evaluation"].update(every=6, n_samples=2, intermediate_n_samples=None, pass_k=[1, 2], max_new_tokens=8)
+                           rollout_steps=3, save_every=3, max_new_tokens=16)
+    cfg["evaluation"].update(every=3, n_samples=2, intermediate_n_samples=None, pass_k=[1, 2], max_new_tokens=8)
     cfg["synthetic"].update(train_per_level=20, test_per_level=2, rl_per_level=[2, 2, 2, 2, 2])
     cfg["warmup"].update(steps=4, batch_size=4, warmup_steps=1, torch_threads=1)
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
