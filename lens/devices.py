@@ -88,7 +88,10 @@ def workflow_gpus(given: int | None, asks: list[int], devices: list[str]) -> int
 
 def lock_dir(environ=os.environ) -> Path:
     path = Path(environ.get(LOCKS_ENV) or Path(tempfile.gettempdir()) / "lens-devices")
-    path.mkdir(parents=True, exist_ok=True)
+    if not path.is_dir():
+        path.mkdir(parents=True, exist_ok=True)
+        # Every user's jobs on a shared node lock the same files (the umask would keep others out).
+        path.chmod(0o1777)
     return path
 
 
@@ -112,8 +115,11 @@ def try_acquire(gpus: int, devices: list[str], locks: Path) -> Held | None:
     for device in devices:
         if len(taken) == gpus:
             break
-        # 0o666: jobs of other users on a shared node lock the same files.
         fd = os.open(locks / f"gpu-{device}.lock", os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            os.fchmod(fd, 0o666)  # past the umask; a file another user made is left as it is
+        except PermissionError:
+            pass
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -47,6 +47,15 @@ def test_machine_devices_order(tmp_path):
         assert machine_devices({"CUDA_VISIBLE_DEVICES": ""}, tmp_path / "none") == []
 
 
+def test_lock_folder_and_files_are_open_to_every_users_jobs(tmp_path):
+    from lens.devices import lock_dir
+
+    locks = lock_dir({"LENS_DEVICE_LOCKS": str(tmp_path / "locks")})
+    assert locks.stat().st_mode & 0o7777 == 0o1777
+    acquire(1, ["0"], locks).release()
+    assert (locks / "gpu-0.lock").stat().st_mode & 0o777 == 0o666
+
+
 def test_acquire_takes_free_devices_and_refuses_more_than_exist(tmp_path):
     ids = ["0", "1", "2"]
     first = acquire(2, ids, tmp_path)
