@@ -2,6 +2,7 @@
 
     python -m analysis.collect --runs results/runs --out results/tidy
     python -m analysis.collect --runs results/runs --out results/tidy/sweeps --sweeps
+    python -m analysis.collect --runs results/runs --out results/tidy/ablations --models qwen25_3b --seeds 0
 
 Reads results/runs/{model}/{algo}/seed{seed}/train_metrics.parquet and
 results/runs/{model}/{algo}/seed{seed}/eval/{benchmark}/step{S}/samples.parquet (layout in
@@ -71,6 +72,7 @@ NEGATIVE_SCHEMA = pa.schema([
     ("sample_idx", pa.int64()),
     ("problem_id", pa.string()),
     ("completion", pa.string()),  # the first COMPLETION_CHARS characters (rollouts.parquet has it whole)
+    ("same_as", pa.int64()),  # the group's first sample_idx whose whole completion is the same text
     ("completion_tokens", pa.int64()),
     ("confidence", pa.float64()),
     ("lens_reward", pa.float64()),  # LENS's r^ (lens.objective.lens_rewards) with the run's wrong_scale, floor_factor
@@ -140,7 +142,11 @@ def _negative_rows(model: str, algo: str, seed: int, run: Path) -> pd.DataFrame 
         group = group.sort_values("sample_idx")
         rewards = torch.tensor(group["reward"].to_numpy(), dtype=torch.float64).view(1, -1)
         confidence = torch.tensor(group["confidence"].to_numpy(), dtype=torch.float64).view(1, -1)
-        rows.append(group.assign(lens_reward=lens_rewards(rewards, confidence, **knobs).view(-1).numpy()))
+        # Identical completions of a group (a model sure of one wrong answer samples it again and again)
+        # point to the first of them, compared whole: the tidy table keeps only a prefix.
+        same_as = group.groupby("completion", sort=False)["sample_idx"].transform("min")
+        rows.append(group.assign(lens_reward=lens_rewards(rewards, confidence, **knobs).view(-1).numpy(),
+                                 same_as=same_as))
     negatives = pd.concat(rows, ignore_index=True)
     negatives["completion"] = negatives["completion"].astype(str).str.slice(0, COMPLETION_CHARS)
     return negatives.assign(model=model, algo=algo, seed=seed)
@@ -210,15 +216,18 @@ def _write(frame: pd.DataFrame, schema: pa.Schema, path: Path) -> None:
     tmp.replace(path)
 
 
-def collect(runs: str | Path, out: str | Path, sweeps: bool = False) -> dict[str, int]:
-    """Scan `runs` (with `sweeps`: the sweep runs too), write the two tidy tables under `out`; returns
-    row and run counts."""
+def collect(runs: str | Path, out: str | Path, sweeps: bool = False, models: list[str] | None = None,
+            seeds: list[int] | None = None) -> dict[str, int]:
+    """Scan `runs` (with `sweeps`: the sweep runs too; only `models` and `seeds` where given), write the
+    tidy tables under `out`; returns row and run counts."""
     runs, out = Path(runs), Path(out)
     if not runs.is_dir():
         raise TidyError(f"{runs}: no such directory; run the training and evaluation jobs first")
-    dirs = layout.run_dirs(runs, sweeps)
+    dirs = [(m, a, s, d) for m, a, s, d in layout.run_dirs(runs, sweeps)
+            if (models is None or m in models) and (seeds is None or s in seeds)]
     if not dirs:
-        raise TidyError(f"{runs}: no run directories of the form {{model}}/{{algo}}/seed{{N}}/")
+        only = f" of models {models}" * (models is not None) + f" of seeds {seeds}" * (seeds is not None)
+        raise TidyError(f"{runs}: no run directories of the form {{model}}/{{algo}}/seed{{N}}/{only}")
     train = [f for m, a, s, d in dirs if (f := _train_rows(m, a, s, d)) is not None]
     evals = [f for m, a, s, d in dirs for f in _eval_rows(m, a, s, d)]
     if not train and not evals:
@@ -356,9 +365,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="results/tidy", help="directory for the tidy tables")
     parser.add_argument("--sweeps", action="store_true",
                         help="also read the sweep runs {model}/{algo}/{param}-{value}/seed{seed} (algo = arm)")
+    parser.add_argument("--models", nargs="+", help="read only these models' runs (default: every model)")
+    parser.add_argument("--seeds", nargs="+", type=int, help="read only these seeds' runs (default: every seed)")
     args = parser.parse_args(argv)
     try:
-        counts = collect(args.runs, args.out, args.sweeps)
+        counts = collect(args.runs, args.out, args.sweeps, args.models, args.seeds)
     except TidyError as err:
         print(f"analysis.collect: error: {err}", file=sys.stderr)
         return 1

@@ -28,7 +28,8 @@ def plot(data: pd.DataFrame, baseline: str):
 
     models = sorted(data["model"].unique())
     n_rows = max(len(part) for _, part in data.groupby("model"))
-    fig, axes = plt.subplots(len(models), 2, figsize=(style.DOUBLE_COLUMN_IN, 0.9 + 0.25 * n_rows * len(models)),
+    height = 0.9 + (0.35 + 0.25 * n_rows) * len(models)
+    fig, axes = plt.subplots(len(models), 2, figsize=(style.DOUBLE_COLUMN_IN, height),
                              squeeze=False, sharey="row")
     for r, model in enumerate(models):
         part = data[data["model"] == model].iloc[::-1]  # best at the top
@@ -47,9 +48,10 @@ def plot(data: pd.DataFrame, baseline: str):
         acc_ax.set_yticks(list(y), labels)
         diff_ax.axvline(0.0, color="0.4", lw=0.8, ls="--")
         bench = style.benchmark_label(part["benchmark"].iloc[0])
-        acc_ax.set_title(f"{style.model_label(model)}: {bench}, {style.HARD_SUBSET_LABEL}, step {part['step'].max()}")
+        # Two short lines per panel: one long line each ran into the neighbouring panel's title.
+        acc_ax.set_title(f"{style.model_label(model)}\n{bench}, {style.HARD_SUBSET_LABEL}, step {part['step'].max()}")
         acc_ax.set_xlabel(f"{style.HARD_SUBSET_LABEL} accuracy (%)")
-        diff_ax.set_title(f"difference to {style.algo_label(baseline)} (paired, 95 % interval)")
+        diff_ax.set_title(f"difference to {style.algo_label(baseline)}\n(paired, 95 % interval)")
         diff_ax.set_xlabel("points")
     return fig
 

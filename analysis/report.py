@@ -29,6 +29,7 @@ import pandas as pd
 from analysis import collect, paper_numbers, power, stats, style
 from analysis.collect import TidyError, pick_benchmark, read_eval_samples, read_train_metrics
 from analysis.summary import GROUP_TYPES, advantage_change, diff_id
+from analysis.tab_confident_mistakes import zero_advantage_groups
 from lens.metrics import HARD_SUBSET, subset_key
 
 PACKAGES = ("numpy", "pandas", "pyarrow", "matplotlib", "torch", "transformers", "trl", "accelerate",
@@ -455,6 +456,26 @@ def power_section(samples: pd.DataFrame | None, treatment: str, baseline: str,
     return lines
 
 
+def zero_advantage_lines(tidy: Path, treatment: str) -> list[str]:
+    """How many of the treatment's recorded all-wrong groups got zero advantages, and why."""
+    try:
+        counts = zero_advantage_groups(collect.read_negative_samples(tidy), [treatment])
+    except TidyError:
+        return []
+    if counts.empty:
+        return []
+    c = counts.iloc[0]
+    why = ("equal confidences give equal r̂, and de-meaning within the group cancels them, so a group that "
+           "repeats one confident mistake is not pushed down at all")
+    head = f"Of the {c['groups']} all-wrong groups of the {style.algo_label(treatment)} runs' rollout records, "
+    if not c["zero"]:
+        return [head + f"none got advantages that are all (nearly) 0. By the printed rule that happens when a "
+                f"group's confidences are equal: {why}.", ""]
+    return [head + f"{c['zero']} got advantages that are all (nearly) 0: in {c['zero_equal_confidence']} of them "
+            f"every answer has the same confidence ({c['zero_one_completion']} are one completion sampled G "
+            f"times). That is the printed rule, not a fault: {why}.", ""]
+
+
 # --------------------------------------------------------------------------------------------
 # Assembly
 # --------------------------------------------------------------------------------------------
@@ -612,6 +633,7 @@ def build_report(tidy: Path, figures: Path, tables: Path, out: Path, config: str
     figure("fig_weight_function")
     figure("fig_confident_mistakes")
     table("tab_confident_mistakes")
+    md += zero_advantage_lines(tidy, treatment)
 
     md += ["## Missing inputs", ""]
     md += [f"- {m}" for m in missing] if missing else ["None: every figure, table and tidy table was found."]

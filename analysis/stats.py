@@ -15,7 +15,8 @@ Conventions:
 What the analysis scripts call: pass_at_k, problem_table, mean_accuracy, accuracy_by_level,
 accuracy_by_subject, mean_pass_at_k, summarize, seed_problem_scores (the (seeds, problems) matrix),
 bootstrap_ci (the one resampler: over problems, or seeds x problems), paired_bootstrap (two arms),
-variance_components, difference_se, minimum_detectable_difference (power), binomial_design,
+variance_components, difference_se, minimum_detectable_difference (power), binomial_design, holm
+(multiplicity within a table),
 level_subsets, change_from_start (final step minus step 0, per level).
 """
 
@@ -326,6 +327,20 @@ def paired_difference_se(treatment, baseline) -> dict:
     return {"se": se, "diff": float(d.mean()), "problem_var": problem_var, "seed_var": components["seed_var"],
             "resid_var": components["resid_var"], "seed_df": n_seeds - 1, "n_seeds": n_seeds,
             "n_problems": n_problems}
+
+
+def holm(p_values: Sequence[float]) -> np.ndarray:
+    """Holm's step-down adjustment of one family of p-values (a table's comparisons): the i-th smallest
+    of m is multiplied by m - i + 1, kept monotone and capped at 1; NaN (no comparison) stays NaN and
+    is not counted in m. It controls the family-wise error rate under any dependence between the tests.
+    """
+    p = np.asarray(p_values, dtype=float)
+    out = np.full(p.shape, np.nan)
+    tested = np.flatnonzero(~np.isnan(p))
+    order = tested[np.argsort(p[tested], kind="stable")]
+    m = len(order)
+    out[order] = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
+    return out
 
 
 def minimum_detectable_difference(se: float, *, power: float = 0.8, alpha: float = 0.05) -> float:

@@ -254,7 +254,7 @@ def paper_table_for(trained: training_data.TrainingData, requested: str) -> tupl
 # --------------------------------------------------------------------------------------------
 LEADERBOARD_COLUMNS = ["rank", "model", "benchmark", "algo", "step", "n_seeds", "n_problems_hard",
            "pass1", "pass1_low", "pass1_high", "k", "passk", "passk_low", "passk_high",
-           "hard", "hard_low", "hard_high", "diff_hard", "diff_low", "diff_high", "p_value",
+           "hard", "hard_low", "hard_high", "diff_hard", "diff_low", "diff_high", "p_value", "p_holm",
            "all_wrong_frac", "delta_vs_grpo"]
 
 
@@ -314,6 +314,8 @@ def leaderboard(samples: pd.DataFrame, metrics: pd.DataFrame, benchmark: str | N
     if not records:
         raise TidyError(f"no run has Level 4-5 problems ({style.HARD_SUBSET_LABEL}) on {benchmark!r}")
     data = pd.DataFrame(records).reindex(columns=LEADERBOARD_COLUMNS)
+    # One family per table: every arm's comparison with the baseline, all models (Holm), raw p beside it.
+    data["p_holm"] = stats.holm(data["p_value"].to_numpy(dtype=float))
     data = data.sort_values(["model", "hard", "algo"], ascending=[True, False, True], kind="stable")
     data["rank"] = data.groupby("model").cumcount() + 1
     return data.reset_index(drop=True)

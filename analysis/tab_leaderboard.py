@@ -7,7 +7,8 @@ One row per (model, algorithm) at the final step: Pass@1 and Pass@k (k the large
 to --k-max that every run sampled), each with a 95 % bootstrap interval over problems and seeds;
 Level 4-5 accuracy with its interval; Level 4-5 accuracy minus the baseline's (GRPO) in points with
 a paired bootstrap interval and p-value over the problems both answered, paired by seed too when
-both arms ran the same seeds (analysis.stats.paired_bootstrap); from the training metrics, the
+both arms ran the same seeds (analysis.stats.paired_bootstrap), and that p-value adjusted for the
+table's comparisons, all models together (Holm, analysis.stats.holm); from the training metrics, the
 share of all-wrong groups (groups/all_wrong_frac) and the mean |A - A_GRPO| over all samples
 (adv/delta_vs_grpo/{type} weighted by groups/{type}_frac), each averaged over rollout steps and
 seeds. Rows are sorted by Level 4-5 accuracy, best first. Writes tab_leaderboard.{md,tex,csv};
@@ -36,7 +37,7 @@ def _interval(mean: float, low: float, high: float) -> str:
 def display_rows(data: pd.DataFrame, baseline: str) -> tuple[list[str], list[list[str]], list[int]]:
     k = int(data["k"].iloc[0])
     header = ["#", "Model", "Algorithm", "Pass@1", f"Pass@{k}", style.HARD_SUBSET_LABEL,
-              f"Δ {style.HARD_SUBSET_LABEL} vs {style.algo_label(baseline)}", "p", "all-wrong groups",
+              f"Δ {style.HARD_SUBSET_LABEL} vs {style.algo_label(baseline)}", "p", "p (Holm)", "all-wrong groups",
               "mean abs(A − A_GRPO)"]
     rows, blocks = [], []
     for model, part in data.groupby("model", sort=True):
@@ -49,6 +50,7 @@ def display_rows(data: pd.DataFrame, baseline: str) -> tuple[list[str], list[lis
                          _interval(r.pass1, r.pass1_low, r.pass1_high), _interval(r.passk, r.passk_low, r.passk_high),
                          _interval(r.hard, r.hard_low, r.hard_high), diff,
                          "" if pd.isna(r.p_value) else style.fmt_p(r.p_value),
+                         "" if pd.isna(r.p_holm) else style.fmt_p(r.p_holm),
                          "" if pd.isna(r.all_wrong_frac) else f"{100 * r.all_wrong_frac:.0f} %",
                          "" if pd.isna(r.delta_vs_grpo) else f"{r.delta_vs_grpo:.3f}"])
     return header, rows, blocks
@@ -65,7 +67,8 @@ def build(args) -> list:
                f"{style.HARD_SUBSET_LABEL} accuracy: Pass@k and accuracy (%) as mean over seeds [95 % bootstrap "
                "interval over problems and seeds].")
     note = (f"{trained.sentence()} Δ: {style.HARD_SUBSET_LABEL} accuracy minus {style.algo_label(args.baseline)}'s "
-            "in points, paired bootstrap over problems, and over seeds when both arms ran the same ones (two-sided p). "
+            "in points, paired bootstrap over problems, and over seeds when both arms ran the same ones (two-sided p; "
+            "p (Holm): adjusted for the table's comparisons with Holm's step-down method). "
             "All-wrong groups: share of training groups with no correct "
             "answer; mean abs(A − A_GRPO): mean change of the advantage against GRPO's on the same batch; both "
             "averaged over rollout steps and seeds.")

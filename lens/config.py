@@ -320,6 +320,10 @@ class WorkflowConfig:
     warmup: WarmupConfig | None = None
     figures: FiguresConfig = field(default_factory=FiguresConfig)
     ablation_algorithms: tuple[str, ...] = ()  # optional target `ablations`
+    # The models and seeds the `ablations` target trains its extra arms on (empty: every model, every
+    # seed); its tables compare them with the main arms' runs of those models and seeds only.
+    ablation_models: tuple[str, ...] = ()
+    ablation_seeds: tuple[int, ...] = ()
     sweeps: tuple[SweepConfig, ...] = ()  # optional target `sweeps`
 
     def resolve(self, model: str, algo: str, seed: int, *, source: str = "<workflow>",
@@ -351,6 +355,10 @@ class WorkflowConfig:
             "tracking": to_dict(self.tracking),
         }
         return parse(RunConfig, raw, source=f"{source} (models.{model})")
+
+    def ablation_runs(self) -> tuple[tuple[str, ...], tuple[int, ...]]:
+        """(models, seeds) of the `ablations` target: `ablation_models` and `ablation_seeds`, or all."""
+        return self.ablation_models or tuple(self.models), self.ablation_seeds or self.seeds
 
     def sweep_variants(self) -> list[tuple[str, str, dict[str, Any]]]:
         """(arm, algorithm, {parameter: value}) of every swept value, in config order; arm is
@@ -513,6 +521,13 @@ def _check(cfg: Any, source: str) -> None:
             fail("models", "at least one model is required")
         if not cfg.seeds:
             fail("seeds", "at least one seed is required")
+        unknown = [m for m in cfg.ablation_models if m not in cfg.models]
+        if unknown:
+            fail("ablation_models", f"unknown model(s) {unknown}; configured: {sorted(cfg.models)}")
+        unknown = [s for s in cfg.ablation_seeds if s not in cfg.seeds]
+        if unknown:
+            fail("ablation_seeds", f"{unknown} not in seeds {list(cfg.seeds)}: each arm is compared with the "
+                 "main arms' runs of the same seed")
         for name, entry in cfg.models.items():
             if entry.gpus is not None and entry.gpus < 0:
                 fail(f"models.{name}.gpus", "must be >= 0")

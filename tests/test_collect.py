@@ -6,6 +6,7 @@ and report tests also use (they import it from here).
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -224,3 +225,19 @@ def test_seed_pairing_compares_every_arms_first_rollout(tmp_path):
     collect.collect(runs, tmp_path / "tidy2")
     first = collect.read_seed_pairing(tmp_path / "tidy2").iloc[0]
     assert first["compared"] == 1 and pd.isna(first["shared"])
+
+
+def test_collect_reads_only_the_models_and_seeds_asked(tmp_path, capsys):
+    """The `ablations` scope under ablation_models/ablation_seeds: the runs folder holds every model's runs."""
+    runs = write_known_runs(tmp_path / "runs")
+    other = runs / "other_model" / "grpo" / "seed0"
+    shutil.copytree(runs / MODEL / "grpo" / "seed0", other)
+    assert collect.main(["--runs", str(runs), "--out", str(tmp_path / "all")]) == 0
+    assert set(pd.read_parquet(tmp_path / "all" / "eval_samples.parquet")["model"]) == {MODEL, "other_model"}
+    assert collect.main(["--runs", str(runs), "--out", str(tmp_path / "one"), "--models", MODEL,
+                         "--seeds", "1"]) == 0
+    for name in ("eval_samples.parquet", "train_metrics.parquet"):
+        table = pd.read_parquet(tmp_path / "one" / name)
+        assert set(zip(table["model"], table["seed"])) == {(MODEL, 1)}, name
+    with pytest.raises(collect.TidyError, match=r"no run directories .* of models \['gpt'\]"):
+        collect.collect(runs, tmp_path / "none", models=["gpt"])

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from analysis import collect, fig_confident_mistakes, tab_confident_mistakes
+from analysis import collect, fig_confident_mistakes, report, tab_confident_mistakes
 from lens.trainer import ROLLOUT_COLUMNS
 
 MODEL = "tiny"
@@ -79,8 +79,9 @@ def test_figure_plots_every_point_and_table_ranks_by_confidence(tidy, tmp_path):
     assert tab_confident_mistakes.main(["--tidy", str(tidy), "--out", str(out), "--top", "3"]) == 0
     table = pd.read_csv(out / "tab_confident_mistakes.csv")
     assert table["confidence"].tolist() == [0.5, 0.25, 0.2]  # most confident first
+    assert table["count"].tolist() == [1, 1, 1]  # four different completions
     md = (out / "tab_confident_mistakes.md").read_text()
-    assert "| 0.500 | -0.2500 | -0.0360 | +0.0000 | answer 1-0 xxx" in md
+    assert "| 1 | 0.500 | -0.2500 | -0.0360 | +0.0000 | answer 1-0 xxx" in md
     assert "…" in md  # long completions are cut in the display rows
 
 
@@ -104,3 +105,41 @@ def test_errors(tidy, tmp_path, capsys):
     assert "negative_samples.parquet: not found" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         tab_confident_mistakes.main(["--tidy", str(tidy), "--out", str(tmp_path), "--top", "0"])
+
+
+def test_identical_mistakes_are_one_row_and_their_zero_advantages_are_counted(tmp_path):
+    """A second all-wrong group (step 4) whose 4 samples are one completion: equal p, equal r^, and the
+    de-meaning leaves A = 0 for all of them; the step-3 group keeps its 4 different answers. Completions
+    that share the table's prefix but differ after it stay apart."""
+    same = _rollouts(step=4)
+    wrong = same["group"] == 1
+    same.loc[wrong, "completion"] = "the same confident mistake " + "y" * 400
+    same.loc[wrong, "confidence"] = 0.9
+    same.loc[wrong, "advantage"] = 0.0
+    prefix = _rollouts(step=5)  # group 1: two pairs that differ only after collect's COMPLETION_CHARS
+    prefix.loc[prefix["group"] == 1, "completion"] = ["p" * 400 + "a", "p" * 400 + "b", "p" * 400 + "a",
+                                                      "p" * 400 + "b"]
+    run = tmp_path / "runs" / MODEL / "lens" / "seed0"
+    run.mkdir(parents=True)
+    pd.concat([_rollouts(), same, prefix]).to_parquet(run / "rollouts.parquet")
+    pd.DataFrame({"step": [3], "metric": ["reward"], "value": [0.1]}).to_parquet(run / "train_metrics.parquet")
+    collect.collect(tmp_path / "runs", tmp_path / "tidy")
+    negatives = collect.read_negative_samples(tmp_path / "tidy")
+    assert negatives.loc[negatives["step"] == 4, "same_as"].tolist() == [0, 0, 0, 0]
+    assert negatives.loc[negatives["step"] == 5, "same_as"].tolist() == [0, 1, 0, 1]
+    assert negatives.loc[negatives["step"] == 3, "same_as"].tolist() == [0, 1, 2, 3]
+
+    table = tab_confident_mistakes.compute(negatives, None, top=10)
+    assert table.iloc[0][["step", "sample_idx", "count", "confidence"]].tolist() == [4, 0, 4, 0.9]
+    assert (table["step"] == 4).sum() == 1 and (table["step"] == 5).sum() == 2 and (table["step"] == 3).sum() == 4
+    assert table["count"].sum() == 12  # every sample is counted once
+
+    counts = tab_confident_mistakes.zero_advantage_groups(negatives)
+    assert counts.to_dict("records") == [{"algo": "lens", "groups": 3, "zero": 1, "zero_equal_confidence": 1,
+                                          "zero_one_completion": 1}]
+    # REPORT.md says it, for the treatment's runs; no line without recorded groups
+    line = " ".join(report.zero_advantage_lines(tmp_path / "tidy", "lens"))
+    assert "Of the 3 all-wrong groups of the LENS runs' rollout records, 1 got advantages that are all (nearly) 0: " \
+           "in 1 of them every answer has the same confidence (1 are one completion sampled G times)" in line
+    assert report.zero_advantage_lines(tmp_path / "tidy", "nsr") == []
+    assert report.zero_advantage_lines(tmp_path / "nowhere", "lens") == []

@@ -147,6 +147,19 @@ def test_workflow_rejects_unknown_algorithm_in_lists():
         parse(WorkflowConfig, raw, source="w.yaml")
 
 
+def test_ablation_models_and_seeds_default_to_all_and_must_be_configured():
+    raw = yaml.safe_load(PAPER.read_text())
+    assert parse(WorkflowConfig, raw, source="w.yaml").ablation_runs() == (
+        ("llama31_8b_instruct", "qwen25_3b"), (0, 1))
+    cfg = parse(WorkflowConfig, {**raw, "ablation_models": ["qwen25_3b"], "ablation_seeds": [1]}, source="w.yaml")
+    assert cfg.ablation_runs() == (("qwen25_3b",), (1,))
+    with pytest.raises(ConfigError, match=r"w\.yaml: ablation_models: unknown model\(s\) \['qwen3'\]; configured: "
+                                          r"\['llama31_8b_instruct', 'qwen25_3b'\]"):
+        parse(WorkflowConfig, {**raw, "ablation_models": ["qwen3"]}, source="w.yaml")
+    with pytest.raises(ConfigError, match=r"w\.yaml: ablation_seeds: \[2\] not in seeds \[0, 1\]"):
+        parse(WorkflowConfig, {**raw, "ablation_seeds": [0, 2]}, source="w.yaml")
+
+
 def test_processes_of_a_training_job_default_and_errors():
     raw = yaml.safe_load(PAPER.read_text())
     wf = parse(WorkflowConfig, raw, source="w.yaml")

@@ -1,7 +1,7 @@
 """The paper rehearsal (config/paper-rehearsal.yaml over config/paper.yaml): what the overlay may
 change, and the rehearsal itself, run end to end with Snakemake (main target, then `ablations`).
 
-The end-to-end test takes ~27 minutes on 2 cores (each training job on 2 processes) and is marked
+The end-to-end test takes ~15 minutes on 2 cores (each training job on 2 processes) and is marked
 `rehearsal`; `make test` and CI run
 it, `pytest -m "not rehearsal"` skips it while iterating.
 """
@@ -63,6 +63,8 @@ ALLOWED = {
     "evaluation.every": "MATH-500 every rollout step (the paper: every 100 of 1,600)",
     "evaluation.torch_threads": "one thread per job, two jobs on two cores",
     "tracking.experiment": "its own MLflow experiment",
+    "ablation_models": "size: the ablation arms on the Llama stand-in only (both stand-ins run the main arms)",
+    "ablation_seeds": "size: the ablation arms on seed 0 only (8 runs instead of 32; both seeds run the main arms)",
     "sweeps[*].values": "size: one swept value (alpha = 1.0) instead of two, 4 runs at the rehearsal's sizes",
 }
 
@@ -236,10 +238,17 @@ def test_rehearsal_end_to_end(tmp_path):
             "uniform_negative", "reinforce_rej"}
     assert set(table["algo"]) == arms
     board = pd.read_csv(results / "tables" / "ablations" / "tab_leaderboard.csv")
-    assert set(board["algo"]) == arms and set(board["model"]) == {"llama31_8b_instruct", "qwen25_3b"}
+    # ablation_models/ablation_seeds: the extra arms trained on the Llama stand-in's seed 0 only, and the
+    # ablations' tables compare them with the main arms' runs of that model and seed only
+    assert set(board["algo"]) == arms and set(board["model"]) == {"llama31_8b_instruct"}
+    trained = {(p.parts[-4], p.parts[-3], p.parts[-2]) for p in results.glob("runs/*/*/seed*/done")}
+    assert trained == {(m, a, s) for m in ("llama31_8b_instruct", "qwen25_3b") for a in ("grpo", "lens")
+                       for s in ("seed0", "seed1")} | {("llama31_8b_instruct", a, "seed0") for a in arms}
+    ablation_tidy = pd.read_parquet(results / "tidy" / "ablations" / "eval_samples.parquet")
+    assert set(zip(ablation_tidy["model"], ablation_tidy["seed"])) == {("llama31_8b_instruct", 0)}
     for records in results.glob("runs/*/*/seed*/rollouts.parquet"):  # every arm's runs on both processes
         assert set(pd.read_parquet(records, columns=["rank"])["rank"]) == {0, 1}, records
     assert "## Leaderboard" in (results / "REPORT.md").read_text()
-    assert set(table["model"]) == {"llama31_8b_instruct", "qwen25_3b"}
+    assert set(table["model"]) == {"llama31_8b_instruct"}
     md = (results / "tables" / "ablations" / "tab_ablation.md").read_text()
     assert "Not run" not in md

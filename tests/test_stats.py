@@ -344,3 +344,20 @@ def test_paired_difference_se_by_hand():
     assert out["diff"] == pytest.approx(2 / 15)
     with pytest.raises(ValueError, match=">= 2 seeds"):
         stats.paired_difference_se(t[:1], b[:1])
+
+
+def test_holm_by_hand():
+    # m = 4, sorted 0.005, 0.01, 0.03, 0.04: x4 = 0.02, x3 = 0.03, x2 = 0.06, x1 = 0.04 -> monotone 0.06
+    np.testing.assert_allclose(stats.holm([0.01, 0.04, 0.03, 0.005]), [0.03, 0.06, 0.06, 0.02])
+    # NaN is no comparison: m = 2; capped at 1; ties keep their order
+    np.testing.assert_allclose(stats.holm([np.nan, 0.2, 0.6, np.nan]), [np.nan, 0.4, 0.6, np.nan])
+    np.testing.assert_allclose(stats.holm([0.5, 0.5, 0.9]), [1.0, 1.0, 1.0])
+    assert stats.holm([]).shape == (0,)
+
+
+@given(st.lists(st.floats(0, 1), min_size=1, max_size=12))
+def test_holm_never_lowers_a_p_value_and_keeps_their_order(ps):
+    adjusted = stats.holm(ps)
+    assert np.all(adjusted >= np.asarray(ps) - 1e-12) and np.all(adjusted <= 1)
+    order = np.argsort(ps, kind="stable")
+    assert np.all(np.diff(adjusted[order]) >= -1e-12)

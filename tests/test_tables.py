@@ -261,6 +261,8 @@ def test_leaderboard_values_by_hand(tidy, tmp_path):
     # GRPO seed 0: 1/4, 0; seed 1: 0, 0 -> 6.25 %.
     assert lens["hard"] == pytest.approx(25.0) and grpo["hard"] == pytest.approx(6.25)
     assert lens["diff_hard"] == pytest.approx(18.75) and np.isnan(grpo["diff_hard"])
+    # one comparison in the table: Holm's adjustment leaves its p-value; the baseline has none
+    assert lens["p_holm"] == lens["p_value"] and np.isnan(grpo["p_holm"])
     assert lens["hard_low"] <= lens["hard"] <= lens["hard_high"]
     # Pass@1 = the tab_pass_at_k numbers; the largest k with n = 4 samples is 4.
     assert grpo["pass1"] == pytest.approx(100 / 3) and lens["k"] == 4 and lens["passk"] == pytest.approx(250 / 3)

@@ -130,7 +130,18 @@ def test_paper_ablations_target(workdir):
         "tab_ablation", "tab_leaderboard"}
     assert {w["scope"] for r, w in jobs if r == "collect"} == {"", "ablations/"}
     assert job_counts(proc.stdout)["report"] == 1
+    assert {(w["model"], w["seed"]) for r, w in jobs if r == "train"} == {
+        (m, s) for m in ("llama31_8b_instruct", "qwen25_3b") for s in ("0", "1")}
+    # ablation_models/ablation_seeds: the extra arms train there only; the scope's tidy tables read only those
+    (workdir / "ablations-overlay.yaml").write_text("ablation_models: [qwen25_3b]\nablation_seeds: [1]\n")
+    proc = snakemake(workdir, "-n", "-p", "ablations", "--configfile", "config/paper.yaml", "ablations-overlay.yaml")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    trained = {(w["model"], w["algo"], w["seed"]) for r, w in planned_jobs(proc.stdout) if r == "train"}
+    assert {(m, s) for m, a, s in trained if a not in ("grpo", "lens")} == {("qwen25_3b", "1")}
+    assert {a for m, a, s in trained} == algos
+    assert "--out results/paper/tidy/ablations/  --models qwen25_3b --seeds 1" in proc.stdout
     assert not (workdir / "results").exists()
+    (workdir / "ablations-overlay.yaml").unlink()
 
 
 def test_the_report_waits_for_the_optional_targets_sections_only_when_asked(workdir):

@@ -9,8 +9,8 @@ from analysis import code_files
 
 rule collect:
     """Tidy tables (results/README.md) of one scope: the training metrics, graded samples and
-    confident mistakes of its runs (main: `algorithms`; ablations/: and `ablation_algorithms`;
-    sweeps/: GRPO and the sweep arms)."""
+    confident mistakes of its runs (main: `algorithms`; ablations/: and `ablation_algorithms`, on
+    `ablation_models` x `ablation_seeds`; sweeps/: GRPO and the sweep arms)."""
     conda:
         CONDA_ENV
     input:
@@ -23,11 +23,12 @@ rule collect:
         pairing=f"{R}/tidy/{{scope}}seed_pairing.csv",
     params:
         sweeps=lambda wc: "--sweeps" if wc.scope == "sweeps/" else "",  # read the sweep runs' folders too
+        only=collect_only,
     log:
         f"{R}/logs/analysis/{{scope}}collect.log",
     shell:
         f"python -m analysis.collect --runs {R}/runs --out {R}/tidy/{{wildcards.scope}} {{params.sweeps}} "
-        "> {log} 2>&1"
+        "{params.only} > {log} 2>&1"
 
 
 rule figure:

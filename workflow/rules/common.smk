@@ -70,6 +70,9 @@ SYNTH_DIR = f"{R}/data/synthetic"
 # The arms of each analysis scope: the main target's, and the optional targets' (subfolders of
 # tidy/, figures/ and tables/; lens.layout).
 SCOPE_ALGOS = {"": ALGOS, "ablations/": ALGOS + ABLATION_ALGOS, "sweeps/": ["grpo"] + SWEEP_ARMS}
+# The `ablations` target's models and seeds (`ablation_models`, `ablation_seeds`; default: all): its
+# arms train there only, and its tables compare them with the main arms' runs there only.
+ABLATION_MODELS, ABLATION_SEEDS = (list(v) for v in CFG.ablation_runs())
 
 # Files, as Snakemake patterns ({model}, {algo}, {seed}, {benchmark}, {step} are wildcards).
 RUN = f"{R}/{layout.RUN}"
@@ -117,7 +120,14 @@ def resolve(model, algo, seed):
     return cfg
 
 
-RUNS = {(m, a, s): resolve(m, a, s) for m in MODELS for a in ALGOS + ABLATION_ALGOS + SWEEP_ARMS for s in SEEDS}
+RUNS = {(m, a, s): resolve(m, a, s) for m in MODELS for a in ALGOS + ABLATION_ALGOS + SWEEP_ARMS for s in SEEDS
+        if a not in ABLATION_ALGOS or (m in ABLATION_MODELS and s in ABLATION_SEEDS)}
+
+
+def scope_runs(scope):
+    """(model, algo, seed) of every run an analysis scope reads."""
+    models, seeds = (ABLATION_MODELS, ABLATION_SEEDS) if scope == "ablations/" else (MODELS, SEEDS)
+    return [(m, a, s) for (m, a, s) in RUNS if a in SCOPE_ALGOS[scope] and m in models and s in seeds]
 
 
 def start_config(model, seed):
@@ -195,25 +205,24 @@ def final_evaluations():
 # --------------------------------------------------------------------------------------------
 # Targets
 # --------------------------------------------------------------------------------------------
-def train_outputs(algos):
-    return [f"{run_dir(m, a, s)}/done" for (m, a, s) in RUNS if a in algos]
+def train_outputs(scope):
+    return [f"{run_dir(m, a, s)}/done" for (m, a, s) in scope_runs(scope)]
 
 
-def eval_outputs(algos):
+def eval_outputs(scope):
     return [f"{layout.eval_dir(run_dir(m, a, s), b, step)}/samples.parquet"
-            for (m, a, s) in RUNS if a in algos for b, step in run_evals(m, a, s)]
+            for (m, a, s) in scope_runs(scope) for b, step in run_evals(m, a, s)]
 
 
-def mlflow_markers(algos):
+def mlflow_markers(scope):
     """One per run: its evaluations are attached to its MLflow run (rule log_evals)."""
-    return [f"{run_dir(m, a, s)}/eval/mlflow_logged" for (m, a, s) in RUNS if a in algos]
+    return [f"{run_dir(m, a, s)}/eval/mlflow_logged" for (m, a, s) in scope_runs(scope)]
 
 
 def optional_target(scope):
     """Everything an optional target (`ablations`, `sweeps`) builds: its runs, trained, evaluated and
     logged, its tables and figures, and REPORT.md with its section."""
-    algos = SCOPE_ALGOS[scope]
-    return [*train_outputs(algos), *eval_outputs(algos), *mlflow_markers(algos), *table_files(scope),
+    return [*train_outputs(scope), *eval_outputs(scope), *mlflow_markers(scope), *table_files(scope),
             *figure_files(scope), f"{R}/REPORT.md"]
 
 
@@ -225,8 +234,16 @@ def sweeps_target(wc):
 
 
 def collect_inputs(wc):
-    algos = SCOPE_ALGOS[wc.scope]
-    return train_outputs(algos) + eval_outputs(algos)
+    return train_outputs(wc.scope) + eval_outputs(wc.scope)
+
+
+def collect_only(wc):
+    """analysis.collect's --models/--seeds where a scope reads fewer than every model and seed (the
+    `ablations` scope under `ablation_models`/`ablation_seeds`): the runs folder holds them all."""
+    if wc.scope != "ablations/":
+        return ""
+    return " ".join([*([f"--models {' '.join(ABLATION_MODELS)}"] if ABLATION_MODELS != MODELS else []),
+                     *([f"--seeds {' '.join(map(str, ABLATION_SEEDS))}"] if ABLATION_SEEDS != SEEDS else [])])
 
 
 # --------------------------------------------------------------------------------------------
