@@ -33,9 +33,13 @@ test: $(BIN)/.installed
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 
-# The `cluster` tests (deselected by `make test`), with nothing skipped; screenshots in build/cluster/.
-test-cluster: $(BIN)/.installed
+# The cluster extra (the SLURM executor plugin, psycopg2) in the same environment.
+$(BIN)/.installed-cluster: $(BIN)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[dev,cluster]'
+	touch $@
+
+# The `cluster` tests (deselected by `make test`), with nothing skipped; screenshots in build/cluster/.
+test-cluster: $(BIN)/.installed-cluster
 	PATH=$(CURDIR)/$(BIN):$$PATH HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 \
 		$(BIN)/python -m pytest -m cluster tests/cluster -rs -p no:cacheprovider --durations=10
 

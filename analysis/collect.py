@@ -217,16 +217,17 @@ def _write(frame: pd.DataFrame, schema: pa.Schema, path: Path) -> None:
 
 
 def collect(runs: str | Path, out: str | Path, sweeps: bool = False, models: list[str] | None = None,
-            seeds: list[int] | None = None) -> dict[str, int]:
-    """Scan `runs` (with `sweeps`: the sweep runs too; only `models` and `seeds` where given), write the
-    tidy tables under `out`; returns row and run counts."""
+            seeds: list[int] | None = None, algos: list[str] | None = None) -> dict[str, int]:
+    """Scan `runs` (with `sweeps`: the sweep runs too; only `models`, `seeds` and `algos` (ids or arms)
+    where given), write the tidy tables under `out`; returns row and run counts."""
     runs, out = Path(runs), Path(out)
     if not runs.is_dir():
         raise TidyError(f"{runs}: no such directory; run the training and evaluation jobs first")
     dirs = [(m, a, s, d) for m, a, s, d in layout.run_dirs(runs, sweeps)
-            if (models is None or m in models) and (seeds is None or s in seeds)]
+            if (models is None or m in models) and (seeds is None or s in seeds) and (algos is None or a in algos)]
     if not dirs:
-        only = f" of models {models}" * (models is not None) + f" of seeds {seeds}" * (seeds is not None)
+        only = (f" of models {models}" * (models is not None) + f" of seeds {seeds}" * (seeds is not None)
+                + f" of algorithms {algos}" * (algos is not None))
         raise TidyError(f"{runs}: no run directories of the form {{model}}/{{algo}}/seed{{N}}/{only}")
     train = [f for m, a, s, d in dirs if (f := _train_rows(m, a, s, d)) is not None]
     evals = [f for m, a, s, d in dirs for f in _eval_rows(m, a, s, d)]
@@ -367,9 +368,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="also read the sweep runs {model}/{algo}/{param}-{value}/seed{seed} (algo = arm)")
     parser.add_argument("--models", nargs="+", help="read only these models' runs (default: every model)")
     parser.add_argument("--seeds", nargs="+", type=int, help="read only these seeds' runs (default: every seed)")
+    parser.add_argument("--algos", nargs="+", help="read only these algorithms' or arms' runs (default: every one)")
     args = parser.parse_args(argv)
     try:
-        counts = collect(args.runs, args.out, args.sweeps, args.models, args.seeds)
+        counts = collect(args.runs, args.out, args.sweeps, args.models, args.seeds, args.algos)
     except TidyError as err:
         print(f"analysis.collect: error: {err}", file=sys.stderr)
         return 1

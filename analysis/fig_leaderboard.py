@@ -58,7 +58,7 @@ def plot(data: pd.DataFrame, baseline: str):
 
 def build(args) -> list:
     data = leaderboard(read_eval_samples(args.tidy), read_train_metrics(args.tidy), args.benchmark,
-                                   args.baseline, args.k_max, args.bootstrap_samples, args.bootstrap_seed)
+                       args.baseline, args.k_max, args.bootstrap_samples, args.bootstrap_seed, args.curve_benchmark)
     return style.write_figure(data, lambda: plot(data, args.baseline), args.out, NAME, args.formats, args.dpi)
 
 
@@ -66,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = style.cli_parser(__doc__, "results/figures")
     parser.add_argument("--baseline", default="grpo", help="algorithm the difference is taken against")
     parser.add_argument("--k-max", type=int, default=16, help="as analysis.tab_leaderboard (the CSV's Pass@k)")
+    parser.add_argument("--curve-benchmark", default=None, help="as analysis.tab_leaderboard (the CSV's equal-token "
+                        "difference)")
     return style.run_cli(NAME, build, parser.parse_args(argv))
 
 

@@ -17,8 +17,8 @@ from lens.config import WorkflowConfig
 
 FIGURES = {
     "": ["fig_accuracy_by_level", "fig_training_curves", "fig_pass_at_k", "fig_negative_group_ratio",
-         "fig_weight_function", "fig_confident_mistakes"],
-    "ablations/": ["fig_leaderboard"],
+         "fig_weight_function", "fig_confident_mistakes", "fig_accuracy_vs_compute", "fig_training_dynamics"],
+    "ablations/": ["fig_leaderboard", "fig_accuracy_vs_compute", "fig_training_dynamics"],
     "sweeps/": ["fig_sensitivity"],
 }
 TABLE_FORMATS = ("md", "tex", "csv")
@@ -30,8 +30,8 @@ def tables(cfg: WorkflowConfig) -> dict[str, list[str]]:
     table2_in_main = set(algorithms.table_rows("tab_ablation")) <= set(cfg.algorithms)
     return {
         "": ["tab_pass_at_k", "tab_accuracy_by_level", *(["tab_ablation"] if table2_in_main else []),
-             "tab_confident_mistakes"],
-        "ablations/": ["tab_ablation", "tab_leaderboard"],
+             "tab_confident_mistakes", "tab_cost"],
+        "ablations/": ["tab_ablation", "tab_leaderboard", "tab_cost"],
         "sweeps/": ["tab_sensitivity"],
     }
 
@@ -54,20 +54,24 @@ def options(cfg: WorkflowConfig) -> dict[str, str]:
     # The curves and Pass@k read the set evaluated every N steps; accuracy by level the full final set.
     curves = _benchmark(ev.benchmarks, ev.final_benchmarks)
     levels = _benchmark(ev.final_benchmarks, ev.benchmarks)
+    curve_set = curves.replace("--benchmark", "--curve-benchmark")
     return {
         "fig_accuracy_by_level": f"{levels} {boot} {draw}",
         "fig_training_curves": f"{curves} {boot} {draw}",
+        "fig_accuracy_vs_compute": f"{curves} {boot} {draw}",
         "fig_pass_at_k": f"{curves} --k-max {ev.n_samples} {boot} {draw}",
         "fig_negative_group_ratio": f"--algos {algos} --smoothing-window {fig.smoothing_window} {draw}",
         "fig_weight_function": draw,
+        "fig_training_dynamics": f"--smoothing-window {fig.smoothing_window} {draw}",
         "fig_confident_mistakes": draw,
-        "fig_leaderboard": f"{levels} --k-max {ev.n_samples} {boot} {draw}",
+        "fig_leaderboard": f"{levels} {curve_set} --k-max {ev.n_samples} {boot} {draw}",
         "fig_sensitivity": f"{levels} {sweep_arms} {boot} {draw}",
         "tab_pass_at_k": f"{curves} --k {pass_k} --algos {algos} {boot}",
         "tab_accuracy_by_level": f"{levels} {boot}",
         "tab_ablation": f"{curves} --k {pass_k} {boot}",
         "tab_confident_mistakes": "--top 10",
-        "tab_leaderboard": f"{levels} --k-max {ev.n_samples} {boot}",
+        "tab_cost": "",
+        "tab_leaderboard": f"{levels} {curve_set} --k-max {ev.n_samples} {boot}",
         "tab_sensitivity": f"{levels} {sweep_arms} {boot}",
         "report": boot,
     }

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.stats import t as student_t
 
 from analysis import paper_numbers, stats
+from analysis.summary import advantage_change
 from lens.metrics import in_subset
 
 # The paper's design for the power statement (Appendix D.1 and Table 1 of the paper): seeds, the Level 4-5 problems of
@@ -86,4 +88,95 @@ def paper_power(seed_sds=PAPER_SEED_SDS) -> list[dict]:
         for sd in seed_sds:
             out = stats.binomial_design(acc, seed_sd=sd, **PAPER_DESIGN)
             rows.append({"model": model, "grpo": acc[1], "lens": acc[0], "seed_sd": sd, "mdd": out["mdd"]})
+    return rows
+
+
+# --------------------------------------------------------------------------------------------
+# What a run resolves for an arm that changes training
+# --------------------------------------------------------------------------------------------
+CONTROLS = ("grpo_shuffled",)  # broken on purpose: their effects say nothing about a real arm's spread
+MOVES_TRAINING = 0.05  # an arm whose advantages differ from GRPO's by at least this share of |A_GRPO| on average
+RESOLUTIONS = (0.025, 0.05)  # the differences (fractions) the report says how many seeds need
+
+
+def seed_differences(samples: pd.DataFrame, model: str, treatment: str, baseline: str) -> np.ndarray | None:
+    """Per-seed Level 4-5 accuracy of `treatment` minus `baseline` at the final step, over the seeds both
+    ran and the problems both answered (a fraction per seed), or None."""
+    tables = []
+    for algo in (treatment, baseline):
+        found = _hard_final(samples, model, algo)
+        if found is None:
+            return None
+        tables.append(found[0].groupby(["seed", "problem_id"])["correct"].mean().unstack())
+    seeds = tables[0].index.intersection(tables[1].index)
+    problems = tables[0].columns.intersection(tables[1].columns)
+    if len(seeds) == 0 or len(problems) == 0:
+        return None
+    return (tables[0].loc[seeds, problems] - tables[1].loc[seeds, problems]).mean(axis=1).to_numpy()
+
+
+def training_change(metrics: pd.DataFrame) -> pd.Series:
+    """(model, algo) -> mean |A - A_GRPO| over all groups as a share of mean |A_GRPO| (advantage_change)."""
+    changes = advantage_change(metrics)
+    weight = changes["share_of_groups"].fillna(1.0)
+    delta = (changes["delta_abs_mean"] * weight).groupby([changes["model"], changes["algo"]]).sum()
+    base = (changes["grpo_abs_mean"] * weight).groupby([changes["model"], changes["algo"]]).sum()
+    return (delta / base.where(base > 0)).dropna()
+
+
+def t_mdd(sd: float, n_seeds: int, df: int, *, power: float = 0.8, alpha: float = 0.05) -> float:
+    """Minimum detectable mean of n_seeds per-seed differences of SD `sd`, with t quantiles at `df` degrees
+    of freedom (the SD's own): (t_{1-alpha/2} + t_{power}) sd / sqrt(n_seeds)."""
+    return float((student_t.ppf(1 - alpha / 2, df) + student_t.ppf(power, df)) * sd / np.sqrt(n_seeds))
+
+
+def seeds_for(sd: float, resolution: float, *, power: float = 0.8, alpha: float = 0.05) -> int:
+    """Seeds per arm for a minimum detectable difference of `resolution` when per-seed differences have
+    SD `sd` (normal quantiles, for planning; at least 2)."""
+    z = stats.Z_CRIT[alpha] + stats.Z_POWER[power]
+    return max(2, int(np.ceil((z * sd / resolution) ** 2)))
+
+
+def divergent_power(samples: pd.DataFrame, metrics: pd.DataFrame, model: str, baseline: str,
+                    n_seeds: int) -> dict | None:
+    """What a run of `n_seeds` seeds per arm resolves for an arm that changes training.
+
+    From data that contain such divergence: every arm (controls aside) whose advantages move by at
+    least MOVES_TRAINING of GRPO's, each with its per-seed differences to the baseline. Their seed-to-seed
+    variance is pooled over the arms ((S_a - 1) degrees of freedom each; one arm's 2 seeds alone give 1,
+    which is no estimate), and the MDD uses t quantiles at the pooled degrees of freedom. The per-seed
+    difference holds the problems' sampling noise too, so nothing else is added. None without such arms."""
+    change = training_change(metrics)
+    arms, squares, df = [], 0.0, 0
+    for algo in sorted(samples.loc[samples["model"] == model, "algo"].unique()):
+        if algo == baseline or algo.split("/")[0] in CONTROLS or change.get((model, algo), 0.0) < MOVES_TRAINING:
+            continue
+        d = seed_differences(samples, model, algo, baseline)
+        if d is None or len(d) < 2:
+            continue
+        arms.append({"algo": algo, "diffs": d.tolist(), "change": float(change[(model, algo)])})
+        squares += float(((d - d.mean()) ** 2).sum())
+        df += len(d) - 1
+    if df == 0:
+        return None
+    sd = float(np.sqrt(squares / df))
+    return {"arms": arms, "sd": sd, "df": df, "n_seeds": n_seeds, "mdd": t_mdd(sd, n_seeds, df),
+            "seeds_for": {r: seeds_for(sd, r) for r in RESOLUTIONS}}
+
+
+def paper_seeds_for(resolutions=RESOLUTIONS, seed_sds=PAPER_SEED_SDS[1:]) -> list[dict]:
+    """Seeds per arm the paper's design (262 Level 4-5 problems, 16 samples) needs for each resolution, at
+    each model's Table 1 accuracies and a run-to-run SD of each arm (binomial_design), up to 200."""
+    rows = []
+    table = paper_numbers.PASS_AT_K["table1"]
+    design = {k: v for k, v in PAPER_DESIGN.items() if k != "n_seeds"}
+    for model in sorted({m for m, _ in table}):
+        if (model, "grpo") not in table or (model, "lens") not in table:
+            continue
+        acc = [table[(model, "lens")][1] / 100, table[(model, "grpo")][1] / 100]
+        for sd in seed_sds:
+            for r in resolutions:
+                n = next((s for s in range(2, 201) if stats.binomial_design(acc, s, seed_sd=sd, **design)["mdd"] <= r),
+                         None)
+                rows.append({"model": model, "seed_sd": sd, "resolution": r, "n_seeds": n})
     return rows

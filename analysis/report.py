@@ -42,6 +42,19 @@ FIGURES = {  # file stem -> (caption title, what it shows)
     "fig_training_curves": ("Accuracy during training (paper Figures 5-6)",
                             "Whole evaluation set and its Level 4-5 subset against rollout step."),
     "fig_pass_at_k": ("Pass@k", "Unbiased Pass@k at the final step, k = 1..16."),
+    "fig_accuracy_vs_compute": ("Accuracy against generation cost",
+                                "The training curves against the completion tokens generated so far (mean over "
+                                "seeds); bands: 95 % bootstrap intervals over problems and seeds."),
+    "fig_training_dynamics": ("Training dynamics",
+                              "Per arm over rollout steps: token entropy, completion length, clipped tokens, "
+                              "gradient norm and the shares of all-wrong and all-correct groups (mean over seeds, "
+                              "smoothed; bands: smallest to largest seed)."),
+    "ablations/fig_training_dynamics": ("Every arm's training dynamics",
+                                        "The leaderboard's arms: entropy, completion length, clipped tokens, "
+                                        "gradient norm and group shares over rollout steps."),
+    "ablations/fig_accuracy_vs_compute": ("Every arm's accuracy against generation cost",
+                                          "The arms of the leaderboard against the completion tokens generated so "
+                                          "far (mean over seeds); bands: 95 % bootstrap intervals."),
     "fig_negative_group_ratio": ("All-wrong groups during training (paper Figure 2)",
                                  "Share of prompts whose samples were all wrong: no GRPO gradient, LENS's extra "
                                  "signal."),
@@ -392,27 +405,65 @@ def pairing_reading(pairing: pd.DataFrame | None, model: str) -> str:
             "below is optimistic; tidy/seed_pairing.csv)")
 
 
+def divergent_power_lines(ablation_tidy: Path, baseline: str) -> list[str]:
+    """What the run resolves for an arm that changes training, from the `ablations` target's arms."""
+    b = style.algo_label(baseline)
+    try:
+        samples, metrics = read_eval_samples(ablation_tidy), read_train_metrics(ablation_tidy)
+    except TidyError:
+        return [f"- **An arm that changes training**: not estimated. The shared-path figures below hold only "
+                f"for arms whose training follows {b}'s; run the `ablations` target, whose arms leave that "
+                "path, to measure what this design resolves for them.", ""]
+    lines = []
+    for model in sorted(samples["model"].unique()):
+        n_seeds = int(samples.loc[(samples["model"] == model) & (samples["algo"] == baseline), "seed"].nunique())
+        p = power.divergent_power(samples, metrics, model, baseline, n_seeds)
+        if p is None:
+            lines.append(f"- **An arm that changes training, {style.model_label(model)}**: no arm of the `ablations` "
+                         f"target moves the advantages by {100 * power.MOVES_TRAINING:.0f} % of {b}'s or more with "
+                         "2 seeds or more: not estimated.")
+            continue
+        arms = ", ".join(f"{style.algo_label(a['algo'])} ({' / '.join(style.fmt_signed(100 * d) for d in a['diffs'])})"
+                         for a in p["arms"])
+        need = "; ".join(f"{100 * r:g} points: {n} seeds" for r, n in p["seeds_for"].items())
+        lines.append(
+            f"- **An arm that changes training, {style.model_label(model)}** (what this run resolves for a new "
+            f"method): minimum detectable difference **{100 * p['mdd']:.1f} points** with {n_seeds} seeds per arm. "
+            f"Estimated from the arms whose advantages move by {100 * power.MOVES_TRAINING:.0f} % of {b}'s or more "
+            f"(controls aside), per-seed Level 4-5 differences to {b}: {arms}. Their seed-to-seed SD is pooled over "
+            f"those arms: {100 * p['sd']:.1f} points on {p['df']} degrees of freedom (one arm's 2 seeds give 1, "
+            f"which is no estimate), and the MDD uses t quantiles at {p['df']} degrees of freedom. Seeds per arm "
+            f"for a minimum detectable difference of {need} (normal approximation; more seeds are one config "
+            f"value away: `seeds: [0, 1, ..., N-1]`).")
+    return [*lines, ""]
+
+
 def power_section(samples: pd.DataFrame | None, treatment: str, baseline: str,
-                  pairing: pd.DataFrame | None = None) -> list[str]:
+                  pairing: pd.DataFrame | None = None, ablation_tidy: Path | None = None) -> list[str]:
     t, b = style.algo_label(treatment), style.algo_label(baseline)
     lines = [f"Power is the chance that a difference of a given size gives an interval that excludes 0. "
              f"Below: the smallest Level 4-5 difference {t} − {b} detected with 80 % power by a two-sided "
              "5 % test (normal approximation, `analysis.stats.minimum_detectable_difference`). An interval "
              "that covers 0 means \"no difference\" only if the minimum detectable difference is small "
              "against the differences that matter; otherwise it means \"cannot tell\".", ""]
+    if ablation_tidy is not None:
+        lines += divergent_power_lines(ablation_tidy, baseline)
     if samples is not None:
         for model in sorted(samples["model"].unique()):
             p = power.run_power(samples, model, treatment, baseline)
             if p is None:
-                lines.append(f"- **This run, {style.model_label(model)}**: no {t} vs {b} Level 4-5 samples to "
+                lines.append(f"- **{t} vs {b}, {style.model_label(model)}**: no Level 4-5 samples of both to "
                              "measure it on.")
                 continue
             one_seed = min(p["n_seeds"]) < 2
-            text = (f"- **This run, {style.model_label(model)}** ({p['n_seeds'][0]} + {p['n_seeds'][1]} seeds, "
+            text = (f"- **{t} vs {b}, {style.model_label(model)}** ({p['n_seeds'][0]} + {p['n_seeds'][1]} seeds, "
                     f"{p['n_problems']} Level 4-5 problems, {p['n_samples']} samples each, step {p['step']}): "
                     f"minimum detectable difference **{100 * p['mdd']:.1f} points** (SE {100 * p['se']:.2f}). ")
             if p["design"] == "paired":
-                text += (f"Design: paired by seed. Runs of one seed share their random numbers (the same start, "
+                text += (f"This is the shared-path figure: it holds for an arm whose training follows {b}'s step "
+                         f"for step (as {t}'s does when it barely changes the advantages), not for an arm that "
+                         "changes training (above). "
+                         f"Design: paired by seed. Runs of one seed share their random numbers (the same start, "
                          f"RL data order and sampling seeds in training and evaluation) "
                          f"{pairing_reading(pairing, model)}, so the difference is "
                          f"taken seed by seed and the seed's luck cancels: per-problem SD of the paired "
@@ -453,7 +504,51 @@ def power_section(samples: pd.DataFrame | None, treatment: str, baseline: str,
                          + " | ".join(f"{100 * by_sd[sd]:.1f}" for sd in power.PAPER_SEED_SDS) + " |")
         lines += ["", "MDD: minimum detectable difference in points at 80 % power; seed SD: run-to-run standard "
                   "deviation of one arm's Level 4-5 accuracy (not reported in the paper).", ""]
+        need = power.paper_seeds_for()
+        lines += ["Seeds per arm the paper's design needs for a given minimum detectable difference (same "
+                  "assumptions; at most 200 searched): " + "; ".join(
+                      f"{style.model_label(r['model'])}, seed SD {100 * r['seed_sd']:g} point(s), "
+                      f"{100 * r['resolution']:g} points: {r['n_seeds'] or '> 200'}" for r in need) + ".", ""]
     return lines
+
+
+CONTROL = "grpo_shuffled"  # the control that must lose; its arms `grpo_shuffled/shuffle_frac-{q}` grade it
+
+
+def graded_control(board: pd.DataFrame) -> pd.DataFrame:
+    """The leaderboard's control rows with their share q of shuffled groups (the plain id is q = 1),
+    sorted by model and q, and whether each effect is detected (its 95 % interval lies below 0)."""
+    rows = board[(board["algo"] == CONTROL) | board["algo"].str.startswith(f"{CONTROL}/shuffle_frac-")].copy()
+    rows["q"] = [1.0 if a == CONTROL else float(a.split("-", 1)[1]) for a in rows["algo"]]
+    rows["detected"] = rows["diff_high"] < 0
+    return rows.sort_values(["model", "q"]).reset_index(drop=True)
+
+
+def graded_control_lines(tables: Path) -> list[str]:
+    """REPORT.md's graded control: the control's effect against q, and the smallest q detected."""
+    path = tables / "ablations" / "tab_leaderboard.csv"
+    if not path.exists():
+        return []
+    rows = graded_control(pd.read_csv(path))
+    if rows.empty or len(set(rows["q"])) < 2:
+        return []
+    lines = ["### Graded control: how small an effect the benchmark detects", "",
+             f"{style.algo_label(CONTROL)} with its advantages shuffled in a share q of the groups (arms "
+             f"`{CONTROL}/shuffle_frac-{{q}}`; q = 1 is `{CONTROL}`): {style.HARD_SUBSET_LABEL} accuracy minus GRPO's "
+             "at the final step, paired 95 % bootstrap interval, Holm-adjusted p over the leaderboard.", "",
+             "| Model | q | Δ vs GRPO (points) | p (Holm) | detected |", "| --- | ---: | ---: | ---: | --- |"]
+    for r in rows.itertuples(index=False):
+        lines.append(f"| {style.model_label(r.model)} | {r.q:g} | {style.fmt_signed(r.diff_hard)} "
+                     f"[{style.fmt_signed(r.diff_low)}, {style.fmt_signed(r.diff_high)}] | {style.fmt_p(r.p_holm)} | "
+                     f"{'yes' if r.detected else 'no'} |")
+    lines.append("")
+    for model, part in rows.groupby("model", sort=True):
+        found = part[part["detected"]]
+        lines.append(f"{style.model_label(model)}: " + (
+            f"the smallest q detected is {found['q'].min():g} ({style.fmt_signed(found.iloc[0]['diff_hard'])} "
+            "points): a real effect of that size is seen at this run's size; smaller ones may not be."
+            if not found.empty else "no q is detected, not even q = 1: this run cannot tell a broken arm from GRPO."))
+    return [*lines, ""]
 
 
 def zero_advantage_lines(tidy: Path, treatment: str) -> list[str]:
@@ -564,7 +659,7 @@ def build_report(tidy: Path, figures: Path, tables: Path, out: Path, config: str
     md += ["## Power: could this run tell?", ""]
     try:
         pairing = collect.read_seed_pairing(tidy) if (Path(tidy) / collect.PAIRING_FILE).exists() else None
-        md += power_section(samples, treatment, baseline, pairing)
+        md += power_section(samples, treatment, baseline, pairing, Path(tidy) / "ablations")
     except (KeyError, ValueError, TypeError) as err:  # a report about results must not die on them
         md += [f"The power computation failed on the evaluation samples: {err!r}", ""]
         missing.append(f"power section ({err!r})")
@@ -586,6 +681,13 @@ def build_report(tidy: Path, figures: Path, tables: Path, out: Path, config: str
     figure("fig_pass_at_k")
     table("tab_pass_at_k")
 
+    md += ["## Training dynamics", ""]
+    figure("fig_training_dynamics")
+
+    md += ["## What the runs cost", ""]
+    table("tab_cost")
+    figure("fig_accuracy_vs_compute")
+
     md += ["## Ablation: which half of LENS matters", ""]
     if not (tables / "tab_ablation.md").exists() and (tables / "ablations" / "tab_ablation.md").exists():
         table("ablations/tab_ablation")  # built by the optional `ablations` target
@@ -599,6 +701,10 @@ def build_report(tidy: Path, figures: Path, tables: Path, out: Path, config: str
         md += ["## Leaderboard: what to do with all-wrong groups", ""]
         figure("ablations/fig_leaderboard")
         table("ablations/tab_leaderboard")
+        md += graded_control_lines(tables)
+        figure("ablations/fig_accuracy_vs_compute")
+        table("ablations/tab_cost")
+        figure("ablations/fig_training_dynamics")
 
     sweep_csv = tables / "sweeps" / "tab_sensitivity.csv"
     if sweep_csv.exists():  # built by the `sweeps` target

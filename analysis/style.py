@@ -43,7 +43,13 @@ HARD_SUBSET_LABEL = f"Level {HARD_SUBSET}"
 
 
 def algo_label(algo: str) -> str:
-    return ALGO_LABELS.get(algo, algo)
+    """An algorithm's label, or an arm's (lens.config.sweep_arm): `lens/alpha-4` -> "LENS, alpha = 4"."""
+    from lens.config import parse_sweep_arm
+
+    if algo in ALGO_LABELS:
+        return ALGO_LABELS[algo]
+    parsed = parse_sweep_arm(algo)
+    return algo if parsed is None else f"{ALGO_LABELS.get(parsed[0], parsed[0])}, {parsed[1]} = {parsed[2]}"
 
 
 def algo_color(algo: str) -> str:
@@ -57,14 +63,8 @@ def algo_marker(algo: str) -> str:
 
 
 def arm_label(arm: str) -> str:
-    """An algorithm's label, or a sweep arm's (lens.config.sweep_arm): `lens/alpha-4` -> "LENS, alpha = 4"."""
-    from lens.config import parse_sweep_arm
-
-    parsed = parse_sweep_arm(arm)
-    if parsed is None:
-        return algo_label(arm)
-    algo, param, value = parsed
-    return f"{algo_label(algo)}, {param} = {value}"
+    """The label of an algorithm or a sweep arm (algo_label)."""
+    return algo_label(arm)
 
 
 def model_label(model: str) -> str:

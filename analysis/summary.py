@@ -255,7 +255,8 @@ def paper_table_for(trained: training_data.TrainingData, requested: str) -> tupl
 LEADERBOARD_COLUMNS = ["rank", "model", "benchmark", "algo", "step", "n_seeds", "n_problems_hard",
            "pass1", "pass1_low", "pass1_high", "k", "passk", "passk_low", "passk_high",
            "hard", "hard_low", "hard_high", "diff_hard", "diff_low", "diff_high", "p_value", "p_holm",
-           "all_wrong_frac", "delta_vs_grpo"]
+           "curve_benchmark", "equal_tokens", "diff_hard_equal_tokens", "diff_hard_equal_tokens_low",
+           "diff_hard_equal_tokens_high", "all_wrong_frac", "delta_vs_grpo"]
 
 
 def _hard_matrices(samples: pd.DataFrame) -> dict[tuple[str, str], tuple[np.ndarray, list[str], int, list[int]]]:
@@ -282,7 +283,7 @@ def _training_summary(metrics: pd.DataFrame) -> pd.DataFrame:
 
 
 def leaderboard(samples: pd.DataFrame, metrics: pd.DataFrame, benchmark: str | None, baseline: str, k_max: int,
-                n_boot: int, seed: int) -> pd.DataFrame:
+                n_boot: int, seed: int, curve_benchmark: str | None = None) -> pd.DataFrame:
     """The leaderboard's rows (analysis.tab_leaderboard prints them, analysis.fig_leaderboard draws them)."""
     benchmark, rows = pick_benchmark(samples, benchmark)
     n_min = int(per_problem(final_step_samples(rows))["n"].min())
@@ -291,6 +292,10 @@ def leaderboard(samples: pd.DataFrame, metrics: pd.DataFrame, benchmark: str | N
     passes = passes[passes["subset"] == "all"].set_index(["model", "algo", "k"])
     hard = _hard_matrices(rows)
     train = _training_summary(metrics).set_index(["model", "algo"]) if not metrics.empty else pd.DataFrame()
+    # Equal generated tokens: along the checkpoints of the set evaluated every N steps (the final set is
+    # evaluated once), so it is another benchmark than the columns at equal steps.
+    curve_benchmark, _ = pick_benchmark(samples, curve_benchmark)
+    curves = hard_at_tokens(samples, metrics, curve_benchmark) if not metrics.empty else {}
     records = []
     for (model, algo), (matrix, pids, step, seeds) in hard.items():
         hard_summary = seed_summary(matrix, n_boot, seed)
@@ -307,7 +312,9 @@ def leaderboard(samples: pd.DataFrame, metrics: pd.DataFrame, benchmark: str | N
             res = stats.paired_bootstrap(treat, base, n_boot=n_boot, seed=seed,
                                          same_seeds=stats.same_seed_rows(seeds, base_seeds))
             record.update({"diff_hard": style.percent(res["diff"]), "diff_low": style.percent(res["ci_low"]),
-                           "diff_high": style.percent(res["ci_high"]), "p_value": res["p_value"]})
+                           "diff_high": style.percent(res["ci_high"]), "p_value": res["p_value"],
+                           "curve_benchmark": curve_benchmark})
+            record.update(equal_token_difference(curves, model, algo, baseline, n_boot, seed) or {})
         if (model, algo) in train.index:
             record.update(train.loc[(model, algo)].to_dict())
         records.append(record)
@@ -324,3 +331,96 @@ def leaderboard(samples: pd.DataFrame, metrics: pd.DataFrame, benchmark: str | N
 def diff_id(treatment: str, baseline: str) -> str:
     """The `algo` of a difference row (tab_accuracy_by_level's CSV, REPORT.md's lookups)."""
     return f"{treatment}_minus_{baseline}"
+
+
+# --------------------------------------------------------------------------------------------
+# What the runs cost (analysis.tab_cost, analysis.fig_accuracy_vs_compute, the leaderboard's equal-token column)
+# --------------------------------------------------------------------------------------------
+# Per-rollout metrics (lens.trainer.COST_METRICS, lens.train's time/step_s) -> the run's column, summed.
+COST_SUMS = {"cost/completions": "completions", "cost/completion_tokens": "completion_tokens",
+             "cost/prompt_tokens": "prompt_tokens", "cost/trained_tokens": "trained_tokens",
+             "time/generation_s": "generation_s", "time/scoring_s": "scoring_s", "time/step_s": "wall_s"}
+COST_COLUMNS = ["model", "algo", "seed", "steps", "completions", "completion_tokens", "prompt_tokens",
+                "trained_tokens", "generation_s", "scoring_s", "other_s", "wall_s", "processes", "gpu_hours"]
+
+
+def run_costs(metrics: pd.DataFrame) -> pd.DataFrame:
+    """One row per run: its rollout steps' cost metrics summed (every rollout is logged, recorded or not),
+    other_s = wall_s - generation_s - scoring_s (old log-probs, advantages, the updates, checkpoints),
+    processes, and GPU-hours (step seconds x GPUs; 0 on the CPU). Empty where no run logged costs."""
+    rows = metrics[metrics["metric"].isin([*COST_SUMS, "cost/processes", "cost/gpus"])]
+    if rows.empty:
+        return pd.DataFrame(columns=COST_COLUMNS)
+    wide = rows.pivot_table(index=["model", "algo", "seed", "step"], columns="metric", values="value",
+                            aggfunc="first").reindex(columns=[*COST_SUMS, "cost/processes", "cost/gpus"])
+    runs = wide.groupby(level=["model", "algo", "seed"])
+    out = runs[list(COST_SUMS)].sum(min_count=1).rename(columns=COST_SUMS)
+    out["steps"] = runs.size()
+    out["other_s"] = out["wall_s"] - out["generation_s"] - out["scoring_s"]
+    out["processes"] = runs["cost/processes"].max()
+    out["gpu_hours"] = (wide["time/step_s"] * wide["cost/gpus"]).groupby(level=["model", "algo", "seed"]).sum(
+        min_count=1) / 3600
+    return out.reset_index().reindex(columns=COST_COLUMNS).rename_axis(columns=None)
+
+
+def cumulative_tokens(metrics: pd.DataFrame) -> pd.DataFrame:
+    """(model, algo, seed, step, tokens): completion tokens generated up to the end of each rollout step,
+    with step 0 (the start, nothing generated) for every run that logged them."""
+    rows = metrics[metrics["metric"] == "cost/completion_tokens"].sort_values(["model", "algo", "seed", "step"])
+    rows = rows.assign(tokens=rows.groupby(["model", "algo", "seed"])["value"].cumsum())
+    starts = rows.drop_duplicates(["model", "algo", "seed"]).assign(step=0, tokens=0.0)
+    return (pd.concat([starts, rows])[["model", "algo", "seed", "step", "tokens"]]
+            .sort_values(["model", "algo", "seed", "step"]).reset_index(drop=True))
+
+
+def interpolate_at_tokens(steps: np.ndarray, tokens: np.ndarray, values: np.ndarray, target: float) -> np.ndarray:
+    """Per-problem values (checkpoints, problems) of one seed at `target` cumulative tokens: linear in
+    tokens between the two evaluated checkpoints around it (the checkpoint itself where one sits there),
+    clamped to the last checkpoint where this seed generated less than `target` in all."""
+    order = np.argsort(tokens, kind="stable")
+    tokens, values = tokens[order], values[order]
+    if target >= tokens[-1]:
+        return values[-1]
+    i = int(np.searchsorted(tokens, target, side="right")) - 1  # tokens[i] <= target < tokens[i + 1]
+    w = (target - tokens[i]) / (tokens[i + 1] - tokens[i])
+    return (1 - w) * values[i] + w * values[i + 1]
+
+
+def hard_at_tokens(samples: pd.DataFrame, metrics: pd.DataFrame, benchmark: str | None) -> dict:
+    """(model, algo) -> (seeds, problem ids, {seed: (steps, tokens, (checkpoints, problems) Level 4-5
+    accuracies)}) over every evaluated checkpoint of the curve benchmark with a cumulative token count."""
+    tokens = cumulative_tokens(metrics).set_index(["model", "algo", "seed", "step"])["tokens"]
+    _, rows = pick_benchmark(samples, benchmark)
+    problems = per_problem(rows)
+    problems = problems[in_subset(problems["level"]).to_numpy()].assign(accuracy=lambda p: p["c"] / p["n"])
+    out = {}
+    for (model, algo), group in problems.groupby(["model", "algo"], sort=True):
+        table = group.pivot_table(index=["seed", "step"], columns="problem_id", values="accuracy").dropna(axis=1)
+        keys = [k for k in table.index if (model, algo, *k) in tokens.index]
+        if not keys or table.shape[1] == 0:
+            continue
+        per_seed = {}
+        for seed_value in sorted({s for s, _ in keys}):
+            steps = np.array([st for s, st in keys if s == seed_value])
+            per_seed[seed_value] = (steps, tokens.loc[[(model, algo, seed_value, st) for st in steps]].to_numpy(),
+                                    table.loc[[(seed_value, st) for st in steps]].to_numpy())
+        out[model, algo] = (sorted(per_seed), table.columns.tolist(), per_seed)
+    return out
+
+
+def equal_token_difference(curves: dict, model: str, treatment: str, baseline: str, n_boot: int,
+                           seed: int) -> dict | None:
+    """Level 4-5 accuracy of `treatment` minus `baseline` (points, paired bootstrap as at equal steps) at
+    equal generated tokens: at T, the smaller of the two arms' mean totals, each seed's per-problem
+    accuracy interpolated in tokens (interpolate_at_tokens). None where an arm has no token counts."""
+    if (model, treatment) not in curves or (model, baseline) not in curves:
+        return None
+    arms = [curves[model, treatment], curves[model, baseline]]
+    target = min(np.mean([tok.max() for _, tok, _ in arm[2].values()]) for arm in arms)
+    matrices = [np.stack([interpolate_at_tokens(*arm[2][s], target) for s in arm[0]]) for arm in arms]
+    treat, base, _ = shared_columns(matrices[0], arms[0][1], matrices[1], arms[1][1])
+    res = stats.paired_bootstrap(treat, base, n_boot=n_boot, seed=seed,
+                                 same_seeds=stats.same_seed_rows(arms[0][0], arms[1][0]))
+    return {"equal_tokens": target, "diff_hard_equal_tokens": style.percent(res["diff"]),
+            "diff_hard_equal_tokens_low": style.percent(res["ci_low"]),
+            "diff_hard_equal_tokens_high": style.percent(res["ci_high"])}

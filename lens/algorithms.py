@@ -46,6 +46,9 @@ PARAMS: dict[str, Param] = {
     "wr_lambda": Param(float, 0.1, "W-REINFORCE: advantage of a correct answer"),
     "clip_low": Param(float, 0.16, "NGRPO: lower clip epsilon, ratio >= 1 - clip_low (binds on negative advantages)"),
     "clip_high": Param(float, 0.24, "NGRPO: upper clip epsilon, ratio <= 1 + clip_high (binds on positive advantages)"),
+    "shuffle_frac": Param(float, 1.0, "grpo_shuffled: share q of groups whose advantages are shuffled, each group "
+                                      "independently; the others keep GRPO's (1: every group, a control that must "
+                                      "lose; smaller q: a graded effect)"),
 }
 TRL_LOSS_TYPES = ("grpo", "dr_grpo")
 
@@ -112,8 +115,9 @@ ALGORITHMS: dict[str, Algorithm] = {
         "reinforce_rej_advantages", (), False, "Reinforce-Rej", "#999933", "d", drop_filtered=True,
         paper="Xiong et al. 2025 (arXiv:2504.11343)"),
     "grpo_shuffled": Algorithm(
-        "grpo_shuffled_advantages", ("eps", "std"), False, "GRPO (shuffled advantages)", "#44AA99", "<",
-        seeded=True, paper="this suite's control arm: GRPO's advantages permuted within each group"),
+        "grpo_shuffled_advantages", ("eps", "std", "shuffle_frac"), False, "GRPO (shuffled advantages)", "#44AA99",
+        "<", seeded=True, paper="this suite's control arm: GRPO's advantages permuted within a share q of the groups "
+                                "(shuffle_frac; q = 1 by default: every group)"),
 }
 
 

@@ -360,6 +360,19 @@ class WorkflowConfig:
         """(models, seeds) of the `ablations` target: `ablation_models` and `ablation_seeds`, or all."""
         return self.ablation_models or tuple(self.models), self.ablation_seeds or self.seeds
 
+    def ablation_arms(self) -> list[tuple[str, str, dict[str, Any]]]:
+        """(arm, algorithm, {parameter: value}) of every `ablation_algorithms` entry written as an arm,
+        `{algo}/{param}-{value}` (e.g. `grpo_shuffled/shuffle_frac-0.25`: the graded control), in config order.
+        Its runs live where a sweep value's do (results/runs/{model}/{algo}/{param}-{value}/seed{s})."""
+        out = []
+        for entry in self.ablation_algorithms:
+            parsed = parse_sweep_arm(entry)
+            if parsed is not None:
+                algo, param, value_id = parsed
+                out.append((entry, algo, {param: _coerce(algorithms.PARAMS[param].type, value_id, "<workflow>",
+                                                         param)}))
+        return out
+
     def sweep_variants(self) -> list[tuple[str, str, dict[str, Any]]]:
         """(arm, algorithm, {parameter: value}) of every swept value, in config order; arm is
         `{algo}/{param}-{value}` (`sweep_arm`), the run's folder below results/runs/{model}/."""
@@ -481,6 +494,8 @@ def _check(cfg: Any, source: str) -> None:
             fail("algorithm.floor_factor", "must be > 1 (D >= floor_factor max p keeps D - p > 0)")
         if not cfg.wrong_scale >= 0:
             fail("algorithm.wrong_scale", "must be >= 0")
+        if not 0 <= cfg.shuffle_frac <= 1:
+            fail("algorithm.shuffle_frac", "must be in [0, 1] (the share of groups whose advantages are shuffled)")
     if isinstance(cfg, DatasetConfig) and cfg.name not in DATASETS:
         fail("name", f"unknown dataset {cfg.name!r}; valid: {list(DATASETS)}")
     if isinstance(cfg, DatasetConfig):
@@ -513,10 +528,22 @@ def _check(cfg: Any, source: str) -> None:
         # lens.trainer leaves filtered groups out of the loss mean by rescaling advantages; a KL term would stay.
         fail("training.kl_beta", f"must be 0 for {cfg.algorithm.name} (its filtered groups leave the loss mean)")
     if isinstance(cfg, WorkflowConfig):
-        for key in ("algorithms", "ablation_algorithms"):
-            unknown = [a for a in getattr(cfg, key) if a not in ALGORITHMS]
-            if unknown:
-                fail(key, f"unknown algorithm(s) {unknown}; valid: {list(ALGORITHMS)}")
+        unknown = [a for a in cfg.algorithms if a not in ALGORITHMS]
+        if unknown:
+            fail("algorithms", f"unknown algorithm(s) {unknown}; valid: {list(ALGORITHMS)}")
+        unknown = [a for a in cfg.ablation_algorithms if a not in ALGORITHMS and parse_sweep_arm(a) is None]
+        if unknown:
+            fail("ablation_algorithms", f"unknown algorithm(s) {unknown}; valid: {list(ALGORITHMS)}, or an arm "
+                 "`{algorithm}/{parameter}-{value}` (e.g. grpo_shuffled/shuffle_frac-0.25)")
+        for arm, algo, params in cfg.ablation_arms():
+            (param, value), = params.items()
+            if param not in _ALGO_PARAMS[algo]:
+                fail("ablation_algorithms", f"{arm}: {algo} does not read {param!r}; it reads "
+                     f"{list(_ALGO_PARAMS[algo])}")
+            if sweep_arm(algo, param, value) != arm:
+                fail("ablation_algorithms", f"{arm}: write the value as {sweep_arm(algo, param, value)!r}")
+            for name in cfg.models:
+                cfg.resolve(name, algo, cfg.seeds[0], source=f"{source}: ablation_algorithms: {arm}", params=params)
         if not cfg.models:
             fail("models", "at least one model is required")
         if not cfg.seeds:
@@ -549,7 +576,7 @@ def _check(cfg: Any, source: str) -> None:
             if entry.training_gpus() > 1 and not Path(entry.accelerate_config).is_file():
                 fail(f"models.{name}.accelerate_config", f"{entry.accelerate_config!r} is not a file (needed to "
                      f"launch {entry.training_gpus()} training processes)")
-            for algo in (*cfg.algorithms, *cfg.ablation_algorithms):
+            for algo in (*cfg.algorithms, *(a for a in cfg.ablation_algorithms if a in ALGORITHMS)):
                 run = cfg.resolve(name, algo, cfg.seeds[0], source=source)  # validates every override
                 _check_synthetic_paths(cfg, run, f"models.{name}", fail)
                 _check_eval_schedule(run, fail)

@@ -399,9 +399,12 @@ def reinforce_rej_advantages(rewards: Tensor, confidence: Tensor) -> Tensor:
 
 
 def grpo_shuffled_advantages(
-    rewards: Tensor, confidence: Tensor, *, eps: float = 1e-6, std: str = "sample", seed: int = 0
+    rewards: Tensor, confidence: Tensor, *, eps: float = 1e-6, std: str = "sample", shuffle_frac: float = 1.0,
+    seed: int = 0,
 ) -> Tensor:
-    """Control arm (ours): GRPO's advantages permuted uniformly at random within each group.
+    """Control arm (ours): GRPO's advantages permuted uniformly at random within each group, or within a
+    share q = `shuffle_frac` of the groups (each independently; the others keep GRPO's): a graded control
+    whose effect shrinks with q, to find the smallest corruption the benchmark detects.
 
     Every group keeps GRPO's multiset of advantages (the same step sizes, summing to 0), but which
     response gets which is random: a correct answer of a group with k correct of G gets a positive
@@ -421,7 +424,12 @@ def grpo_shuffled_advantages(
     keys = torch.rand(advantages.shape, generator=generator, dtype=torch.float64)  # (B, G)
     permutation = keys.argsort(dim=-1).to(advantages.device)  # (B, G)
     # GRPO (shuffled): sample j of a group receives the advantage GRPO gave sample permutation[j].
-    return advantages.gather(-1, permutation).to(_out_dtype(rewards, confidence))  # (B, G)
+    shuffled = advantages.gather(-1, permutation)  # (B, G)
+    if shuffle_frac < 1:
+        # Drawn after the permutations, so q = 1 gives exactly the draws (and advantages) it always gave.
+        chosen = torch.rand(advantages.shape[0], generator=generator, dtype=torch.float64) < shuffle_frac  # (B,)
+        shuffled = torch.where(chosen.to(advantages.device).unsqueeze(-1), shuffled, advantages)
+    return shuffled.to(_out_dtype(rewards, confidence))  # (B, G)
 
 
 AdvantageFn = Callable[..., Tensor]

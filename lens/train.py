@@ -286,6 +286,20 @@ def write_metrics(rows: list[tuple[int, str, float]], path: str | Path) -> None:
     tmp.replace(path)
 
 
+# Per-rollout metrics summed into the run's totals (lens.trainer.COST_METRICS and the callback's time/step_s).
+TOTALS = ("cost/completions", "cost/completion_tokens", "cost/prompt_tokens", "cost/trained_tokens",
+          "time/generation_s", "time/scoring_s", "time/step_s")
+
+
+def run_totals(rows: list[tuple[int, str, float]]) -> dict[str, float]:
+    """{total/<metric>: sum over the run's rollout steps} of TOTALS, from the metrics rows."""
+    totals: dict[str, float] = {}
+    for _, metric, value in rows:
+        if metric in TOTALS:
+            totals[f"total/{metric}"] = totals.get(f"total/{metric}", 0.0) + value
+    return totals
+
+
 def _metric_rows(logs: dict[str, Any], step: int) -> list[tuple[int, str, float]]:
     return [(step, key, float(value)) for key, value in logs.items()
             if key not in _RUN_SUMMARY_KEYS and isinstance(value, (int, float)) and not isinstance(value, bool)
@@ -298,13 +312,21 @@ def _make_callbacks(run_dir: Path, cfg: RunConfig, plan: BatchPlan, rows: list, 
     metrics_path = run_dir / METRICS_FILE
 
     class RolloutLogger(TrainerCallback):
-        """Each log entry (one per rollout step) -> train_metrics.parquet and MLflow; prune old optimizer state."""
+        """Each log entry (one per rollout step) -> train_metrics.parquet and MLflow, with the step's wall time
+        (time/step_s: generation, scoring, the updates, checkpoints); prune old optimizer state."""
+
+        last = time.perf_counter()
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.last = time.perf_counter()
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             if not state.is_world_process_zero or not logs or _RUN_SUMMARY_KEYS & set(logs):
                 return
             step = math.ceil(state.global_step / plan.updates_per_rollout)
-            new = _metric_rows(logs, step)
+            now = time.perf_counter()
+            seconds, self.last = now - self.last, now
+            new = _metric_rows({**logs, "time/step_s": seconds}, step)
             rows.extend(new)
             write_metrics(rows, metrics_path)
             if tracker is not None:
@@ -615,6 +637,8 @@ def train(cfg: RunConfig, run_dir: str | Path, engine=None, keep_resume_state: b
         write_metrics(rows, run_dir / METRICS_FILE)
         rollouts = combine_rollout_parts(run_dir)
         if tracker is not None:
+            # The run's cost in MLflow's run table: every rollout step's, summed (analysis.summary.run_costs).
+            tracker.log_metrics(run_totals(rows), cfg.training.rollout_steps)
             tracker.log_artifact(run_dir / METRICS_FILE)
             tracker.log_artifact(rollouts)
             tracker.log_table(rollout_table_rows(rollouts), "rollouts.json")

@@ -46,13 +46,18 @@ columns, so a user who turns it on sees what the loss used.
 
 Per rollout it logs, through TRL's metrics (so they reach every logger): groups/*_frac,
 adv/nonzero_frac, confidence/{correct,wrong}_mean, adv/abs_mean/{type}, and GRPO's advantages on
-the same batch as adv/grpo_abs_mean/{type} and adv/delta_vs_grpo/{type} (mean |A - A_GRPO|).
+the same batch as adv/grpo_abs_mean/{type} and adv/delta_vs_grpo/{type} (mean |A - A_GRPO|); and what
+the rollout cost (COST_METRICS: every rollout, recorded or not, summed over processes): completions,
+generated and prompt tokens, tokens through the forward and backward passes, processes and GPUs, and
+the main process's wall time in generation (TRL's `_generate`; with vLLM the weight sync too) and in
+scoring (the reward functions). lens.train adds each rollout step's whole wall time (time/step_s).
 """
 
 from __future__ import annotations
 
 import inspect
 import math
+import time
 from typing import Callable
 
 import torch
@@ -67,6 +72,8 @@ from lens.config import AlgorithmConfig
 from lens.objective import compute_advantages, group_stats, sequence_confidence
 
 CONFIDENCE_SOURCES = ("trainer", "sampling")  # training.confidence_from: whose log-probs give p (point 1 above)
+COST_METRICS = ("cost/completions", "cost/completion_tokens", "cost/prompt_tokens", "cost/trained_tokens",
+                "cost/processes", "cost/gpus", "time/generation_s", "time/scoring_s")
 
 
 def trl_loss_type(algo: str) -> str:
@@ -239,6 +246,7 @@ TRL_CONTRACT = {
     "_prepare_inputs": ("self", "generation_batch"),
     "_get_train_sampler": ("self", "dataset"),  # RunSampler: TRL's RepeatSampler over every pass
     "log": ("self", "logs", "start_time"),  # the logged epoch in passes over the data
+    "_generate": ("self", "prompts"),  # timed: the rollout's generation seconds
 }
 # Source fragments whose meaning the subclass depends on: TRL computes old log-probs only when an
 # update is not the first after a generation (or for vLLM IS), and the loss reuses
@@ -363,6 +371,7 @@ class LensGRPOTrainer(GRPOTrainer):
         self.record_sink = record_sink  # called on the main process with each recorded rollout's rows
         self.records_every = records_every
         self._rewards_per_func: Tensor | None = None
+        self._seconds = {"generation": 0.0, "scoring": 0.0}  # this rollout's, on this process
         super().__init__(*args, **kwargs)
         # The run seed (and rank), again: TRL seeds the process with it, then starts vLLM, whose worker
         # reseeds random, numpy and torch with the process index (LLM(seed=process_index)), so every run
@@ -403,9 +412,19 @@ class LensGRPOTrainer(GRPOTrainer):
         finally:
             self.state.epoch = epoch
 
+    def _generate(self, prompts):
+        # Timed for the run's cost: sampling (TRL's generate or vLLM, with its weight sync).
+        started = time.perf_counter()
+        try:
+            return super()._generate(prompts)
+        finally:
+            self._seconds["generation"] += time.perf_counter() - started
+
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
-        # Keep TRL's rewards (already gathered across processes) for our advantages.
+        # Keep TRL's rewards (already gathered across processes) for our advantages; timed as scoring.
+        started = time.perf_counter()
         self._rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+        self._seconds["scoring"] += time.perf_counter() - started
         return self._rewards_per_func
 
     def _generate_and_score_completions(self, inputs):
@@ -425,7 +444,7 @@ class LensGRPOTrainer(GRPOTrainer):
         advantages_all, grpo_all, metrics = rollout_advantages(
             self.algorithm, rewards, confidence_all, self.num_generations,
             seed=rollout_seed(self.args.seed, self.state.global_step))  # (B_all, G) each
-        for name, value in metrics.items():
+        for name, value in {**metrics, **self._rollout_cost(output, mask, rewards.numel())}.items():
             self._metrics["train"][name].append(value)
         # Same layout as TRL's own slicing: this process owns rows [i * n, (i + 1) * n).
         process_slice = slice(self.accelerator.process_index * n_local, (self.accelerator.process_index + 1) * n_local)
@@ -433,6 +452,21 @@ class LensGRPOTrainer(GRPOTrainer):
         self._log_completion_columns(advantages_all, grpo_all, confidence_all)
         self._record_rollout(output, mask, rewards, confidence_all, advantages_all, grpo_all, inputs)
         return output
+
+    def _rollout_cost(self, output: dict, mask: Tensor, n_all: int) -> dict[str, float]:
+        """COST_METRICS of this rollout: counts over every process, wall times of this one (then reset)."""
+        counts = torch.stack([mask.sum(), output["prompt_mask"].sum()]).float()  # this process's samples
+        completion_tokens, prompt_tokens = self._sum_over_processes(counts).tolist()
+        processes = self.accelerator.num_processes
+        cost = {"cost/completions": float(n_all), "cost/completion_tokens": completion_tokens,
+                "cost/prompt_tokens": prompt_tokens,
+                # every sampled sequence goes through the updates' forward and backward passes once
+                "cost/trained_tokens": completion_tokens + prompt_tokens,
+                "cost/processes": float(processes),
+                "cost/gpus": float(processes if self.accelerator.device.type == "cuda" else 0),
+                "time/generation_s": self._seconds["generation"], "time/scoring_s": self._seconds["scoring"]}
+        self._seconds = dict.fromkeys(self._seconds, 0.0)
+        return cost
 
     def _log_completion_columns(self, advantages_all: Tensor, grpo_all: Tensor, confidence_all: Tensor | None):
         """TRL's completions log (log_completions) shows the advantages the loss uses, not TRL's own."""

@@ -241,3 +241,9 @@ def test_collect_reads_only_the_models_and_seeds_asked(tmp_path, capsys):
         assert set(zip(table["model"], table["seed"])) == {(MODEL, 1)}, name
     with pytest.raises(collect.TidyError, match=r"no run directories .* of models \['gpt'\]"):
         collect.collect(runs, tmp_path / "none", models=["gpt"])
+    # arms: with --sweeps an arm folder is read, and --algos keeps only the arms asked for
+    shutil.copytree(runs / MODEL / "grpo" / "seed0", runs / MODEL / "grpo_shuffled" / "shuffle_frac-0.5" / "seed0")
+    shutil.copytree(runs / MODEL / "grpo" / "seed0", runs / MODEL / "lens" / "alpha-4" / "seed0")
+    collect.collect(runs, tmp_path / "arms", sweeps=True, algos=["grpo", "grpo_shuffled/shuffle_frac-0.5"])
+    table = pd.read_parquet(tmp_path / "arms" / "eval_samples.parquet")
+    assert set(table["algo"]) == {"grpo", "grpo_shuffled/shuffle_frac-0.5"}

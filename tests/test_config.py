@@ -147,6 +147,21 @@ def test_workflow_rejects_unknown_algorithm_in_lists():
         parse(WorkflowConfig, raw, source="w.yaml")
 
 
+def test_ablation_arms_are_algorithms_with_one_parameter_set():
+    raw = yaml.safe_load(PAPER.read_text())
+    cfg = parse(WorkflowConfig, {**raw, "ablation_algorithms": ["nsr", "grpo_shuffled/shuffle_frac-0.25"]},
+                source="w.yaml")
+    assert cfg.ablation_arms() == [("grpo_shuffled/shuffle_frac-0.25", "grpo_shuffled", {"shuffle_frac": 0.25})]
+    run = cfg.resolve("qwen25_3b", "grpo_shuffled", 0, params={"shuffle_frac": 0.25})
+    assert run.algorithm.shuffle_frac == 0.25 and cfg.resolve("qwen25_3b", "nsr", 0).algorithm.shuffle_frac == 1.0
+    for arm, why in (("grpo_shuffled/alpha-0.5", r"grpo_shuffled does not read 'alpha'"),
+                     ("grpo_shuffled/shuffle_frac-0.250", r"write the value as 'grpo_shuffled/shuffle_frac-0\.25'"),
+                     ("grpo_shuffled/shuffle_frac-2", r"algorithm\.shuffle_frac: must be in \[0, 1\]"),
+                     ("grpo_shuffle/shuffle_frac-0.5", r"unknown algorithm\(s\) \['grpo_shuffle/shuffle_frac-0\.5'\]")):
+        with pytest.raises(ConfigError, match=why):
+            parse(WorkflowConfig, {**raw, "ablation_algorithms": [arm]}, source="w.yaml")
+
+
 def test_ablation_models_and_seeds_default_to_all_and_must_be_configured():
     raw = yaml.safe_load(PAPER.read_text())
     assert parse(WorkflowConfig, raw, source="w.yaml").ablation_runs() == (

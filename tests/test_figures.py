@@ -219,3 +219,45 @@ def test_sensitivity_axis_is_logarithmic_only_for_spread_numbers():
     assert not x_positions(pd.Series(["1", "2"]))[1]  # less than a factor of 4: linear
     x, log = x_positions(pd.Series(["demean", "standardize"]))
     assert x.tolist() == [0.0, 1.0] and not log
+
+
+def test_training_dynamics_values(tidy, tmp_path):
+    from analysis import fig_training_dynamics
+
+    assert fig_training_dynamics.main(["--tidy", str(tidy), "--out", str(tmp_path), "--formats", "png", "--dpi",
+                                       "40", "--smoothing-window", "1"]) == 0
+    data = pd.read_csv(tmp_path / "fig_training_dynamics.csv")
+    # the known tidy tables log only groups/all_wrong_frac of the six panels: GRPO's seeds [.5, .4, .3, .2]
+    # and [.7, .6, .5, .4] -> mean, smallest and largest seed per step (window 1: no smoothing)
+    assert set(data["metric"]) == {"groups/all_wrong_frac"}
+    grpo = data[data.algo == "grpo"].sort_values("step")
+    assert grpo["mean"].tolist() == pytest.approx([0.6, 0.5, 0.4, 0.3]) and grpo["smoothed"].tolist() == pytest.approx(
+        [0.6, 0.5, 0.4, 0.3])
+    assert grpo["low"].tolist() == pytest.approx([0.5, 0.4, 0.3, 0.2]) and grpo["high"].tolist() == pytest.approx(
+        [0.7, 0.6, 0.5, 0.4])
+    assert (tmp_path / "fig_training_dynamics.png").stat().st_size > 0
+    assert fig_training_dynamics.main(["--tidy", str(tmp_path / "nowhere"), "--out", str(tmp_path)]) == 1
+
+
+def test_accuracy_vs_compute_puts_each_checkpoint_at_its_generated_tokens(tidy, tmp_path, capsys):
+    from analysis import fig_accuracy_vs_compute
+
+    args = ["--tidy", str(tidy), "--out", str(tmp_path), "--formats", "png", "--dpi", "40", "--bootstrap-samples",
+            "300"]  # as _run's, so the intervals are the curves' own
+    assert fig_accuracy_vs_compute.main(args) == 1  # the known runs logged no cost: said, not drawn
+    assert "no run logged cost/completion_tokens" in capsys.readouterr().err
+    metrics = pd.read_parquet(tidy / "train_metrics.parquet")
+    costed = tmp_path / "tidy"
+    costed.mkdir()
+    (costed / "eval_samples.parquet").write_bytes((tidy / "eval_samples.parquet").read_bytes())
+    tokens = [{"model": MODEL, "algo": a, "seed": s, "step": step, "metric": "cost/completion_tokens",
+               "value": 100.0 * (1 + s)} for a in ("grpo", "lens") for s in (0, 1) for step in range(1, 11)]
+    pd.concat([metrics, pd.DataFrame(tokens)], ignore_index=True).to_parquet(costed / "train_metrics.parquet")
+    assert fig_accuracy_vs_compute.main([*args[:1], str(costed), *args[2:]]) == 0
+    data = pd.read_csv(tmp_path / "fig_accuracy_vs_compute.csv")
+    # step 0 at 0 tokens; step 10 at the mean over seeds of 1,000 and 2,000 tokens; accuracies as the curves'
+    assert sorted(zip(data["step"], data["tokens"]))[0] == (0, 0.0) and set(data["tokens"]) == {0.0, 1500.0}
+    curves = _run(fig_training_curves, tidy, tmp_path / "curves", *FAST)
+    key = ["model", "subset", "algo", "step"]
+    pd.testing.assert_frame_equal(data.sort_values(key)[["mean", "ci_low", "ci_high"]].reset_index(drop=True),
+                                  curves.sort_values(key)[["mean", "ci_low", "ci_high"]].reset_index(drop=True))

@@ -194,6 +194,29 @@ def test_grpo_shuffled_permutes_grpo_within_each_group():
         compute_advantages("grpo_shuffled", rewards, confidence, seed=-1)
 
 
+def test_grpo_shuffled_share_of_groups_is_graded():
+    rewards = tensor([[1, 0, 0, 0], [1, 1, 0, 0], [0, 1, 0, 0], [1, 0, 1, 0]] * 2)
+    confidence = tensor([[0.5] * 4] * 8)
+    grpo = compute_advantages("grpo", rewards, confidence)
+    every = compute_advantages("grpo_shuffled", rewards, confidence, seed=7)
+    # q = 1 (the default) is the control as it always was; q = 0 is GRPO
+    assert torch.equal(compute_advantages("grpo_shuffled", rewards, confidence, seed=7, shuffle_frac=1.0), every)
+    assert torch.equal(compute_advantages("grpo_shuffled", rewards, confidence, seed=7, shuffle_frac=0.0), grpo)
+    # The recipe: after the (8, 4) permutation keys, one uniform per group; a group is shuffled when it is < q.
+    generator = torch.Generator().manual_seed(7)
+    torch.rand((8, 4), generator=generator, dtype=torch.float64)
+    chosen = torch.rand(8, generator=generator, dtype=torch.float64) < 0.5
+    assert 0 < int(chosen.sum()) < 8  # both kinds of group occur with this seed
+    half = compute_advantages("grpo_shuffled", rewards, confidence, seed=7, shuffle_frac=0.5)
+    assert torch.equal(half[chosen], every[chosen]) and torch.equal(half[~chosen], grpo[~chosen])
+    # each group is shuffled with probability q: 4000 groups at q = 0.3
+    many = tensor([[1, 0, 0, 0]] * 4000)
+    moved = compute_advantages("grpo_shuffled", many, torch.ones_like(many), seed=1, shuffle_frac=0.3)
+    kept = (moved == compute_advantages("grpo", many, torch.ones_like(many))).all(-1).double().mean().item()
+    # a shuffled group keeps its order by chance 1/4 of the time: P(kept) = 0.7 + 0.3 / 4; sd 0.007
+    assert kept == pytest.approx(0.7 + 0.3 / 4, abs=0.03)
+
+
 def test_grpo_shuffled_gives_the_correct_answer_a_positive_advantage_k_over_g_of_the_time():
     # 4000 groups in one draw (one independent permutation per group): the correct answer (sample 0
     # of r = [1, 0, 0, 0], k/G = 1/4; samples 0-1 of r = [1, 1, 0, 0], k/G = 1/2) gets a positive

@@ -204,6 +204,11 @@ def test_rehearsal_end_to_end(tmp_path):
         # rollout records: both steps, 3 prompts x G = 16 each; the advantages are the rule's, group by group
         rollouts = pd.read_parquet(done.parent / "rollouts.parquet")
         assert sorted(rollouts["step"].unique()) == [1, 2] and len(rollouts) == 2 * 3 * 16
+        # every step recorded: the generated tokens the run reports (summed over both processes) are the records'
+        cost = pd.read_parquet(done.parent / "train_metrics.parquet").pivot(index="step", columns="metric",
+                                                                            values="value")
+        assert cost["cost/completion_tokens"].tolist() == rollouts.groupby("step")["completion_tokens"].sum().tolist()
+        assert (cost["cost/completions"] == 48).all() and (cost["cost/processes"] == 2).all()
         # two processes, gathered by rank 0: each generated 24 of a step's 48 samples, so the middle
         # group of every step straddles them (its advantages exist only once both halves are gathered)
         ranks_per_group = rollouts.groupby(["step", "group"])["rank"].agg(lambda r: tuple(sorted(set(r))))
@@ -241,6 +246,9 @@ def test_rehearsal_end_to_end(tmp_path):
     # ablation_models/ablation_seeds: the extra arms trained on the Llama stand-in's seed 0 only, and the
     # ablations' tables compare them with the main arms' runs of that model and seed only
     assert set(board["algo"]) == arms and set(board["model"]) == {"llama31_8b_instruct"}
+    assert {"p_value", "p_holm", "diff_hard_equal_tokens", "diff_hard_equal_tokens_low",
+            "diff_hard_equal_tokens_high"} <= set(board.columns)
+    assert (board["p_holm"].dropna() >= board["p_value"].dropna()).all()
     trained = {(p.parts[-4], p.parts[-3], p.parts[-2]) for p in results.glob("runs/*/*/seed*/done")}
     assert trained == {(m, a, s) for m in ("llama31_8b_instruct", "qwen25_3b") for a in ("grpo", "lens")
                        for s in ("seed0", "seed1")} | {("llama31_8b_instruct", a, "seed0") for a in arms}
@@ -248,7 +256,9 @@ def test_rehearsal_end_to_end(tmp_path):
     assert set(zip(ablation_tidy["model"], ablation_tidy["seed"])) == {("llama31_8b_instruct", 0)}
     for records in results.glob("runs/*/*/seed*/rollouts.parquet"):  # every arm's runs on both processes
         assert set(pd.read_parquet(records, columns=["rank"])["rank"]) == {0, 1}, records
-    assert "## Leaderboard" in (results / "REPORT.md").read_text()
+    report = (results / "REPORT.md").read_text()
+    assert "## Leaderboard" in report and "## What the runs cost" in report and "## Training dynamics" in report
+    assert "None: every figure, table and tidy table was found." in report
     assert set(table["model"]) == {"llama31_8b_instruct"}
     md = (results / "tables" / "ablations" / "tab_ablation.md").read_text()
     assert "Not run" not in md

@@ -14,10 +14,12 @@ from test_tables import MATH_DAPO, write_run_configs
 
 from analysis import (
     fig_accuracy_by_level,
+    fig_accuracy_vs_compute,
     fig_confident_mistakes,
     fig_negative_group_ratio,
     fig_pass_at_k,
     fig_training_curves,
+    fig_training_dynamics,
     fig_weight_function,
     power,
     report,
@@ -25,6 +27,7 @@ from analysis import (
     tab_ablation,
     tab_accuracy_by_level,
     tab_confident_mistakes,
+    tab_cost,
     tab_pass_at_k,
 )
 from analysis.summary import SENSITIVITY_COLUMNS
@@ -36,15 +39,23 @@ def results(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("results")
     tidy = write_known_tidy(root)
     write_run_configs(root / "runs", tidy, MATH_DAPO)  # Table 1's training data: its rows go beside ours
+    metrics = pd.read_parquet(tidy / "train_metrics.parquet")  # and what each step cost
+    cost = metrics[metrics["metric"] == "groups/all_wrong_frac"]
+    pd.concat([metrics, *(cost.assign(metric=m, value=v) for m, v in (
+        ("cost/completion_tokens", 100.0), ("cost/completions", 8.0), ("cost/prompt_tokens", 40.0),
+        ("cost/trained_tokens", 140.0), ("cost/processes", 1.0), ("cost/gpus", 0.0), ("time/generation_s", 1.0),
+        ("time/scoring_s", 0.5), ("time/step_s", 3.0)))], ignore_index=True).to_parquet(tidy / "train_metrics.parquet")
     fig_args = ["--tidy", str(tidy), "--out", str(root / "figures"), "--formats", "png", "--dpi", "40"]
-    for module in (fig_accuracy_by_level, fig_training_curves, fig_pass_at_k):
+    for module in (fig_accuracy_by_level, fig_training_curves, fig_pass_at_k, fig_accuracy_vs_compute):
         assert module.main([*fig_args, "--bootstrap-samples", "200"]) == 0
     assert fig_negative_group_ratio.main(fig_args) == 0
     assert fig_weight_function.main(fig_args) == 0
     assert fig_confident_mistakes.main(fig_args) == 0
+    assert fig_training_dynamics.main(fig_args) == 0
     for module in (tab_pass_at_k, tab_ablation, tab_accuracy_by_level):
         assert module.main(["--tidy", str(tidy), "--out", str(root / "tables"), "--bootstrap-samples", "200"]) == 0
     assert tab_confident_mistakes.main(["--tidy", str(tidy), "--out", str(root / "tables")]) == 0
+    assert tab_cost.main(["--tidy", str(tidy), "--out", str(root / "tables")]) == 0
     config = root / "config.yaml"
     config.write_text("algorithms: [grpo, lens]\nseeds: [0, 1]\nmodels:\n  llama31_8b_instruct: {}\n")
     assert report.main(["--tidy", str(tidy), "--figures", str(root / "figures"), "--tables", str(root / "tables"),
@@ -58,6 +69,15 @@ def test_report_states_provenance(results):
     assert "GRPO seeds [0, 1]; LENS seeds [0, 1]" in text
     assert f"pandas {importlib.metadata.version('pandas')}" in text
     assert "- git commit: `" in text and "None: every figure, table and tidy table was found." in text
+
+
+def test_cost_and_training_dynamics_sections(results):
+    text = (results / "REPORT.md").read_text()
+    cost = text[text.index("## What the runs cost"):text.index("## Ablation")]
+    # 4 steps x 100 tokens = 0.4 thousand per run, 12 s of which 4 s generation, 2 s scoring: 33 / 17 / 50 %
+    assert "| GRPO | 2 | 4 | 32 [32, 32] | 0.4 [0.4, 0.4] |" in cost and "| 33 / 17 / 50 |" in cost
+    assert "fig_accuracy_vs_compute.png" in cost
+    assert "fig_training_dynamics.png" in text[text.index("## Training dynamics"):]
 
 
 def test_verdict_follows_the_table(results):
@@ -209,7 +229,10 @@ def test_power_section_of_the_run_and_the_paper(results):
     acc = [llama[("llama31_8b_instruct", a)][1] / 100 for a in ("lens", "grpo")]
     mdd = report.stats.binomial_design(acc, n_seeds=2, n_problems=262, n_samples=16)["mdd"]
     assert f"| Llama-3.1-8B-Instruct | 54.1 % | 56.6 % | +2.5 | {100 * mdd:.1f} |" in text
-    assert "This run, Llama-3.1-8B-Instruct** (2 + 2 seeds, 2 Level 4-5 problems" in text
+    assert "LENS vs GRPO, Llama-3.1-8B-Instruct** (2 + 2 seeds, 2 Level 4-5 problems" in text
+    # no `ablations` target here: what the run resolves for an arm that changes training is not estimated
+    assert "**An arm that changes training**: not estimated." in text
+    assert "Seeds per arm the paper's design needs" in text and "seed SD 2 point(s), 2.5 points: 12" in text
 
 
 def test_run_power_uses_the_final_step_level_4_5_and_both_arms_variance():
@@ -318,3 +341,64 @@ def test_power_section_says_whether_seeds_were_shown_to_share_random_numbers():
     assert pairing_reading(pairing, "m").startswith("(NOT shown for seed(s) 1:")
     assert pairing_reading(pairing, "other").startswith("(assumed, not checked")  # one arm: nothing compared
     assert pairing_reading(None, "m").startswith("(assumed, not checked")
+
+
+def test_graded_control_effect_against_q_and_the_smallest_q_detected(tmp_path):
+    board = tmp_path / "ablations" / "tab_leaderboard.csv"
+    board.parent.mkdir()
+    rows = [("grpo", None, None, None), ("grpo_shuffled", -43.0, -50.0, -36.0),
+            ("grpo_shuffled/shuffle_frac-0.5", -20.0, -28.0, -12.0),
+            ("grpo_shuffled/shuffle_frac-0.25", -9.0, -15.0, -1.0),
+            ("grpo_shuffled/shuffle_frac-0.1", -2.0, -8.0, 4.0), ("lens", 1.0, -2.0, 4.0)]
+    pd.DataFrame([{"model": "tiny", "algo": a, "diff_hard": d, "diff_low": lo, "diff_high": hi, "p_holm": 0.01}
+                  for a, d, lo, hi in rows]).to_csv(board, index=False)
+    graded = report.graded_control(pd.read_csv(board))
+    assert graded["q"].tolist() == [0.1, 0.25, 0.5, 1.0] and graded["detected"].tolist() == [False, True, True, True]
+    text = "\n".join(report.graded_control_lines(tmp_path))
+    assert "| tiny | 0.25 | −9.0 [−15.0, −1.0] | 0.010 | yes |" in text and "| tiny | 0.1 | −2.0 [−8.0, +4.0]" in text
+    assert "tiny: the smallest q detected is 0.25 (−9.0 points)" in text
+    # without graded arms (the control alone, or none) there is no section
+    pd.DataFrame([{"model": "tiny", "algo": "grpo_shuffled", "diff_hard": -43.0, "diff_low": -50.0, "diff_high": -36.0,
+                   "p_holm": 0.01}]).to_csv(board, index=False)
+    assert report.graded_control_lines(tmp_path) == []
+
+
+def _arm_samples(correct: dict) -> pd.DataFrame:
+    """Level 4-5 samples at the final step 10: {(algo, seed): (right of 4 on p1, right of 4 on p2)}."""
+    return pd.DataFrame([{"model": "m", "algo": algo, "seed": seed, "step": 10, "benchmark": "math500",
+                          "problem_id": pid, "level": level, "subject": "Algebra", "sample_idx": i,
+                          "correct": i < right, "completion_tokens": 5}
+                         for (algo, seed), rights in correct.items()
+                         for (pid, level), right in zip((("p1", 4), ("p2", 5)), rights) for i in range(4)])
+
+
+def test_what_a_run_resolves_for_an_arm_that_changes_training(tmp_path):
+    # per-seed Level 4-5 differences to GRPO (0.5 on both seeds): NSR -0.25, +0.25; W-REINFORCE 0, +0.5;
+    # LENS moves the advantages by 0.3 % (shared path) and the control is broken on purpose: neither counts
+    samples = _arm_samples({("grpo", 0): (2, 2), ("grpo", 1): (2, 2), ("nsr", 0): (1, 1), ("nsr", 1): (3, 3),
+                            ("w_reinforce", 0): (2, 2), ("w_reinforce", 1): (4, 4), ("lens", 0): (4, 4),
+                            ("lens", 1): (0, 0), ("grpo_shuffled", 0): (0, 0), ("grpo_shuffled", 1): (4, 4)})
+    change = {"grpo": 0.0, "nsr": 0.5, "w_reinforce": 0.2, "lens": 0.003, "grpo_shuffled": 0.9}
+    metrics = pd.DataFrame([{"model": "m", "algo": a, "seed": s, "step": 1, "metric": name, "value": v}
+                            for a, delta in change.items() for s in (0, 1) for name, v in (
+                                ("groups/mixed_frac", 1.0), ("adv/grpo_abs_mean/mixed", 1.0),
+                                ("adv/delta_vs_grpo/mixed", delta))])
+    p = power.divergent_power(samples, metrics, "m", "grpo", n_seeds=2)
+    assert [a["algo"] for a in p["arms"]] == ["nsr", "w_reinforce"]
+    assert p["arms"][0]["diffs"] == pytest.approx([-0.25, 0.25]) and p["arms"][1]["diffs"] == pytest.approx([0, 0.5])
+    # pooled: ((0.25^2 + 0.25^2) + (0.25^2 + 0.25^2)) / (1 + 1) = 0.125 on 2 degrees of freedom
+    assert p["df"] == 2 and p["sd"] == pytest.approx(np.sqrt(0.125))
+    # t quantiles at 2 df: t_0.975 = 4.3027, t_0.8 = 1.0607; MDD = 5.3634 x 0.35355 / sqrt(2) = 1.3408
+    assert p["mdd"] == pytest.approx((4.302653 + 1.060660) * np.sqrt(0.125) / np.sqrt(2), rel=1e-5)
+    # planning (normal): (2.8016 x 0.35355 / 0.025)^2 = 1569.8 -> 1570 seeds for 2.5 points
+    assert p["seeds_for"][0.025] == 1570 and p["seeds_for"][0.05] == 393
+    # in REPORT.md, from the ablations target's tidy tables; without them it says what is missing
+    tidy = tmp_path / "ablations"
+    tidy.mkdir()
+    samples.to_parquet(tidy / "eval_samples.parquet")
+    metrics.to_parquet(tidy / "train_metrics.parquet")
+    text = " ".join(report.divergent_power_lines(tidy, "grpo"))
+    assert "minimum detectable difference **134.1 points** with 2 seeds per arm" in text
+    assert "NSR (−25.0 / +25.0), W-REINFORCE (+0.0 / +50.0)" in text and "35.4 points on 2 degrees" in text
+    assert "2.5 points: 1570 seeds" in text
+    assert "not estimated" in " ".join(report.divergent_power_lines(tmp_path / "none", "grpo"))

@@ -253,6 +253,68 @@ def _with_group_shares(tidy: Path, out: Path) -> Path:
     return out
 
 
+def _with_costs(tidy: Path) -> Path:
+    """The tidy tables plus cost metrics at the 10 rollout steps up to the final step 10: GRPO generates
+    100 completion tokens per step, LENS 80 (seed 1: 90); 8 completions, 40 prompt tokens, 1 s of
+    generation, 0.25 s of scoring and 2 s in all per step, on 2 processes, no GPU."""
+    metrics = pd.read_parquet(tidy / "train_metrics.parquet")
+    per_step = {("grpo", 0): 100.0, ("grpo", 1): 100.0, ("lens", 0): 80.0, ("lens", 1): 90.0}
+    extra = [{"model": MODEL, "algo": algo, "seed": seed, "step": step, "metric": name, "value": value}
+             for (algo, seed), tokens in per_step.items() for step in range(1, 11) for name, value in (
+                 ("cost/completion_tokens", tokens), ("cost/completions", 8.0), ("cost/prompt_tokens", 40.0),
+                 ("cost/trained_tokens", tokens + 40), ("cost/processes", 2.0), ("cost/gpus", 0.0),
+                 ("time/generation_s", 1.0), ("time/scoring_s", 0.25), ("time/step_s", 2.0))]
+    pd.concat([metrics, pd.DataFrame(extra)], ignore_index=True).to_parquet(tidy / "train_metrics.parquet")
+    return tidy
+
+
+def test_leaderboard_difference_at_equal_generated_tokens_by_hand(tidy, tmp_path):
+    data = _run(tab_leaderboard, _with_costs(_with_group_shares(tidy, tmp_path / "tidy")), tmp_path / "out")
+    lens, grpo = data.iloc[0], data.iloc[1]
+    # T = min(mean totals) = min((800 + 900) / 2, 1000) = 850 tokens. LENS seed 0 (800 in all) stays at its
+    # last checkpoint: Level 4-5 (2/4 + 1/4) / 2 = 0.375; seed 1 reaches 850 at step 850/90 = 9.44, between
+    # step 0 (900 tokens later: w = 850/900) and step 10: (1/4 + 0) / 2 x 850/900 = 0.1181. GRPO at 850 of
+    # 1000: 0.85 x its step-10 value (step 0 is 0): seed 0 0.85 x 0.125, seed 1 0.
+    lens_hard = (0.375 + 0.125 * 850 / 900) / 2
+    grpo_hard = (0.85 * 0.125 + 0) / 2
+    assert lens["equal_tokens"] == pytest.approx(850)
+    assert lens["diff_hard_equal_tokens"] == pytest.approx(100 * (lens_hard - grpo_hard))
+    assert lens["diff_hard_equal_tokens_low"] <= lens["diff_hard_equal_tokens"] <= lens["diff_hard_equal_tokens_high"]
+    assert lens["curve_benchmark"] == "math500" and np.isnan(grpo["diff_hard_equal_tokens"])
+    # the equal-step difference is unchanged by the costs
+    assert lens["diff_hard"] == pytest.approx(18.75)
+
+
+def test_interpolation_in_tokens():
+    from analysis.summary import interpolate_at_tokens
+
+    steps, tokens = np.array([0, 5, 10]), np.array([0.0, 400.0, 1000.0])
+    values = np.array([[0.0, 1.0], [0.5, 1.0], [1.0, 0.0]])
+    np.testing.assert_allclose(interpolate_at_tokens(steps, tokens, values, 400.0), [0.5, 1.0])  # a checkpoint
+    np.testing.assert_allclose(interpolate_at_tokens(steps, tokens, values, 700.0), [0.75, 0.5])  # halfway
+    np.testing.assert_allclose(interpolate_at_tokens(steps, tokens, values, 1500.0), [1.0, 0.0])  # clamped
+    np.testing.assert_allclose(interpolate_at_tokens(steps[::-1], tokens[::-1], values[::-1], 200.0), [0.25, 1.0])
+
+
+def test_cost_table_by_hand(tidy, tmp_path):
+    from analysis import tab_cost
+
+    tidy = _with_costs(_with_group_shares(tidy, tmp_path / "tidy"))
+    assert tab_cost.main(["--tidy", str(tidy), "--out", str(tmp_path / "out")]) == 0
+    data = pd.read_csv(tmp_path / "out" / "tab_cost.csv")
+    runs = data.set_index(["algo", "seed"])
+    # 10 steps: 800 / 900 / 1,000 completion tokens, 80 completions, 400 prompt tokens, 20 s in all of
+    # which 10 s generation and 2.5 s scoring, so 7.5 s the rest; no GPU-hours on the CPU
+    assert runs.loc[("lens", 0), "completion_tokens"] == 800 and runs.loc[("lens", 1), "completion_tokens"] == 900
+    assert runs.loc[("grpo", 0), "trained_tokens"] == 1400 and (data["completions"] == 80).all()
+    assert (data["prompt_tokens"] == 400).all() and (data["steps"] == 10).all() and (data["processes"] == 2).all()
+    assert (data["wall_s"] == 20).all() and (data["other_s"] == 7.5).all() and (data["gpu_hours"] == 0).all()
+    md = (tmp_path / "out" / "tab_cost.md").read_text()
+    # thousands of tokens: LENS's mean with its smallest and largest run
+    assert "| LENS | 2 | 10 | 80 [80, 80] |" in md and " [0.8, 0.9] | 0.4 [0.4, 0.4] |" in md
+    assert "| 50 / 12 / 38 |" in md
+
+
 def test_leaderboard_values_by_hand(tidy, tmp_path):
     data = _run(tab_leaderboard, _with_group_shares(tidy, tmp_path / "tidy"), tmp_path / "out")
     assert data["algo"].tolist() == ["lens", "grpo"] and data["rank"].tolist() == [1, 2]  # by Level 4-5

@@ -273,6 +273,15 @@ def test_sigkill_then_same_command_resumes_to_the_same_final_step(tmp_path, tmp_
     assert (rollouts.groupby("step").size() == 2 * 4).all()
     assert not rollouts.duplicated(["step", "group", "sample_idx"]).any()
     assert not (run_dir / "rollouts").exists()
+    # Every step recorded: the generated tokens the run reports are the records' sum, step by step, and
+    # each logged step has its cost (also those around the kill).
+    cost = metrics.pivot(index="step", columns="metric", values="value")
+    assert cost["cost/completion_tokens"].tolist() == rollouts.groupby("step")["completion_tokens"].sum().tolist()
+    assert (cost["cost/completions"] == 2 * 4).all() and (cost["cost/prompt_tokens"] > 0).all()
+    assert (cost["cost/trained_tokens"] == cost["cost/completion_tokens"] + cost["cost/prompt_tokens"]).all()
+    assert (cost["cost/processes"] == 1).all() and (cost["cost/gpus"] == 0).all()
+    assert (cost["time/step_s"] > cost["time/generation_s"] + cost["time/scoring_s"]).all()
+    assert (cost["time/generation_s"] > 0).all() and (cost["time/scoring_s"] > 0).all()
 
     client = MlflowClient(tracking_uri=f"sqlite:///{results / 'mlflow.db'}")
     run = client.get_run(run_id)
@@ -280,6 +289,9 @@ def test_sigkill_then_same_command_resumes_to_the_same_final_step(tmp_path, tmp_
     artifacts = {a.path for a in client.list_artifacts(run_id)}
     assert {"rollouts.parquet", "rollouts.json"} <= artifacts  # rollouts.json: MLflow's table view
     assert {m.step for m in client.get_metric_history(run_id, "adv/abs_mean/all_wrong")} == set(range(1, 9))
+    # the run's totals in MLflow: the sums over its steps, resumed or not
+    assert run.data.metrics["total/cost/completion_tokens"] == rollouts["completion_tokens"].sum()
+    assert run.data.metrics["total/time/step_s"] == pytest.approx(cost["time/step_s"].sum())
 
     # Checkpoints every 2 rollout steps, in Hugging Face format; once done, none keeps resume state.
     for step in (0, 2, 4, 6, 8):
@@ -360,6 +372,10 @@ def test_two_processes_with_groups_split_across_them(tmp_path, tmp_path_factory)
     assert len(rollouts) == 2 * 4 and sorted(rollouts["step"].unique()) == [1, 2]
     assert rollouts.groupby("step")["rank"].apply(list).tolist() == [[0, 0, 1, 1]] * 2
     assert set(rollouts["group"]) == {0} and rollouts["sample_idx"].tolist() == [0, 1, 2, 3] * 2
+    # the cost counts both processes' samples
+    for step, step_rows in rollouts.groupby("step"):
+        assert values[(step, "cost/completion_tokens")] == step_rows["completion_tokens"].sum()
+        assert values[(step, "cost/completions")] == 4 and values[(step, "cost/processes")] == 2
     for _, step_rows in rollouts.groupby("step"):
         expected = compute_advantages("lens", torch.tensor(step_rows["reward"].to_numpy()).view(1, 4),
                                       torch.tensor(step_rows["confidence"].to_numpy()).view(1, 4))

@@ -78,7 +78,7 @@ def test_embedded_dry_run_plans_the_whole_dag(workdir):
     assert counts["log_evals"] == runs
     # Table 2 (tab_ablation) is a main table only when its arms are in `algorithms`.
     ablation_table = {"lens_mixed_only", "lens_negative_only"} <= set(cfg["algorithms"])
-    assert counts["figure"] == 6 and counts["table"] == 3 + ablation_table and counts["report"] == 1
+    assert counts["figure"] == 8 and counts["table"] == 4 + ablation_table and counts["report"] == 1
     assert counts["mlflow_summary"] == 1
     # One config_file job per resolved config: runs, starts, the warm-up and synthetic sections, the merged one.
     assert counts["config_file"] == runs + len(cfg["seeds"]) + 3
@@ -89,6 +89,26 @@ def test_embedded_dry_run_plans_the_whole_dag(workdir):
     run_cfg = yaml.safe_load((workdir / path).read_text())
     assert run_cfg["model"]["path"] == "results/models/tiny_llama/warmup" and run_cfg["model"]["tiny"] is None
     assert run_cfg["algorithm"]["name"] == "lens" and run_cfg["seed"] == 1
+    shutil.rmtree(workdir / "results")
+
+
+def test_embedded_ablations_train_the_graded_control_as_arms(workdir):
+    """`grpo_shuffled/shuffle_frac-{q}` in ablation_algorithms: runs in arm folders, read by the ablations
+    scope's collect (--sweeps) and by nothing else (--algos)."""
+    cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    arms = [a for a in cfg["ablation_algorithms"] if "/" in a]
+    assert arms == [f"grpo_shuffled/shuffle_frac-{q}" for q in ("0.1", "0.25", "0.5")]
+    proc = snakemake(workdir, "-n", "-p", "ablations")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    trained = {(w["algo"], w["seed"]) for r, w in planned_jobs(proc.stdout) if r == "train"}
+    assert {(a, s) for a in arms for s in ("0", "1")} <= trained
+    assert "--out results/tidy/ablations/  --sweeps --algos grpo lens " in proc.stdout
+    assert "grpo_shuffled/shuffle_frac-0.5 > results/logs/analysis/ablations/collect.log" in proc.stdout
+    assert not (workdir / "results").exists()
+    path = "results/runs/tiny_llama/grpo_shuffled/shuffle_frac-0.25/seed0/config.yaml"
+    assert snakemake(workdir, "--cores", "1", path).returncode == 0
+    run_cfg = yaml.safe_load((workdir / path).read_text())
+    assert run_cfg["algorithm"]["name"] == "grpo_shuffled" and run_cfg["algorithm"]["shuffle_frac"] == 0.25
     shutil.rmtree(workdir / "results")
 
 
@@ -127,7 +147,7 @@ def test_paper_ablations_target(workdir):
     assert {"lens_mixed_only", "lens_negative_only", "nsr"} <= algos
     # the `ablations` scope's tidy tables, Table 2 and the leaderboard, and the report that waits for them
     assert {w["table"] for r, w in jobs if r == "table" and w["scope"] == "ablations/"} == {
-        "tab_ablation", "tab_leaderboard"}
+        "tab_ablation", "tab_leaderboard", "tab_cost"}
     assert {w["scope"] for r, w in jobs if r == "collect"} == {"", "ablations/"}
     assert job_counts(proc.stdout)["report"] == 1
     assert {(w["model"], w["seed"]) for r, w in jobs if r == "train"} == {
@@ -234,7 +254,7 @@ def finished(tmp_path_factory):
 
 
 FIGURES = ("fig_accuracy_by_level", "fig_training_curves", "fig_pass_at_k", "fig_negative_group_ratio",
-           "fig_weight_function", "fig_confident_mistakes")
+           "fig_weight_function", "fig_confident_mistakes", "fig_accuracy_vs_compute", "fig_training_dynamics")
 
 
 def test_end_to_end_writes_every_output_and_says_where(finished):
@@ -243,7 +263,7 @@ def test_end_to_end_writes_every_output_and_says_where(finished):
     assert (results / "REPORT.md").read_text().strip()
     for fig in FIGURES:
         assert (results / "figures" / f"{fig}.png").stat().st_size > 0
-    for tab in ("tab_pass_at_k", "tab_accuracy_by_level", "tab_confident_mistakes"):
+    for tab in ("tab_pass_at_k", "tab_accuracy_by_level", "tab_confident_mistakes", "tab_cost"):
         assert (results / "tables" / f"{tab}.md").exists()
     import pandas as pd
 

@@ -65,6 +65,8 @@ ABLATION_ALGOS = [a for a in CFG.ablation_algorithms if a not in ALGOS]
 # runs/{model}/lens/alpha-4/seed{seed}, so the rules' {algo} wildcard is the arm.
 SWEEPS = {arm: (algo, params) for arm, algo, params in CFG.sweep_variants()}
 SWEEP_ARMS = list(SWEEPS)
+# Arms among the ablation arms (`grpo_shuffled/shuffle_frac-0.25`: the graded control) resolve the same way.
+ARMS = {**SWEEPS, **{arm: (algo, params) for arm, algo, params in CFG.ablation_arms()}}
 SEEDS = list(CFG.seeds)
 SYNTH_DIR = f"{R}/data/synthetic"
 # The arms of each analysis scope: the main target's, and the optional targets' (subfolders of
@@ -110,7 +112,7 @@ def model_dir(model):
 def resolve(model, algo, seed):
     """lens.config's RunConfig; a model built here starts RL from its warm-up or stand-in directory.
     A sweep arm resolves as its algorithm with the swept value over the `algorithm:` section."""
-    algo, params = SWEEPS.get(algo, (algo, None))
+    algo, params = ARMS.get(algo, (algo, None))
     try:
         cfg = CFG.resolve(model, algo, seed, source=CONFIG_SOURCE, params=params)
     except ConfigError as err:
@@ -121,7 +123,7 @@ def resolve(model, algo, seed):
 
 
 RUNS = {(m, a, s): resolve(m, a, s) for m in MODELS for a in ALGOS + ABLATION_ALGOS + SWEEP_ARMS for s in SEEDS
-        if a not in ABLATION_ALGOS or (m in ABLATION_MODELS and s in ABLATION_SEEDS)}
+        if a in ALGOS or a in SWEEP_ARMS or (m in ABLATION_MODELS and s in ABLATION_SEEDS)}
 
 
 def scope_runs(scope):
@@ -242,8 +244,11 @@ def collect_only(wc):
     `ablations` scope under `ablation_models`/`ablation_seeds`): the runs folder holds them all."""
     if wc.scope != "ablations/":
         return ""
+    # Arms among the ablation arms live in sweep folders: read those (--sweeps), but only the scope's arms.
+    arms = [a for a in ABLATION_ALGOS if a in ARMS]
     return " ".join([*([f"--models {' '.join(ABLATION_MODELS)}"] if ABLATION_MODELS != MODELS else []),
-                     *([f"--seeds {' '.join(map(str, ABLATION_SEEDS))}"] if ABLATION_SEEDS != SEEDS else [])])
+                     *([f"--seeds {' '.join(map(str, ABLATION_SEEDS))}"] if ABLATION_SEEDS != SEEDS else []),
+                     *([f"--sweeps --algos {' '.join(SCOPE_ALGOS[wc.scope])}"] if arms else [])])
 
 
 # --------------------------------------------------------------------------------------------
