@@ -57,11 +57,13 @@ def compute(samples: pd.DataFrame, metrics: pd.DataFrame, benchmark: str | None,
 
 def plot(data: pd.DataFrame):
     bench = style.benchmark_label(data["benchmark"].iloc[0])
-    fig, panels = style.band_panels(data.assign(tokens_m=data["tokens"] / 1e6), "tokens_m", HEADLINE_SUBSETS)
+    # millions for GPU runs, thousands for the CPU's tiny ones (as tab_cost)
+    scale, unit = (1e6, "millions") if data["tokens"].max() >= 1e6 else (1e3, "thousands")
+    fig, panels = style.band_panels(data.assign(x=data["tokens"] / scale), "x", HEADLINE_SUBSETS)
     for ax, model, subset in panels:
         what = bench if subset == "all" else f"{bench}, {style.HARD_SUBSET_LABEL}"
         ax.set_title(f"{style.model_label(model)}: {what}")
-        ax.set_xlabel("completion tokens generated (millions)")
+        ax.set_xlabel(f"completion tokens generated ({unit})")
         ax.set_ylabel("accuracy (%)")
     return fig
 

@@ -120,6 +120,7 @@ SENSITIVITY_COLUMNS = [
     "model", "benchmark", "arm", "algo", "param", "value", "step", "n_seeds", "n_problems", "n_problems_hard",
     "acc", "acc_low", "acc_high", "hard", "hard_low", "hard_high",
     "diff", "diff_low", "diff_high", "p_value", "diff_hard", "diff_hard_low", "diff_hard_high", "p_value_hard",
+    "p_holm", "p_holm_hard",
     "first_value", "vs_first_hard", "vs_first_hard_low", "vs_first_hard_high", "p_value_vs_first",
     "delta_mixed", "delta_all_wrong"]
 
@@ -207,7 +208,12 @@ def sensitivity_summary(samples: pd.DataFrame, metrics: pd.DataFrame, benchmark:
             for gtype in ("mixed", "all_wrong"):
                 record[f"delta_{gtype}"] = changes.get((model, arm, gtype), np.nan)
             records.append(record)
-    return pd.DataFrame(records).reindex(columns=SENSITIVITY_COLUMNS)
+    data = pd.DataFrame(records).reindex(columns=SENSITIVITY_COLUMNS)
+    # One family per sweep (model, algorithm, parameter): its values' comparisons with GRPO, Holm-adjusted.
+    for raw, adjusted in (("p_value", "p_holm"), ("p_value_hard", "p_holm_hard")):
+        data[adjusted] = data.groupby(["model", "algo", "param"], dropna=False)[raw].transform(
+            lambda p: pd.Series(stats.holm(p.to_numpy(dtype=float)), index=p.index))
+    return data
 
 
 # --------------------------------------------------------------------------------------------

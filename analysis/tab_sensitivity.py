@@ -26,10 +26,12 @@ from analysis.summary import sensitivity_summary
 NAME = "tab_sensitivity"
 
 
-def _diff(mean: float, low: float, high: float, p: float) -> str:
+def _diff(mean: float, low: float, high: float, p: float, holm: float | None = None) -> str:
     if pd.isna(mean):
         return ""
-    return f"{style.fmt_signed(mean)} [{style.fmt_signed(low)}, {style.fmt_signed(high)}] (p {style.fmt_p(p)})"
+    adjusted = "" if holm is None or pd.isna(holm) else f", Holm {style.fmt_p(holm)}"
+    return (f"{style.fmt_signed(mean)} [{style.fmt_signed(low)}, {style.fmt_signed(high)}] "
+            f"(p {style.fmt_p(p)}{adjusted})")
 
 
 def _interval(mean: float, low: float, high: float) -> str:
@@ -48,8 +50,9 @@ def display_rows(data: pd.DataFrame, baseline: str) -> tuple[list[str], list[lis
                 f"{_diff(r.vs_first_hard, r.vs_first_hard_low, r.vs_first_hard_high, r.p_value_vs_first)}"
             rows.append([style.model_label(model) if i == 0 else "", style.arm_label(r.arm),
                          _interval(r.acc, r.acc_low, r.acc_high), _interval(r.hard, r.hard_low, r.hard_high),
-                         _diff(r.diff, r.diff_low, r.diff_high, r.p_value),
-                         _diff(r.diff_hard, r.diff_hard_low, r.diff_hard_high, r.p_value_hard), vs_first,
+                         _diff(r.diff, r.diff_low, r.diff_high, r.p_value, r.p_holm),
+                         _diff(r.diff_hard, r.diff_hard_low, r.diff_hard_high, r.p_value_hard, r.p_holm_hard),
+                         vs_first,
                          "" if pd.isna(r.delta_mixed) else f"{r.delta_mixed:.3f}",
                          "" if pd.isna(r.delta_all_wrong) else f"{r.delta_all_wrong:.3f}"])
     return header, rows, blocks
@@ -64,7 +67,8 @@ def build(args) -> list:
                "[95 % bootstrap interval over problems and seeds].")
     note = (f"Δ: accuracy minus {style.algo_label(args.baseline)}'s main runs (same model, seeds and problems) in "
             "points, paired bootstrap over problems, and over seeds when both ran the same ones [95 % interval] "
-            f"(two-sided p); vs smallest value: {style.HARD_SUBSET_LABEL} minus the sweep's smallest value's, paired "
+            "(two-sided p; Holm: adjusted across the sweep's values, one family per sweep and subset); vs smallest "
+            f"value: {style.HARD_SUBSET_LABEL} minus the sweep's smallest value's, paired "
             "the same way. mean abs(A − A_GRPO): mean change of the advantage against GRPO's on the same batch over "
             "the mixed and the all-wrong training groups of every rollout step and seed.")
     return style.write_table(data, args.out, NAME, header, rows, caption, note, "ll" + "r" * (len(header) - 2),

@@ -396,6 +396,12 @@ def test_sensitivity_table_values_by_hand(tmp_path):
     assert one["diff"] == pytest.approx(50 / 3) and four["diff"] == pytest.approx(125 / 3)
     assert one["diff_hard"] == pytest.approx(12.5) and four["diff_hard"] == pytest.approx(50.0)
     assert np.isnan(grpo["diff"]) and np.isnan(grpo["diff_hard"]) and np.isnan(one["vs_first_hard"])
+    # Holm across the sweep's two values, per subset; GRPO's row compares with nothing
+    from analysis.stats import holm
+
+    for raw, adjusted in (("p_value", "p_holm"), ("p_value_hard", "p_holm_hard")):
+        np.testing.assert_allclose([one[adjusted], four[adjusted]], holm([one[raw], four[raw]]))
+        assert np.isnan(grpo[adjusted])
     assert four["vs_first_hard"] == pytest.approx(37.5) and four["first_value"] == 1
     for r in (one, four):
         assert (r["diff_low"] <= r["diff"] <= r["diff_high"]
