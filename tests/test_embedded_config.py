@@ -69,9 +69,12 @@ def test_the_ablations_target_runs_every_other_arm_with_the_papers_rule(workflow
     from lens import algorithms
 
     # Every arm of lens.algorithms is trained by `make reproduce` or by `snakemake ablations`
-    # (the grpo_shuffled control included), and the LENS knobs keep the paper's values.
-    assert set(workflow.algorithms) | set(workflow.ablation_algorithms) == set(algorithms.ids())
+    # (the grpo_shuffled control included, with its graded arms), and the LENS knobs keep the paper's values.
+    plain = {a for a in workflow.ablation_algorithms if "/" not in a}
+    assert set(workflow.algorithms) | plain == set(algorithms.ids())
     assert "grpo_shuffled" in workflow.ablation_algorithms
+    graded = [(algo, params) for _, algo, params in workflow.ablation_arms()]
+    assert graded == [("grpo_shuffled", {"shuffle_frac": q}) for q in (0.1, 0.25, 0.5)]
     lens = workflow.resolve(next(iter(workflow.models)), "lens", workflow.seeds[0]).algorithm
     assert (lens.wrong_scale, lens.floor_factor, lens.negative_norm) == (1.0, 2.0, "demean")
 
