@@ -161,8 +161,11 @@ def _first_rollout(run: Path) -> pd.DataFrame | None:
     path = run / "rollouts.parquet"
     if not path.exists():
         return None
+    filters = [("step", "=", 1)]
+    if "gen_batch" in pq.read_schema(path).names:
+        filters.append(("gen_batch", "=", 0))  # dynamic sampling's refills are other prompts: its first batch compares
     frame = pq.read_table(path, columns=["step", "group", "sample_idx", "problem_id", "completion"],
-                          filters=[("step", "=", 1)]).to_pandas()
+                          filters=filters).to_pandas()
     return frame.sort_values(["group", "sample_idx"]).reset_index(drop=True) if len(frame) else None
 
 

@@ -14,6 +14,7 @@ from scipy.stats import t as student_t
 
 from analysis import paper_numbers, stats
 from analysis.summary import advantage_change
+from lens import algorithms
 from lens.metrics import in_subset
 
 # The paper's design for the power statement (Appendix D.1 and Table 1 of the paper): seeds, the Level 4-5 problems of
@@ -142,19 +143,22 @@ def divergent_power(samples: pd.DataFrame, metrics: pd.DataFrame, model: str, ba
     """What a run of `n_seeds` seeds per arm resolves for an arm that changes training.
 
     From data that contain such divergence: every arm (controls aside) whose advantages move by at
-    least MOVES_TRAINING of GRPO's, each with its per-seed differences to the baseline. Their seed-to-seed
+    least MOVES_TRAINING of GRPO's, and dynamic sampling (GRPO's advantages on other batches), each with its per-seed differences to the baseline. Their seed-to-seed
     variance is pooled over the arms ((S_a - 1) degrees of freedom each; one arm's 2 seeds alone give 1,
     which is no estimate), and the MDD uses t quantiles at the pooled degrees of freedom. The per-seed
     difference holds the problems' sampling noise too, so nothing else is added. None without such arms."""
     change = training_change(metrics)
     arms, squares, df = [], 0.0, 0
     for algo in sorted(samples.loc[samples["model"] == model, "algo"].unique()):
-        if algo == baseline or algo.split("/")[0] in CONTROLS or change.get((model, algo), 0.0) < MOVES_TRAINING:
+        base = algo.split("/")[0]
+        # Dynamic sampling keeps GRPO's rule but changes the batches it applies to: it always leaves the path.
+        moves = change.get((model, algo), 0.0) >= MOVES_TRAINING or bool(algorithms.get(base).gen_batches)
+        if algo == baseline or base in CONTROLS or not moves:
             continue
         d = seed_differences(samples, model, algo, baseline)
         if d is None or len(d) < 2:
             continue
-        arms.append({"algo": algo, "diffs": d.tolist(), "change": float(change[(model, algo)])})
+        arms.append({"algo": algo, "diffs": d.tolist(), "change": float(change.get((model, algo), 0.0))})
         squares += float(((d - d.mean()) ** 2).sum())
         df += len(d) - 1
     if df == 0:

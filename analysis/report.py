@@ -28,8 +28,9 @@ import pandas as pd
 
 from analysis import collect, paper_numbers, power, stats, style
 from analysis.collect import TidyError, pick_benchmark, read_eval_samples, read_train_metrics
-from analysis.summary import GROUP_TYPES, advantage_change, diff_id
+from analysis.summary import GROUP_TYPES, advantage_change, diff_id, run_costs
 from analysis.tab_confident_mistakes import zero_advantage_groups
+from lens import algorithms
 from lens.metrics import HARD_SUBSET, subset_key
 
 PACKAGES = ("numpy", "pandas", "pyarrow", "matplotlib", "torch", "transformers", "trl", "accelerate",
@@ -551,6 +552,36 @@ def graded_control_lines(tables: Path) -> list[str]:
     return [*lines, ""]
 
 
+def dynamic_sampling_lines(ablation_tidy: Path) -> list[str]:
+    """REPORT.md's reading of the dynamic-sampling arms: generation batches per rollout, how often the cap left
+    slots without an informative group, and the generated tokens against GRPO's."""
+    try:
+        metrics = read_train_metrics(ablation_tidy)
+    except TidyError:
+        return []
+    dynamic = [a for a in metrics["algo"].unique() if algorithms.get(a.split("/")[0]).gen_batches]
+    rows = metrics[metrics["algo"].isin(dynamic) & metrics["metric"].isin(["dynamic/gen_batches",
+                                                                           "dynamic/filled_frac"])]
+    if rows.empty:
+        return []
+    costs = run_costs(metrics).groupby(["model", "algo"])["completion_tokens"].mean()
+    lines = ["### Dynamic sampling", "",
+             "DAPO's dynamic sampling trains only on groups with mixed rewards: it samples the next rollouts' "
+             "prompts until the rollout's quota of such groups is met or the cap on generation batches is "
+             "reached, and then trains on the informative groups it found (docs/training.md, \"Dynamic "
+             "sampling\"). Its extra generation counts in its cost above.", ""]
+    for (model, algo), part in rows.groupby(["model", "algo"], sort=True):
+        wide = part.pivot_table(index=["seed", "step"], columns="metric", values="value")
+        ratio = costs.get((model, algo), float("nan")) / costs.get((model, "grpo"), float("nan"))
+        lines.append(
+            f"- {style.model_label(model)}, {style.algo_label(algo)}: {wide['dynamic/gen_batches'].mean():.2f} "
+            f"generation batches per rollout (at most {int(wide['dynamic/gen_batches'].max())}); "
+            f"{100 * (wide['dynamic/filled_frac'] > 0).mean():.0f} % of rollouts reached the cap short of "
+            f"informative groups, leaving {100 * wide['dynamic/filled_frac'].mean():.0f} % of all slots unused; "
+            f"{ratio:.2f}x GRPO's generated tokens.")
+    return [*lines, ""]
+
+
 def zero_advantage_lines(tidy: Path, treatment: str) -> list[str]:
     """How many of the treatment's recorded all-wrong groups got zero advantages, and why."""
     try:
@@ -702,6 +733,7 @@ def build_report(tidy: Path, figures: Path, tables: Path, out: Path, config: str
         figure("ablations/fig_leaderboard")
         table("ablations/tab_leaderboard")
         md += graded_control_lines(tables)
+        md += dynamic_sampling_lines(Path(tidy) / "ablations")
         figure("ablations/fig_accuracy_vs_compute")
         table("ablations/tab_cost")
         figure("ablations/fig_training_dynamics")

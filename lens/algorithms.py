@@ -49,6 +49,9 @@ PARAMS: dict[str, Param] = {
     "shuffle_frac": Param(float, 1.0, "grpo_shuffled: share q of groups whose advantages are shuffled, each group "
                                       "independently; the others keep GRPO's (1: every group, a control that must "
                                       "lose; smaller q: a graded effect)"),
+    "max_gen_batches": Param(int, 3, "grpo_dynamic: generation batches of B prompts a rollout may take, the first "
+                                     "included (verl's max_num_gen_batches); at the cap it trains on the "
+                                     "informative groups found (lens.dynamic)"),
 }
 TRL_LOSS_TYPES = ("grpo", "dr_grpo")
 
@@ -73,6 +76,9 @@ class Algorithm:
     # Its function also takes `seed` (an int, not a PARAM): lens.trainer passes one per rollout,
     # derived from the run seed and the step, so a run's draws are reproducible.
     seeded: bool = False
+    # DAPO's dynamic sampling (lens.dynamic): the PARAM capping a rollout's generation batches. lens.trainer
+    # then refills each rollout with informative groups; such an algorithm also sets drop_filtered.
+    gen_batches: str | None = None
     # Tables with a fixed row for this id (listed as "not run" when absent): table name -> row.
     tables: Mapping[str, int] = field(default_factory=dict)
     paper: str = ""  # where its definition comes from
@@ -118,6 +124,10 @@ ALGORITHMS: dict[str, Algorithm] = {
         "grpo_shuffled_advantages", ("eps", "std", "shuffle_frac"), False, "GRPO (shuffled advantages)", "#44AA99",
         "<", seeded=True, paper="this suite's control arm: GRPO's advantages permuted within a share q of the groups "
                                 "(shuffle_frac; q = 1 by default: every group)"),
+    "grpo_dynamic": Algorithm(
+        "grpo_advantages", ("eps", "std"), False, "GRPO + dynamic sampling", "#332288", ">", drop_filtered=True,
+        gen_batches="max_gen_batches",
+        paper="Yu et al. 2025, DAPO (arXiv:2503.14476), dynamic sampling; verl algorithm.filter_groups"),
 }
 
 
@@ -149,6 +159,12 @@ def own_params(algo: str, values: Mapping[str, Any]) -> dict[str, Any]:
     return {name: values[name] for name in get(algo).params if name in values}
 
 
+def read_params(algo: str) -> tuple[str, ...]:
+    """Every PARAM `algo` reads: its advantage function's, its clipping pair's and its sampling cap's."""
+    spec = get(algo)
+    return (*spec.params, *(spec.clip or ()), *((spec.gen_batches,) if spec.gen_batches else ()))
+
+
 def clip_epsilons(algo: str, params: Mapping[str, Any], clip_eps: float) -> tuple[float, float]:
     """(lower, upper) PPO clip epsilons: the algorithm's own, else `clip_eps` on both sides."""
     spec = get(algo)
@@ -164,11 +180,13 @@ def check() -> list[str]:
     for algo, spec in ALGORITHMS.items():
         if algo != algo.lower() or not algo.isidentifier():
             problems.append(f"{algo}: ids are lowercase identifiers")
-        unknown = [p for p in (*spec.params, *(spec.clip or ())) if p not in PARAMS]
+        unknown = [p for p in read_params(algo) if p not in PARAMS]
         if unknown:
             problems.append(f"{algo}: unknown parameter(s) {unknown}; declared: {list(PARAMS)}")
         if spec.loss_type not in TRL_LOSS_TYPES:
             problems.append(f"{algo}: loss_type {spec.loss_type!r} not in {TRL_LOSS_TYPES}")
+        if spec.gen_batches and not spec.drop_filtered:
+            problems.append(f"{algo}: dynamic sampling leaves its filler groups out of the loss mean: set drop_filtered")
         if not (spec.label and spec.color.startswith("#") and spec.marker):
             problems.append(f"{algo}: needs a label, a #rrggbb colour and a marker")
     for what in ("label", "color", "marker"):

@@ -386,9 +386,9 @@ class WorkflowConfig:
         return out
 
 
-# Which AlgorithmConfig fields each algorithm reads: its advantage function's parameters and its
-# clipping parameters (lens.algorithms); the others are reset to defaults in resolved run configs.
-_ALGO_PARAMS = {algo: (*spec.params, *(spec.clip or ())) for algo, spec in algorithms.ALGORITHMS.items()}
+# Which AlgorithmConfig fields each algorithm reads (lens.algorithms.read_params: its advantage function's
+# parameters, clipping pair and sampling cap); the others are reset to defaults in resolved run configs.
+_ALGO_PARAMS = {algo: algorithms.read_params(algo) for algo in algorithms.ALGORITHMS}
 
 
 # Sweep runs live at results/runs/{model}/{algo}/{param}-{value}/seed{seed}: one folder per value
@@ -496,6 +496,8 @@ def _check(cfg: Any, source: str) -> None:
             fail("algorithm.wrong_scale", "must be >= 0")
         if not 0 <= cfg.shuffle_frac <= 1:
             fail("algorithm.shuffle_frac", "must be in [0, 1] (the share of groups whose advantages are shuffled)")
+        if cfg.max_gen_batches < 1:
+            fail("algorithm.max_gen_batches", "must be >= 1 (generation batches per rollout, the first included)")
     if isinstance(cfg, DatasetConfig) and cfg.name not in DATASETS:
         fail("name", f"unknown dataset {cfg.name!r}; valid: {list(DATASETS)}")
     if isinstance(cfg, DatasetConfig):

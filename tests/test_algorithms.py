@@ -28,6 +28,15 @@ def test_table_is_consistent():
     assert algorithms.check() == []
 
 
+def test_dynamic_sampling_must_leave_its_fillers_out_of_the_mean(monkeypatch):
+    import dataclasses
+
+    broken = dataclasses.replace(algorithms.ALGORITHMS["grpo_dynamic"], drop_filtered=False)
+    monkeypatch.setitem(algorithms.ALGORITHMS, "grpo_dynamic", broken)
+    assert algorithms.check() == ["grpo_dynamic: dynamic sampling leaves its filler groups out of the loss mean: "
+                                  "set drop_filtered"]
+
+
 @pytest.mark.parametrize("algo", list(algorithms.ALGORITHMS))
 def test_every_entry_has_its_function_with_exactly_its_own_parameters(algo):
     from lens import objective
@@ -58,7 +67,7 @@ def test_everything_derives_from_the_table():
     assert {f.name for f in dataclasses.fields(config.AlgorithmConfig)} == {"name", *algorithms.PARAMS}
     assert config.AlgorithmConfig() == config.AlgorithmConfig(**{k: p.default for k, p in algorithms.PARAMS.items()})
     for algo, spec in algorithms.ALGORITHMS.items():
-        assert set(config._ALGO_PARAMS[algo]) == {*spec.params, *(spec.clip or ())}
+        assert set(config._ALGO_PARAMS[algo]) == {*spec.params, *(spec.clip or ()), *filter(None, [spec.gen_batches])}
         assert trainer.needs_confidence(algo) is spec.reads_confidence is (algo in config.LENS_FAMILY)
         assert trainer.trl_loss_type(algo) == spec.loss_type
         assert (style.algo_label(algo), style.algo_color(algo), style.algo_marker(algo)) == \
@@ -74,6 +83,9 @@ def test_config_errors_name_key_and_file():
         parse(RunConfig, raw, source="run.yaml")
     raw["algorithm"] = {"name": "lens", "floor_factor": 1.0}
     with pytest.raises(ConfigError, match=r"run\.yaml: algorithm\.floor_factor: must be > 1"):
+        parse(RunConfig, raw, source="run.yaml")
+    raw["algorithm"] = {"name": "grpo_dynamic", "max_gen_batches": 0}
+    with pytest.raises(ConfigError, match=r"run\.yaml: algorithm\.max_gen_batches: must be >= 1"):
         parse(RunConfig, raw, source="run.yaml")
     raw["algorithm"] = {"name": "lens", "wrong_scale": -0.5}
     with pytest.raises(ConfigError, match=r"run\.yaml: algorithm\.wrong_scale: must be >= 0"):

@@ -220,6 +220,16 @@ def test_seed_pairing_compares_every_arms_first_rollout(tmp_path):
         {"model": MODEL, "seed": 0, "arms": "grpo lens", "compared": 2, "shared": True},
         {"model": MODEL, "seed": 1, "arms": "grpo lens", "compared": 2, "shared": False},
     ]
+    # Dynamic sampling's records: step 1's refill batch holds other prompts; its first batch is what compares.
+    lens0 = runs / MODEL / "lens" / "seed0" / "rollouts.parquet"
+    first = pd.read_parquet(lens0).assign(gen_batch=0, dropped=False)
+    refill = first[first["step"] == 1].assign(gen_batch=1, group=lambda f: f["group"] + 2, problem_id="p9")
+    pd.concat([first, refill]).to_parquet(lens0, index=False)
+    collect.collect(runs, tmp_path / "tidy1")
+    assert collect.read_seed_pairing(tmp_path / "tidy1")["shared"].tolist() == [True, False]
+    pd.concat([first, refill.assign(gen_batch=0)]).to_parquet(lens0, index=False)  # were it the first batch
+    collect.collect(runs, tmp_path / "tidy1b")
+    assert collect.read_seed_pairing(tmp_path / "tidy1b")["shared"].tolist() == [False, False]
     # One arm with records: nothing to compare.
     (runs / MODEL / "lens" / "seed0" / "rollouts.parquet").unlink()
     collect.collect(runs, tmp_path / "tidy2")

@@ -283,7 +283,7 @@ def test_every_parameter_an_algorithm_reads_can_be_swept(tmp_path):
         for param in algorithms.PARAMS:
             default = algorithms.PARAMS[param].default
             sweep = {"algorithm": algo, "parameter": param, "values": [default]}
-            reads = param in (*spec.params, *(spec.clip or ()))
+            reads = param in algorithms.read_params(algo)
             if not reads:
                 with pytest.raises(ConfigError, match=rf"sweeps\[0\].parameter: {algo} does not read '{param}'"):
                     parse(WorkflowConfig, {**raw, "sweeps": [sweep]}, source="w.yaml")

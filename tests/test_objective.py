@@ -80,6 +80,8 @@ EXAMPLE_EXPECTED = {
     # GRPO shuffled, seed 0 (the default): the generator draws permutation [2, 1, 3, 0] for the first
     # group (test_grpo_shuffled_permutes_grpo_within_each_group), so the correct answer's 1.5 lands on sample 3.
     "grpo_shuffled": [[GRPO_MIXED[i] for i in (2, 1, 3, 0)], ZEROS, ZEROS],
+    # Dynamic sampling changes which groups a rollout holds (lens.dynamic), not the rule: GRPO's advantages.
+    "grpo_dynamic": [GRPO_MIXED, ZEROS, ZEROS],
 }
 
 
@@ -785,6 +787,8 @@ def reference_advantages(algo, rewards, confidence, alpha=0.25, eps=1e-6, std="s
                          wrong_scale=1.0, floor_factor=2.0, negative_norm="demean"):
     if algo == "grpo_shuffled":
         algo = "grpo"  # the same values per group, permuted: the test compares sorted rows
+    if algo == "grpo_dynamic":
+        algo = "grpo"  # GRPO's rule; dynamic sampling chooses the groups (lens.dynamic, tests/test_dynamic.py)
     out = []
     for r, p_raw in zip(rewards, confidence):
         g = len(r)

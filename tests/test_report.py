@@ -402,3 +402,31 @@ def test_what_a_run_resolves_for_an_arm_that_changes_training(tmp_path):
     assert "NSR (−25.0 / +25.0), W-REINFORCE (+0.0 / +50.0)" in text and "35.4 points on 2 degrees" in text
     assert "2.5 points: 1570 seeds" in text
     assert "not estimated" in " ".join(report.divergent_power_lines(tmp_path / "none", "grpo"))
+
+
+def test_dynamic_sampling_leaves_the_shared_path_and_is_read_in_the_report(tmp_path):
+    # grpo_dynamic's advantages are GRPO's on its own batches (delta 0), yet its batches differ: it counts as an
+    # arm that changes training. Per-seed differences -0.25, +0.25: SD 0.354 on 1 degree of freedom.
+    samples = _arm_samples({("grpo", 0): (2, 2), ("grpo", 1): (2, 2), ("grpo_dynamic", 0): (1, 1),
+                            ("grpo_dynamic", 1): (3, 3)})
+    steps = {("grpo", 1): (1, 0.0, 100), ("grpo", 2): (1, 0.0, 100),
+             ("grpo_dynamic", 1): (1, 0.0, 100), ("grpo_dynamic", 2): (3, 0.5, 300)}
+    metrics = pd.DataFrame([{"model": "m", "algo": a, "seed": s, "step": step, "metric": name, "value": v}
+                            for (a, step), (batches, filled, tokens) in steps.items() for s in (0, 1)
+                            for name, v in (("groups/mixed_frac", 1.0), ("adv/grpo_abs_mean/mixed", 1.0),
+                                            ("adv/delta_vs_grpo/mixed", 0.0), ("cost/completion_tokens", tokens),
+                                            *((("dynamic/gen_batches", batches), ("dynamic/filled_frac", filled))
+                                              if a == "grpo_dynamic" else ()))])
+    p = power.divergent_power(samples, metrics, "m", "grpo", n_seeds=2)
+    assert [a["algo"] for a in p["arms"]] == ["grpo_dynamic"] and p["df"] == 1
+    assert p["sd"] == pytest.approx(np.sqrt(0.125))
+    tidy = tmp_path / "ablations"
+    tidy.mkdir()
+    metrics.to_parquet(tidy / "train_metrics.parquet")
+    text = "\n".join(report.dynamic_sampling_lines(tidy))
+    # batches (1 + 3) / 2 = 2.00, max 3; half the rollouts filled, 25 % of the slots; tokens 400 / 200 = 2.00x
+    assert ("GRPO + dynamic sampling: 2.00 generation batches per rollout (at most 3); 50 % of rollouts reached "
+            "the cap short of informative groups, leaving 25 % of all slots unused; 2.00x GRPO's generated "
+            "tokens.") in text
+    metrics[metrics["algo"] == "grpo"].to_parquet(tidy / "train_metrics.parquet")
+    assert report.dynamic_sampling_lines(tidy) == []

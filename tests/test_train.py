@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import os
 import shutil
@@ -429,19 +431,25 @@ def test_sigkill_of_one_rank_ends_the_job_and_the_same_command_resumes(tmp_path,
     assert len(client.search_runs([client.get_run(run_id).info.experiment_id])) == 1
 
 
-def _prompt_order(run_dir: Path) -> list[list[str]]:
-    """The prompts of each rollout step, in group order (rollouts.parquet)."""
+def _prompt_order(run_dir: Path, gen_batch: int = 0) -> list[list[str]]:
+    """The prompts of each rollout step's generation batch `gen_batch`, in group order (rollouts.parquet); [] for
+    a step that generated no such batch."""
     rollouts = pd.read_parquet(run_dir / "rollouts.parquet").sort_values(["step", "group", "sample_idx"])
-    return [list(frame.drop_duplicates("group")["problem_id"]) for _, frame in rollouts.groupby("step")]
+    return [list(frame[frame["gen_batch"] == gen_batch].drop_duplicates("group")["problem_id"])
+            for _, frame in rollouts.groupby("step")]
 
 
 def test_resume_in_a_later_epoch_replays_the_uninterrupted_prompt_order(tmp_path, tmp_path_factory):
     """6 problems, 2 per rollout: an epoch is 3 rollout steps and the run 12 (4 epochs). Killed after step 7's
     checkpoint (epoch 2), the same command must train steps 8-12 on the prompts the uninterrupted run trains
-    on. TRL's own sampler would replay epoch 0's shuffle from a fresh generator there (lens.trainer.RunSampler)."""
+    on. TRL's own sampler would replay epoch 0's shuffle from a fresh generator there (lens.trainer.RunSampler).
+    The run is grpo_dynamic's (dynamic sampling, at most 2 generation batches a rollout): its refills read the
+    same order (the next rollout's prompts), before and after the resume."""
     problems = [dict(p, id=f"e{i}") for i, p in enumerate(PROBLEMS[:6])]
     cfg = tiny_cfg(tmp_path, problems, rollout_steps=12, save_every=1, updates_per_rollout=1, prompts_per_update=2,
                    max_new_tokens=16)
+    cfg = dataclasses.replace(cfg, algorithm=dataclasses.replace(cfg.algorithm, name="grpo_dynamic",
+                                                                 max_gen_batches=2))
     whole = tiny_run(tmp_path, tmp_path_factory, cfg, name="whole")
     done = subprocess.run(whole.python(), cwd=REPO, env=whole.env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -460,6 +468,11 @@ def test_resume_in_a_later_epoch_replays_the_uninterrupted_prompt_order(tmp_path
     resumed_from = json.loads((run.run_dir / "done").read_text())["resumed_from"]
     assert 7 <= resumed_from < 12  # it resumed inside epoch 2 or 3, not from the start
     assert _prompt_order(run.run_dir) == order
+    # Each refill holds the next rollout's prompts, in both runs (step 12's: the order's next pass).
+    for run_dir in (whole.run_dir, run.run_dir):
+        refills = _prompt_order(run_dir, gen_batch=1)
+        assert any(refills[:-1]), "no rollout refilled: the test proves nothing about the refills' order"
+        assert all(refill in ([], following) for refill, following in zip(refills, order[1:]))
     # The logged epoch counts passes over the data (3 rollout steps each), not the sampler's one iteration.
     metrics = read_metrics(run.run_dir / "train_metrics.parquet").query("metric == 'epoch'")
     assert dict(zip(metrics["step"], metrics["value"].round(6)))[6] == 2.0
