@@ -186,7 +186,8 @@ def check() -> list[str]:
         if spec.loss_type not in TRL_LOSS_TYPES:
             problems.append(f"{algo}: loss_type {spec.loss_type!r} not in {TRL_LOSS_TYPES}")
         if spec.gen_batches and not spec.drop_filtered:
-            problems.append(f"{algo}: dynamic sampling leaves its filler groups out of the loss mean: set drop_filtered")
+            problems.append(f"{algo}: dynamic sampling leaves its filler groups out of the loss mean: "
+                            "set drop_filtered")
         if not (spec.label and spec.color.startswith("#") and spec.marker):
             problems.append(f"{algo}: needs a label, a #rrggbb colour and a marker")
     for what in ("label", "color", "marker"):
