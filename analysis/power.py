@@ -144,9 +144,10 @@ def divergent_power(samples: pd.DataFrame, metrics: pd.DataFrame, model: str, ba
 
     From data that contain such divergence: every arm (controls aside) whose advantages move by at
     least MOVES_TRAINING of GRPO's, and dynamic sampling (GRPO's advantages on other batches), each with its
-    per-seed differences to the baseline. Their seed-to-seed variance is pooled over the arms ((S_a - 1) degrees of freedom each; one arm's 2 seeds alone give 1,
-    which is no estimate), and the MDD uses t quantiles at the pooled degrees of freedom. The per-seed
-    difference holds the problems' sampling noise too, so nothing else is added. None without such arms."""
+    per-seed differences to the baseline. Their seed-to-seed variance is pooled over the arms ((S_a - 1)
+    degrees of freedom each; one arm's 2 seeds alone give 1, which is no estimate), and the MDD uses t
+    quantiles at the pooled degrees of freedom. The per-seed difference holds the problems' sampling noise
+    too, so nothing else is added. None without such arms."""
     change = training_change(metrics)
     arms, squares, df = [], 0.0, 0
     for algo in sorted(samples.loc[samples["model"] == model, "algo"].unique()):

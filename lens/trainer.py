@@ -47,9 +47,9 @@ where the advantages come from. Differences from TRL's GRPO, in the order they h
 Rollout records: the first and every `records_every`-th rollout step, one row per sampled completion
 (ROLLOUT_COLUMNS: the completion, its reward, confidence, group type, the advantage the loss used and
 GRPO's on the same batch, its generation batch and whether dynamic sampling dropped its group), gathered
-across processes and handed to `record_sink` on the main process (lens.train writes them to the run's rollouts.parquet). TRL's own completions log
-(`log_completions`) gets the same advantages in place of TRL's, plus confidence and grpo_advantage
-columns, so a user who turns it on sees what the loss used.
+across processes and handed to `record_sink` on the main process (lens.train writes them to the run's
+rollouts.parquet). TRL's own completions log (`log_completions`) gets the same advantages in place of
+TRL's, plus confidence and grpo_advantage columns, so a user who turns it on sees what the loss used.
 
 Per rollout it logs, through TRL's metrics (so they reach every logger): groups/*_frac,
 adv/nonzero_frac, confidence/{correct,wrong}_mean, adv/abs_mean/{type}, and GRPO's advantages on
