@@ -240,8 +240,17 @@ def test_rehearsal_end_to_end(tmp_path):
     assert ablations.returncode == 0, (ablations.stdout + ablations.stderr)[-4000:]
     table = pd.read_csv(results / "tables" / "ablations" / "tab_ablation.csv")
     arms = {"grpo", "lens", "lens_mixed_only", "lens_negative_only", "nsr", "w_reinforce", "dr_grpo", "ngrpo",
-            "uniform_negative", "reinforce_rej"}
+            "uniform_negative", "reinforce_rej", "grpo_dynamic"}
     assert set(table["algo"]) == arms
+    # Dynamic sampling on 2 processes with a straddling group: it trained only on mixed groups, counted
+    # every generated batch (48 completions each) and stayed within the paper's cap of 3 batches.
+    dynamic = results / "runs" / "llama31_8b_instruct" / "grpo_dynamic" / "seed0"
+    records = pd.read_parquet(dynamic / "rollouts.parquet")
+    assert (records.loc[~records["dropped"], "group_type"] == "mixed").all()
+    batches = records.groupby("step")["gen_batch"].nunique()
+    cost = pd.read_parquet(dynamic / "train_metrics.parquet").pivot(index="step", columns="metric", values="value")
+    assert cost["dynamic/gen_batches"].tolist() == batches.tolist() and batches.max() <= 3
+    assert cost["cost/completions"].tolist() == (48 * batches).tolist()
     board = pd.read_csv(results / "tables" / "ablations" / "tab_leaderboard.csv")
     # ablation_models/ablation_seeds: the extra arms trained on the Llama stand-in's seed 0 only, and the
     # ablations' tables compare them with the main arms' runs of that model and seed only
