@@ -18,15 +18,8 @@ import sys
 import pandas as pd
 
 from analysis import style
-from analysis.collect import (
-    TidyError,
-    per_problem,
-    pick_benchmark,
-    read_eval_samples,
-    read_train_metrics,
-    seed_problem_matrix,
-)
-from analysis.summary import HEADLINE_SUBSETS, cumulative_tokens, headline_subsets, seed_summary
+from analysis.collect import TidyError, read_eval_samples, read_train_metrics
+from analysis.summary import HEADLINE_SUBSETS, accuracy_curves, cumulative_tokens
 
 NAME = "fig_accuracy_vs_compute"
 COLUMNS = ["model", "benchmark", "subset", "algo", "step", "tokens", "n_seeds", "n_problems", "mean", "ci_low",
@@ -38,21 +31,12 @@ def compute(samples: pd.DataFrame, metrics: pd.DataFrame, benchmark: str | None,
     tokens = cumulative_tokens(metrics).groupby(["model", "algo", "step"])["tokens"].mean()
     if tokens.empty:
         raise TidyError("no run logged cost/completion_tokens: train it with this version of lens.train")
-    benchmark, rows = pick_benchmark(samples, benchmark)
-    problems = per_problem(rows)
-    problems["accuracy"] = problems["c"] / problems["n"]
-    records = []
-    for subset, part in headline_subsets(problems):
-        for (model, algo, step), group in part.groupby(["model", "algo", "step"], sort=True):
-            if (model, algo, step) not in tokens.index:  # a run trained before costs were logged
-                continue
-            matrix, _, _ = seed_problem_matrix(group, "accuracy")
-            records.append({"model": model, "benchmark": benchmark, "subset": subset, "algo": algo,
-                            "step": int(step), "tokens": float(tokens[model, algo, step]),
-                            **seed_summary(matrix, n_boot, seed)})
-    if not records:
-        raise TidyError(f"no evaluated step of {benchmark!r} has a cumulative token count")
-    return pd.DataFrame(records, columns=COLUMNS)
+    curves = accuracy_curves(samples, benchmark, n_boot, seed)
+    # a run trained before costs were logged has no token count: left out
+    curves = curves.join(tokens, on=["model", "algo", "step"], how="inner")
+    if curves.empty:
+        raise TidyError(f"no evaluated step of {benchmark or 'the benchmark'!r} has a cumulative token count")
+    return curves[COLUMNS].reset_index(drop=True)
 
 
 def plot(data: pd.DataFrame):

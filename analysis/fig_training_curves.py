@@ -17,24 +17,14 @@ import sys
 import pandas as pd
 
 from analysis import style
-from analysis.collect import per_problem, pick_benchmark, seed_problem_matrix
-from analysis.summary import HEADLINE_SUBSETS, headline_subsets, seed_summary
+from analysis.summary import CURVE_COLUMNS, HEADLINE_SUBSETS, accuracy_curves
 
 NAME = "fig_training_curves"
-COLUMNS = ["model", "benchmark", "subset", "algo", "step", "n_seeds", "n_problems", "mean", "ci_low", "ci_high"]
+COLUMNS = CURVE_COLUMNS
 
 
 def compute(samples: pd.DataFrame, benchmark: str | None, n_boot: int, seed: int) -> pd.DataFrame:
-    benchmark, rows = pick_benchmark(samples, benchmark)
-    problems = per_problem(rows)
-    problems["accuracy"] = problems["c"] / problems["n"]
-    records = []
-    for subset, part in headline_subsets(problems):
-        for (model, algo, step), group in part.groupby(["model", "algo", "step"], sort=True):
-            matrix, _, _ = seed_problem_matrix(group, "accuracy")
-            records.append({"model": model, "benchmark": benchmark, "subset": subset, "algo": algo,
-                            "step": int(step), **seed_summary(matrix, n_boot, seed)})
-    return pd.DataFrame(records, columns=COLUMNS)
+    return accuracy_curves(samples, benchmark, n_boot, seed)[COLUMNS]
 
 
 def plot(data: pd.DataFrame):

@@ -3,7 +3,8 @@
 `seed_summary` turns one arm's (seeds, problems) score matrix into the mean over seeds, the spread
 of the per-seed means and a 95 % bootstrap interval over seeds and problems (analysis.stats), in %;
 `headline_subsets` splits per-problem rows into the whole set and the Level 4-5 subset
-(lens.metrics); `pass_at_k_summary` is the Pass@k table that analysis.fig_pass_at_k plots and
+(lens.metrics); `accuracy_curves` is the accuracy at every evaluated step that analysis.fig_training_curves
+and fig_accuracy_vs_compute plot; `pass_at_k_summary` is the Pass@k table that analysis.fig_pass_at_k plots and
 analysis.tab_pass_at_k, tab_ablation and tab_leaderboard print; `advantage_change` is the
 share-weighted mean |A - A_GRPO| per group type from the training metrics (REPORT.md, the
 sensitivity table); `sensitivity_summary` is what analysis.tab_sensitivity prints and
@@ -51,6 +52,25 @@ def seed_summary(matrix: np.ndarray, n_boot: int, seed: int) -> dict:
 def headline_subsets(problems: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     """(subset, rows) for the whole set and the Level 4-5 subset of per-problem (or per-sample) rows."""
     return [("all", problems), (HARD_SUBSET, problems[in_subset(problems["level"]).to_numpy()])]
+
+
+CURVE_COLUMNS = ["model", "benchmark", "subset", "algo", "step", "n_seeds", "n_problems", "mean", "ci_low",
+                 "ci_high"]
+
+
+def accuracy_curves(samples: pd.DataFrame, benchmark: str | None, n_boot: int, seed: int) -> pd.DataFrame:
+    """One row per (subset, model, algo, evaluated step): accuracy in % (per problem the share of its samples
+    correct; mean over seeds) and its 95 % bootstrap interval over seeds and problems (CURVE_COLUMNS)."""
+    benchmark, rows = pick_benchmark(samples, benchmark)
+    problems = per_problem(rows)
+    problems["accuracy"] = problems["c"] / problems["n"]
+    records = []
+    for subset, part in headline_subsets(problems):
+        for (model, algo, step), group in part.groupby(["model", "algo", "step"], sort=True):
+            matrix, _, _ = seed_problem_matrix(group, "accuracy")
+            records.append({"model": model, "benchmark": benchmark, "subset": subset, "algo": algo,
+                            "step": int(step), **seed_summary(matrix, n_boot, seed)})
+    return pd.DataFrame(records).reindex(columns=CURVE_COLUMNS)
 
 
 def pass_at_k_summary(samples: pd.DataFrame, benchmark: str | None, ks, n_boot: int, seed: int,
