@@ -431,7 +431,8 @@ def divergent_power_lines(ablation_tidy: Path, baseline: str) -> list[str]:
             f"- **An arm that changes training, {style.model_label(model)}** (what this run resolves for a new "
             f"method): minimum detectable difference **{100 * p['mdd']:.1f} points** with {n_seeds} seeds per arm. "
             f"Estimated from the arms whose advantages move by {100 * power.MOVES_TRAINING:.0f} % of {b}'s or more "
-            f"(controls aside), per-seed Level 4-5 differences to {b}: {arms}. Their seed-to-seed SD is pooled over "
+            f"and dynamic sampling (GRPO's rule on other batches), controls aside; per-seed Level 4-5 differences to "
+            f"{b}: {arms}. Their seed-to-seed SD is pooled over "
             f"those arms: {100 * p['sd']:.1f} points on {p['df']} degrees of freedom (one arm's 2 seeds give 1, "
             f"which is no estimate), and the MDD uses t quantiles at {p['df']} degrees of freedom. Seeds per arm "
             f"for a minimum detectable difference of {need} (normal approximation; more seeds are one config "
@@ -569,7 +570,8 @@ def dynamic_sampling_lines(ablation_tidy: Path) -> list[str]:
              "DAPO's dynamic sampling trains only on groups with mixed rewards: it samples the next rollouts' "
              "prompts until the rollout's quota of such groups is met or the cap on generation batches is "
              "reached, and then trains on the informative groups it found (docs/training.md, \"Dynamic "
-             "sampling\"). Its extra generation counts in its cost above.", ""]
+             "sampling\"). Its extra generation counts in its cost (the cost table below) and in the leaderboard's "
+             "difference at equal generated tokens.", ""]
     for (model, algo), part in rows.groupby(["model", "algo"], sort=True):
         wide = part.pivot_table(index=["seed", "step"], columns="metric", values="value")
         ratio = costs.get((model, algo), float("nan")) / costs.get((model, "grpo"), float("nan"))
@@ -577,7 +579,7 @@ def dynamic_sampling_lines(ablation_tidy: Path) -> list[str]:
             f"- {style.model_label(model)}, {style.algo_label(algo)}: {wide['dynamic/gen_batches'].mean():.2f} "
             f"generation batches per rollout (at most {int(wide['dynamic/gen_batches'].max())}); "
             f"{100 * (wide['dynamic/filled_frac'] > 0).mean():.0f} % of rollouts reached the cap short of "
-            f"informative groups, leaving {100 * wide['dynamic/filled_frac'].mean():.0f} % of all slots unused; "
+            f"informative groups, leaving {100 * wide['dynamic/filled_frac'].mean():.1f} % of all slots unused; "
             f"{ratio:.2f}x GRPO's generated tokens.")
     return [*lines, ""]
 

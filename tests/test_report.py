@@ -426,7 +426,7 @@ def test_dynamic_sampling_leaves_the_shared_path_and_is_read_in_the_report(tmp_p
     text = "\n".join(report.dynamic_sampling_lines(tidy))
     # batches (1 + 3) / 2 = 2.00, max 3; half the rollouts filled, 25 % of the slots; tokens 400 / 200 = 2.00x
     assert ("GRPO + dynamic sampling: 2.00 generation batches per rollout (at most 3); 50 % of rollouts reached "
-            "the cap short of informative groups, leaving 25 % of all slots unused; 2.00x GRPO's generated "
+            "the cap short of informative groups, leaving 25.0 % of all slots unused; 2.00x GRPO's generated "
             "tokens.") in text
     metrics[metrics["algo"] == "grpo"].to_parquet(tidy / "train_metrics.parquet")
     assert report.dynamic_sampling_lines(tidy) == []
