@@ -103,6 +103,9 @@ class DatasetConfig:
     # Deterministic subset of at most this many problems per (level, subject) cell: a small
     # subset that still has every level and subject (applied before `limit`).
     limit_per_level_subject: int | None = None
+    # Samples per problem of this evaluation set at every step it is evaluated (AIME's avg@32); None:
+    # evaluation.n_samples (and intermediate_n_samples between the first and last step).
+    n_samples: int | None = None
 
     @property
     def id(self) -> str:
@@ -501,7 +504,7 @@ def _check(cfg: Any, source: str) -> None:
     if isinstance(cfg, DatasetConfig) and cfg.name not in DATASETS:
         fail("name", f"unknown dataset {cfg.name!r}; valid: {list(DATASETS)}")
     if isinstance(cfg, DatasetConfig):
-        for key in ("limit", "limit_per_level_subject"):
+        for key in ("limit", "limit_per_level_subject", "n_samples"):
             if getattr(cfg, key) is not None and getattr(cfg, key) < 1:
                 fail(key, "must be >= 1 (or null for no limit)")
     if isinstance(cfg, ModelConfig) and cfg.path is None and cfg.tiny is None:

@@ -24,6 +24,7 @@ import os
 import random
 import re
 import socket
+import string
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -182,9 +183,10 @@ def _pick_file(path: Path, name: str) -> Path:
 
 
 def _record(row: dict, source: str) -> dict:
-    """A checked row in the shared schema; extra keys (e.g. worked `solution`s) are dropped."""
+    """A checked row in the shared schema; extra keys (e.g. worked `solution`s) are dropped, except
+    `answer_tol` (an absolute tolerance of the gold, lens.answer_formats), kept where a row has one."""
     level = row.get("level")
-    return {
+    record = {
         "id": str(row["id"]),
         "problem": str(row["problem"]),
         "answer": str(row["answer"]),
@@ -192,6 +194,9 @@ def _record(row: dict, source: str) -> dict:
         "subject": row.get("subject"),
         "source": row.get("source") or source,
     }
+    if row.get("answer_tol") not in (None, ""):
+        record["answer_tol"] = float(row["answer_tol"])
+    return record
 
 
 def _read_math(path: Path, ds: DatasetConfig) -> list[Row]:
@@ -219,6 +224,29 @@ def numina_row(index: int, row: dict) -> dict:
 def _read_numina(path: Path, ds: DatasetConfig) -> list[Row]:
     rows = _read_jsonl(_pick_file(path, f"{ds.split}.jsonl"))
     return [(where, numina_row(i, row)) for i, (where, row) in enumerate(rows)]
+
+
+def _read_aime24(path: Path, ds: DatasetConfig) -> list[Row]:
+    return _read_jsonl(_pick_file(path, "aime24.jsonl"))
+
+
+def _read_aime25(path: Path, ds: DatasetConfig) -> list[Row]:
+    return _read_jsonl(_pick_file(path, "aime25.jsonl"))
+
+
+def _read_amc23(path: Path, ds: DatasetConfig) -> list[Row]:
+    return [(where, {**row, "answer": integer_answer(row.get("answer"))})
+            for where, row in _read_jsonl(_pick_file(path, "amc23.jsonl"))]
+
+
+def _read_minerva(path: Path, ds: DatasetConfig) -> list[Row]:
+    return _read_jsonl(_pick_file(path, "minerva_math.jsonl"))
+
+
+def _read_olympiadbench(path: Path, ds: DatasetConfig) -> list[Row]:
+    # `error` is the gold's absolute tolerance (one row: 4.2 with error 1e-1)
+    return [(where, {**row, "answer_tol": row.get("error")})
+            for where, row in _read_jsonl(_pick_file(path, "olympiadbench_math_en.jsonl"))]
 
 
 def _read_synthetic(path: Path, ds: DatasetConfig) -> list[Row]:
@@ -284,6 +312,71 @@ def _hub_math500(ds: DatasetConfig) -> list[Row]:
     return [(f"hub dataset {ds.path!r} (test) row {i}",
              {"id": r["unique_id"], "problem": r["problem"], "answer": r["answer"], "level": _level(r["level"]),
               "subject": r["subject"], "source": "MATH-500"}) for i, r in enumerate(rows)]
+
+
+def integer_answer(value: Any) -> Any:
+    """An integral answer as the shared copies write it: `27.0` -> `27`, AIME's `025` -> `25`; any
+    other value unchanged (the gold rule then judges it)."""
+    try:
+        number = float(str(value).strip())
+    except (TypeError, ValueError):
+        return value
+    return str(int(number)) if number.is_integer() else value
+
+
+# Hand repairs of three OlympiadBench answers, as in the shared copy (its data README): a trailing
+# period, a stray variable name, a malformed pair of answers.
+OLYMPIADBENCH_REPAIRS = {1970: "(-\\infty, 0) \\cup\\{1\\}", 2045: "(0,4]", 2349: "221,8"}
+
+
+def olympiadbench_answer(source_id: int, final_answer: Sequence[str]) -> str:
+    """OlympiadBench's `final_answer` (a list of one string) -> the shared copy's `answer`: the
+    surrounding and inner `$` removed (`$69$,$84$` -> `69,84`), and the three hand repairs."""
+    if source_id in OLYMPIADBENCH_REPAIRS:
+        return OLYMPIADBENCH_REPAIRS[source_id]
+    return ", ".join(a.strip().strip("$").replace("$", "").strip() for a in final_answer)
+
+
+def _hub_rows(ds: DatasetConfig, split: str, *args) -> list[tuple[str, int, dict]]:
+    return [(f"hub dataset {ds.path!r} ({split}) row {i}", i, dict(r))
+            for i, r in enumerate(_hub_load(ds, ds.path, *args, split=split))]
+
+
+def _hub_aime24(ds: DatasetConfig) -> list[Row]:
+    # HuggingFaceH4/aime_2024: id (60..89, as the local copy's), problem, solution, answer, url, year
+    return [(where, {"id": f"aime24-{r.get('id', i)}", "problem": r["problem"], "solution": r.get("solution", ""),
+                     "answer": integer_answer(r.get("answer")), "level": None, "subject": None})
+            for where, i, r in _hub_rows(ds, "train")]
+
+
+def _hub_aime25(ds: DatasetConfig) -> list[Row]:
+    # math-ai/aime25: problem, answer (rows 0-14 AIME I, 15-29 AIME II, as the local copy)
+    return [(where, {"id": f"aime25-{i}", "problem": r["problem"], "answer": integer_answer(r.get("answer")),
+                     "level": None, "subject": None})
+            for where, i, r in _hub_rows(ds, "test")]
+
+
+def _hub_amc23(ds: DatasetConfig) -> list[Row]:
+    # math-ai/amc23 (Qwen2.5-Math's set): id, question, answer as a float (27.0)
+    return [(where, {"id": f"amc23-{r.get('id', i)}", "problem": r.get("problem", r.get("question")),
+                     "answer": integer_answer(r.get("answer")), "level": None, "subject": None})
+            for where, i, r in _hub_rows(ds, "test")]
+
+
+def _hub_minerva(ds: DatasetConfig) -> list[Row]:
+    # math-ai/minervamath: question, answer (the boxed answer of the solution); `type`, the course, if present
+    return [(where, {"id": f"minerva-{r.get('idx', i)}", "problem": r.get("problem", r.get("question")),
+                     "answer": r.get("answer"), "level": None, "subject": r.get("type")})
+            for where, i, r in _hub_rows(ds, "test")]
+
+
+def _hub_olympiadbench(ds: DatasetConfig) -> list[Row]:
+    # Hothan/OlympiadBench, subset OE_TO_maths_en_COMP (open-ended, text-only, English maths): id,
+    # question, final_answer (a list of one string), error, subfield, ...
+    return [(where, {"id": f"olympiadbench-{r['id']}", "problem": r["question"],
+                     "answer": olympiadbench_answer(int(r["id"]), r.get("final_answer") or []),
+                     "answer_tol": r.get("error"), "level": None, "subject": r.get("subfield")})
+            for where, i, r in _hub_rows(ds, "train", "OE_TO_maths_en_COMP")]
 
 
 def unwrap_dapo_prompt(text: str) -> str:
@@ -358,31 +451,80 @@ def normalize_text(text: str) -> str:
     return _IGNORED.sub("", _SPACING_CMDS.sub("", text.replace(_LINE_BREAK, "\x00")))
 
 
+# The second rule compares texts lowercased, without whitespace, ASCII punctuation or `$` (the data
+# README's normalisation): the shorter one, at least PREFIX_MIN_CHARS long, is the start of the
+# longer, compared over at most PREFIX_CHARS characters. Copies that rewrite or extend the question's
+# last sentence ("... give the value of k + m") keep the statement's start; below PREFIX_MIN_CHARS a
+# start is a formula (`compute 3+4` and `compute 34` agree once punctuation is gone).
+PREFIX_CHARS = 80
+PREFIX_MIN_CHARS = 40
+_PREFIX_IGNORED = re.compile("[\\s" + re.escape(string.punctuation) + "]")
+
+
+def prefix_text(text: str) -> str:
+    """The text the prefix rule compares (`PREFIX_CHARS` above)."""
+    return _PREFIX_IGNORED.sub("", text.lower())
+
+
+class _Starts:
+    """The evaluation texts of one set, indexed for the prefix rule: heads[L] holds the first L
+    characters of every text at least L long, whole[L] every text exactly L long (PREFIX_CHARS: the
+    first PREFIX_CHARS characters of every longer text too)."""
+
+    def __init__(self, texts):
+        span = range(PREFIX_MIN_CHARS, PREFIX_CHARS + 1)
+        self.heads = {n: set() for n in span}
+        self.whole = {n: set() for n in span}
+        for t in map(prefix_text, texts):
+            for n in range(PREFIX_MIN_CHARS, min(len(t), PREFIX_CHARS) + 1):
+                self.heads[n].add(t[:n])
+            if len(t) >= PREFIX_MIN_CHARS:
+                self.whole[min(len(t), PREFIX_CHARS)].add(t[:PREFIX_CHARS])
+
+    def match(self, text: str) -> bool:
+        t = prefix_text(text)
+        cap = min(len(t), PREFIX_CHARS)
+        if cap < PREFIX_MIN_CHARS:
+            return False
+        # an evaluation text at least as long starting with t, or a shorter one that t starts with
+        return t[:cap] in self.heads[cap] or any(t[:n] in self.whole[n] for n in range(PREFIX_MIN_CHARS, cap))
+
+
 def decontaminate(
     train: Sequence[dict], eval_sets: Mapping[str, Sequence[dict]] | Sequence[Sequence[dict]]
 ) -> tuple[list[dict], dict]:
-    """Drop training problems whose normalised text equals any evaluation problem's.
+    """Drop training problems that are an evaluation problem, by either of two rules:
+
+    - ``exact``: the same text ignoring formatting (`normalize_text`);
+    - ``prefix``: after lowercasing and dropping whitespace, ASCII punctuation and `$`, the shorter
+      text (at least PREFIX_MIN_CHARS = 40 characters) starts the longer, compared over at most
+      PREFIX_CHARS = 80 characters: the data README's prefix-80 rule with a floor on short texts.
 
     Returns (kept problems in their original order, report) where the report holds n_before,
     n_after, n_dropped, dropped_by_benchmark {name: count} (a problem found in several benchmarks
-    counts for each) and dropped_ids.
+    counts for each), dropped_by_rule {name: {"exact": n, "prefix": n}} (a problem caught by both
+    rules counts as exact) and dropped_ids.
     """
     if not isinstance(eval_sets, Mapping):
         eval_sets = {f"eval{i}": s for i, s in enumerate(eval_sets)}
     keys = {name: {normalize_text(p["problem"]) for p in probs} for name, probs in eval_sets.items()}
+    starts = {name: _Starts(p["problem"] for p in probs) for name, probs in eval_sets.items()}
     kept, dropped_ids = [], []
     by_benchmark = {name: 0 for name in keys}
+    by_rule = {name: {"exact": 0, "prefix": 0} for name in keys}
     for p in train:
         norm = normalize_text(p["problem"])
-        hits = [name for name, k in keys.items() if norm in k]
+        hits = {name: "exact" for name, k in keys.items() if norm in k}
+        hits.update({name: "prefix" for name, s in starts.items() if name not in hits and s.match(p["problem"])})
         if hits:
             dropped_ids.append(p["id"])
-            for name in hits:
+            for name, rule in hits.items():
                 by_benchmark[name] += 1
+                by_rule[name][rule] += 1
         else:
             kept.append(p)
     report = {"n_before": len(train), "n_after": len(kept), "n_dropped": len(dropped_ids),
-              "dropped_by_benchmark": by_benchmark, "dropped_ids": dropped_ids}
+              "dropped_by_benchmark": by_benchmark, "dropped_by_rule": by_rule, "dropped_ids": dropped_ids}
     return kept, report
 
 
@@ -423,7 +565,8 @@ def training_problems(cfg: RunConfig) -> tuple[list[dict], dict]:
         problems, dec = decontaminate(problems, eval_sets)
         report.update(dec)
     else:
-        report.update({"n_after": len(problems), "n_dropped": 0, "dropped_by_benchmark": {}, "dropped_ids": []})
+        report.update({"n_after": len(problems), "n_dropped": 0, "dropped_by_benchmark": {}, "dropped_by_rule": {},
+                       "dropped_ids": []})
     return problems, report
 
 

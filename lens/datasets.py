@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from lens.answer_formats import FORMATS
+
 # The data report's key for rows without a usable gold answer (a training set's drop count).
 NO_GOLD = "no_gold"
 
@@ -79,6 +81,9 @@ class Dataset:
     filters: tuple[str, ...] = ()  # FILTERS applied in order to every row, local and hub alike
     split_in_label: bool = False  # several splits in use: "MATH train" / "MATH test"
     paper: str = ""
+    # How answers are compared (lens.answer_formats.FORMATS; docs/evaluation.md): Math-Verify's rules
+    # ("math"), or a format's own rules for numbers with units, tolerances and sets
+    answer_format: str = "math"
 
 
 DATASETS: dict[str, Dataset] = {
@@ -102,6 +107,28 @@ DATASETS: dict[str, Dataset] = {
         filters=("answer_not_gradable", "proof_question", "multiple_choice", "problem_not_valid",
                  "solution_not_valid"),
         paper="Li et al. 2024 (Project Numina); LENS paper Tables 2-3 training data"),
+    # The benchmarks RLVR papers report beside MATH (evaluation only; no levels). Local copies and their
+    # provenance: ../shared/data/README.md. Hub ids: the copies the RLVR repositories load.
+    "aime24": Dataset(
+        "AIME 2024", "_read_aime24", "_hub_aime24", "HuggingFaceH4/aime_2024",
+        "../shared/data/aime/aime24.jsonl", ("id", "problem"),
+        paper="AIME 2024 I and II (30 problems); reported by DAPO, Dr. GRPO, open-r1 (avg@32)"),
+    "aime25": Dataset(
+        "AIME 2025", "_read_aime25", "_hub_aime25", "math-ai/aime25",
+        "../shared/data/aime/aime25.jsonl", ("id", "problem"),
+        paper="AIME 2025 I and II (30 problems)"),
+    "amc23": Dataset(
+        "AMC 2023", "_read_amc23", "_hub_amc23", "math-ai/amc23",
+        "../shared/data/amc/amc23.jsonl", ("id", "problem"),
+        paper="AMC 12 2023, 40 problems as free response (Qwen2.5-Math's evaluation set)"),
+    "minerva": Dataset(
+        "Minerva Math", "_read_minerva", "_hub_minerva", "math-ai/minervamath",
+        "../shared/data/minerva/minerva_math.jsonl", ("id", "problem"),
+        paper="Lewkowycz et al. 2022, OCWCourses (272 problems)", answer_format="minerva"),
+    "olympiadbench": Dataset(
+        "OlympiadBench", "_read_olympiadbench", "_hub_olympiadbench", "Hothan/OlympiadBench",
+        "../shared/data/olympiadbench/olympiadbench_math_en.jsonl", ("id", "problem"),
+        paper="He et al. 2024, open-ended text-only English maths (675 problems)", answer_format="olympiadbench"),
     "synthetic": Dataset(
         "synthetic", "_read_synthetic", None, None, "the directory written by the synthetic data rule",
         ("id", "problem"), split_in_label=True, paper="this suite's embedded benchmark (lens.synthetic)"),
@@ -164,6 +191,8 @@ def check() -> list[str]:
             problems.append(f"{name}: {NO_GOLD} applies to every dataset; do not list it as a filter")
         if (spec.hub_reader is None) != (spec.hub_id is None):
             problems.append(f"{name}: a hub reader and a hub id go together")
+        if spec.answer_format not in FORMATS:
+            problems.append(f"{name}: unknown answer_format {spec.answer_format!r}")
         if "answer" in spec.fields:
             problems.append(f"{name}: `answer` is checked by the gold rule ({NO_GOLD}), not as a field")
     labels = [spec.label for spec in DATASETS.values()]

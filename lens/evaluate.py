@@ -41,6 +41,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from lens import datasets as dataset_table
+from lens.answer_formats import spec_for
 from lens.config import ConfigError, DatasetConfig, RunConfig, load_run_config
 from lens.data import DataError, evaluation_sets, first_answer, format_prompt, load_problems, stop_strings
 from lens.metrics import HARD_SUBSET, subset_key, summarize
@@ -183,12 +185,17 @@ def weights_stamp(checkpoint: str) -> str | None:
     return hashlib.sha256("\n".join(stats).encode()).hexdigest()[:16]
 
 
+def samples_per_problem(cfg: RunConfig, ds: DatasetConfig) -> int:
+    """The set's own `n_samples` when it has one, else evaluation.n_samples (what --n-samples sets)."""
+    return ds.n_samples or cfg.evaluation.n_samples
+
+
 def _fingerprint(cfg: RunConfig, checkpoint: str, ds: DatasetConfig, problems: list[dict]) -> dict:
     ev = cfg.evaluation
     ids = hashlib.sha256("\n".join(p["id"] for p in problems).encode()).hexdigest()[:16]
     return {"checkpoint": str(checkpoint), "weights": weights_stamp(checkpoint), "benchmark": ds.id,
             "n_problems": len(problems), "problem_ids_sha": ids,
-            "n_samples": ev.n_samples, "temperature": ev.temperature, "top_p": ev.top_p,
+            "n_samples": samples_per_problem(cfg, ds), "temperature": ev.temperature, "top_p": ev.top_p,
             "max_new_tokens": ev.max_new_tokens, "engine": ev.engine, "seed": cfg.seed,
             "seeds": "per problem" if ev.engine == "vllm" else "per chunk",
             "chunk_problems": ev.batch_size, "prompt": cfg.model.prompt}
@@ -226,6 +233,8 @@ def evaluate_benchmark(cfg: RunConfig, ds: DatasetConfig, sampler_factory, check
     from lens.rewards import grade_batch
 
     ev = cfg.evaluation
+    n_samples = samples_per_problem(cfg, ds)
+    answer_format = dataset_table.get(ds.name).answer_format
     # Subsets (`limit`, `limit_per_level_subject`) are drawn with a fixed seed, not the run's: every
     # model, algorithm and seed is evaluated on the same problems, which the paired statistics need.
     problems = load_problems(ds, seed=EVAL_SUBSET_SEED)
@@ -262,7 +271,7 @@ def evaluate_benchmark(cfg: RunConfig, ds: DatasetConfig, sampler_factory, check
     written = 0
     sample_bar = tqdm(total=len(problems), initial=sum(len(chunks[i]) for i in done), desc=f"{ds.id} sampling",
                       unit="problem", file=sys.stderr)
-    grade_bar = tqdm(total=len(problems) * ev.n_samples, initial=sum(len(chunks[i]) for i in done) * ev.n_samples,
+    grade_bar = tqdm(total=len(problems) * n_samples, initial=sum(len(chunks[i]) for i in done) * n_samples,
                      desc=f"{ds.id} grading", unit="answer", file=sys.stderr)
     try:
         for i in todo:
@@ -271,7 +280,7 @@ def evaluate_benchmark(cfg: RunConfig, ds: DatasetConfig, sampler_factory, check
             chunk = chunks[i]
             prompts = [format_prompt(p["problem"], cfg.model.prompt, getattr(sampler, "tokenizer", None))
                        for p in chunk]
-            outputs = sampler.sample(prompts, ev.n_samples, _chunk_seed(cfg.seed, i),
+            outputs = sampler.sample(prompts, n_samples, _chunk_seed(cfg.seed, i),
                                      problem_seeds=[problem_seed(cfg.seed, ds.id, p["id"]) for p in chunk])
             sample_bar.update(len(chunk))
             rows = []
@@ -279,13 +288,13 @@ def evaluate_benchmark(cfg: RunConfig, ds: DatasetConfig, sampler_factory, check
                 for j, (text, n_tokens, reason) in enumerate(outs):
                     rows.append({"problem_id": p["id"], "level": p["level"], "subject": p["subject"], "sample_idx": j,
                                  "completion_tokens": n_tokens, "finish_reason": reason, "completion": text,
-                                 "answer": p["answer"]})
+                                 "answer": p["answer"], "spec": spec_for(answer_format, p)})
             scores = grade_batch([first_answer(r["completion"], cfg.model.prompt) for r in rows],
-                                 [r["answer"] for r in rows],
+                                 [r["answer"] for r in rows], specs=[r["spec"] for r in rows],
                                  timeout_s=ev.grade_timeout_s, progress=grade_bar.update)
             for r, s in zip(rows, scores):
                 r["correct"] = int(s)
-                del r["answer"]
+                del r["answer"], r["spec"]
             frame = _typed(pd.DataFrame(rows))
             _write_atomic(parts / f"chunk_{i:05d}.parquet", lambda p: frame.to_parquet(p, index=False))
             written += 1
@@ -310,7 +319,7 @@ def evaluate_benchmark(cfg: RunConfig, ds: DatasetConfig, sampler_factory, check
     _write_atomic(out_dir / "completions.jsonl", write_texts)
     summary = summarize(samples, ev.pass_k)
     summary.update({
-        "benchmark": ds.id, "checkpoint": str(checkpoint), "n_samples_per_problem": ev.n_samples,
+        "benchmark": ds.id, "checkpoint": str(checkpoint), "n_samples_per_problem": n_samples,
         "temperature": ev.temperature, "top_p": ev.top_p, "max_new_tokens": ev.max_new_tokens,
         "finish_reason/length_frac": float((samples["finish_reason"] == "length").mean()),
         "completion_tokens/mean": float(samples["completion_tokens"].mean()),

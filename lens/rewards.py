@@ -34,7 +34,10 @@ import logging
 import multiprocessing as mp
 import re
 import threading
+from typing import NamedTuple
 
+from lens import answer_formats
+from lens.answer_formats import DEFAULT, AnswerSpec
 from lens.deadline import cpu_count, guarded, run_pool
 
 DEFAULT_TIMEOUT_S = 5.0
@@ -255,26 +258,72 @@ def _gold_text(gold: str) -> str:
 # --------------------------------------------------------------------------------------------
 # One item
 # --------------------------------------------------------------------------------------------
-def _parse_gold(gold: str) -> list:
-    return _extract(_gold_text(gold))
+class _Gold(NamedTuple):
+    """A gold answer parsed once for its format (lens.answer_formats)."""
+
+    parsed: list  # Math-Verify's parse of the normalised gold ([] when it cannot parse it)
+    number: tuple[float, float] | None  # (value, absolute tolerance) when compared as a number
+    text: str  # the normalised gold: compared as text when Math-Verify cannot parse it
+    spec: AnswerSpec
 
 
-def _grade_parsed(gold_parsed: list, completion: str) -> float:
+def _parse_gold(gold: str, spec: AnswerSpec = DEFAULT) -> _Gold:
+    # the tolerance reads the gold as written (`1.6e-19`, before normalising to 1.6 \\times 10^{-19}):
+    # Math-Verify's own comparison rounds to 6 decimals, so every tiny number would equal every other
+    number = answer_formats.numeric_tolerance(str(gold), spec)
+    text = answer_formats.normalize(str(gold), spec.format)
+    return _Gold([] if number else _extract(_gold_text(text)), number, text, spec)
+
+
+def _squash(text: str) -> str:
+    """Text compared when Math-Verify cannot parse the gold: no whitespace, `$`, \\left/\\right."""
+    return re.sub(r"\\left|\\right|[\s$]", "", text)
+
+
+def _number_of(pred: list) -> float | None:
+    """The numeric value of an extracted prediction (a sympy number, or a one-element set of one)."""
+    import sympy
+
+    for value in pred:
+        if isinstance(value, str):
+            number = answer_formats.plain_number(value)
+            if number is not None:
+                return number
+            continue
+        if isinstance(value, (sympy.FiniteSet, sympy.Tuple)) and len(value.args) == 1:
+            value = value.args[0]
+        try:
+            if isinstance(value, sympy.Basic) and not value.free_symbols:
+                number = complex(value.evalf())
+                if number.imag == 0:
+                    return number.real
+        except (TypeError, ValueError, AttributeError):
+            continue
+    return None
+
+
+def _grade_parsed(gold: _Gold, completion: str) -> float:
     from math_verify import verify
 
-    if not gold_parsed or not isinstance(completion, str):
+    if not isinstance(completion, str):
         return 0.0
-    text = completion[-MAX_COMPLETION_CHARS:]
+    text = answer_formats.normalize(completion[-MAX_COMPLETION_CHARS:], gold.spec.format)
+    if gold.number is not None:
+        value = _number_of(_extract(text))
+        return 1.0 if value is not None and answer_formats.within(value, *gold.number) else 0.0
+    if not gold.parsed:
+        box = last_boxed(text)
+        return 1.0 if box is not None and gold.text.strip() and _squash(box) == _squash(gold.text) else 0.0
     pred = _extract(text)
-    if pred and verify(gold_parsed, pred, timeout_seconds=None):
+    if pred and verify(gold.parsed, pred, timeout_seconds=None):
         return 1.0
-    if _is_multi_answer(gold_parsed):
+    if _is_multi_answer(gold.parsed):
         # A gold with several answers ("-2, 1") is often written with one box per answer, as MATH's
         # own solutions do; then the boxes together are the answer (the gold is a set, order-free).
         boxes = boxed_contents(text)
         if len(boxes) > 1:
             pred = _extract("\\boxed{" + ", ".join(boxes) + "}")
-            if pred and verify(gold_parsed, pred, timeout_seconds=None):
+            if pred and verify(gold.parsed, pred, timeout_seconds=None):
                 return 1.0
     return 0.0
 
@@ -287,12 +336,13 @@ def _is_multi_answer(gold_parsed: list) -> bool:
 
 
 def _grade_items(items, send=None, *, timeout_s: float, gold_cache: dict) -> list[tuple[int, float]]:
-    """Grade (idx, gold, completion) triples in this process under per-item deadlines."""
+    """Grade (idx, gold, completion, spec) items in this process under per-item deadlines."""
     out = []
-    for idx, gold, completion in items:
-        if gold not in gold_cache:
-            gold_cache[gold] = guarded(_parse_gold, gold, timeout_s=timeout_s, default=[])
-        score = guarded(_grade_parsed, gold_cache[gold], completion, timeout_s=timeout_s, default=0.0)
+    for idx, gold, completion, spec in items:
+        if (gold, spec) not in gold_cache:
+            unparsed = _Gold([], None, "", spec)  # a gold that runs out of time grades every answer 0.0
+            gold_cache[gold, spec] = guarded(_parse_gold, gold, spec, timeout_s=timeout_s, default=unparsed)
+        score = guarded(_grade_parsed, gold_cache[gold, spec], completion, timeout_s=timeout_s, default=0.0)
         if send is not None:
             send((idx, score))
         out.append((idx, score))
@@ -318,7 +368,7 @@ def _warm_up() -> None:
 
 
 def _grade_pool(items: list, timeout_s: float, n_workers: int, progress=None) -> dict[int, float]:
-    """Grade (idx, gold, completion) items in forked workers; each worker parses each gold once
+    """Grade (idx, gold, completion, spec) items in forked workers; each worker parses each gold once
     (the gold cache below is copied empty into every worker at its fork)."""
     _warm_up()
     work = functools.partial(_grade_items, timeout_s=timeout_s, gold_cache={})
@@ -336,19 +386,25 @@ def grade_batch(
     timeout_s: float = DEFAULT_TIMEOUT_S,
     workers: int | None = None,
     progress=None,
+    specs: list[AnswerSpec] | None = None,
 ) -> list[float]:
     """1.0/0.0 per (completion, gold) pair: does the completion's final answer equal the gold answer?
 
     Never raises for any completion (non-strings included) and never runs much past `timeout_s` per
     item. `workers`: processes for a pooled batch (default: all cores; 1 forces in-process grading
     in the main thread). `progress`: optional callable given the number of items just graded.
+    `specs`: one lens.answer_formats.AnswerSpec per pair (default: MATH's rules for every pair).
     """
     if len(completions) != len(golds):
         raise ValueError(f"grade_batch: {len(completions)} completions but {len(golds)} golds")
+    if specs is not None and len(specs) != len(golds):
+        raise ValueError(f"grade_batch: {len(specs)} answer specs for {len(golds)} golds")
     n = len(completions)
     if n == 0:
         return []
-    items = [(i, str(g), c if isinstance(c, str) else "") for i, (c, g) in enumerate(zip(completions, golds))]
+    specs = specs if specs is not None else [DEFAULT] * n
+    items = [(i, str(g), c if isinstance(c, str) else "", spec or DEFAULT)
+             for i, (c, g, spec) in enumerate(zip(completions, golds, specs))]
     n_workers = cpu_count() if workers is None else max(1, workers)
     main_thread = threading.current_thread() is threading.main_thread()
     use_pool = not main_thread or (n >= POOL_MIN_ITEMS and n_workers > 1)
@@ -362,16 +418,16 @@ def grade_batch(
             return [s for _, s in sorted(scored)]
         # Neither signals nor children available (a thread inside a daemonic worker): no deadline
         # can be enforced, so grade only what cannot run long (short boxed answers).
-        return [_grade_unguarded(g, c) for _, g, c in items]
+        return [_grade_unguarded(g, c, spec) for _, g, c, spec in items]
     results = _grade_pool(items, timeout_s, max(1, min(n_workers, n)), progress)
     return [results.get(i, 0.0) for i in range(n)]
 
 
-def _grade_unguarded(gold: str, completion: str) -> float:
+def _grade_unguarded(gold: str, completion: str, spec: AnswerSpec = DEFAULT) -> float:
     box = last_boxed(completion)
     if box is None or len(box) > 200 or "^" in box or "!" in box or len(completion) > 20_000:
         return 0.0
     try:
-        return _grade_parsed(_parse_gold(gold), completion)
+        return _grade_parsed(_parse_gold(gold, spec), completion)
     except Exception:  # noqa: BLE001
         return 0.0

@@ -355,14 +355,38 @@ def test_decontaminate_by_hand():
     assert [p["id"] for p in kept] == ["t1", "t2"] and report["dropped_by_benchmark"] == {"eval0": 1}
 
 
+LONG = ("Two numbers are independently selected from the set of positive integers less than or equal to 5. "
+        "What is the probability")  # 90 characters once normalised
+
+
+def test_prefix_rule_by_hand():
+    train = [{"id": "reworded_end", "problem": LONG + " that their sum is odd? Give m + n."},
+             {"id": "punctuation", "problem": LONG.upper().replace(".", " ;") + " of anything else?"},
+             {"id": "short_start", "problem": "Find all pairs (k, n) of positive integers for which 7^k - 3^n "
+                                              "divides k^4 + n^2. Please give the sum of k + n."},
+             {"id": "too_short", "problem": "Compute $34$."},
+             {"id": "differs_early", "problem": LONG.replace("5", "6") + " that their sum is odd?"}]
+    evals = {"set": [{"problem": LONG + " that their product is even?"},
+                     {"problem": "Find all pairs $(k, n)$ of positive integers for which $7^{k}-3^{n}$ divides "
+                                 "$k^{4}+n^{2}$."},  # 55 characters normalised: the start of short_start
+                     {"problem": "Compute $3+4$."}]}  # "compute34" too, but under PREFIX_MIN_CHARS
+    kept, report = decontaminate(train, evals)
+    assert report["dropped_ids"] == ["reworded_end", "punctuation", "short_start"]
+    assert [p["id"] for p in kept] == ["too_short", "differs_early"]
+    assert report["dropped_by_rule"] == {"set": {"exact": 0, "prefix": 3}}
+    assert lens_data.PREFIX_MIN_CHARS == 40 and lens_data.PREFIX_CHARS == 80
+
+
 @needs_data
-def test_math_train_vs_test_finds_exactly_the_four_known_duplicates():
+def test_math_train_vs_test_exact_rule_finds_exactly_the_four_known_duplicates():
     train = load_problems(ds("math", DATA / "math", "train"))
     test = load_problems(ds("math", DATA / "math", "test"))
     kept, report = decontaminate(train, {"math_test": test})
-    assert sorted(report["dropped_ids"]) == sorted(["train/algebra/517.json", "train/algebra/777.json",
-                                                    "train/algebra/2197.json", "train/geometry/6032.json"])
-    assert len(kept) == 7496
+    known = ["train/algebra/517.json", "train/algebra/777.json", "train/algebra/2197.json", "train/geometry/6032.json"]
+    assert set(known) <= set(report["dropped_ids"])
+    # the prefix rule adds 90 near-variants (same setting, another question or other numbers)
+    assert report["dropped_by_rule"] == {"math_test": {"exact": 4, "prefix": 90}}
+    assert len(kept) == 7500 - 94
 
 
 @needs_data
@@ -371,8 +395,52 @@ def test_dapo_contamination_counts_match_the_data_readme():
     evals = {"math_test": load_problems(ds("math", DATA / "math", "test")),
              "math500": load_problems(ds("math500", DATA / "math"))}
     _, report = decontaminate(dapo, evals)
-    assert report["dropped_by_benchmark"] == {"math_test": 973, "math500": 5}
-    assert report["n_after"] == 16666 - 973  # every MATH-500 match is also a MATH test match
+    # exact: the README's counts "ignoring formatting"; prefix: what the second rule adds
+    assert report["dropped_by_rule"] == {"math_test": {"exact": 973, "prefix": 410},
+                                         "math500": {"exact": 5, "prefix": 12}}
+    assert report["n_after"] == 16666 - 973 - 410  # every MATH-500 match is also a MATH test match
+
+
+NEW_SETS = {"aime24": "aime", "aime25": "aime", "amc23": "amc", "minerva": "minerva",
+            "olympiadbench": "olympiadbench"}
+
+
+@needs_data
+@pytest.mark.parametrize("train_name,train_set", [("dapo", "dapo"), ("math", "math_train")])
+def test_decontamination_catches_every_exact_and_prefix_pair_of_the_data_readme(train_name, train_set):
+    """shared/data/overlaps.json lists each evaluation problem's copies in the training sets by the
+    README's exact and prefix-80 match and by hand review: the two rules catch every pair of the
+    first two kinds and drop nothing the file does not list."""
+    overlaps = json.loads((DATA / "overlaps.json").read_text())
+    path = DATA / "math" if train_name == "math" else DATA / "dapo"
+    train = load_problems(ds(train_name, path, "train"))
+    evals = {name: load_problems(ds(name, DATA / folder)) for name, folder in NEW_SETS.items()}
+    _, report = decontaminate(train, evals)
+    listed = {kind: {copy for name in NEW_SETS for copies in overlaps[name][train_set][kind].values()
+                     for copy in copies}
+              for kind in ("exact", "prefix80", "verified_same_problem")}
+    dropped = set(report["dropped_ids"])
+    assert listed["exact"] | listed["prefix80"] <= dropped
+    assert dropped <= listed["exact"] | listed["prefix80"] | listed["verified_same_problem"]
+    by_rule = report["dropped_by_rule"]
+    assert by_rule["aime24"] == by_rule["aime25"] == by_rule["minerva"] == {"exact": 0, "prefix": 0}
+    if train_name == "dapo":  # the README: AMC 2023 8 exact + 18 prefix-80 problems, OlympiadBench 9 + 37
+        assert by_rule["amc23"] == {"exact": 7, "prefix": 27} and by_rule["olympiadbench"] == {"exact": 8, "prefix": 44}
+    else:
+        assert by_rule["amc23"] == {"exact": 0, "prefix": 0} and by_rule["olympiadbench"] == {"exact": 1, "prefix": 2}
+
+
+def test_prefix_rule_on_numina_rows():
+    """NuminaMath-1.5 can only be checked on users' machines (no hub here): the rule on rows in its
+    schema, through the loader, as training_problems applies it."""
+    amc = {"problem": "How many positive perfect squares less than $2023$ are divisible by $5$?"}  # 56 chars
+    rows = [numina(problem="How many positive perfect squares less than 2023 are divisible by 5? "
+                           "Fill in the blank with the number of such squares."),
+            numina(problem="How many positive perfect cubes less than 2023 are divisible by 5?")]
+    kept, report = decontaminate([lens_data._record(lens_data.numina_row(i, r), "NuminaMath-1.5")
+                                  for i, r in enumerate(rows)], {"amc23_test": [amc]})
+    assert report["dropped_ids"] == ["numina-0000000"] and [p["id"] for p in kept] == ["numina-0000001"]
+    assert report["dropped_by_rule"] == {"amc23_test": {"exact": 0, "prefix": 1}}
 
 
 def _run_config(tmp_path, decontaminate_flag=True, benchmarks=None):
@@ -387,8 +455,9 @@ def _run_config(tmp_path, decontaminate_flag=True, benchmarks=None):
 @needs_data
 def test_training_problems_decontaminates_against_the_full_benchmark(tmp_path):
     problems, report = training_problems(_run_config(tmp_path))
-    # the benchmark's limit of 10 is ignored: all 4 duplicates of the full test set go
-    assert len(problems) == 7496 and report["n_dropped"] == 4 and report["loaded"] == {"math_train": 7500}
+    # the benchmark's limit of 10 is ignored: the 4 duplicates and 90 near-variants of the full test set go
+    assert len(problems) == 7406 and report["n_dropped"] == 94 and report["loaded"] == {"math_train": 7500}
+    assert report["dropped_by_rule"] == {"math_test": {"exact": 4, "prefix": 90}}
     problems, report = training_problems(_run_config(tmp_path, decontaminate_flag=False))
     assert len(problems) == 7500 and report["n_dropped"] == 0
 

@@ -174,7 +174,7 @@ def test_non_string_completions_grade_zero():
 def test_each_distinct_gold_parsed_once(monkeypatch):
     calls = []
     real = rewards._parse_gold
-    monkeypatch.setattr(rewards, "_parse_gold", lambda g: calls.append(g) or real(g))
+    monkeypatch.setattr(rewards, "_parse_gold", lambda g, spec: calls.append(g) or real(g, spec))
     completions = ["\\boxed{1}", "\\boxed{2}"] * 8
     out = grade_batch(completions, ["1"] * 8 + ["2"] * 8, workers=1)
     assert sorted(calls) == ["1", "2"]
