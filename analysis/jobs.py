@@ -16,7 +16,7 @@ from lens import algorithms
 from lens.config import WorkflowConfig
 
 FIGURES = {
-    "": ["fig_accuracy_by_level", "fig_training_curves", "fig_pass_at_k", "fig_negative_group_ratio",
+    "": ["fig_accuracy_by_level", "fig_training_curves", "fig_pass_at_k", "fig_benchmarks", "fig_negative_group_ratio",
          "fig_weight_function", "fig_confident_mistakes", "fig_accuracy_vs_compute", "fig_training_dynamics"],
     "ablations/": ["fig_leaderboard", "fig_accuracy_vs_compute", "fig_training_dynamics"],
     "sweeps/": ["fig_sensitivity"],
@@ -29,7 +29,7 @@ def tables(cfg: WorkflowConfig) -> dict[str, list[str]]:
     algorithms (`algorithms`), else only an `ablations` one."""
     table2_in_main = set(algorithms.table_rows("tab_ablation")) <= set(cfg.algorithms)
     return {
-        "": ["tab_pass_at_k", "tab_accuracy_by_level", *(["tab_ablation"] if table2_in_main else []),
+        "": ["tab_pass_at_k", "tab_accuracy_by_level", "tab_benchmarks", *(["tab_ablation"] if table2_in_main else []),
              "tab_confident_mistakes", "tab_cost"],
         "ablations/": ["tab_ablation", "tab_leaderboard", "tab_cost"],
         "sweeps/": ["tab_sensitivity"],
@@ -55,11 +55,15 @@ def options(cfg: WorkflowConfig) -> dict[str, str]:
     curves = _benchmark(ev.benchmarks, ev.final_benchmarks)
     levels = _benchmark(ev.final_benchmarks, ev.benchmarks)
     curve_set = curves.replace("--benchmark", "--curve-benchmark")
+    # Every set of the final step, the final-only ones first (MATH test, then AIME ... OlympiadBench)
+    sets = list(dict.fromkeys(ds.id for ds in (*ev.final_benchmarks, *ev.benchmarks)))
+    final_sets = f"--benchmarks {' '.join(sets)}" if sets else ""
     return {
         "fig_accuracy_by_level": f"{levels} {boot} {draw}",
         "fig_training_curves": f"{curves} {boot} {draw}",
         "fig_accuracy_vs_compute": f"{curves} {boot} {draw}",
         "fig_pass_at_k": f"{curves} --k-max {ev.n_samples} {boot} {draw}",
+        "fig_benchmarks": f"{final_sets} {boot} {draw}",
         "fig_negative_group_ratio": f"--algos {algos} --smoothing-window {fig.smoothing_window} {draw}",
         "fig_weight_function": draw,
         "fig_training_dynamics": f"--smoothing-window {fig.smoothing_window} {draw}",
@@ -68,6 +72,7 @@ def options(cfg: WorkflowConfig) -> dict[str, str]:
         "fig_sensitivity": f"{levels} {sweep_arms} {boot} {draw}",
         "tab_pass_at_k": f"{curves} --k {pass_k} --algos {algos} {boot}",
         "tab_accuracy_by_level": f"{levels} {boot}",
+        "tab_benchmarks": f"{final_sets} {boot}",
         "tab_ablation": f"{curves} --k {pass_k} {boot}",
         "tab_confident_mistakes": "--top 10",
         "tab_cost": "",

@@ -185,3 +185,21 @@ def paper_seeds_for(resolutions=RESOLUTIONS, seed_sds=PAPER_SEED_SDS[1:]) -> lis
                          None)
                 rows.append({"model": model, "seed_sd": sd, "resolution": r, "n_seeds": n})
     return rows
+
+
+# --------------------------------------------------------------------------------------------
+# What each benchmark can resolve at the paper's design
+# --------------------------------------------------------------------------------------------
+# Problems and samples per problem of config/paper.yaml's final evaluation (the sets' full sizes).
+PAPER_BENCHMARKS = {"math": (5000, 16), "math500": (500, 16), "aime24": (30, 32), "aime25": (30, 32),
+                    "amc23": (40, 32), "minerva": (272, 16), "olympiadbench": (675, 16)}
+
+
+def benchmark_mdds(accuracy: float = 0.5, seed_sds=PAPER_SEED_SDS[::2],
+                   n_seeds: int = PAPER_DESIGN["n_seeds"]) -> list[dict]:
+    """Minimum detectable Pass@1 difference on each benchmark of PAPER_BENCHMARKS for two arms at
+    `accuracy` (0.5: the largest sampling noise, so an upper bound for seed_sd = 0) with `n_seeds` seeds
+    each, at a few run-to-run SDs: the most 30 AIME problems can resolve, whatever the runs."""
+    return [{"benchmark": name, "n_problems": n_problems, "n_samples": n_samples, "seed_sd": sd,
+             "mdd": stats.binomial_design([accuracy, accuracy], n_seeds, n_problems, n_samples, seed_sd=sd)["mdd"]}
+            for name, (n_problems, n_samples) in PAPER_BENCHMARKS.items() for sd in seed_sds]

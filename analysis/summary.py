@@ -450,3 +450,71 @@ def equal_token_difference(curves: dict, model: str, treatment: str, baseline: s
     return {"equal_tokens": target, "diff_hard_equal_tokens": style.percent(res["diff"]),
             "diff_hard_equal_tokens_low": style.percent(res["ci_low"]),
             "diff_hard_equal_tokens_high": style.percent(res["ci_high"])}
+
+
+# --------------------------------------------------------------------------------------------
+# Every benchmark of the final step (tab_benchmarks, fig_benchmarks)
+# --------------------------------------------------------------------------------------------
+BENCHMARK_COLUMNS = ["model", "benchmark", "algo", "step", "n_seeds", "n_problems", "n_samples", "metric", "k",
+                     "mean", "std_seeds", "ci_low", "ci_high", "diff", "diff_low", "diff_high", "p_value", "p_holm",
+                     "mdd"]
+
+
+def _mdd(treat: np.ndarray, base: np.ndarray, t_seeds, b_seeds, n_samples: int) -> float:
+    """Minimum detectable difference (points, 80 % power, two-sided 5 %) of this design on these problems:
+    paired by seed when both arms ran the same seeds (>= 2), else independent arms, whose seed-to-seed
+    variance one seed cannot estimate (then the sampling noise alone: a lower bound)."""
+    try:
+        if stats.same_seed_rows(t_seeds, b_seeds) and treat.shape[1] >= 2:
+            se = stats.paired_difference_se(treat, base)["se"]
+        else:
+            comps = [stats.variance_components(m, n_samples=n_samples) for m in (treat, base)]
+            se = stats.difference_se(comps, [treat.shape[0], base.shape[0]], treat.shape[1])
+    except ValueError:  # one seed and one sample per problem: nothing estimates the noise
+        return float("nan")
+    return style.percent(stats.minimum_detectable_difference(se))
+
+
+def benchmark_summary(samples: pd.DataFrame, baseline: str, n_boot: int, seed: int,
+                      benchmarks=None) -> pd.DataFrame:
+    """Pass@1 and Pass@k (k = the set's samples per problem) of every (model, benchmark, arm) at the final
+    step, in %, and for every arm but `baseline` its paired Pass@1 difference, the p-value Holm-adjusted
+    across the benchmarks of that (model, arm), and the minimum detectable difference of the design
+    (`_mdd`). One row per (model, benchmark, algo, metric); the difference columns sit on the Pass@1 row.
+    """
+    rows = samples if benchmarks is None else samples[samples["benchmark"].isin(benchmarks)]
+    if rows.empty:
+        raise TidyError(f"no evaluation samples on the benchmarks {list(benchmarks)}")
+    problems = per_problem(final_step_samples(rows))
+    records = []
+    for (model, bench), part in problems.groupby(["model", "benchmark"], sort=True):
+        n_samples = int(part["n"].min())
+        arms = {}
+        for algo, group in part.groupby("algo", sort=True):
+            for metric, k in (("pass@1", 1), ("pass@k", n_samples)):
+                scored = group.assign(score=stats.pass_at_k(group["n"].to_numpy(), group["c"].to_numpy(), k))
+                matrix, seeds, pids = seed_problem_matrix(scored, "score")
+                if k == 1:
+                    arms[algo] = (matrix, seeds, pids)
+                records.append({"model": model, "benchmark": bench, "algo": algo, "step": int(group["step"].iloc[0]),
+                                "n_samples": n_samples, "metric": metric, "k": k,
+                                **seed_summary(matrix, n_boot, seed)})
+        if baseline not in arms:
+            continue
+        b_mat, b_seeds, b_pids = arms[baseline]
+        for algo, (t_mat, t_seeds, t_pids) in arms.items():
+            if algo == baseline:
+                continue
+            t, b, _ = shared_columns(t_mat, t_pids, b_mat, b_pids)
+            res = stats.paired_bootstrap(t, b, n_boot=n_boot, seed=seed,
+                                         same_seeds=stats.same_seed_rows(t_seeds, b_seeds))
+            row = next(r for r in records if (r["model"], r["benchmark"], r["algo"], r["metric"])
+                       == (model, bench, algo, "pass@1"))
+            row.update({"diff": style.percent(res["diff"]), "diff_low": style.percent(res["ci_low"]),
+                        "diff_high": style.percent(res["ci_high"]), "p_value": res["p_value"],
+                        "mdd": _mdd(t, b, t_seeds, b_seeds, n_samples)})
+    data = pd.DataFrame(records, columns=BENCHMARK_COLUMNS)
+    # Holm across the benchmarks of one (model, arm): "better on one of five sets" is one family
+    for _, idx in data[data["metric"] == "pass@1"].groupby(["model", "algo"]).groups.items():
+        data.loc[idx, "p_holm"] = stats.holm(data.loc[idx, "p_value"].to_numpy(dtype=float))
+    return data

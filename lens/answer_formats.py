@@ -125,3 +125,14 @@ def numeric_tolerance(gold: str, spec: AnswerSpec) -> tuple[float, float] | None
 def within(prediction: float, gold: float, tol: float) -> bool:
     """|prediction - gold| <= tol, with a relative slack of 1e-12 for the float arithmetic."""
     return math.isfinite(prediction) and abs(prediction - gold) <= tol * (1 + 1e-12) + 1e-300
+
+
+def distinct_golds(gold: str, other: str, spec: AnswerSpec) -> bool:
+    """Two golds of one set that must not grade each other 1 (the cross-swap's pairs): numbers further
+    apart than `gold`'s tolerance under `spec` (exact without one), else texts that differ beyond
+    spacing. Independent of Math-Verify, so it can check it."""
+    a, b = plain_number(gold), plain_number(other)
+    if a is not None and b is not None:
+        tol = numeric_tolerance(gold, spec)
+        return abs(a - b) > (tol[1] * 1.001 if tol else 0.0)
+    return "".join(gold.split()) != "".join(other.split())

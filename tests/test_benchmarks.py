@@ -133,16 +133,6 @@ def test_every_gold_grades_1_against_itself_boxed(name):
     assert [p["id"] for p, s in zip(problems, scores) if s != 1.0] == []
 
 
-def distinct(gold: str, other: str, spec: AnswerSpec) -> bool:
-    """Golds that must not grade each other 1: numbers further apart than the gold's tolerance, else
-    texts that differ beyond spacing. Independent of Math-Verify."""
-    a, b = answer_formats.plain_number(gold), answer_formats.plain_number(other)
-    if a is not None and b is not None:
-        tol = answer_formats.numeric_tolerance(gold, spec)
-        return abs(a - b) > (tol[1] * 1.001 if tol else 0.0)
-    return "".join(gold.split()) != "".join(other.split())
-
-
 @needs_data
 @pytest.mark.parametrize("name", list(SETS))
 def test_cross_swap_grades_every_other_gold_0(name):
@@ -151,7 +141,8 @@ def test_cross_swap_grades_every_other_gold_0(name):
     pairs = list(itertools.permutations(range(len(problems)), 2))
     if len(pairs) > CROSS_PAIRS:
         pairs = random.Random(0).sample(pairs, CROSS_PAIRS)
-    pairs = [(i, j) for i, j in pairs if distinct(problems[i]["answer"], problems[j]["answer"], specs[i])]
+    golds = [p["answer"] for p in problems]
+    pairs = [(i, j) for i, j in pairs if answer_formats.distinct_golds(golds[i], golds[j], specs[i])]
     scores = grade_batch([f"\\boxed{{{problems[j]['answer']}}}" for _, j in pairs],
                          [problems[i]["answer"] for i, _ in pairs], specs=[specs[i] for i, _ in pairs])
     wrong = [(problems[i]["id"], problems[j]["id"]) for (i, j), s in zip(pairs, scores) if s != 0.0]

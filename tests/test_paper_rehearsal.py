@@ -55,6 +55,8 @@ ALLOWED = {
     "evaluation.benchmarks[*].limit": "size: 10 MATH-500 problems",
     "evaluation.final_benchmarks[*].path": "hub id -> the local copy in ../shared/data",
     "evaluation.final_benchmarks[*].limit_per_level_subject": "size: one MATH test problem per level x subject",
+    "evaluation.final_benchmarks[*].limit": "size: 3 problems of each of AIME 2024/2025, AMC 2023, Minerva and "
+                                            "OlympiadBench",
     "evaluation.n_samples": "size: 4 samples per problem instead of 16",
     "evaluation.pass_k": "Pass@k up to the 4 samples",
     "evaluation.max_new_tokens": "size: 24 tokens instead of 4,096",
