@@ -237,6 +237,26 @@ def test_rehearsal_end_to_end(tmp_path):
     written = json.loads((results / "runs" / "llama31_8b_instruct" / "lens" / "seed0" / "data_report.json").read_text())
     assert written["dropped_by_benchmark"] == report_data["dropped_by_benchmark"]
     assert written["dropped_by_benchmark"]["math_test"] > 900 and written["dropped_by_benchmark"]["math500"] > 0
+    # ... and against the five sets beside MATH, by exact and prefix match (docs/evaluation.md)
+    assert written["dropped_by_rule"]["amc23_test"] == {"exact": 7, "prefix": 27}
+    assert written["dropped_by_rule"]["olympiadbench_test"] == {"exact": 9, "prefix": 46}
+    assert written["dropped_by_benchmark"]["aime24_test"] == written["dropped_by_benchmark"]["minerva_test"] == 0
+    # the final evaluation on every set, at paper.yaml's samples per problem (32 for AIME and AMC, the
+    # overlay's 4 for the others), graded by each set's format, and its table and figure
+    new_sets = {"aime24_test": 32, "aime25_test": 32, "amc23_test": 32, "minerva_test": 4, "olympiadbench_test": 4}
+    for bench, n in new_sets.items():
+        rows = samples[samples["benchmark"] == bench]
+        assert set(rows["step"]) == {2} and rows["problem_id"].nunique() == 3, bench
+        assert rows.groupby(["model", "algo", "seed", "problem_id"]).size().eq(n).all(), bench
+    benchmarks = pd.read_csv(results / "tables" / "tab_benchmarks.csv")
+    assert set(benchmarks["benchmark"]) == {"math_test", "math500", *new_sets}
+    assert set(benchmarks["model"]) == {"llama31_8b_instruct", "qwen25_3b"}
+    lens_rows = benchmarks[(benchmarks["algo"] == "lens") & (benchmarks["metric"] == "pass@1")]
+    assert len(lens_rows) == 2 * 7 and lens_rows["p_holm"].notna().all() and lens_rows["mdd"].notna().all()
+    assert benchmarks.loc[benchmarks["metric"] == "pass@k"].set_index(["model", "benchmark", "algo"])["k"] \
+        .xs("aime24_test", level="benchmark").eq(32).all()
+    assert "fig_benchmarks.png" in report and "AIME 2024 (30 × 32)" in report
+    assert (results / "figures" / "fig_benchmarks.png").exists()
 
     ablations = snakemake(results, "ablations")
     assert ablations.returncode == 0, (ablations.stdout + ablations.stderr)[-4000:]
