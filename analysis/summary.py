@@ -463,7 +463,8 @@ BENCHMARK_COLUMNS = ["model", "benchmark", "algo", "step", "n_seeds", "n_problem
 def _mdd(treat: np.ndarray, base: np.ndarray, t_seeds, b_seeds, n_samples: int) -> float:
     """Minimum detectable difference (points, 80 % power, two-sided 5 %) of this design on these problems:
     paired by seed when both arms ran the same seeds (>= 2), else independent arms, whose seed-to-seed
-    variance one seed cannot estimate (then the sampling noise alone: a lower bound)."""
+    variance one seed cannot estimate (then the sampling noise alone: a lower bound). NaN where the
+    scores do not vary (a zero standard error would claim every difference detectable)."""
     try:
         if stats.same_seed_rows(t_seeds, b_seeds) and treat.shape[1] >= 2:
             se = stats.paired_difference_se(treat, base)["se"]
@@ -471,6 +472,8 @@ def _mdd(treat: np.ndarray, base: np.ndarray, t_seeds, b_seeds, n_samples: int) 
             comps = [stats.variance_components(m, n_samples=n_samples) for m in (treat, base)]
             se = stats.difference_se(comps, [treat.shape[0], base.shape[0]], treat.shape[1])
     except ValueError:  # one seed and one sample per problem: nothing estimates the noise
+        return float("nan")
+    if se == 0:  # every answer of both arms wrong (or right): no variation to estimate the noise from
         return float("nan")
     return style.percent(stats.minimum_detectable_difference(se))
 
@@ -514,6 +517,10 @@ def benchmark_summary(samples: pd.DataFrame, baseline: str, n_boot: int, seed: i
                         "diff_high": style.percent(res["ci_high"]), "p_value": res["p_value"],
                         "mdd": _mdd(t, b, t_seeds, b_seeds, n_samples)})
     data = pd.DataFrame(records, columns=BENCHMARK_COLUMNS)
+    if benchmarks is not None:  # rows in the order asked for (the workflow's: MATH test, AIME, ..., MATH-500)
+        order = {b: i for i, b in enumerate(benchmarks)}
+        data = data.sort_values(["model", "benchmark"], key=lambda col: col.map(order) if col.name == "benchmark"
+                                else col, kind="mergesort").reset_index(drop=True)
     # Holm across the benchmarks of one (model, arm): "better on one of five sets" is one family
     for _, idx in data[data["metric"] == "pass@1"].groupby(["model", "algo"]).groups.items():
         data.loc[idx, "p_holm"] = stats.holm(data.loc[idx, "p_value"].to_numpy(dtype=float))

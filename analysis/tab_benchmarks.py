@@ -68,7 +68,8 @@ def build(args) -> list:
     note = (f"{trained.sentence()} Differences in points with a paired bootstrap over problems; p-values "
             "Holm-adjusted across the benchmarks of each model and arm. MDD: the smallest Pass@1 difference these "
             "runs detect on that set with 80 % power (two-sided 5 %); a difference below it is unresolved, "
-            f"not absent. Evaluated at step {', '.join(str(s) for s in steps)}.")
+            "not absent (blank where the scores do not vary: every answer wrong, or every one right). "
+            f"Evaluated at step {', '.join(str(s) for s in steps)}.")
     return style.write_table(data, args.out, NAME, header, rows, caption, note, "lllllllrr", blocks)
 
 

@@ -38,7 +38,9 @@ def tidy(tmp_path):
 
 def test_values_by_hand(tidy, tmp_path):
     assert tab_benchmarks.main(["--tidy", str(tidy), "--out", str(tmp_path / "t"), "--bootstrap-samples", "300",
-                                "--benchmarks", "aime24_test", "minerva_test"]) == 0
+                                "--benchmarks", "minerva_test", "aime24_test"]) == 0
+    assert pd.read_csv(tmp_path / "t" / "tab_benchmarks.csv")["benchmark"].unique().tolist() == \
+        ["minerva_test", "aime24_test"]  # the order asked for
     data = pd.read_csv(tmp_path / "t" / "tab_benchmarks.csv").set_index(["benchmark", "algo", "metric"])
     # AIME, 4 samples: GRPO seeds (1 + 0)/2 and (.5 + 0)/2; LENS (1 + .5)/2 and (1 + .25)/2
     assert data.loc[("aime24_test", "grpo", "pass@1"), "mean"] == pytest.approx(37.5)
@@ -65,11 +67,20 @@ def test_values_by_hand(tidy, tmp_path):
 
 def test_mdd_by_hand_for_paired_seeds():
     """Paired by seed: MDD = 2.80 SE of the seed-by-seed difference (analysis.stats.paired_difference_se)."""
-    t = np.array([[1.0, 0.5], [1.0, 0.0]])
+    t = np.array([[1.0, 0.5], [1.0, 0.25]])
     b = np.array([[1.0, 0.0], [0.5, 0.0]])
-    se = stats.paired_difference_se(t, b)["se"]
     from analysis.summary import _mdd
-    assert _mdd(t, b, [0, 1], [0, 1], 4) == pytest.approx(100 * 2.801585218 * se)
+    # d = t - b = [[0, .5], [.5, .25]]: problem means .25 and .375 (variance 1/128); residuals +-3/16,
+    # mean square 9/64 on 1 df, so seed_var = max(0, 1/128 - (9/64) / 2) = 0; SE^2 = (1/128) / 2 = 1/256
+    assert stats.paired_difference_se(t, b)["se"] == pytest.approx(1 / 16)
+    assert _mdd(t, b, [0, 1], [0, 1], 4) == pytest.approx(100 * 2.801585218 / 16)
+
+
+def test_mdd_is_blank_where_nothing_varies():
+    from analysis.summary import _mdd
+    zeros = np.zeros((2, 3))
+    assert np.isnan(_mdd(zeros, zeros, [0, 1], [0, 1], 4))
+    assert np.isnan(_mdd(zeros[:1], zeros[:1], [0], [0], 4))
 
 
 def test_figure_and_unknown_benchmark(tidy, tmp_path, capsys):
