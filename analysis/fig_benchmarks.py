@@ -27,8 +27,8 @@ def plot(data: pd.DataFrame):
     import matplotlib.pyplot as plt
 
     models = sorted(data["model"].unique())
-    fig, axes = plt.subplots(len(models), 2, figsize=(style.DOUBLE_COLUMN_IN, 0.6 + 2.4 * len(models)),
-                             squeeze=False, sharey="row")
+    fig, axes = plt.subplots(len(models), 2, figsize=(style.DOUBLE_COLUMN_IN, 0.8 + 3.0 * len(models)),
+                             squeeze=False)
     for r, model in enumerate(models):
         part = data[data["model"] == model]
         benches = list(dict.fromkeys(part["benchmark"]))
@@ -45,13 +45,13 @@ def plot(data: pd.DataFrame):
                             label=style.algo_label(algo))
             sizes = part[part["metric"] == "pass@1"].groupby("benchmark")[["n_problems", "n_samples"]].max()
             ax.set_xticks(range(len(benches)), [f"{style.benchmark_label(b)}\n{sizes.loc[b, 'n_problems']} × "
-                                                f"{sizes.loc[b, 'n_samples']}" for b in benches], fontsize="small")
+                                                f"{sizes.loc[b, 'n_samples']}" for b in benches], fontsize="small",
+                          rotation=35, ha="right", rotation_mode="anchor")
             ax.set_xlim(-0.6, len(benches) - 0.4)
             ax.set_ylabel("Pass@1 (%)" if metric == "pass@1" else "Pass@k (%), k = samples per problem")
             ax.set_title(f"{style.model_label(model)}: {'Pass@1' if metric == 'pass@1' else 'Pass@k'}, "
                          f"step {part['step'].max()}")
         axes[r][0].legend(fontsize="small", frameon=False)
-    fig.autofmt_xdate(rotation=30, ha="right")
     return fig
 
 
