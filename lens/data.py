@@ -11,7 +11,8 @@ only) is a DataError naming the file and line (or hub id and row) in an evaluati
 dropped row, counted under `no_gold` in the run's data_report.json, in a training set.
 
 Decontamination drops training problems whose normalised text (``normalize_text``) equals an
-evaluation problem's. Counts on the shared data (reproduce with ``python -m lens.data --report``):
+evaluation problem's, or whose start is one's (the prefix rule, ``decontaminate``). Exact counts on the
+shared data (reproduce with ``python -m lens.data --report``, which also prints each rule's drops):
 MATH train vs MATH test 4 (the 4 known duplicates), DAPO vs MATH test 973, vs MATH-500 5, vs MATH
 train 1,730 (1,609 with whitespace-only normalisation, the data README's figure).
 """

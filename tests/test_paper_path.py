@@ -65,15 +65,18 @@ def test_limit_per_level_subject_keeps_every_cell_and_is_deterministic():
 
 @needs_data
 def test_decontamination_covers_final_benchmarks():
-    """DAPO vs the MATH test set: the ~970 overlaps are dropped although MATH test is final-only."""
+    """DAPO vs the MATH test set: the 973 exact and 410 prefix overlaps are dropped although MATH test is
+    final-only."""
     cfg = run_config(
         data={"train": [{"name": "dapo", "path": str(DATA / "dapo" / "dapo_math_17k.jsonl"), "split": "train"}]},
         evaluation={"benchmarks": [{"name": "math500", "path": str(DATA / "math"), "limit": 5}],
                     "final_benchmarks": [{"name": "math", "path": str(DATA / "math"), "split": "test", "limit": 3}]})
     problems, report = training_problems(cfg)
-    # counts "ignoring formatting" from lens.data's docstring: 973 vs MATH test, 5 vs MATH-500
-    assert report["dropped_by_benchmark"] == {"math500": 5, "math_test": 973}
-    assert report["n_dropped"] == 973 and len(problems) == 16666 - 973
+    # exact: the counts "ignoring formatting" of docs/evaluation.md, 973 vs MATH test, 5 vs MATH-500;
+    # prefix: what the second rule adds (every MATH-500 match is also a MATH test match)
+    assert report["dropped_by_rule"] == {"math500": {"exact": 5, "prefix": 12},
+                                         "math_test": {"exact": 973, "prefix": 410}}
+    assert report["n_dropped"] == 1383 and len(problems) == 16666 - 1383
     test_texts = {" ".join(p["problem"].split()) for p in load_problems(
         DatasetConfig(name="math", path=str(DATA / "math"), split="test"))}
     assert not any(" ".join(p["problem"].split()) in test_texts for p in problems)
