@@ -78,7 +78,7 @@ def test_embedded_dry_run_plans_the_whole_dag(workdir):
     assert counts["log_evals"] == runs
     # Table 2 (tab_ablation) is a main table only when its arms are in `algorithms`.
     ablation_table = {"lens_mixed_only", "lens_negative_only"} <= set(cfg["algorithms"])
-    assert counts["figure"] == 8 and counts["table"] == 4 + ablation_table and counts["report"] == 1
+    assert counts["figure"] == 9 and counts["table"] == 5 + ablation_table and counts["report"] == 1
     assert counts["mlflow_summary"] == 1
     # One config_file job per resolved config: runs, starts, the warm-up and synthetic sections, the merged one.
     assert counts["config_file"] == runs + len(cfg["seeds"]) + 3
@@ -253,8 +253,9 @@ def finished(tmp_path_factory):
     return workdir, cfg, proc
 
 
-FIGURES = ("fig_accuracy_by_level", "fig_training_curves", "fig_pass_at_k", "fig_negative_group_ratio",
-           "fig_weight_function", "fig_confident_mistakes", "fig_accuracy_vs_compute", "fig_training_dynamics")
+FIGURES = ("fig_accuracy_by_level", "fig_training_curves", "fig_pass_at_k", "fig_benchmarks",
+           "fig_negative_group_ratio", "fig_weight_function", "fig_confident_mistakes", "fig_accuracy_vs_compute",
+           "fig_training_dynamics")
 
 
 def test_end_to_end_writes_every_output_and_says_where(finished):
@@ -263,7 +264,7 @@ def test_end_to_end_writes_every_output_and_says_where(finished):
     assert (results / "REPORT.md").read_text().strip()
     for fig in FIGURES:
         assert (results / "figures" / f"{fig}.png").stat().st_size > 0
-    for tab in ("tab_pass_at_k", "tab_accuracy_by_level", "tab_confident_mistakes", "tab_cost"):
+    for tab in ("tab_pass_at_k", "tab_accuracy_by_level", "tab_benchmarks", "tab_confident_mistakes", "tab_cost"):
         assert (results / "tables" / f"{tab}.md").exists()
     import pandas as pd
 
