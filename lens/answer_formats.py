@@ -10,7 +10,7 @@ carries what its row adds (OlympiadBench's `error` tolerance).
   the relative tolerance of `numeric_tolerance` (the references are rounded); other golds go to
   Math-Verify after `normalize`, which turns e-notation into ``\\times 10^{}`` (Math-Verify reads
   `1e-5` as Euler's e minus 5) and the Python syntax of a few golds (`np.arcsin`, `-1./3`,
-  `\\exp{a*t}`) into LaTeX.
+  `\\exp{a*t}`, `*`) into LaTeX.
 - ``olympiadbench``: Math-Verify after `normalize`, which drops percent signs (`62.5%` and `62.5`
   are one answer: the unit is the question's) and keeps a one-letter variable after a number a
   factor (`6m`: Math-Verify would strip `m` as metres); a row's `error` (an absolute tolerance)
@@ -82,7 +82,7 @@ def normalize(text: str, answer_format: str) -> str:
     if answer_format == "minerva":
         text = _E_NOTATION_RE.sub(lambda m: f"{m.group(1)} \\times 10^{{{int(m.group(2))}}}", text)
         text = text.replace("np.", "\\")  # np.arcsin -> \arcsin
-        text = _replace_exp_braces(text).replace("*", " ")
+        text = _replace_exp_braces(text).replace("*", " \\cdot ")  # `a*t`; a bare space would read `2 3` as 23
         return _BARE_POINT_RE.sub(r"\1", text)
     if answer_format == "olympiadbench":
         return _NUMBER_VARIABLE_RE.sub(r"\1\\,\2", _PERCENT_RE.sub("", text))

@@ -180,7 +180,8 @@ CASES = [
     (MINERVA, "6.5", "6.5 \\mathrm{~m}", 1.0), (MINERVA, "6.5", "6.5 \\text{ m}", 1.0),
     (MINERVA, "0.10", "0.1", 1.0), (MINERVA, "0.10", "0.106", 0.0),  # trailing zeros carry precision
     (MINERVA, "2", "1.9", 0.0), (MINERVA, "300", "302", 1.0), (MINERVA, "300", "310", 0.0),  # integers: 1 %
-    (MINERVA, "0.5", "\\frac{1}{2}", 1.0), (MINERVA, "+2", "2", 1.0), (MINERVA, "-3./2", "-1.5", 1.0),
+    (MINERVA, "0.5", "\\frac{1}{2}", 1.0), (MINERVA, "6", "2*3", 1.0), (MINERVA, "6", "23", 0.0),
+    (MINERVA, "+2", "2", 1.0), (MINERVA, "-3./2", "-1.5", 1.0),
     (MINERVA, "-1./3", "-\\frac{1}{3}", 1.0), (MINERVA, "-1./3", "\\frac{1}{3}", 0.0),
     (MINERVA, "np.arcsin(10/13)", "\\arcsin(10/13)", 1.0), (MINERVA, "np.arcsin(10/13)", "\\arccos(10/13)", 0.0),
     (MINERVA, "\\frac{1}{2}(\\exp{a*t} + \\exp{-a*t})", "\\cosh(a t)", 1.0),
