@@ -13,6 +13,10 @@ DIR (or DIR/{benchmark} when several are evaluated, or the --out given for each 
 - summary.json: accuracy, accuracy/level_k, accuracy/level_4_5, accuracy/subject/..., pass@k,
   n_problems (lens.metrics.summarize), plus the sampling settings.
 
+Samples per problem: the benchmark entry's `n_samples` when it has one (config/paper.yaml: 32 for AIME
+and AMC), else evaluation.n_samples. Grading follows the benchmark's answer format (lens.datasets,
+lens.answer_formats: Minerva's numbers with a tolerance, OlympiadBench's percent and tolerances).
+
 Sampling uses transformers' generate (left padding, temperature/top-p from the config, top-k off,
 fp32 on CPU, bf16 on CUDA) or vLLM when ``evaluation.engine: vllm``; both get the same prompt
 token ids (``prompt_token_ids``: one BOS, as in training) and stop at the prompt style's stop
@@ -403,7 +407,8 @@ def main(argv: list[str] | None = None) -> int:
                              "several: one checkpoint, its model loaded once, each benchmark into its own --out")
     parser.add_argument("--n-samples", type=int, nargs="+",
                         help="samples per problem, one per --checkpoint (default: evaluation.n_samples); "
-                             "the workflow passes evaluation.intermediate_n_samples for steps before the last")
+                             "the workflow passes evaluation.intermediate_n_samples for steps before the last. A "
+                             "benchmark entry's own n_samples (AIME's 32) wins over both")
     parser.add_argument("--replace-stale", action="store_true",
                         help="delete chunks left in --out by an evaluation with other settings, problems or "
                              "weights (default: refuse); the workflow passes it, as it reruns a job only when "

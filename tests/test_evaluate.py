@@ -9,6 +9,7 @@ import yaml
 
 from analysis.stats import summarize
 from lens import evaluate
+from lens.answer_formats import plain_number
 from lens.config import TinyModelConfig, load_run_config
 from lens.rewards import grade_batch
 
@@ -92,6 +93,45 @@ def test_grades_and_summary_with_known_answers(tmp_path):
     assert samples.sort_values(["problem_id", "sample_idx"])["correct"].tolist() == [1, 0] * 6
     assert summary["accuracy"] == 0.5 and summary["pass@1"] == 0.5 and summary["pass@2"] == 1.0
     assert summary["finish_reason/length_frac"] == 0.5 and summary["completion_tokens/mean"] == 8.0
+
+
+class MinervaSampler:
+    """n answers per problem: the gold rounded to 3 significant figures in \\times 10^{} form, then
+    10 % off; so the set's own samples per problem and its tolerance rule both show in the grades."""
+
+    tokenizer = None
+
+    def __init__(self, answers):
+        self.answers = answers
+
+    def sample(self, prompts, n, seed, problem_seeds=None):
+        out = []
+        for prompt in prompts:
+            gold = float(self.answers[prompt.split("Question: ", 1)[1].split("\nPlease put", 1)[0]])
+            mantissa, exponent = f"{gold:.2e}".split("e")
+            right = f"$\\boxed{{{mantissa} \\times 10^{{{int(exponent)}}}}}$"
+            out.append([(right if j == 0 else f"$\\boxed{{{gold * 1.1}}}$", 5, "stop") for j in range(n)])
+        return out
+
+
+def test_a_sets_own_samples_and_answer_format(tmp_path):
+    """Minerva's entry asks 3 samples (the run's default is 2), and its numbers grade with its tolerance."""
+    rows = [json.loads(line) for line in (DATA / "minerva" / "minerva_math.jsonl").open()]
+    numeric = [r for r in rows if "e" in r["answer"] and plain_number(r["answer"]) is not None][:4]  # 4.5e33
+    path = tmp_path / "minerva.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in numeric))
+    cfg_path = write_config(tmp_path / "run.yaml", "unused",
+                            benchmarks=[{"name": "minerva", "path": str(path), "n_samples": 3}])
+    raw = yaml.safe_load(cfg_path.read_text())
+    raw["model"]["prompt"] = "plain"
+    cfg_path.write_text(yaml.safe_dump(raw))
+    cfg = load_run_config(cfg_path)
+    answers = {r["problem"]: r["answer"] for r in numeric}
+    summary = evaluate.evaluate_benchmark(cfg, cfg.evaluation.benchmarks[0], lambda: MinervaSampler(answers),
+                                          "fake", tmp_path / "out")
+    samples = pd.read_parquet(tmp_path / "out" / "samples.parquet").sort_values(["problem_id", "sample_idx"])
+    assert summary["n_samples_per_problem"] == 3 and len(samples) == 3 * len(numeric)
+    assert samples["correct"].tolist() == [1, 0, 0] * len(numeric)
 
 
 def test_killed_midway_and_rerun_keeps_finished_chunks(tmp_path, tiny_checkpoint, monkeypatch):
