@@ -468,27 +468,22 @@ def prefix_text(text: str) -> str:
 
 
 class _Starts:
-    """The evaluation texts of one set, indexed for the prefix rule: heads[L] holds the first L
-    characters of every text at least L long, whole[L] every text exactly L long (PREFIX_CHARS: the
-    first PREFIX_CHARS characters of every longer text too)."""
+    """The evaluation texts of one set (`prefix_text`, cut to PREFIX_CHARS) indexed by their first
+    PREFIX_MIN_CHARS characters: a training text is looked up once and compared with the few texts
+    that start like it."""
 
     def __init__(self, texts):
-        span = range(PREFIX_MIN_CHARS, PREFIX_CHARS + 1)
-        self.heads = {n: set() for n in span}
-        self.whole = {n: set() for n in span}
+        self.by_start: dict[str, list[str]] = {}
         for t in map(prefix_text, texts):
-            for n in range(PREFIX_MIN_CHARS, min(len(t), PREFIX_CHARS) + 1):
-                self.heads[n].add(t[:n])
             if len(t) >= PREFIX_MIN_CHARS:
-                self.whole[min(len(t), PREFIX_CHARS)].add(t[:PREFIX_CHARS])
+                self.by_start.setdefault(t[:PREFIX_MIN_CHARS], []).append(t[:PREFIX_CHARS])
 
-    def match(self, text: str) -> bool:
-        t = prefix_text(text)
-        cap = min(len(t), PREFIX_CHARS)
-        if cap < PREFIX_MIN_CHARS:
-            return False
-        # an evaluation text at least as long starting with t, or a shorter one that t starts with
-        return t[:cap] in self.heads[cap] or any(t[:n] in self.whole[n] for n in range(PREFIX_MIN_CHARS, cap))
+    def match(self, prepared: str) -> bool:
+        """Whether a training text, already through `prefix_text`, matches one of the set's."""
+        t = prepared[:PREFIX_CHARS]
+        # the shorter of the two starts the longer (both at most PREFIX_CHARS long here)
+        return len(t) >= PREFIX_MIN_CHARS and any(
+            t[:len(e)] == e[:len(t)] for e in self.by_start.get(t[:PREFIX_MIN_CHARS], ()))
 
 
 def decontaminate(
@@ -514,9 +509,9 @@ def decontaminate(
     by_benchmark = {name: 0 for name in keys}
     by_rule = {name: {"exact": 0, "prefix": 0} for name in keys}
     for p in train:
-        norm = normalize_text(p["problem"])
+        norm, prepared = normalize_text(p["problem"]), prefix_text(p["problem"])
         hits = {name: "exact" for name, k in keys.items() if norm in k}
-        hits.update({name: "prefix" for name, s in starts.items() if name not in hits and s.match(p["problem"])})
+        hits.update({name: "prefix" for name, s in starts.items() if name not in hits and s.match(prepared)})
         if hits:
             dropped_ids.append(p["id"])
             for name, rule in hits.items():

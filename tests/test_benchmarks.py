@@ -27,7 +27,7 @@ SETS = {"aime24": ("aime", 30, "math"), "aime25": ("aime", 30, "math"), "amc23":
         "minerva": ("minerva", 272, "minerva"), "olympiadbench": ("olympiadbench", 675, "olympiadbench")}
 # Cross-swap pairs graded per set: all of AIME's and AMC's, a fixed sample of the larger two (all
 # their pairs: benchmarks/grade_benchmarks.py).
-CROSS_PAIRS = 800
+CROSS_PAIRS = 400
 
 
 def problems_of(name: str) -> list[dict]:
