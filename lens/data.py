@@ -112,7 +112,11 @@ def load_dataset(ds: DatasetConfig, *, seed: int = 0, training: bool = False) ->
         if spec.hub_reader is None:
             raise DataError(f"dataset {ds.name} is generated locally, not loaded from the hub ({ds.path!r}); "
                             f"use {spec.local_hint}")
-        rows = _HUB_READERS[ds.name](ds)
+        try:
+            rows = _HUB_READERS[ds.name](ds)
+        except KeyError as err:  # the hub copy's schema changed: name the field, not a traceback
+            raise DataError(f"hub dataset {ds.path!r}: a row lacks the field {err}, which the {spec.label} reader "
+                            f"reads; point the dataset path at a local copy (e.g. {spec.local_hint})") from None
     else:
         raise DataError(
             f"dataset {ds.name!r}: no such file or directory: {ds.path!r} (resolved to {path.resolve()}); "

@@ -106,6 +106,12 @@ def test_hub_readers_normalise_answers_as_the_local_files(monkeypatch):
     assert (p["id"], p["problem"], p["subject"]) == ("minerva-0", "Q", "Astro")
 
 
+def test_a_hub_row_without_a_field_the_reader_needs_is_a_clear_error(monkeypatch):
+    _hub(monkeypatch, [{"id": 1606, "problem": "Q", "final_answer": ["$1$"]}], [])  # `question` renamed
+    with pytest.raises(lens_data.DataError, match="'Hothan/OlympiadBench': a row lacks the field 'question'"):
+        load_problems(DatasetConfig("olympiadbench", "Hothan/OlympiadBench"))
+
+
 @needs_data
 def test_hub_olympiadbench_answers_equal_the_local_ones():
     """The shared copy keeps OlympiadBench's `final_answer`: the hub rule rebuilds every `answer`."""
