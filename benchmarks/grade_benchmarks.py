@@ -51,6 +51,7 @@ def check(name: str, max_pairs: int | None = None) -> dict:
     own = grade_batch([f"\\boxed{{{g}}}" for g in golds], golds, specs=specs)
     pairs = [(i, j) for i, j in itertools.permutations(range(len(golds)), 2)
              if answer_formats.distinct_golds(golds[i], golds[j], specs[i])]
+    skipped = len(golds) * (len(golds) - 1) - len(pairs)
     if max_pairs is not None and len(pairs) > max_pairs:
         pairs = sorted(random.Random(0).sample(pairs, max_pairs))
     cross = grade_batch([f"\\boxed{{{golds[j]}}}" for _, j in pairs], [golds[i] for i, _ in pairs],
@@ -58,7 +59,7 @@ def check(name: str, max_pairs: int | None = None) -> dict:
     hits = [(problems[i]["id"], golds[i], problems[j]["id"], golds[j]) for (i, j), s in zip(pairs, cross) if s]
     return {"set": name, "format": fmt, "golds": len(golds), **rule_counts(golds, specs),
             "self_failures": [p["id"] for p, s in zip(problems, own) if s != 1.0],
-            "pairs": len(pairs), "pairs_within_tolerance_or_equal": len(golds) * (len(golds) - 1) - len(pairs),
+            "pairs": len(pairs), "pairs_within_tolerance_or_equal": skipped,
             "cross_hits": hits, "seconds": round(time.perf_counter() - start, 1)}
 
 

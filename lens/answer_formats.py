@@ -41,6 +41,10 @@ _E_NOTATION_RE = re.compile(r"(?<![\w.\\])(\d+(?:\.\d*)?|\.\d+)[eE]([+-]?\d+)(?!
 _BARE_POINT_RE = re.compile(r"(\d)\.(?=\s*[/*)}\s]|$)")
 _EXP_BRACE_RE = re.compile(r"\\exp\s*\{")
 _PERCENT_RE = re.compile(r"\\?%")
+# What a number's written form may hold besides digits (numeric_text): units in text macros, the
+# macros of numbers, and a left-hand side up to the last `=`.
+_UNIT_MACRO_RE = re.compile(r"\\(?:mathrm|text|textrm|mbox|operatorname)\s*\{[^{}]*\}")
+_NUMBER_MACRO_RE = re.compile(r"\\(?:times|cdot|d?t?frac|sqrt|pi|left|right|approx|quad|[,;:! ])")
 # A number times a one-letter variable (`6m`, `2 n`): Math-Verify would drop the letter as a unit
 # (metres, seconds); a thin space before it keeps it a factor.
 _NUMBER_VARIABLE_RE = re.compile(r"(\d)\s*([a-zA-Z])(?![a-zA-Z])")
@@ -87,6 +91,14 @@ def normalize(text: str, answer_format: str) -> str:
     if answer_format == "olympiadbench":
         return _NUMBER_VARIABLE_RE.sub(r"\1\\,\2", _PERCENT_RE.sub("", text))
     return text
+
+
+def numeric_text(text: str) -> bool:
+    """Whether an answer's text is a number as written (`1.6 \\times 10^{-19} \\mathrm{~C}`, `v = 2.5`,
+    `\\frac{1}{2}`), not an expression with letters in it: Math-Verify falls back to the last number of
+    a text it cannot parse (`\\hbar \\omega(v+1/2) - ...^{2}` gives 2), which a tolerance must not take."""
+    body = _UNIT_MACRO_RE.sub("", text.rpartition("=")[2])
+    return re.search(r"[A-Za-z]", _NUMBER_MACRO_RE.sub("", body)) is None
 
 
 def plain_number(text: str) -> float | None:

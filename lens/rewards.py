@@ -292,6 +292,8 @@ def _number_of(pred: list) -> float | None:
             continue
         if isinstance(value, (sympy.FiniteSet, sympy.Tuple)) and len(value.args) == 1:
             value = value.args[0]
+        if isinstance(value, sympy.Eq):  # `v = 2.5`: the right-hand side, as Math-Verify compares it
+            value = value.rhs
         try:
             if isinstance(value, sympy.Basic) and not value.free_symbols:
                 number = complex(value.evalf())
@@ -309,7 +311,9 @@ def _grade_parsed(gold: _Gold, completion: str) -> float:
         return 0.0
     text = answer_formats.normalize(completion[-MAX_COMPLETION_CHARS:], gold.spec.format)
     if gold.number is not None:
-        value = _number_of(_extract(text))
+        pred = _extract(text)
+        written = next((p for p in reversed(pred) if isinstance(p, str)), "")
+        value = _number_of(pred) if answer_formats.numeric_text(written) else None
         return 1.0 if value is not None and answer_formats.within(value, *gold.number) else 0.0
     if not gold.parsed:
         box = last_boxed(text)
