@@ -42,7 +42,8 @@ _BARE_POINT_RE = re.compile(r"(\d)\.(?=\s*[/*)}\s]|$)")
 _EXP_BRACE_RE = re.compile(r"\\exp\s*\{")
 _PERCENT_RE = re.compile(r"\\?%")
 # What a number's written form may hold besides digits (numeric_text): units in text macros, the
-# macros of numbers, and a left-hand side up to the last `=`.
+# macros of numbers, and one variable naming it (`v = `, `E_{0} = `; not an equation's side, `y' + r y = `).
+_NAMED_VALUE_RE = re.compile(r"^\s*\\?[A-Za-z]+(?:_\{?\w+\}?)?\s*=")
 _UNIT_MACRO_RE = re.compile(r"\\(?:mathrm|text|textrm|mbox|operatorname)\s*\{[^{}]*\}")
 _NUMBER_MACRO_RE = re.compile(r"\\(?:times|cdot|d?t?frac|sqrt|pi|left|right|approx|quad|[,;:! ])")
 # A number times a one-letter variable (`6m`, `2 n`): Math-Verify would drop the letter as a unit
@@ -97,7 +98,7 @@ def numeric_text(text: str) -> bool:
     """Whether an answer's text is a number as written (`1.6 \\times 10^{-19} \\mathrm{~C}`, `v = 2.5`,
     `\\frac{1}{2}`), not an expression with letters in it: Math-Verify falls back to the last number of
     a text it cannot parse (`\\hbar \\omega(v+1/2) - ...^{2}` gives 2), which a tolerance must not take."""
-    body = _UNIT_MACRO_RE.sub("", text.rpartition("=")[2])
+    body = _UNIT_MACRO_RE.sub("", _NAMED_VALUE_RE.sub("", text))
     return re.search(r"[A-Za-z]", _NUMBER_MACRO_RE.sub("", body)) is None
 
 

@@ -292,7 +292,7 @@ def _number_of(pred: list) -> float | None:
             continue
         if isinstance(value, (sympy.FiniteSet, sympy.Tuple)) and len(value.args) == 1:
             value = value.args[0]
-        if isinstance(value, sympy.Eq):  # `v = 2.5`: the right-hand side, as Math-Verify compares it
+        if isinstance(value, sympy.Eq) and isinstance(value.lhs, sympy.Symbol):  # `v = 2.5`: its value
             value = value.rhs
         try:
             if isinstance(value, sympy.Basic) and not value.free_symbols:

@@ -197,6 +197,7 @@ CASES = [
     (MINERVA, "2.5", "v = 2.5 \\mathrm{~m/s}", 1.0), (MINERVA, "1.414", "\\sqrt{2}", 1.0),
     # an expression Math-Verify cannot parse falls back to its last number (2 here): not a number answer
     (MINERVA, "2", "\\hbar \\omega(v+1 / 2)-\\frac{E_{0}^{2} e^{2}}{2 m \\omega^{2}}", 0.0),
+    (MINERVA, "0", "y^{\\prime}+r y-r x(t)=0", 0.0), (MINERVA, "3", "E_{0} = 3", 1.0),  # an equation is no number
     # OlympiadBench: tuples, sets, intervals, expressions, left-hand sides, percent, degrees, tolerance
     (OLYMPIAD, "(6,3),(9,3),(9,5),(54,5)", "(9,3),(6,3),(54,5),(9,5)", 1.0),
     (OLYMPIAD, "(6,3),(9,3),(9,5),(54,5)", "(6,3),(9,3),(9,5)", 0.0),
