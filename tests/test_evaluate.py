@@ -72,12 +72,11 @@ class FakeSampler:
         self.answers = answers
 
     def sample(self, prompts, n, seed, problem_seeds=None):
-        out = []
-        for prompt in prompts:
-            problem = prompt.split("Question: ", 1)[1].split("\nPlease put", 1)[0]
-            gold = self.answers[problem]
-            out.append([(f"so $\\boxed{{{gold}}}$", 7, "stop"), ("\\boxed{\\text{no idea}}", 9, "length")][:n])
-        return out
+        return [self.outputs(self.answers[prompt.split("Question: ", 1)[1].split("\nPlease put", 1)[0]], n)
+                for prompt in prompts]
+
+    def outputs(self, gold, n):
+        return [(f"so $\\boxed{{{gold}}}$", 7, "stop"), ("\\boxed{\\text{no idea}}", 9, "length")][:n]
 
 
 def test_grades_and_summary_with_known_answers(tmp_path):
@@ -95,23 +94,14 @@ def test_grades_and_summary_with_known_answers(tmp_path):
     assert summary["finish_reason/length_frac"] == 0.5 and summary["completion_tokens/mean"] == 8.0
 
 
-class MinervaSampler:
+class MinervaSampler(FakeSampler):
     """n answers per problem: the gold rounded to 3 significant figures in \\times 10^{} form, then
     10 % off; so the set's own samples per problem and its tolerance rule both show in the grades."""
 
-    tokenizer = None
-
-    def __init__(self, answers):
-        self.answers = answers
-
-    def sample(self, prompts, n, seed, problem_seeds=None):
-        out = []
-        for prompt in prompts:
-            gold = float(self.answers[prompt.split("Question: ", 1)[1].split("\nPlease put", 1)[0]])
-            mantissa, exponent = f"{gold:.2e}".split("e")
-            right = f"$\\boxed{{{mantissa} \\times 10^{{{int(exponent)}}}}}$"
-            out.append([(right if j == 0 else f"$\\boxed{{{gold * 1.1}}}$", 5, "stop") for j in range(n)])
-        return out
+    def outputs(self, gold, n):
+        mantissa, exponent = f"{float(gold):.2e}".split("e")
+        right = f"$\\boxed{{{mantissa} \\times 10^{{{int(exponent)}}}}}$"
+        return [(right if j == 0 else f"$\\boxed{{{float(gold) * 1.1}}}$", 5, "stop") for j in range(n)]
 
 
 def test_a_sets_own_samples_and_answer_format(tmp_path):
