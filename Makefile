@@ -27,7 +27,7 @@ reproduce: $(BIN)/.installed
 
 test: $(BIN)/.installed
 	PATH=$(CURDIR)/$(BIN):$$PATH HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 \
-		$(BIN)/python -m pytest
+		$(BIN)/python -m pytest --durations=30
 
 # ruff (pyproject.toml's [tool.ruff]): pycodestyle, pyflakes and import order; CI runs it first.
 lint: $(BIN)/.installed

@@ -29,8 +29,10 @@ SERVER_PID_FILE = "server.pid"
 SERVER_LOG_FILE = "server.log"
 
 
-def answers(uri: str, timeout: float = 2.0) -> bool:
-    """True if an MLflow server answers GET {uri}/health."""
+def answers(uri: str, timeout: float = 15.0) -> bool:
+    """True if an MLflow server answers GET {uri}/health. A closed port fails at once; the generous timeout is
+    for a server that is up but busy (a second worker still importing mlflow on a loaded 2-core machine kept
+    /health waiting past 2 s, and a caller that took that for "no server" would start a second one)."""
     from urllib.request import urlopen
 
     try:
