@@ -91,7 +91,7 @@ class TidyError(RuntimeError):
 def _read(path: Path, required: list[str]) -> pd.DataFrame:
     try:
         frame = pd.read_parquet(path)
-    except Exception as err:  # pyarrow raises several types for truncated/corrupt files
+    except Exception as err:  # noqa: BLE001 - pyarrow raises several types for truncated/corrupt files
         raise TidyError(f"{path}: cannot read parquet file ({err})") from None
     missing = [c for c in required if c not in frame.columns]
     if missing:

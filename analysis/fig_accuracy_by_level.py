@@ -52,7 +52,7 @@ def plot(data: pd.DataFrame):
     width_in = style.SINGLE_COLUMN_IN if len(models) == 1 else style.DOUBLE_COLUMN_IN
     fig, axes = plt.subplots(1, len(models), figsize=(width_in, 2.6), sharey=True, squeeze=False)
     bar_w = 0.8 / len(algos)
-    for ax, model in zip(axes[0], models):
+    for ax, model in zip(axes[0], models, strict=True):
         sub = data[data["model"] == model]
         levels = sorted(sub["level"].unique())
         for i, algo in enumerate(algos):

@@ -34,7 +34,7 @@ def plot(data: pd.DataFrame):
         benches = list(dict.fromkeys(part["benchmark"]))
         algos = style.sort_algos(part["algo"].unique())
         width = 0.8 / len(algos)
-        for ax, metric in zip(axes[r], ("pass@1", "pass@k")):
+        for ax, metric in zip(axes[r], ("pass@1", "pass@k"), strict=True):
             for i, algo in enumerate(algos):
                 rows = part[(part["algo"] == algo) & (part["metric"] == metric)].set_index("benchmark")
                 shown = [b for b in benches if b in rows.index]

@@ -35,8 +35,8 @@ def plot(data: pd.DataFrame):
 
     models = sorted(data["model"].unique()) or [None]
     fig, axes = plt.subplots(len(models), 2, figsize=(style.DOUBLE_COLUMN_IN, 2.3 * len(models)), squeeze=False)
-    for row, model in zip(axes, models):
-        for ax, (column, label) in zip(row, PANELS):
+    for row, model in zip(axes, models, strict=True):
+        for ax, (column, label) in zip(row, PANELS, strict=True):
             rows = data[data["model"] == model]
             for algo in style.sort_algos(rows["algo"].unique()):
                 points = rows[rows["algo"] == algo]

@@ -35,7 +35,7 @@ def plot(data: pd.DataFrame, baseline: str):
         part = data[data["model"] == model].iloc[::-1]  # best at the top
         y = range(len(part))
         acc_ax, diff_ax = axes[r]
-        for yi, row in zip(y, part.itertuples(index=False)):
+        for yi, row in zip(y, part.itertuples(index=False), strict=True):
             color, marker = style.algo_color(row.algo), style.algo_marker(row.algo)
             acc_ax.errorbar(row.hard, yi, xerr=[[row.hard - row.hard_low], [row.hard_high - row.hard]], fmt=marker,
                             color=color, ms=4, capsize=2)
@@ -44,7 +44,7 @@ def plot(data: pd.DataFrame, baseline: str):
                                  xerr=[[row.diff_hard - row.diff_low], [row.diff_high - row.diff_hard]],
                                  fmt=marker, color=color, ms=4, capsize=2)
         labels = [style.algo_label(a) + ("" if pd.isna(w) else f" ({100 * w:.0f} % all-wrong)")
-                  for a, w in zip(part["algo"], part["all_wrong_frac"])]
+                  for a, w in zip(part["algo"], part["all_wrong_frac"], strict=True)]
         acc_ax.set_yticks(list(y), labels)
         diff_ax.axvline(0.0, color="0.4", lw=0.8, ls="--")
         bench = style.benchmark_label(part["benchmark"].iloc[0])

@@ -35,7 +35,7 @@ def compute(metrics: pd.DataFrame, algos, window: int) -> pd.DataFrame:
     for (model, algo), group in rows.groupby(["model", "algo"], sort=True):
         by_step = group.groupby("step", sort=True)["value"].agg(["mean", "size"])
         smoothed = stats.moving_average(by_step["mean"].to_numpy(), window)
-        for (step, row), smooth in zip(by_step.iterrows(), smoothed):
+        for (step, row), smooth in zip(by_step.iterrows(), smoothed, strict=True):
             records.append({"model": model, "algo": algo, "step": int(step), "n_seeds": int(row["size"]),
                             "mean": style.percent(row["mean"]), "smoothed": style.percent(smooth)})
     return pd.DataFrame(records, columns=COLUMNS)
@@ -49,7 +49,7 @@ def plot(data: pd.DataFrame, window: int):
     algos = style.sort_algos(data["algo"].unique())
     width_in = style.SINGLE_COLUMN_IN if len(models) == 1 else style.DOUBLE_COLUMN_IN
     fig, axes = plt.subplots(1, len(models), figsize=(width_in, 2.3), squeeze=False, sharey=True)
-    for ax, model in zip(axes[0], models):
+    for ax, model in zip(axes[0], models, strict=True):
         for algo in algos:
             rows = data[(data["model"] == model) & (data["algo"] == algo)]
             if rows.empty:

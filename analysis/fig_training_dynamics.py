@@ -39,7 +39,7 @@ def compute(metrics: pd.DataFrame, window: int) -> pd.DataFrame:
         smoothed = stats.moving_average(by_step["mean"].to_numpy(), window)
         records += [{"model": model, "algo": algo, "metric": metric, "step": int(step), "n_seeds": int(r["size"]),
                      "mean": r["mean"], "low": r["min"], "high": r["max"], "smoothed": smooth}
-                    for (step, r), smooth in zip(by_step.iterrows(), smoothed)]
+                    for (step, r), smooth in zip(by_step.iterrows(), smoothed, strict=True)]
     return pd.DataFrame(records, columns=COLUMNS)
 
 
@@ -71,7 +71,7 @@ def plot(data: pd.DataFrame, window: int):
         axes[r][0].set_ylabel(style.model_label(model), fontsize=7)
     handles = {}
     for ax in axes.flat:  # every arm once, from whichever panel drew it
-        for handle, label in zip(*ax.get_legend_handles_labels()):
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
             handles.setdefault(label, handle)
     fig.legend(list(handles.values()), list(handles), loc="outside upper center", ncols=min(len(handles), 6),
                title=f"lines: mean over seeds, {window}-step moving average; bands: smallest to largest seed",

@@ -28,7 +28,7 @@ TABLES = {
 
 def _row(*values: float) -> dict[int, float]:
     assert len(values) == len(PASS_K)
-    return dict(zip(PASS_K, values))
+    return dict(zip(PASS_K, values, strict=True))
 
 
 PASS_AT_K: dict[str, dict[tuple[str, str], dict[int, float]]] = {

@@ -137,7 +137,7 @@ def config_summary(path: str | None) -> tuple[list[str], list[str]]:
         for key in ("rollout_steps", "num_generations", "prompts_per_rollout"):
             if key in training:
                 lines.append(f"- training.{key}: {training[key]}")
-    except Exception as err:  # a report about results must not die on a config it only summarises
+    except Exception as err:  # noqa: BLE001 - a report about results must not die on a config it only summarises
         lines.append(f"- config could not be read as YAML: {err}")
     return lines, []
 
@@ -214,8 +214,8 @@ def sensitivity_lines(data: pd.DataFrame, baseline: str) -> list[str]:
         if against.empty:
             text += f" No {style.algo_label(baseline)} main runs to compare with."
         else:
-            above = [str(v) for v, low in zip(against["value"], against["diff_hard_low"]) if low > 0]
-            below = [str(v) for v, high in zip(against["value"], against["diff_hard_high"]) if high < 0]
+            above = [str(v) for v, low in zip(against["value"], against["diff_hard_low"], strict=True) if low > 0]
+            below = [str(v) for v, high in zip(against["value"], against["diff_hard_high"], strict=True) if high < 0]
             text += f" Against {style.algo_label(baseline)}'s main runs: " + "; ".join(
                 f"{param} = {r['value']}: "
                 f"{_points(r['diff_hard'], r['diff_hard_low'], r['diff_hard_high'], r['p_value_hard'])}"

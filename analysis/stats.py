@@ -297,7 +297,7 @@ def difference_se(arms: Sequence[dict], n_seeds: Sequence[int], n_problems: int)
     if n_problems < 1 or min(n_seeds) < 1:
         raise ValueError("need at least one seed per arm and one problem")
     return float(np.sqrt(sum(a["seed_var"] / s + a["resid_var"] / (s * n_problems)
-                             for a, s in zip(arms, n_seeds))))
+                             for a, s in zip(arms, n_seeds, strict=True))))
 
 
 def paired_difference_se(treatment, baseline) -> dict:

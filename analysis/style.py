@@ -353,7 +353,8 @@ def _pass_at_k_rows(data: pd.DataFrame, algo_order: list[str], paper_table: str)
                     continue
                 sel = sel.set_index("k").reindex(ks)
                 n_seeds = int(sel["n_seeds"].dropna().iloc[0])
-                ours = [fmt_mean_spread(m, s) if m == m else "" for m, s in zip(sel["mean"], sel["std_seeds"])]
+                ours = [fmt_mean_spread(m, s) if m == m else ""
+                        for m, s in zip(sel["mean"], sel["std_seeds"], strict=True)]
                 label = f"{algo_label(algo)} (ours, {n_seeds} seed{'s' if n_seeds > 1 else ''})"
                 # the model's name only on the first row of its block
                 rows.append([model_label(model) if len(rows) == blocks[-1] else "", label,

@@ -149,7 +149,7 @@ def _value_order(values) -> list[str]:
     """Swept values (folder texts) in ascending numeric order when they are all numbers, else as text."""
     numbers = pd.to_numeric(pd.Series(list(values), dtype=object), errors="coerce")
     if numbers.notna().all():
-        return [v for _, v in sorted(zip(numbers, values))]
+        return [v for _, v in sorted(zip(numbers, values, strict=True))]
     return sorted(values)
 
 

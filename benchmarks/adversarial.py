@@ -110,17 +110,17 @@ def main() -> None:
     print(f"pass 1 (one pooled call): {crashes_pool} crashes, {nonzero_pool} non-zero, {pool_s:.1f} s", flush=True)
 
     times, crashes, nonzero = [], [], []
-    for i, (c, g) in enumerate(zip(completions, golds)):
+    for i, (c, g) in enumerate(zip(completions, golds, strict=True)):
         t = time.perf_counter()
         try:
             score = grade_batch([c], [g], timeout_s=args.timeout_s)[0]
             if score != 0.0:
                 nonzero.append(i)
-        except Exception as err:  # noqa: BLE001
+        except Exception as err:  # noqa: BLE001 - a crash is what is being counted
             crashes.append((i, repr(err)))
         times.append(time.perf_counter() - t)
     slowest = sorted(range(len(times)), key=times.__getitem__)[-5:][::-1]
-    by_kind = {k: max(t for t, kk in zip(times, kinds) if kk == k) for k in sorted(set(kinds))}
+    by_kind = {k: max(t for t, kk in zip(times, kinds, strict=True) if kk == k) for k in sorted(set(kinds))}
     result = {
         "n": len(completions), "timeout_s": args.timeout_s,
         "pooled": {"crashes": crashes_pool, "nonzero": nonzero_pool, "seconds": pool_s},

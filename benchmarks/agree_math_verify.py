@@ -86,7 +86,7 @@ def _math_cases(n: int, seed: int = 0) -> list[dict]:
     other = rows[1:] + rows[:1]
     cases = [dict(kind="math:own-answer", completion=r["solution"], gold=r["answer"]) for r in rows]
     cases += [dict(kind="math:other-answer", completion=r["solution"], gold=o["answer"])
-              for r, o in zip(rows, other) if r["answer"] != o["answer"]]
+              for r, o in zip(rows, other, strict=True) if r["answer"] != o["answer"]]
     return cases
 
 
@@ -175,7 +175,7 @@ def main() -> None:
     ours = grade_batch([c["completion"] for c in cases], [c["gold"] for c in cases])
     print(f"reference: math-verify {ref['math_verify']}, antlr4 {ref['antlr']} ({args.reference_python})")
     rows = []
-    for c, mine, (plain, plain_wrapped) in zip(cases, ours, ref["grades"]):
+    for c, mine, (plain, plain_wrapped) in zip(cases, ours, ref["grades"], strict=True):
         if mine == plain:
             continue
         if mine == plain_wrapped:

@@ -28,7 +28,7 @@ from lens.rewards import grade_batch  # noqa: E402
 def plain_loop(solutions: list[str], answers: list[str]) -> list[float]:
     from math_verify import parse, verify
 
-    return [float(verify(parse("$" + a + "$"), parse(s))) for s, a in zip(solutions, answers)]
+    return [float(verify(parse("$" + a + "$"), parse(s))) for s, a in zip(solutions, answers, strict=True)]
 
 
 def timed(fn, *args, **kwargs) -> tuple[list[float], float]:

@@ -83,7 +83,7 @@ VARIANTS = ("ours_grpo", "ours_lens", "trl_grpo")
 def _problems(n: int = 64) -> list[dict]:
     rng = random.Random(0)
     out = []
-    for i in range(n):
+    for _ in range(n):
         a, b = rng.randint(1, 99), rng.randint(1, 99)
         out.append({"prompt": f"<|user|>What is {a} + {b}? Put the answer in \\boxed{{}}.\n<|assistant|>",
                     "answer": str(a + b)})
@@ -266,8 +266,10 @@ def main() -> None:
               "load_before": load_before, "load_after": load_after, "layouts": {}}
     for layout, by_variant in times.items():
         med = {v: statistics.median(t) for v, t in by_variant.items()}
-        lens_vs_grpo = statistics.median(a / b for a, b in zip(by_variant["ours_lens"], by_variant["ours_grpo"]))
-        grpo_vs_trl = statistics.median(a / b for a, b in zip(by_variant["ours_grpo"], by_variant["trl_grpo"]))
+        lens_vs_grpo = statistics.median(a / b for a, b in zip(by_variant["ours_lens"], by_variant["ours_grpo"],
+                                                               strict=True))
+        grpo_vs_trl = statistics.median(a / b for a, b in zip(by_variant["ours_grpo"], by_variant["trl_grpo"],
+                                                              strict=True))
         med_wall = {v: statistics.median(t) for v, t in walls[layout].items()}
         med_own = {v: statistics.median(t) for v, t in owns[layout].items()}
         # Step cost with our code = TRL's step + our own code; TRL's step from the plain-TRL runs.
@@ -279,7 +281,8 @@ def main() -> None:
               f"lens/grpo {direct['lens_over_grpo']:.4f}, ours grpo/trl {direct['ours_grpo_over_trl']:.4f}")
         if CUDA:
             wall_ratio = statistics.median(a / b
-                                           for a, b in zip(walls[layout]["ours_lens"], walls[layout]["ours_grpo"]))
+                                           for a, b in zip(walls[layout]["ours_lens"], walls[layout]["ours_grpo"],
+                                                           strict=True))
             print(f"{layout}: GPU wall s/step " + ", ".join(f"{v} {t:.4f}" for v, t in med_wall.items())
                   + f" | lens/grpo {wall_ratio:.3f} | peak GiB "
                   + ", ".join(f"{v} {max(t):.2f}" for v, t in peaks[layout].items()))

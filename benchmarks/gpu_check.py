@@ -50,6 +50,7 @@ code 2 and both engines named: ZeRO-3 itself is not exercised there.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import random
@@ -263,7 +264,7 @@ def rollouts_match(first: Path, again: Path) -> dict:
     for step in sorted(set(a["step"]) | set(b["step"])):
         x, y = a[a["step"] == step], b[b["step"] == step]
         same = (len(x) == len(y) and x["problem_id"].tolist() == y["problem_id"].tolist())
-        equal = sum(p == q for p, q in zip(x["completion"], y["completion"])) if same else 0
+        equal = sum(p == q for p, q in zip(x["completion"], y["completion"], strict=True)) if same else 0
         steps[int(step)] = {"completions": int(len(x)), "identical": int(equal), "same_prompts": bool(same)}
     return {"steps": steps, "identical": all(v["same_prompts"] and v["identical"] == v["completions"]
                                              for v in steps.values())}
@@ -428,7 +429,7 @@ def cmd_train(args) -> int:
         return rc
     if len(stamps) < 2:
         raise SystemExit(f"no rollout step was timed ({len(stamps)} stamps)")
-    steps = [round(b["t"] - a["t"], 3) for a, b in zip(stamps, stamps[1:])]
+    steps = [round(b["t"] - a["t"], 3) for a, b in itertools.pairwise(stamps)]
     cfg = lt.load_run_config(run_dir / "config.yaml")
     metrics = lt.read_metrics(run_dir / lt.METRICS_FILE)
     mean_len = metrics[metrics.metric == "completions/mean_length"].sort_values("step")["value"].tolist()

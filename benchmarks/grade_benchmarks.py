@@ -35,9 +35,9 @@ FOLDERS = {"aime24": "aime", "aime25": "aime", "amc23": "amc", "minerva": "miner
 
 def rule_counts(golds: list[str], specs: list) -> dict:
     """How many golds each format rule changes: compared as numbers, or rewritten before Math-Verify."""
-    numeric = sum(answer_formats.numeric_tolerance(g, s) is not None for g, s in zip(golds, specs))
+    numeric = sum(answer_formats.numeric_tolerance(g, s) is not None for g, s in zip(golds, specs, strict=True))
     rewritten = sum(answer_formats.numeric_tolerance(g, s) is None and answer_formats.normalize(g, s.format) != g
-                    for g, s in zip(golds, specs))
+                    for g, s in zip(golds, specs, strict=True))
     return {"as_number_with_tolerance": numeric, "rewritten_for_math_verify": rewritten,
             "unchanged": len(golds) - numeric - rewritten}
 
@@ -56,9 +56,10 @@ def check(name: str, max_pairs: int | None = None) -> dict:
         pairs = sorted(random.Random(0).sample(pairs, max_pairs))
     cross = grade_batch([f"\\boxed{{{golds[j]}}}" for _, j in pairs], [golds[i] for i, _ in pairs],
                         specs=[specs[i] for i, _ in pairs])
-    hits = [(problems[i]["id"], golds[i], problems[j]["id"], golds[j]) for (i, j), s in zip(pairs, cross) if s]
+    hits = [(problems[i]["id"], golds[i], problems[j]["id"], golds[j])
+            for (i, j), s in zip(pairs, cross, strict=True) if s]
     return {"set": name, "format": fmt, "golds": len(golds), **rule_counts(golds, specs),
-            "self_failures": [p["id"] for p, s in zip(problems, own) if s != 1.0],
+            "self_failures": [p["id"] for p, s in zip(problems, own, strict=True) if s != 1.0],
             "pairs": len(pairs), "pairs_within_tolerance_or_equal": skipped,
             "cross_hits": hits, "seconds": round(time.perf_counter() - start, 1)}
 

@@ -41,7 +41,7 @@ def main() -> None:
     rows = read_jsonl(DATA / "math" / "test.jsonl")
 
     scores = grade_batch([r["solution"] for r in rows], [r["answer"] for r in rows])
-    failures = [{"id": r["id"], "reason": reason(r)} for r, s in zip(rows, scores) if s != 1.0]
+    failures = [{"id": r["id"], "reason": reason(r)} for r, s in zip(rows, scores, strict=True) if s != 1.0]
     self_check = {"n": len(rows), "correct": int(sum(scores)), "fraction": sum(scores) / len(rows),
                   "failures": failures}
 
@@ -60,7 +60,7 @@ def main() -> None:
         golds.append(integer[j]["answer"])
         pairs.append((integer[i]["id"], integer[j]["id"]))
     cross = grade_batch(completions, golds)
-    false_pos = [{"solution_of": a, "answer_of": b} for (a, b), s in zip(pairs, cross) if s != 0.0]
+    false_pos = [{"solution_of": a, "answer_of": b} for (a, b), s in zip(pairs, cross, strict=True) if s != 0.0]
     result = {"self_check": self_check,
               "cross_check": {"n_pairs": len(pairs), "false_positives": len(false_pos), "cases": false_pos},
               "machine": load_average()}

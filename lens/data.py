@@ -615,7 +615,7 @@ def _report(data_dir: Path) -> dict:
     dapo = load("dapo", data_dir / "dapo")
     out = {}
     for label, norm in (("ignoring_formatting", normalize_text), ("whitespace", lambda t: " ".join(t.split()))):
-        def count(a, b):
+        def count(a, b, norm=norm):
             keys = {norm(p["problem"]) for p in b}
             return [p["id"] for p in a if norm(p["problem"]) in keys]
 

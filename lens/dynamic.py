@@ -67,6 +67,6 @@ def select_groups(flags: Tensor, owner: Tensor) -> tuple[Tensor, Tensor, Tensor]
         # Enough fillers always exist: batch 0 has len(slots) minus its informative groups, and at least those
         # informative ones were chosen.
         chosen += [(0, g, False) for g in slots if not flags[0, g]][: len(slots) - len(chosen)]
-        for slot, (j, g, keep) in zip(slots, chosen):
+        for slot, (j, g, keep) in zip(slots, chosen, strict=True):
             batch[slot], source[slot], kept[slot] = j, g, keep
     return batch, source, kept

@@ -288,7 +288,7 @@ def evaluate_benchmark(cfg: RunConfig, ds: DatasetConfig, sampler_factory, check
                                      problem_seeds=[problem_seed(cfg.seed, ds.id, p["id"]) for p in chunk])
             sample_bar.update(len(chunk))
             rows = []
-            for p, outs in zip(chunk, outputs):
+            for p, outs in zip(chunk, outputs, strict=True):
                 for j, (text, n_tokens, reason) in enumerate(outs):
                     rows.append({"problem_id": p["id"], "level": p["level"], "subject": p["subject"], "sample_idx": j,
                                  "completion_tokens": n_tokens, "finish_reason": reason, "completion": text,
@@ -296,11 +296,11 @@ def evaluate_benchmark(cfg: RunConfig, ds: DatasetConfig, sampler_factory, check
             scores = grade_batch([first_answer(r["completion"], cfg.model.prompt) for r in rows],
                                  [r["answer"] for r in rows], specs=[r["spec"] for r in rows],
                                  timeout_s=ev.grade_timeout_s, progress=grade_bar.update)
-            for r, s in zip(rows, scores):
+            for r, s in zip(rows, scores, strict=True):
                 r["correct"] = int(s)
                 del r["answer"], r["spec"]
             frame = _typed(pd.DataFrame(rows))
-            _write_atomic(parts / f"chunk_{i:05d}.parquet", lambda p: frame.to_parquet(p, index=False))
+            _write_atomic(parts / f"chunk_{i:05d}.parquet", lambda p, frame=frame: frame.to_parquet(p, index=False))
             written += 1
             if stop_after and written >= stop_after and i != todo[-1]:
                 print(f"[{ds.id}] stopping after {written} chunk(s) ({STOP_ENV})", file=sys.stderr)
@@ -391,7 +391,7 @@ def run(cfg: RunConfig, out: Path | list[Path], *, checkpoint: str | None = None
     else:
         outs = [Path(out) / b.id if len(benchmarks) > 1 else Path(out) for b in benchmarks]
     return {b.id: evaluate_benchmark(cfg, b, factory, checkpoint, o, replace_stale=replace_stale)
-            for b, o in zip(benchmarks, outs)}
+            for b, o in zip(benchmarks, outs, strict=True)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -435,7 +435,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = load_run_config(args.config)
         benchmark = args.benchmark if several else (args.benchmark or [None])[0]
-        for checkpoint, out, n in zip(checkpoints, outs, n_samples):
+        for checkpoint, out, n in zip(checkpoints, outs, n_samples, strict=True):
             step_cfg = cfg if n is None else dataclasses.replace(
                 cfg, evaluation=dataclasses.replace(cfg.evaluation, n_samples=n))
             summaries = run(step_cfg, out, checkpoint=checkpoint, benchmark=benchmark,

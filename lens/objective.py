@@ -482,7 +482,7 @@ def group_stats(rewards: Tensor, advantages: Tensor) -> dict[str, Tensor]:
     abs_adv = advantages.detach().to(dtype).abs()  # (B, G)
     group_size = rewards.shape[-1]
     n_groups = max(rewards.shape[0], 1)
-    kinds = dict(zip(("all_wrong", "all_correct", "mixed"), _group_kind(rewards.detach().to(dtype))))
+    kinds = dict(zip(("all_wrong", "all_correct", "mixed"), _group_kind(rewards.detach().to(dtype)), strict=True))
     stats: dict[str, Tensor] = {}
     for name, kind in kinds.items():
         stats[f"{name}_frac"] = kind.sum().to(dtype) / n_groups

@@ -408,7 +408,7 @@ def grade_batch(
         return []
     specs = specs if specs is not None else [DEFAULT] * n
     items = [(i, str(g), c if isinstance(c, str) else "", spec or DEFAULT)
-             for i, (c, g, spec) in enumerate(zip(completions, golds, specs))]
+             for i, (c, g, spec) in enumerate(zip(completions, golds, specs, strict=True))]
     n_workers = cpu_count() if workers is None else max(1, workers)
     main_thread = threading.current_thread() is threading.main_thread()
     use_pool = not main_thread or (n >= POOL_MIN_ITEMS and n_workers > 1)
@@ -433,5 +433,5 @@ def _grade_unguarded(gold: str, completion: str, spec: AnswerSpec = DEFAULT) -> 
         return 0.0
     try:
         return _grade_parsed(_parse_gold(gold, spec), completion)
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - a grader never crashes on model output: anything unforeseen is wrong
         return 0.0

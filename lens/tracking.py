@@ -323,7 +323,7 @@ class RunTracker:
             return None
         try:
             return fn()
-        except Exception as err:  # any store error: the run must go on without MLflow
+        except Exception as err:  # noqa: BLE001 - any store error: the run must go on without MLflow
             self.enabled = False
             log.warning("MLflow tracking disabled for this job (%s failed against %s): %s: %s",
                         what, self.uri, type(err).__name__, err)
@@ -467,7 +467,7 @@ def log_eval(run_dir: str | Path, eval_dir: str | Path, benchmark: str, step: in
     try:
         cfg = load_run_config(run_dir / "config.yaml")
         summary = json.loads((eval_dir / "summary.json").read_text())
-    except Exception as err:  # a missing/garbled file must not fail the evaluation job either
+    except Exception as err:  # noqa: BLE001 - a missing/garbled file must not fail the evaluation job either
         log.warning("not logging %s to MLflow: %s: %s", eval_dir, type(err).__name__, err)
         return False
     tracker = RunTracker(cfg, run_dir)
@@ -520,7 +520,7 @@ def log_summary(results_dir: str | Path, experiment: str, uri: str | None = None
                 _with_lock_retry(client.log_artifact, run_id, str(path), sub)
         _with_lock_retry(client.set_terminated, run_id, "FINISHED")
         return run_id
-    except Exception as err:  # tracking never fails a job
+    except Exception as err:  # noqa: BLE001 - tracking never fails a job
         log.warning("summary of %s not logged to MLflow at %s: %s: %s", results_dir, uri, type(err).__name__, err)
         return None
 
@@ -560,7 +560,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             experiment_id = ensure_experiment(uri, args.experiment)
             print(f"experiment {args.experiment!r}: id {experiment_id} at {uri}")
-        except Exception as err:  # tracking never fails a job
+        except Exception as err:  # noqa: BLE001 - tracking never fails a job
             log.warning("could not create MLflow experiment %r at %s: %s: %s", args.experiment, uri,
                         type(err).__name__, err)
         if args.id_file is not None:

@@ -482,11 +482,11 @@ def build_dataset(cfg: RunConfig, problems: list[dict], tokenizer):
     # only join), plus the few special tokens they add: only longer prompts need counting, which
     # saves tokenizing ~24k prompts per job.
     maybe_long = [i for i, prompt in enumerate(prompts) if len(prompt.encode("utf-8")) + _ADDED_TOKENS_BOUND > limit]
-    lengths = (dict(zip(maybe_long, map(len, tokenizer([prompts[i] for i in maybe_long]).input_ids)))
+    lengths = (dict(zip(maybe_long, map(len, tokenizer([prompts[i] for i in maybe_long]).input_ids), strict=True))
                if maybe_long else {})
     rows = {"prompt": [], "answer": [], "problem_id": []}
     too_long = 0
-    for i, (problem, prompt) in enumerate(zip(problems, prompts)):
+    for i, (problem, prompt) in enumerate(zip(problems, prompts, strict=True)):
         if lengths.get(i, 0) > limit:
             too_long += 1
             continue

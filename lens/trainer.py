@@ -570,7 +570,7 @@ class LensGRPOTrainer(GRPOTrainer):
         if pad_id is None:
             pad_id = self.processing_class.eos_token_id
         out = {}
-        for key, value in batches[0].output.items():
+        for key in batches[0].output:
             if key == "num_items_in_batch":
                 continue
             if key not in _ROW_KEYS:
@@ -647,7 +647,7 @@ class LensGRPOTrainer(GRPOTrainer):
             logged.pop()
         logged.extend(torch.cat([a.reshape(-1) for a in advantages]).tolist())
         self._logs["extra"]["grpo_advantage"].extend(torch.cat([a.reshape(-1) for a in grpo]).tolist())
-        for adv, conf in zip(advantages, confidence):
+        for adv, conf in zip(advantages, confidence, strict=True):
             self._logs["extra"]["confidence"].extend(conf.tolist() if conf is not None else [math.nan] * adv.numel())
 
     def rollout_step(self) -> int:
@@ -693,7 +693,8 @@ class LensGRPOTrainer(GRPOTrainer):
         # TRL has just generated, shuffled and split a rollout: rescale each update's kept advantages.
         scaled = kept_only_advantages([batch["advantages"] for batch in self._buffered_inputs],
                                       self.args.gradient_accumulation_steps, self._sum_over_processes)
-        self._buffered_inputs = [{**batch, "advantages": adv} for batch, adv in zip(self._buffered_inputs, scaled)]
+        self._buffered_inputs = [{**batch, "advantages": adv}
+                                 for batch, adv in zip(self._buffered_inputs, scaled, strict=True)]
         return self._buffered_inputs[self._step % self.args.steps_per_generation]
 
     def _sum_over_processes(self, values: Tensor) -> Tensor:

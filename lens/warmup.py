@@ -91,7 +91,7 @@ def learning_rate(step: int, cfg: WarmupConfig) -> float:
 def level_sampler(problems: list[dict], weights: tuple[float, ...], seed: int):
     """An endless iterator of problems: level drawn by `weights`, then a problem of it uniformly."""
     by_level = {lvl: [p for p in problems if p["level"] == lvl] for lvl in LEVELS}
-    levels = [lvl for lvl, w in zip(LEVELS, weights) if w > 0 and by_level[lvl]]
+    levels = [lvl for lvl, w in zip(LEVELS, weights, strict=True) if w > 0 and by_level[lvl]]
     if not levels:
         raise ValueError("warm-up: no training problems in any level with a positive weight")
     level_weights = [weights[lvl - 1] for lvl in levels]
@@ -203,7 +203,7 @@ def probe(model_dir: str | Path, problems: list[dict], *, prompt_style: str, gro
         texts = tokenizer.batch_decode(completion_ids, skip_special_tokens=True)
         golds = [p["answer"] for p in batch for _ in range(group_size)]
         correct = grade_batch(texts, golds)
-        for i, (text, ok, conf) in enumerate(zip(texts, correct, confidence.tolist())):
+        for i, (text, ok, conf) in enumerate(zip(texts, correct, confidence.tolist(), strict=True)):
             problem = batch[i // group_size]
             rows.append({"id": problem["id"], "level": problem["level"], "correct": float(ok),
                          "confidence": conf, "text": text})

@@ -136,7 +136,7 @@ def test_every_gold_grades_1_against_itself_boxed(name):
     problems = problems_of(name)
     completions = [f"So the final answer is $\\boxed{{{p['answer']}}}$." for p in problems]
     scores = grade_batch(completions, [p["answer"] for p in problems], specs=specs_of(name, problems))
-    assert [p["id"] for p, s in zip(problems, scores) if s != 1.0] == []
+    assert [p["id"] for p, s in zip(problems, scores, strict=True) if s != 1.0] == []
 
 
 @needs_data
@@ -151,7 +151,7 @@ def test_cross_swap_grades_every_other_gold_0(name):
     pairs = [(i, j) for i, j in pairs if answer_formats.distinct_golds(golds[i], golds[j], specs[i])]
     scores = grade_batch([f"\\boxed{{{problems[j]['answer']}}}" for _, j in pairs],
                          [problems[i]["answer"] for i, _ in pairs], specs=[specs[i] for i, _ in pairs])
-    wrong = [(problems[i]["id"], problems[j]["id"]) for (i, j), s in zip(pairs, scores) if s != 0.0]
+    wrong = [(problems[i]["id"], problems[j]["id"]) for (i, j), s in zip(pairs, scores, strict=True) if s != 0.0]
     assert wrong == []
 
 

@@ -248,7 +248,7 @@ def test_collect_reads_only_the_models_and_seeds_asked(tmp_path, capsys):
                          "--seeds", "1"]) == 0
     for name in ("eval_samples.parquet", "train_metrics.parquet"):
         table = pd.read_parquet(tmp_path / "one" / name)
-        assert set(zip(table["model"], table["seed"])) == {(MODEL, 1)}, name
+        assert set(zip(table["model"], table["seed"], strict=True)) == {(MODEL, 1)}, name
     with pytest.raises(collect.TidyError, match=r"no run directories .* of models \['gpt'\]"):
         collect.collect(runs, tmp_path / "none", models=["gpt"])
     # arms: with --sweeps an arm folder is read, and --algos keeps only the arms asked for

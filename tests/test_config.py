@@ -279,7 +279,7 @@ def test_every_parameter_an_algorithm_reads_can_be_swept(tmp_path):
     from lens import algorithms
 
     raw = yaml.safe_load(PAPER.read_text())
-    for algo, spec in algorithms.ALGORITHMS.items():
+    for algo in algorithms.ALGORITHMS:
         for param in algorithms.PARAMS:
             default = algorithms.PARAMS[param].default
             sweep = {"algorithm": algo, "parameter": param, "values": [default]}

@@ -96,7 +96,7 @@ def test_two_processes_refill_from_the_data_order_and_train_on_informative_group
     records, metrics = _dynamic_run(tmp_path, tmp_path_factory, answers, steps=3, cap=3)
     answer_of = {f"q{i}": a for i, a in enumerate(answers)}
     assert (records["completion"] == [fixed_completion((g % 2) * G + i) for g, i in
-                                      zip(records["group"], records["sample_idx"])]).all()
+                                      zip(records["group"], records["sample_idx"], strict=True)]).all()
     groups = records.groupby(["step", "group"], sort=True).agg(
         problem=("problem_id", "first"), rank=("rank", "first"), gen_batch=("gen_batch", "first"),
         dropped=("dropped", "first"), group_type=("group_type", "first"),
@@ -104,7 +104,7 @@ def test_two_processes_refill_from_the_data_order_and_train_on_informative_group
     # Grading and gather order: mixed exactly where the answer is among the rank's fixed completions.
     seen = {rank: {(rank * G + i) % MODULUS for i in range(G)} for rank in (0, 1)}
     expected_type = ["mixed" if answer_of[p] in seen[r] else "all_wrong" for p, r in zip(groups["problem"],
-                                                                                         groups["rank"])]
+                                                                                         groups["rank"], strict=True)]
     assert groups["group_type"].tolist() == expected_type
 
     order = {step: frame.sort_values("group")["problem"].tolist()
@@ -120,7 +120,7 @@ def test_two_processes_refill_from_the_data_order_and_train_on_informative_group
                 assert problems == order[step + j], (step, j)
         # Per rank (quota: its one group): the first informative group in generation order is trained on; if
         # there is none within the cap, batch 0's group fills the slot and is dropped.
-        for rank, mine in frame.groupby("rank"):
+        for _rank, mine in frame.groupby("rank"):
             mixed = mine[mine["group_type"] == "mixed"].sort_values("gen_batch")
             trained = mine[~mine["dropped"]]
             if len(mixed):

@@ -228,7 +228,7 @@ def test_named_benchmarks_in_one_process_each_into_its_own_out(tmp_path, tiny_ch
     cfg_path = write_config(tmp_path / "run.yaml", tiny_checkpoint, benchmarks=benches)
     outs = [tmp_path / "a" / "math500" / "step2", tmp_path / "a" / "math_test" / "step2"]
     evaluate.main(["--config", str(cfg_path), "--benchmark", "math500", "math_test", "--out", *map(str, outs)])
-    for bench, out in zip(("math500", "math_test"), outs):
+    for bench, out in zip(("math500", "math_test"), outs, strict=True):
         alone = tmp_path / "alone" / bench
         evaluate.main(["--config", str(cfg_path), "--benchmark", bench, "--out", str(alone)])
         pd.testing.assert_frame_equal(pd.read_parquet(out / "samples.parquet"),
@@ -311,7 +311,7 @@ def test_vllm_seeds_are_per_problem_shared_across_checkpoints_not_problems(tmp_p
         raw["seed"] = run_seed
         cfg_path.write_text(yaml.safe_dump(raw))
         cfg = load_run_config(cfg_path)
-        evaluate.evaluate_benchmark(cfg, cfg.evaluation.benchmarks[0], lambda: evaluate.VLLMSampler(
+        evaluate.evaluate_benchmark(cfg, cfg.evaluation.benchmarks[0], lambda cfg=cfg: evaluate.VLLMSampler(
             str(tiny_checkpoint), cfg), str(tiny_checkpoint), tmp_path / name)
         ids = pd.read_parquet(tmp_path / name / "samples.parquet").drop_duplicates("problem_id")["problem_id"]
         seeds[name] = [r.seed for r in FakeVLLM.requests]

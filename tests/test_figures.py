@@ -256,7 +256,8 @@ def test_accuracy_vs_compute_puts_each_checkpoint_at_its_generated_tokens(tidy, 
     assert fig_accuracy_vs_compute.main([*args[:1], str(costed), *args[2:]]) == 0
     data = pd.read_csv(tmp_path / "fig_accuracy_vs_compute.csv")
     # step 0 at 0 tokens; step 10 at the mean over seeds of 1,000 and 2,000 tokens; accuracies as the curves'
-    assert sorted(zip(data["step"], data["tokens"]))[0] == (0, 0.0) and set(data["tokens"]) == {0.0, 1500.0}
+    assert sorted(zip(data["step"], data["tokens"], strict=True))[0] == (0, 0.0)
+    assert set(data["tokens"]) == {0.0, 1500.0}
     curves = _run(fig_training_curves, tidy, tmp_path / "curves", *FAST)
     key = ["model", "subset", "algo", "step"]
     pd.testing.assert_frame_equal(data.sort_values(key)[["mean", "ci_low", "ci_high"]].reset_index(drop=True),

@@ -64,7 +64,7 @@ def test_one_and_two_processes_give_the_same_advantages(tmp_path, tmp_path_facto
     pd.testing.assert_frame_equal(single[KEY], double[KEY])
     assert not single.duplicated(KEY).any()
     # The mock took effect: every completion is the fixed text of its global sample index.
-    expected = [fixed_completion(g * G + i) for g, i in zip(single["group"], single["sample_idx"])]
+    expected = [fixed_completion(g * G + i) for g, i in zip(single["group"], single["sample_idx"], strict=True)]
     assert single["completion"].tolist() == expected and double["completion"].tolist() == expected
     assert set(single["rank"]) == {0}
     # Otherwise the comparison proves nothing: in the 2-process run a group's samples sit on both ranks.
@@ -136,7 +136,7 @@ def test_multi_node_recipe_on_two_local_nodes(tmp_path, tmp_path_factory):
             if proc.poll() is None:  # a node left waiting for the other: end its launcher and worker
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
-    for node, (proc, log) in enumerate(zip(procs, logs)):
+    for node, (proc, log) in enumerate(zip(procs, logs, strict=True)):
         assert proc.returncode == 0, f"node {node}:\n{log.read_text()[-3000:]}"
     done = json.loads((run.run_dir / "done").read_text())
     assert done["global_step"] == 2

@@ -607,7 +607,8 @@ def test_sequence_confidence_masked_positions_do_not_matter(data):
     torch.testing.assert_close(sequence_confidence(polluted, mask), sequence_confidence(logp, mask))
     # Against a row-by-row computation.
     for row in range(n):
-        kept = [v for v, m in zip(logp_values[row * t : (row + 1) * t], mask_values[row * t : (row + 1) * t]) if m]
+        rows = slice(row * t, (row + 1) * t)
+        kept = [v for v, m in zip(logp_values[rows], mask_values[rows], strict=True) if m]
         expected = math.exp(math.fsum(kept) / len(kept)) if kept else 0.0
         assert sequence_confidence(logp, mask)[row].item() == pytest.approx(expected, rel=1e-12, abs=1e-300)
 
@@ -790,11 +791,11 @@ def reference_advantages(algo, rewards, confidence, alpha=0.25, eps=1e-6, std="s
     if algo == "grpo_dynamic":
         algo = "grpo"  # GRPO's rule; dynamic sampling chooses the groups (lens.dynamic, tests/test_dynamic.py)
     out = []
-    for r, p_raw in zip(rewards, confidence):
+    for r, p_raw in zip(rewards, confidence, strict=True):
         g = len(r)
         k = sum(r)
 
-        def standardise(values):
+        def standardise(values, g=g):
             mean = math.fsum(values) / g
             dev = [v - mean for v in values]
             denom = (g - 1 if std == "sample" else g) or 1
@@ -833,11 +834,11 @@ def reference_advantages(algo, rewards, confidence, alpha=0.25, eps=1e-6, std="s
             continue
         p = [min(max(pi, 1e-12), 1.0) for pi in p_raw]
         if k > 0:
-            d_imp = 1.0 / (math.fsum(ri / pi for ri, pi in zip(r, p)) / g)
+            d_imp = 1.0 / (math.fsum(ri / pi for ri, pi in zip(r, p, strict=True)) / g)
             d = max(d_imp, floor_factor * max(p))
         else:
             d = floor_factor * max(p)
-        r_hat = [ri - (1 - ri) * (wrong_scale / g) * pi / (d - pi) for ri, pi in zip(r, p)]
+        r_hat = [ri - (1 - ri) * (wrong_scale / g) * pi / (d - pi) for ri, pi in zip(r, p, strict=True)]
         if k == 0 and negative_norm == "standardize":
             out.append([alpha * v for v in standardise(r_hat)])
         elif k == 0:

@@ -286,7 +286,7 @@ def test_rehearsal_end_to_end(tmp_path):
     assert trained == {(m, a, s) for m in ("llama31_8b_instruct", "qwen25_3b") for a in ("grpo", "lens")
                        for s in ("seed0", "seed1")} | {("llama31_8b_instruct", a, "seed0") for a in arms}
     ablation_tidy = pd.read_parquet(results / "tidy" / "ablations" / "eval_samples.parquet")
-    assert set(zip(ablation_tidy["model"], ablation_tidy["seed"])) == {("llama31_8b_instruct", 0)}
+    assert set(zip(ablation_tidy["model"], ablation_tidy["seed"], strict=True)) == {("llama31_8b_instruct", 0)}
     for records in results.glob("runs/*/*/seed*/rollouts.parquet"):  # every arm's runs on both processes
         assert set(pd.read_parquet(records, columns=["rank"])["rank"]) == {0, 1}, records
     report = (results / "REPORT.md").read_text()

@@ -291,11 +291,11 @@ def _sweep_rows(vs_first, against):
     base = {"model": "m", "benchmark": "math500", "step": 10, "n_seeds": 2, "n_problems": 3, "n_problems_hard": 2,
             "acc": 40.0, "acc_low": 30.0, "acc_high": 50.0, "hard": 20.0, "hard_low": 10.0, "hard_high": 30.0}
     rows = [{**base, "arm": "grpo", "algo": "grpo", "param": None, "value": None}]
-    for value, (d, lo, hi) in zip(("1", "4"), against):
+    for value, (d, lo, hi) in zip(("1", "4"), against, strict=True):
         rows.append({**base, "arm": f"lens/alpha-{value}", "algo": "lens", "param": "alpha", "value": value,
                      "first_value": "1", "diff_hard": d, "diff_hard_low": lo, "diff_hard_high": hi,
                      "p_value_hard": 0.04})
-    rows[2].update(zip(("vs_first_hard", "vs_first_hard_low", "vs_first_hard_high"), vs_first),
+    rows[2].update(zip(("vs_first_hard", "vs_first_hard_low", "vs_first_hard_high"), vs_first, strict=True),
                    p_value_vs_first=0.01)
     return pd.DataFrame(rows).reindex(columns=SENSITIVITY_COLUMNS)
 
@@ -371,7 +371,7 @@ def _arm_samples(correct: dict) -> pd.DataFrame:
                           "problem_id": pid, "level": level, "subject": "Algebra", "sample_idx": i,
                           "correct": i < right, "completion_tokens": 5}
                          for (algo, seed), rights in correct.items()
-                         for (pid, level), right in zip((("p1", 4), ("p2", 5)), rights) for i in range(4)])
+                         for (pid, level), right in zip((("p1", 4), ("p2", 5)), rights, strict=True) for i in range(4)])
 
 
 def test_what_a_run_resolves_for_an_arm_that_changes_training(tmp_path):

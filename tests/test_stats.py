@@ -37,7 +37,7 @@ def test_pass_at_k_vectorised_matches_scalar():
     c = np.array([4, 0, 8, 1])
     out = stats.pass_at_k(n, c, 2)
     assert out.shape == (4,)
-    assert out == pytest.approx([stats.pass_at_k(int(a), int(b), 2) for a, b in zip(n, c)])
+    assert out == pytest.approx([stats.pass_at_k(int(a), int(b), 2) for a, b in zip(n, c, strict=True)])
     grid = stats.pass_at_k(16, np.arange(17)[:, None], np.array([1, 2, 4, 8, 16])[None, :])  # (17, 5)
     assert grid.shape == (17, 5)
     assert np.all(np.diff(grid, axis=0) >= -1e-12)  # more correct samples never lowers Pass@k
@@ -206,16 +206,16 @@ def test_change_from_start_by_hand():
     # grpo: every problem of every seed gains exactly 0.5, so the interval is the point [50, 50];
     # step 2 is not the final step and seed 2 has no final step: both ignored
     for seed, start in ((0, [0, 0.5, 0]), (1, [0.5, 0, 0])):
-        rows += _eval_rows("grpo", seed, 0, dict(zip(LEVELS, start)))
-        rows += _eval_rows("grpo", seed, 2, dict(zip(LEVELS, [1, 1, 1])))
-        rows += _eval_rows("grpo", seed, 5, dict(zip(LEVELS, [a + 0.5 for a in start])))
-    rows += _eval_rows("grpo", 2, 0, dict(zip(LEVELS, [1, 1, 1])))
+        rows += _eval_rows("grpo", seed, 0, dict(zip(LEVELS, start, strict=True)))
+        rows += _eval_rows("grpo", seed, 2, dict(zip(LEVELS, [1, 1, 1], strict=True)))
+        rows += _eval_rows("grpo", seed, 5, dict(zip(LEVELS, [a + 0.5 for a in start], strict=True)))
+    rows += _eval_rows("grpo", 2, 0, dict(zip(LEVELS, [1, 1, 1], strict=True)))
     # lens: from 0 everywhere to seed 0 [1, 0, 0.5] and seed 1 [1, 0.5, 0]: unequal differences
     for seed, end in ((0, [1, 0, 0.5]), (1, [1, 0.5, 0])):
-        rows += _eval_rows("lens", seed, 0, dict(zip(LEVELS, [0, 0, 0])))
-        rows += _eval_rows("lens", seed, 5, dict(zip(LEVELS, end)))
-    rows += _eval_rows("no_start", 0, 5, dict(zip(LEVELS, [1, 1, 1])))  # no step 0: skipped
-    rows += _eval_rows("only_start", 0, 0, dict(zip(LEVELS, [1, 1, 1])))  # nothing after step 0: skipped
+        rows += _eval_rows("lens", seed, 0, dict(zip(LEVELS, [0, 0, 0], strict=True)))
+        rows += _eval_rows("lens", seed, 5, dict(zip(LEVELS, end, strict=True)))
+    rows += _eval_rows("no_start", 0, 5, dict(zip(LEVELS, [1, 1, 1], strict=True)))  # no step 0: skipped
+    rows += _eval_rows("only_start", 0, 0, dict(zip(LEVELS, [1, 1, 1], strict=True)))  # nothing after step 0: skipped
     out = stats.change_from_start(pd.DataFrame(rows), n_boot=500)
 
     assert list(out.columns) == stats.CHANGE_COLUMNS

@@ -24,7 +24,7 @@ def tidy(tmp_path):
     rows = []
     for (bench, n), runs in CORRECT.items():
         for (algo, seed), correct in runs.items():
-            for pid, c in zip("AB", correct):
+            for pid, c in zip("AB", correct, strict=True):
                 for i in range(n):
                     rows.append({"model": "m", "algo": algo, "seed": seed, "step": 10, "benchmark": bench,
                                  "problem_id": pid, "level": None, "subject": None, "sample_idx": i,

@@ -42,5 +42,5 @@ def test_same_seed_same_weights(tmp_path):
     cfg = TinyModelConfig(hidden_size=16, num_layers=1, num_heads=2, intermediate_size=32)
     a = AutoModelForCausalLM.from_pretrained(save_tiny(cfg, TEXTS, tmp_path / "a", seed=1))
     b = AutoModelForCausalLM.from_pretrained(save_tiny(cfg, TEXTS, tmp_path / "b", seed=1))
-    for pa, pb in zip(a.parameters(), b.parameters()):
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
         assert torch.equal(pa, pb)

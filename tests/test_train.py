@@ -303,7 +303,7 @@ def test_sigkill_then_same_command_resumes_to_the_same_final_step(tmp_path, tmp_
     AutoTokenizer.from_pretrained(final)
     model = AutoModelForCausalLM.from_pretrained(final)
     initial = AutoModelForCausalLM.from_pretrained(checkpoint_path(run_dir, 0, cfg))
-    assert any((a != b).any() for a, b in zip(model.state_dict().values(), initial.state_dict().values()))
+    assert any((a != b).any() for a, b in zip(model.state_dict().values(), initial.state_dict().values(), strict=True))
 
     # The same command on a finished run does nothing and succeeds.
     rerun = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
@@ -471,10 +471,10 @@ def test_resume_in_a_later_epoch_replays_the_uninterrupted_prompt_order(tmp_path
     for run_dir in (whole.run_dir, run.run_dir):
         refills = _prompt_order(run_dir, gen_batch=1)
         assert any(refills[:-1]), "no rollout refilled: the test proves nothing about the refills' order"
-        assert all(refill in ([], following) for refill, following in zip(refills, order[1:]))
+        assert all(refill in ([], following) for refill, following in zip(refills[:-1], order[1:], strict=True))
     # The logged epoch counts passes over the data (3 rollout steps each), not the sampler's one iteration.
     metrics = read_metrics(run.run_dir / "train_metrics.parquet").query("metric == 'epoch'")
-    assert dict(zip(metrics["step"], metrics["value"].round(6)))[6] == 2.0
+    assert dict(zip(metrics["step"], metrics["value"].round(6), strict=True))[6] == 2.0
 
 
 def test_a_finished_run_keeps_models_only_unless_asked_and_then_extends(tmp_path, tmp_path_factory):

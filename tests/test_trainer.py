@@ -536,7 +536,8 @@ def test_an_engine_reseed_in_init_leaves_each_run_seed_its_own_streams(tiny, tmp
         _trainer(tiny, tmp_path, "grpo", parity_reward, overrides={"seed": seed})
         streams.setdefault(seed, []).append(_streams())
     assert streams[0][0] == streams[0][1]  # the same seed reproduces
-    assert all(a != b for a, b in zip(streams[0][0], streams[1][0]))  # seeds 0 and 1 differ in every stream
+    # seeds 0 and 1 differ in every stream
+    assert all(a != b for a, b in zip(streams[0][0], streams[1][0], strict=True))
 
     # The simulated reseed is real: TRL's own trainer leaves seeds 0 and 1 the same streams.
     plain = []

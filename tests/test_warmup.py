@@ -1,6 +1,7 @@
 """Supervised warm-up (lens.warmup): targets, batches, schedule, level mix, probe statistics, a tiny run."""
 
 import collections
+import itertools
 import json
 
 import pytest
@@ -57,7 +58,7 @@ def test_learning_rate_ramps_then_decays_to_a_tenth():
     assert learning_rate(60, cfg) == pytest.approx(1e-3 * (0.1 + 0.9 * 0.5))  # half-way: cos = 0
     assert learning_rate(110, cfg) == pytest.approx(1e-4)
     lrs = [learning_rate(s, cfg) for s in range(10, 111)]
-    assert all(x >= y for x, y in zip(lrs, lrs[1:]))
+    assert all(x >= y for x, y in itertools.pairwise(lrs))
 
 
 def test_level_sampler_follows_the_weights():
