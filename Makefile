@@ -1,7 +1,8 @@
 # The two commands of the README; both create the virtual environment first when it is missing.
 #   make reproduce   the embedded CPU reproduction: snakemake --cores 2 on config/config.yaml
 #   make test        the test suite (CPU)
-# and `make lint` (ruff), which CI runs before the tests.
+# and `make lint` (ruff, snakefmt), which CI runs before the tests; `make test-fast` (README, "Developing"):
+# everything but the DAG runs and the rehearsal.
 # and, as root with Debian's SLURM, munge, PostgreSQL and Chromium (.ci/run installs them):
 #   make test-cluster  the workflow through a real single-node SLURM cluster and an MLflow tracking
 #                      server on PostgreSQL, scancel + resume, the MLflow UI in headless Chromium
@@ -10,7 +11,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 
-.PHONY: reproduce test lint test-cluster cluster-packages venv mlflow-ui clean
+.PHONY: reproduce test test-fast lint test-cluster cluster-packages venv mlflow-ui clean
 
 # pip, not uv/poetry: torch==2.13.0 resolves to the CPU wheel only through pip here.
 $(BIN)/.installed: pyproject.toml
@@ -29,9 +30,16 @@ test: $(BIN)/.installed
 	PATH=$(CURDIR)/$(BIN):$$PATH HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 \
 		$(BIN)/python -m pytest --durations=30
 
-# ruff (pyproject.toml's [tool.ruff]): pycodestyle, pyflakes and import order; CI runs it first.
+# Everything but the tests that run Snakemake's jobs end to end (markers `dag`, `rehearsal`) and the cluster's.
+test-fast: $(BIN)/.installed
+	PATH=$(CURDIR)/$(BIN):$$PATH HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 \
+		$(BIN)/python -m pytest -m "not dag and not rehearsal and not cluster"
+
+# ruff (pyproject.toml's [tool.ruff]: pycodestyle, pyflakes, import order, bugbear, blind excepts) and
+# snakefmt (the Snakefile and workflow/rules/*.smk as it formats them); CI runs it first.
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
+	$(BIN)/snakefmt --check Snakefile workflow/
 
 # The cluster extra (the SLURM executor plugin, psycopg2) in the same environment.
 $(BIN)/.installed-cluster: $(BIN)/.installed

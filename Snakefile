@@ -14,6 +14,7 @@ from snakemake.utils import min_version
 
 min_version("9.0")
 
+
 # Rules run `python -m ...`: make that the interpreter running Snakemake (its virtual environment)
 # whatever PATH says, so `.venv/bin/snakemake` works without activating the environment. With
 # --use-conda a rule's environment still comes first (its activation prepends its own bin).

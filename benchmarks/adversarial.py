@@ -15,15 +15,13 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _common import load_average
 
-from benchmarks._common import load_average  # noqa: E402
-from lens.rewards import grade_batch  # noqa: E402
+from lens.rewards import grade_batch
 
 GOLDS = ["123456789", "\\frac{987}{1001}", "(3, -77)", "x^{13}-5", "\\sqrt{8191}"]
 

@@ -34,10 +34,9 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from _common import DATA, load_average, read_jsonl
 
-from benchmarks._common import DATA, load_average, read_jsonl  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 _REFERENCE = r"""
 import json, logging, sys

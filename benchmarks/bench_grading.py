@@ -15,14 +15,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _common import DATA, clear_math_verify_caches, load_average, read_jsonl
 
-from benchmarks._common import DATA, clear_math_verify_caches, load_average, read_jsonl  # noqa: E402
-from lens.rewards import grade_batch  # noqa: E402
+from lens.rewards import grade_batch
 
 
 def plain_loop(solutions: list[str], answers: list[str]) -> list[float]:

@@ -19,11 +19,10 @@ import json
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from analysis import stats
+from analysis.collect import pick_benchmark, read_eval_samples
 
-from analysis import stats  # noqa: E402
-from analysis.collect import pick_benchmark, read_eval_samples  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def as_record(row) -> dict:

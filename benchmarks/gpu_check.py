@@ -63,9 +63,9 @@ import sys
 import time
 from pathlib import Path
 
+# The GPU machine has no install of this package: gpu_check.sh puts the checkout (REPO) on PYTHONPATH, which
+# is how the `lens` imports below, and the jobs this script starts, find it. Elsewhere it is installed.
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
 
 ALGOS = ("grpo", "lens")
 LIGHT_ENV = "GPU_CHECK_LIGHT_CHECKPOINT"  # "1": model-only final checkpoints (gpu_check.sh sets it when disk is short)

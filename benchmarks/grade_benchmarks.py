@@ -17,18 +17,15 @@ import argparse
 import itertools
 import json
 import random
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _common import DATA
 
-from benchmarks._common import DATA  # noqa: E402
-from lens import answer_formats  # noqa: E402
-from lens import datasets as dataset_table  # noqa: E402
-from lens.config import DatasetConfig  # noqa: E402
-from lens.data import load_problems  # noqa: E402
-from lens.rewards import grade_batch  # noqa: E402
+from lens import answer_formats
+from lens import datasets as dataset_table
+from lens.config import DatasetConfig
+from lens.data import load_problems
+from lens.rewards import grade_batch
 
 FOLDERS = {"aime24": "aime", "aime25": "aime", "amc23": "amc", "minerva": "minerva", "olympiadbench": "olympiadbench"}
 

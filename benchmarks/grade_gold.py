@@ -14,13 +14,11 @@ import argparse
 import json
 import random
 import re
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _common import DATA, load_average, read_jsonl
 
-from benchmarks._common import DATA, load_average, read_jsonl  # noqa: E402
-from lens.rewards import boxed_contents, grade_batch, last_boxed  # noqa: E402
+from lens.rewards import boxed_contents, grade_batch, last_boxed
 
 # The data README: answers set by hand because the solution's box is wrong or empty.
 HAND_SET = {"test/algebra/1730.json", "test/prealgebra/177.json"}

@@ -21,12 +21,11 @@ import json
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from analysis import stats
+from analysis.collect import pick_benchmark, read_eval_samples
+from lens.metrics import in_subset
 
-from analysis import stats  # noqa: E402
-from analysis.collect import pick_benchmark, read_eval_samples  # noqa: E402
-from lens.metrics import in_subset  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def first_problems(test_file: Path, per_level: int) -> set[str]:

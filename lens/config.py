@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import difflib
 import re
 import types
 import typing
@@ -338,9 +339,9 @@ class WorkflowConfig:
         `params` override the `algorithm:` section (a sweep run's value).
         """
         if model not in self.models:
-            raise ConfigError(f"{source}: unknown model {model!r}; configured: {sorted(self.models)}")
+            raise ConfigError(f"{source}: {unknown_name('model', model, sorted(self.models))}")
         if algo not in ALGORITHMS:
-            raise ConfigError(f"{source}: unknown algorithm {algo!r}; valid: {list(ALGORITHMS)}")
+            raise ConfigError(f"{source}: {unknown_name('algorithm', algo, ALGORITHMS)}")
         entry = self.models[model]
         algo_params = {**self.algorithm, **(params or {}), "name": algo}
         defaults = AlgorithmConfig()
@@ -434,7 +435,7 @@ def _check_sweeps(cfg: WorkflowConfig, source: str, fail) -> None:
     for i, sweep in enumerate(cfg.sweeps):
         key = f"sweeps[{i}]"
         if sweep.algorithm not in ALGORITHMS:
-            fail(f"{key}.algorithm", f"unknown algorithm {sweep.algorithm!r}; valid: {list(ALGORITHMS)}")
+            fail(f"{key}.algorithm", unknown_name("algorithm", sweep.algorithm, ALGORITHMS))
         reads = _ALGO_PARAMS[sweep.algorithm]
         if sweep.parameter not in reads:
             fail(f"{key}.parameter", f"{sweep.algorithm} does not read {sweep.parameter!r} (every value would "
@@ -488,7 +489,7 @@ def _check(cfg: Any, source: str) -> None:
         raise ConfigError(f"{source}: {key}: {why}")
 
     if isinstance(cfg, AlgorithmConfig) and cfg.name not in ALGORITHMS:
-        fail("algorithm.name", f"unknown algorithm {cfg.name!r}; valid: {list(ALGORITHMS)}")
+        fail("algorithm.name", unknown_name("algorithm", cfg.name, ALGORITHMS))
     if isinstance(cfg, AlgorithmConfig):
         for key in ("clip_low", "clip_high"):
             if not 0 <= getattr(cfg, key) < 1:
@@ -502,7 +503,7 @@ def _check(cfg: Any, source: str) -> None:
         if cfg.max_gen_batches < 1:
             fail("algorithm.max_gen_batches", "must be >= 1 (generation batches per rollout, the first included)")
     if isinstance(cfg, DatasetConfig) and cfg.name not in DATASETS:
-        fail("name", f"unknown dataset {cfg.name!r}; valid: {list(DATASETS)}")
+        fail("name", unknown_name("dataset", cfg.name, DATASETS))
     if isinstance(cfg, DatasetConfig):
         for key in ("limit", "limit_per_level_subject", "n_samples"):
             if getattr(cfg, key) is not None and getattr(cfg, key) < 1:
@@ -594,16 +595,32 @@ def _check(cfg: Any, source: str) -> None:
 T = typing.TypeVar("T")
 
 
+def nearest(name: str, valid) -> str | None:
+    """The valid name closest to a misspelt one (difflib's similarity at least 0.6), or None."""
+    close = difflib.get_close_matches(name, [str(v) for v in valid], n=1)
+    return close[0] if close else None
+
+
+def unknown_name(what: str, name: Any, valid) -> str:
+    """"unknown algorithm 'lense' (did you mean 'lens'?); valid: [...]": a misspelt name and the one meant."""
+    guess = nearest(str(name), valid)
+    return f"unknown {what} {name!r}{f' (did you mean {guess!r}?)' if guess else ''}; valid: {list(valid)}"
+
+
 def parse(cls: type[T], data: Any, *, source: str = "<dict>", key: str = "") -> T:
     """Build dataclass `cls` from plain data; unknown keys and wrong types raise ConfigError."""
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: {key or 'top level'}: expected a mapping, got {type(data).__name__}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(fields))
+    unknown = sorted(set(data) - set(fields), key=str)
     if unknown:
         where = f"{key}." if key else ""
-        raise ConfigError(f"{source}: unknown key(s) {[where + u for u in unknown]}; "
-                          f"valid keys{' of ' + key if key else ''}: {sorted(fields)}")
+        guesses = {u: nearest(str(u), fields) for u in unknown}
+        hint = "; ".join(f"did you mean {where + g!r}" + (f" for {where + str(u)!r}?" if len(unknown) > 1 else "?")
+                         for u, g in guesses.items() if g)
+        listing = "" if all(guesses.values()) else f"valid keys{' of ' + key if key else ''}: {sorted(fields)}"
+        raise ConfigError(f"{source}: unknown key(s) {[where + str(u) for u in unknown]}; "
+                          + "; ".join(part for part in (hint, listing) if part))
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for name, f in fields.items():

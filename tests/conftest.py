@@ -1,13 +1,16 @@
-"""Shared test settings: nothing reaches the network, and tests run on the CPU."""
+"""Shared test settings: nothing reaches the network, and tests run on the CPU. What test modules share
+beside fixtures (paths, data writers, subprocess runners) is in helpers.py."""
 
 import os
 
-# Set before transformers/datasets/huggingface_hub are imported: each hub miss otherwise waits ~34 s.
-for _var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
-    os.environ.setdefault(_var, "1")
-os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
+import pytest
+from helpers import OFFLINE  # helpers imports nothing that reads these variables
 
-import pytest  # noqa: E402
+# The one place the offline environment is set: here, before any test module imports transformers, datasets
+# or huggingface_hub (each hub miss would otherwise wait ~34 s); subprocesses inherit it (helpers.subprocess_env).
+for _var, _value in OFFLINE.items():
+    os.environ.setdefault(_var, _value)
+os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
 
 
 def pytest_collection_modifyitems(config, items):

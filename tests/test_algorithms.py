@@ -11,17 +11,14 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
+from helpers import REPO, subprocess_env, write_known_runs
 
 from lens import algorithms
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def test_table_is_consistent():
@@ -159,14 +156,10 @@ THROWAWAY = textwrap.dedent('''
 def test_throwaway_algorithm_through_the_table_alone_is_trained_and_tabulated(tmp_path):
     import pandas as pd
 
-    sys.path.insert(0, str(REPO / "tests"))
-    from test_collect import write_known_runs
-
     runs = write_known_runs(tmp_path / "runs")
     script = tmp_path / "throwaway.py"
     script.write_text(THROWAWAY)
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-           "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    env = subprocess_env(OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
     done = subprocess.run([sys.executable, str(script), str(tmp_path), str(runs)], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-4000:]

@@ -6,9 +6,9 @@ docs/evaluation.md): every gold grades 1 against itself boxed, 0 against the oth
 import itertools
 import json
 import random
-from pathlib import Path
 
 import pytest
+from helpers import DATA
 
 from lens import answer_formats
 from lens import data as lens_data
@@ -18,7 +18,6 @@ from lens.config import DatasetConfig
 from lens.data import load_dataset, load_problems
 from lens.rewards import grade_batch
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 needs_data = pytest.mark.skipif(not (DATA / "aime" / "aime24.jsonl").exists(),
                                 reason=f"shared data not found at {DATA}")
 

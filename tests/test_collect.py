@@ -1,7 +1,7 @@
 """analysis.collect: run directories -> tidy tables (types, sorting, determinism, error paths).
 
-`write_known_runs` builds the small result set with hand-chosen values that the figure, table
-and report tests also use (they import it from here).
+The small result set with hand-chosen values (`write_known_runs`) lives in tests/helpers.py: the figure,
+table and report tests read it too.
 """
 
 from __future__ import annotations
@@ -13,65 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import BENCH, MODEL, REPO, write_known_runs, write_known_tidy
 
 from analysis import collect
-
-REPO = Path(__file__).resolve().parents[1]
-MODEL = "llama31_8b_instruct"  # a model the paper reports, so tables print its numbers beside ours
-BENCH = "math500"
-# problem id -> (level, subject)
-PROBLEMS = {"p1": (1, "Algebra"), "p2": (4, "Geometry"), "p3": (5, "Number Theory")}
-# Correctness of the 4 samples per problem at the final step 10: algo -> seed -> problem -> samples.
-FINAL = {
-    "grpo": {0: {"p1": [1, 1, 1, 1], "p2": [1, 0, 0, 0], "p3": [0, 0, 0, 0]},
-             1: {"p1": [1, 1, 1, 0], "p2": [0, 0, 0, 0], "p3": [0, 0, 0, 0]}},
-    "lens": {0: {"p1": [1, 1, 1, 1], "p2": [1, 1, 0, 0], "p3": [1, 0, 0, 0]},
-             1: {"p1": [1, 1, 1, 1], "p2": [1, 0, 0, 0], "p3": [0, 0, 0, 0]}},
-}
-# Step 0 is the shared starting model: 2 of 4 right on p1, nothing on p2 and p3.
-START = {"p1": [1, 0, 1, 0], "p2": [0, 0, 0, 0], "p3": [0, 0, 0, 0]}
-# groups/all_wrong_frac at rollout steps 1..4: algo -> seed -> values.
-ALL_WRONG = {"grpo": {0: [0.5, 0.4, 0.3, 0.2], 1: [0.7, 0.6, 0.5, 0.4]},
-             "lens": {0: [0.5, 0.5, 0.5, 0.5], 1: [0.3, 0.3, 0.3, 0.3]}}
-# Per-step advantage metrics of LENS (constant over steps and seeds); GRPO's delta is 0 by definition.
-LENS_ADV = {"adv/grpo_abs_mean/mixed": 0.8, "adv/delta_vs_grpo/mixed": 0.04,
-            "adv/grpo_abs_mean/all_wrong": 0.0, "adv/delta_vs_grpo/all_wrong": 0.02,
-            "adv/grpo_abs_mean/all_correct": 0.0, "adv/delta_vs_grpo/all_correct": 0.0}
-
-
-def _samples(correct: dict[str, list[int]]) -> pd.DataFrame:
-    rows = []
-    for pid, flags in correct.items():
-        level, subject = PROBLEMS[pid]
-        for i, c in enumerate(flags):
-            rows.append({"problem_id": pid, "level": level, "subject": subject, "sample_idx": i,
-                         "completion_tokens": 10 + i, "finish_reason": "stop", "correct": bool(c)})
-    return pd.DataFrame(rows)
-
-
-def write_known_runs(runs: Path, algos=("grpo", "lens")) -> Path:
-    """results/runs/{MODEL}/{algo}/seed{s}/ with the hand-chosen values above."""
-    for algo in algos:
-        for seed in (0, 1):
-            run = runs / MODEL / algo / f"seed{seed}"
-            for step, correct in ((0, START), (10, FINAL[algo][seed])):
-                d = run / "eval" / BENCH / f"step{step}"
-                d.mkdir(parents=True)
-                _samples(correct).to_parquet(d / "samples.parquet")
-            rows = [{"step": i + 1, "metric": "groups/all_wrong_frac", "value": v}
-                    for i, v in enumerate(ALL_WRONG[algo][seed])]
-            for metric, value in LENS_ADV.items():
-                if algo == "grpo" and "delta_vs_grpo" in metric:
-                    value = 0.0
-                rows += [{"step": s, "metric": metric, "value": value} for s in (1, 2, 3, 4)]
-            pd.DataFrame(rows).to_parquet(run / "train_metrics.parquet")
-    return runs
-
-
-def write_known_tidy(tmp_path: Path, algos=("grpo", "lens")) -> Path:
-    runs = write_known_runs(tmp_path / "runs", algos)
-    collect.collect(runs, tmp_path / "tidy")
-    return tmp_path / "tidy"
 
 
 def test_collect_writes_typed_sorted_tables(tmp_path):

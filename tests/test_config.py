@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers import PAPER, REPO
 
 from lens.config import (
     ALGORITHMS,
@@ -16,13 +17,12 @@ from lens.config import (
     flatten,
     load_run_config,
     load_workflow_config,
+    nearest,
     parse,
     write_run_config,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
-PAPER = ROOT / "config" / "paper.yaml"
-EMBEDDED = ROOT / "config" / "config.yaml"
+EMBEDDED = REPO / "config" / "config.yaml"
 
 
 def minimal_run(**overrides) -> dict:
@@ -39,11 +39,27 @@ def test_minimal_run_config_takes_defaults():
     assert cfg.seed == 0
 
 
-def test_unknown_key_names_key_and_file():
+def test_unknown_key_names_key_file_and_the_nearest_valid_key():
     with pytest.raises(ConfigError) as err:
         parse(RunConfig, minimal_run(training={"learning_rat": 1e-6}), source="runs/a.yaml")
+    assert str(err.value) == ("runs/a.yaml: unknown key(s) ['training.learning_rat']; "
+                              "did you mean 'training.learning_rate'?")
+    # Nothing near: every valid key of the section is listed instead.
+    with pytest.raises(ConfigError) as err:
+        parse(RunConfig, minimal_run(zzz=1))
+    assert "unknown key(s) ['zzz']; valid keys: ['algorithm', " in str(err.value)
+    assert "did you mean" not in str(err.value)
+    # Two typos, one near a key: the guess says which typo it answers, and the keys are listed for the other.
+    with pytest.raises(ConfigError) as err:
+        parse(RunConfig, minimal_run(algorithm={"name": "lens", "alhpa": 1.0, "qqq": 2}))
     msg = str(err.value)
-    assert "runs/a.yaml" in msg and "training.learning_rat" in msg and "learning_rate" in msg
+    assert "did you mean 'algorithm.alpha' for 'algorithm.alhpa'?" in msg and "valid keys of algorithm: [" in msg
+
+
+def test_nearest():
+    assert nearest("lense", ["grpo", "lens", "nsr"]) == "lens"
+    assert nearest("prompts_per_rolout", ["prompts_per_rollout", "prompts_per_update"]) == "prompts_per_rollout"
+    assert nearest("xyz", ["grpo", "lens"]) is None
 
 
 def test_wrong_type_names_key():
@@ -63,7 +79,7 @@ def test_bool_is_not_an_int_and_numeric_strings_are_floats():
 
 
 def test_unknown_algorithm_and_literal_values():
-    with pytest.raises(ConfigError, match="unknown algorithm 'lense'"):
+    with pytest.raises(ConfigError, match=r"unknown algorithm 'lense' \(did you mean 'lens'\?\)"):
         parse(RunConfig, minimal_run(algorithm={"name": "lense"}))
     with pytest.raises(ConfigError, match=r"algorithm\.std: 'pop' is not one of"):
         parse(RunConfig, minimal_run(algorithm={"name": "lens", "std": "pop"}))

@@ -1,9 +1,9 @@
 """lens.data: loading the shared MATH/DAPO files, subsets, decontamination counts, prompts, failure paths."""
 
 import json
-from pathlib import Path
 
 import pytest
+from helpers import DATA
 
 from lens import data as lens_data
 from lens.config import DatasetConfig, RunConfig, parse
@@ -20,7 +20,6 @@ from lens.data import (
     unwrap_dapo_prompt,
 )
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 needs_data = pytest.mark.skipif(not (DATA / "math" / "test.jsonl").exists(), reason=f"shared data not found at {DATA}")
 
 

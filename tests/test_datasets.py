@@ -1,13 +1,11 @@
 """lens.datasets: the one table of datasets agrees with the code that reads it and the config that names it."""
 
-from pathlib import Path
 
 import pytest
 import yaml
+from helpers import REPO
 
 from lens import config, data, datasets
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_table_is_consistent():
@@ -31,8 +29,8 @@ def test_config_names_come_from_the_table():
 
 
 def test_paper_configs_name_the_tables_hub_ids():
-    paper = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())
-    numina = yaml.safe_load((ROOT / "config" / "paper-numina.yaml").read_text())
+    paper = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
+    numina = yaml.safe_load((REPO / "config" / "paper-numina.yaml").read_text())
     entries = [*paper["data"]["train"], *paper["evaluation"]["benchmarks"], *paper["evaluation"]["final_benchmarks"],
                *numina["data"]["train"]]
     for entry in entries:

@@ -12,10 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import REPO
 
 from lens.devices import DeviceError, acquire, machine_devices, try_acquire, workflow_gpus
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def _wrapped(gpus: int, command: list[str], locks: Path, ids: str = "0,1,2", **env) -> subprocess.Popen:

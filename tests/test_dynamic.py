@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import torch
 from fixed_rollout import MODULUS, fixed_completion
-from tiny_runs import REPO, tiny_cfg, tiny_run
+from helpers import REPO, tiny_cfg, tiny_run
 
 from lens.dynamic import informative, owners, quota_met, select_groups
 from lens.train import read_metrics

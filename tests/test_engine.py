@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
-import sys
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from helpers import REPO, tiny_cfg, tiny_run
 
 from lens import engine
-from lens.config import write_run_config
 
-REPO = Path(__file__).resolve().parents[1]
 ACCELERATE = REPO / "config" / "accelerate"
 
 
@@ -74,19 +69,11 @@ def test_a_zero3_job_on_a_cpu_stops_before_training(tmp_path, tmp_path_factory):
     both engines named, before its first step, and its MLflow run is marked FAILED."""
     pytest.importorskip("lens.data")
     from mlflow.tracking import MlflowClient
-    from tiny_runs import mlflow_template, tiny_cfg
 
-    cfg = tiny_cfg(tmp_path, rollout_steps=2, save_every=2)
-    results = tmp_path / "results"
-    run_dir = results / "runs" / "tiny" / "lens" / "seed0"
-    run_dir.mkdir(parents=True)
-    shutil.copy(mlflow_template(tmp_path_factory), results / "mlflow.db")
-    write_run_config(cfg, run_dir / "config.yaml")
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1",
-           "LOGLEVEL": "WARNING"}
-    proc = subprocess.run([sys.executable, "-m", "lens.train", "--config", str(run_dir / "config.yaml"), "--out",
-                           str(run_dir), "--engine-config", str(ACCELERATE / "zero3.yaml"), "--processes", "8"],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    run = tiny_run(tmp_path, tmp_path_factory, tiny_cfg(tmp_path, rollout_steps=2, save_every=2))
+    results, run_dir = run.results, run.run_dir
+    proc = subprocess.run([*run.python(), "--engine-config", str(ACCELERATE / "zero3.yaml"), "--processes", "8"],
+                          cwd=REPO, env=run.env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "engine error:" in proc.stderr
     assert "asks for DEEPSPEED ZeRO-3 on 8 process(es), but this job runs NO on 1 process(es)" in proc.stderr

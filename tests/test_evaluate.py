@@ -6,6 +6,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from helpers import DATA
 
 from analysis.stats import summarize
 from lens import evaluate
@@ -13,7 +14,6 @@ from lens.answer_formats import plain_number
 from lens.config import TinyModelConfig, load_run_config
 from lens.rewards import grade_batch
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 pytestmark = pytest.mark.skipif(not (DATA / "math" / "math500.jsonl").exists(),
                                 reason=f"shared data not found at {DATA}")
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from test_collect import MODEL, REPO, write_known_tidy
+from helpers import MODEL, REPO, write_known_tidy, write_sweep_tidy
 
 from analysis import (
     fig_accuracy_by_level,
@@ -196,7 +196,6 @@ def test_leaderboard_figure_writes_what_the_table_computes(tidy, tmp_path):
 
 
 def test_sensitivity_figure_writes_what_the_table_computes(tmp_path):
-    from test_tables import write_sweep_tidy
 
     from analysis import fig_sensitivity, tab_sensitivity
 

@@ -4,14 +4,11 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from helpers import REPO, load_script
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "benchmarks"))
-
-import gpu_check  # noqa: E402
+gpu_check = load_script(REPO / "benchmarks" / "gpu_check.py")
 
 
 def test_architecture_is_qwen25_3b():

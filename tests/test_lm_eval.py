@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers import DATA
 
 from lens import lm_eval_check
 from lens.config import TinyModelConfig
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 MATH500 = DATA / "math" / "math500.jsonl"
 
 

@@ -4,7 +4,7 @@ advantages, and the multi-node launch recipe of docs/training.md runs as two loc
     python -m pytest tests/test_multiprocess.py -q
 
 The other multi-process tests (groups split across 2 processes, SIGKILL of one rank and resume) are
-in tests/test_train.py; all of them set up their runs with tests/tiny_runs.py.
+in tests/test_train.py; all of them set up their runs with tests/helpers.py.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import pytest
 import torch
 import yaml
 from fixed_rollout import fixed_completion
-from tiny_runs import REPO, free_port, tiny_cfg, tiny_run
+from helpers import REPO, free_port, tiny_cfg, tiny_run
 
 FIXED_ROLLOUT = str(REPO / "tests" / "fixed_rollout.py")
 G = 4

@@ -6,16 +6,14 @@ Run: `python -m pytest tests/test_packaging.py -q`
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import tomllib
 import yaml
+from helpers import REPO
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
-REPO = Path(__file__).resolve().parents[1]
 PYPROJECT_EXTRAS = ("gpu", "dev")  # the extras environment.yml installs
 
 

@@ -6,14 +6,12 @@ turns it into the TRL settings that reproduce the paper's batch arithmetic on 8 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from helpers import PAPER
 
 from lens.config import load_workflow_config
 from lens.train import batch_plan, grpo_config_kwargs, resolve_precision
 
-PAPER = Path(__file__).resolve().parents[1] / "config" / "paper.yaml"
 # Appendix D.1: model id -> (hub id, learning rate, prompt style)
 MODELS = {
     "meta-llama/Llama-3.1-8B-Instruct": (3e-7, "chat"),

@@ -7,22 +7,15 @@ DAG of a dry run (a few seconds; no GPU, no network: hub ids are only named at p
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import yaml
+from helpers import PAPER, REPO, allowed_by, leaves, snakemake
 from snakemake.utils import update_config
-from test_paper_rehearsal import allowed_by, leaves
 
 from analysis import paper_numbers, training_data
 from lens import algorithms, datasets
 from lens.config import load_run_config, workflow_config_from_dict
 
-ROOT = Path(__file__).resolve().parents[1]
-PAPER = ROOT / "config" / "paper.yaml"
-OVERLAY = ROOT / "config" / "paper-numina.yaml"
+OVERLAY = REPO / "config" / "paper-numina.yaml"
 
 # Every key the overlay may change, with the reason (lens-spec / the paper's Appendix D.1).
 ALLOWED = {
@@ -75,13 +68,9 @@ def test_overlay_is_tables_2_and_3_setup():
 
 
 def test_dry_run_trains_one_seed_on_math_and_numina(tmp_path):
-    bindir = Path(sys.executable).parent
-    env = {**os.environ, "PATH": f"{bindir}:{os.environ.get('PATH', '')}", "HF_HUB_OFFLINE": "1",
-           "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     results = tmp_path / "paper-numina"
-    out = subprocess.run([str(bindir / "snakemake"), "ablations", "-n", "--cores", "1", "--configfile",
-                          "config/paper.yaml", "config/paper-numina.yaml", "--config", f"results_dir={results}"],
-                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    out = snakemake(REPO, "ablations", "-n", "--cores", "1", "--configfile", "config/paper.yaml",
+                    "config/paper-numina.yaml", "--config", f"results_dir={results}")
     assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
     trains = {line.split("wildcards:")[1].strip() for line in out.stdout.splitlines()
               if "wildcards:" in line and "benchmark" not in line and "algo=" in line}
@@ -90,9 +79,8 @@ def test_dry_run_trains_one_seed_on_math_and_numina(tmp_path):
     assert not results.exists()  # a dry run writes nothing
     configs = [results / "runs" / m / a / "seed0" / "config.yaml" for m in ("llama31_8b_instruct", "qwen25_3b")
                for a in arms]
-    written = subprocess.run([str(bindir / "snakemake"), *map(str, configs), "--cores", "1", "--configfile",
-                              "config/paper.yaml", "config/paper-numina.yaml", "--config", f"results_dir={results}"],
-                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    written = snakemake(REPO, *map(str, configs), "--cores", "1", "--configfile", "config/paper.yaml",
+                        "config/paper-numina.yaml", "--config", f"results_dir={results}")
     assert written.returncode == 0, (written.stdout + written.stderr)[-3000:]  # rule config_file writes them
     for m in ("llama31_8b_instruct", "qwen25_3b"):
         for a in arms:

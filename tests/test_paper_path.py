@@ -5,21 +5,18 @@ correction, one BOS on every engine, stand-in tokenizers, the base model's stop 
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import types
-from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
+from helpers import DATA, REPO, snakemake
 
 from lens import evaluate
 from lens.config import DatasetConfig, RunConfig, TinyModelConfig, parse
 from lens.data import first_answer, format_prompt, load_problems, stop_strings, training_problems
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"
 needs_data = pytest.mark.skipif(not (DATA / "math" / "test.jsonl").exists(), reason=f"shared data not found at {DATA}")
 
 
@@ -86,9 +83,7 @@ def test_decontamination_covers_final_benchmarks():
 # GPUs per model (c)
 # --------------------------------------------------------------------------------------------
 def test_paper_dag_asks_8_gpus_for_llama_training():
-    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HF_HUB_OFFLINE": "1"}
-    out = subprocess.run([str(Path(sys.executable).parent / "snakemake"), "-n", "--configfile", "config/paper.yaml"],
-                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    out = snakemake(REPO, "-n", "--configfile", "config/paper.yaml")
     assert out.returncode == 0, out.stderr[-2000:]
     jobs = out.stdout.split("\nrule ")
     train = [j for j in jobs if j.startswith("train:") and "model=llama31_8b_instruct" in j]
@@ -99,10 +94,7 @@ def test_paper_dag_asks_8_gpus_for_llama_training():
 
 def test_launcher_follows_the_model_gpus(tmp_path):
     """Shell commands of the train rule: accelerate with 8 processes for the paper models."""
-    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HF_HUB_OFFLINE": "1"}
-    out = subprocess.run([str(Path(sys.executable).parent / "snakemake"), "-n", "-p", "--configfile",
-                          "config/paper.yaml", "--config", f"results_dir={tmp_path}"],
-                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    out = snakemake(REPO, "-n", "-p", "--configfile", "config/paper.yaml", "--config", f"results_dir={tmp_path}")
     assert out.returncode == 0, out.stderr[-2000:]
     launches = [" ".join(line.split()) for line in out.stdout.splitlines() if "-m lens.train" in line]
     assert len(launches) == 8
@@ -117,13 +109,10 @@ def test_cpu_processes_launch_under_torchrun(tmp_path):
     """A CPU model with `processes: 2` (the rehearsal's stand-ins): torch's launcher, a free port per
     job, the process count checked at start, and two cores reserved per job; `processes: 1` (here
     the Qwen stand-in) keeps one plain process."""
-    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HF_HUB_OFFLINE": "1"}
     overlay = tmp_path / "one-process.yaml"
     overlay.write_text(yaml.safe_dump({"models": {"qwen25_3b": {"processes": 1}}}))
-    out = subprocess.run([str(Path(sys.executable).parent / "snakemake"), "-n", "-p", "--configfile",
-                          "config/paper.yaml", "config/paper-rehearsal.yaml", str(overlay), "--config",
-                          f"results_dir={tmp_path / 'results'}"],
-                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    out = snakemake(REPO, "-n", "-p", "--configfile", "config/paper.yaml", "config/paper-rehearsal.yaml",
+                    str(overlay), "--config", f"results_dir={tmp_path / 'results'}")
     assert out.returncode == 0, out.stderr[-2000:]
     jobs = [j for j in out.stdout.split("\nrule ") if j.startswith("train:")]
     llama = [j for j in jobs if "model=llama31_8b_instruct" in j]
@@ -149,7 +138,7 @@ def test_vllm_importance_sampling_correction_off_unless_configured(tmp_path):
         cfg = run_config(training=training)
         kwargs = grpo_config_kwargs(cfg, batch_plan(cfg.training, 1), cuda=True, output_dir=tmp_path)
         assert kwargs["vllm_importance_sampling_correction"] is expected
-    paper = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())
+    paper = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
     assert paper["training"]["vllm_importance_sampling_correction"] is False
 
 

@@ -8,17 +8,15 @@ it, `pytest -m "not rehearsal"` skips it while iterating.
 
 from __future__ import annotations
 
-import fnmatch
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
 import yaml
+from helpers import DATA, PAPER, REPO, allowed_by, leaves, pattern_of, snakemake
 from snakemake.utils import update_config
 
 from lens.config import DatasetConfig, load_run_config, workflow_config_from_dict
@@ -26,10 +24,7 @@ from lens.data import load_problems, training_problems
 from lens.objective import compute_advantages
 from lens.trainer import rollout_seed
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"
-PAPER = ROOT / "config" / "paper.yaml"
-OVERLAY = ROOT / "config" / "paper-rehearsal.yaml"
+OVERLAY = REPO / "config" / "paper-rehearsal.yaml"
 
 # Every key the overlay may change, with the reason; anything else stays the paper's.
 ALLOWED = {
@@ -73,40 +68,12 @@ ALLOWED = {
 }
 
 
-def leaves(node, prefix=""):
-    """{dotted.path[i]: value} of every scalar (or empty container) in a YAML tree."""
-    if isinstance(node, dict) and node:
-        out = {}
-        for key, value in node.items():
-            out.update(leaves(value, f"{prefix}.{key}" if prefix else str(key)))
-        return out
-    if isinstance(node, list) and node and any(isinstance(v, (dict, list)) for v in node):
-        out = {}
-        for i, value in enumerate(node):
-            out.update(leaves(value, f"{prefix}[{i}]"))
-        return out
-    return {prefix: node}
-
-
 def merged() -> dict:
     """What Snakemake builds from `--configfile config/paper.yaml config/paper-rehearsal.yaml`."""
     config = {}
     for path in (PAPER, OVERLAY):
         update_config(config, yaml.safe_load(path.read_text()))
     return config
-
-
-def pattern_of(path: str) -> str:
-    """models.qwen25_3b.model.path -> models.*.model.path; data.train[1].path -> data.train[*].path."""
-    parts = path.replace("[", ".[").split(".")
-    if parts[0] == "models" and len(parts) > 1:
-        parts[1] = "*"
-    return ".".join(p if not p.startswith("[") else "[*]" for p in parts).replace(".[", "[")
-
-
-def allowed_by(key: str, allowed: str) -> bool:
-    """Shell-style match of a key's pattern against an allow-list entry (`[*]`: any list index)."""
-    return fnmatch.fnmatchcase(pattern_of(key).replace("[*]", "<i>"), allowed.replace("[*]", "<i>"))
 
 
 def changed_keys() -> set[str]:
@@ -171,20 +138,17 @@ def test_final_subset_has_every_level_and_subject():
 # --------------------------------------------------------------------------------------------
 # The rehearsal, end to end
 # --------------------------------------------------------------------------------------------
-def snakemake(results: Path, *targets: str) -> subprocess.CompletedProcess:
-    bindir = Path(sys.executable).parent
-    env = {**os.environ, "PATH": f"{bindir}:{os.environ.get('PATH', '')}", "HF_HUB_OFFLINE": "1",
-           "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    cmd = [str(bindir / "snakemake"), *targets, "--cores", "2", "--profile", "profiles/default",
-           "--configfile", "config/paper.yaml", "config/paper-rehearsal.yaml", "--config", f"results_dir={results}"]
-    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600)
+def rehearse(results: Path, *targets: str) -> subprocess.CompletedProcess:
+    return snakemake(REPO, *targets, "--cores", "2", "--profile", "profiles/default", "--configfile",
+                     "config/paper.yaml", "config/paper-rehearsal.yaml", "--config", f"results_dir={results}",
+                     timeout=3600)
 
 
 @pytest.mark.rehearsal
 @pytest.mark.skipif(not (DATA / "math" / "test.jsonl").exists(), reason=f"shared data not found at {DATA}")
 def test_rehearsal_end_to_end(tmp_path):
     results = tmp_path / "paper-rehearsal"
-    main = snakemake(results)
+    main = rehearse(results)
     assert main.returncode == 0, (main.stdout + main.stderr)[-4000:]
     report = (results / "REPORT.md").read_text()
     # accuracy by level on the MATH test subset, for both stand-ins
@@ -260,7 +224,7 @@ def test_rehearsal_end_to_end(tmp_path):
     assert "fig_benchmarks.png" in report and "AIME 2024 (30 × 32)" in report
     assert (results / "figures" / "fig_benchmarks.png").exists()
 
-    ablations = snakemake(results, "ablations")
+    ablations = rehearse(results, "ablations")
     assert ablations.returncode == 0, (ablations.stdout + ablations.stderr)[-4000:]
     table = pd.read_csv(results / "tables" / "ablations" / "tab_ablation.csv")
     arms = {"grpo", "lens", "lens_mixed_only", "lens_negative_only", "nsr", "w_reinforce", "dr_grpo", "ngrpo",

@@ -9,8 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from test_collect import REPO, write_known_tidy
-from test_tables import MATH_DAPO, write_run_configs
+from helpers import MATH_DAPO, REPO, write_known_tidy, write_run_configs
 
 from analysis import (
     fig_accuracy_by_level,

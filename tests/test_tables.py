@@ -7,8 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
-from test_collect import MODEL, write_known_tidy
+from helpers import MATH_DAPO, MATH_NUMINA, MODEL, write_known_tidy, write_run_configs, write_sweep_tidy
 
 from analysis import (
     paper_numbers,
@@ -21,22 +20,6 @@ from analysis import (
 )
 
 FAST = ["--bootstrap-samples", "300"]
-MATH_DAPO = [{"name": "math", "path": "EleutherAI/hendrycks_math", "split": "train"},
-             {"name": "dapo", "path": "BytedTsinghua-SIA/DAPO-Math-17k", "split": "train"}]
-MATH_NUMINA = [{"name": "math", "path": "../shared/data/math", "split": "train"},
-               {"name": "numina", "path": "AI-MO/NuminaMath-1.5", "split": "train"}]
-
-
-def write_run_configs(runs: Path, tidy: Path, train: list[dict]) -> Path:
-    """A resolved run config (its `data` section is all the tables read) for every run of the tidy tables."""
-    samples = pd.read_parquet(tidy / "eval_samples.parquet")
-    for model, algo, seed in samples[["model", "algo", "seed"]].drop_duplicates().itertuples(index=False):
-        run = runs / model / algo / f"seed{seed}"
-        run.mkdir(parents=True, exist_ok=True)
-        (run / "config.yaml").write_text(yaml.safe_dump({"model": {"name": model, "path": "x"},
-                                                         "algorithm": {"name": algo},
-                                                         "seed": int(seed), "data": {"train": train}}))
-    return runs
 
 
 @pytest.fixture(scope="module")
@@ -341,44 +324,6 @@ def test_leaderboard_values_by_hand(tidy, tmp_path):
 # --------------------------------------------------------------------------------------------
 # Sensitivity (target `sweeps`): hand-made tidy tables of GRPO's main runs and two alpha values
 # --------------------------------------------------------------------------------------------
-# Correct answers of the 2 samples per problem at the final step 10: arm -> seed -> problem -> samples.
-SWEPT = {
-    "grpo": {0: {"p1": [1, 1], "p2": [0, 0], "p3": [0, 0]}, 1: {"p1": [1, 0], "p2": [0, 0], "p3": [0, 0]}},
-    "lens/alpha-1": {0: {"p1": [1, 1], "p2": [1, 0], "p3": [0, 0]}, 1: {"p1": [1, 1], "p2": [0, 0], "p3": [0, 0]}},
-    "lens/alpha-4": {0: {"p1": [1, 1], "p2": [1, 1], "p3": [1, 0]}, 1: {"p1": [1, 1], "p2": [1, 0], "p3": [0, 0]}},
-}
-LEVELS = {"p1": 1, "p2": 4, "p3": 5}
-# (arm, seed) -> per step 1, 2: (mixed share, mean |A - A_GRPO| over mixed groups); all-wrong groups
-# are half of every step with a change of 0.2 (alpha 4), 0.05 (alpha 1), 0 (GRPO).
-MIXED = {("lens/alpha-4", 0): ((0.5, 0.10), (0.25, 0.04)), ("lens/alpha-4", 1): ((0.25, 0.02), (0.0, 0.5)),
-         ("lens/alpha-1", 0): ((0.5, 0.01), (0.5, 0.01)), ("lens/alpha-1", 1): ((0.5, 0.01), (0.5, 0.01)),
-         ("grpo", 0): ((0.5, 0.0), (0.5, 0.0)), ("grpo", 1): ((0.5, 0.0), (0.5, 0.0))}
-ALL_WRONG_DELTA = {"grpo": 0.0, "lens/alpha-1": 0.05, "lens/alpha-4": 0.2}
-
-
-def write_sweep_tidy(tidy: Path) -> Path:
-    from analysis.collect import EVAL_FILE, TRAIN_FILE
-
-    evals, train = [], []
-    for arm, seeds in SWEPT.items():
-        for seed, problems in seeds.items():
-            for pid, flags in problems.items():
-                evals += [{"model": MODEL, "algo": arm, "seed": seed, "step": 10, "benchmark": "math500",
-                           "problem_id": pid, "level": LEVELS[pid], "subject": "Algebra", "sample_idx": i,
-                           "correct": bool(c), "completion_tokens": 5} for i, c in enumerate(flags)]
-            for step, (share, delta) in enumerate(MIXED[arm, seed], start=1):
-                for metric, value in (("groups/mixed_frac", share), ("adv/grpo_abs_mean/mixed", 1.0),
-                                      ("adv/delta_vs_grpo/mixed", delta), ("groups/all_wrong_frac", 0.5),
-                                      ("adv/grpo_abs_mean/all_wrong", 0.0),
-                                      ("adv/delta_vs_grpo/all_wrong", ALL_WRONG_DELTA[arm])):
-                    train.append({"model": MODEL, "algo": arm, "seed": seed, "step": step, "metric": metric,
-                                  "value": value})
-    tidy.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(evals).to_parquet(tidy / EVAL_FILE)
-    pd.DataFrame(train).to_parquet(tidy / TRAIN_FILE)
-    return tidy
-
-
 def test_sensitivity_table_values_by_hand(tmp_path):
     from analysis import tab_sensitivity
     from analysis.summary import SENSITIVITY_COLUMNS

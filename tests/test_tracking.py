@@ -12,7 +12,7 @@ import socket
 from pathlib import Path
 
 import pytest
-from tiny_runs import mlflow_template
+from helpers import mlflow_template
 
 from lens import tracking
 from lens.config import RunConfig, parse, write_run_config

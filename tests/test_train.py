@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from tiny_runs import PROBLEMS, REPO, tiny_cfg, tiny_run
+from helpers import PROBLEMS, REPO, tiny_cfg, tiny_run
 
 from lens.config import ConfigError, RunConfig, TrainingConfig, parse, write_run_config
 from lens.objective import compute_advantages

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers import OFFLINE, REPO, snakemake
 
 from lens.devices import acquire
 
-REPO = Path(__file__).resolve().parents[1]
 # analysis/ too: the analysis rules take their scripts as inputs, found through `import analysis`,
 # which from the workflow's directory (the jobs' cwd) is this copy.
 WORKFLOW_FILES = ("Snakefile", "workflow", "config", "profiles", "analysis")
@@ -28,13 +28,6 @@ def _copy_workflow(dest: Path) -> Path:
         else:
             shutil.copy(src, dest / name)
     return dest
-
-
-def snakemake(workdir: Path, *args: str, timeout: int = 300, env: dict | None = None) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-               HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1", **(env or {}))
-    return subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=workdir, env=env,
-                          capture_output=True, text=True, timeout=timeout)
 
 
 def planned_jobs(output: str) -> list[tuple[str, dict]]:
@@ -209,7 +202,7 @@ def test_rules_run_snakemakes_own_python_without_an_activated_environment(tmp_pa
     # `.venv/bin/snakemake ablations` as the README writes it, from a shell whose PATH does not hold
     # the virtual environment: the rules' `python -m ...` must still be the environment's python.
     workdir = _copy_workflow(tmp_path)
-    env = {"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", str(tmp_path)), "HF_HUB_OFFLINE": "1"}
+    env = {"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", str(tmp_path)), **OFFLINE}
     done = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "1", "results/data/synthetic/test.jsonl"],
                           cwd=workdir, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
@@ -258,6 +251,7 @@ FIGURES = ("fig_accuracy_by_level", "fig_training_curves", "fig_pass_at_k", "fig
            "fig_training_dynamics")
 
 
+@pytest.mark.dag
 def test_end_to_end_writes_every_output_and_says_where(finished):
     workdir, cfg, proc = finished
     results = workdir / "results"
@@ -290,6 +284,7 @@ def test_end_to_end_writes_every_output_and_says_where(finished):
     assert "Report:" in out and "MLflow UI:" in out and "127.0.0.1" in out
 
 
+@pytest.mark.dag
 def test_end_to_end_runs_are_logged_to_one_mlflow_store(finished):
     import mlflow
 
@@ -307,6 +302,7 @@ def test_end_to_end_runs_are_logged_to_one_mlflow_store(finished):
     assert "REPORT.md" in {a.path for a in client.list_artifacts(summary.info.run_id)}
 
 
+@pytest.mark.dag
 def test_second_run_does_nothing(finished):
     workdir, _, _ = finished
     proc = snakemake(workdir, "-n")
@@ -315,6 +311,7 @@ def test_second_run_does_nothing(finished):
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
 
+@pytest.mark.dag
 def test_figure_setting_reruns_only_figures(finished):
     workdir, cfg, _ = finished
     changed = yaml.safe_load(yaml.safe_dump(cfg))
@@ -328,6 +325,7 @@ def test_figure_setting_reruns_only_figures(finished):
     assert {w["path"] for r, w in planned_jobs(proc.stdout) if r == "config_file"} == {"config.yaml"}
 
 
+@pytest.mark.dag
 def test_editing_an_analysis_script_reruns_exactly_what_runs_it(finished):
     # The analysis rules take their code as inputs (analysis.code_files): an edited figure
     # script reruns that figure alone under `snakemake figures`; an edited analysis/style.py, every
@@ -348,6 +346,7 @@ def test_editing_an_analysis_script_reruns_exactly_what_runs_it(finished):
     assert planned_jobs(snakemake(workdir, "-n").stdout) == []  # the edits undone: nothing to do
 
 
+@pytest.mark.dag
 def test_alpha_reruns_only_the_lens_family(finished):
     workdir, cfg, _ = finished
     before = {p: p.read_text() for p in (workdir / "results").rglob("config.yaml")}
@@ -389,6 +388,7 @@ def swept(tmp_path_factory):
     return workdir, cfg
 
 
+@pytest.mark.dag
 def test_sweep_values_get_their_own_runs_and_configs(swept):
     workdir, _ = swept
     runs = workdir / "results" / "runs" / "tiny_llama"
@@ -408,6 +408,7 @@ def test_sweep_values_get_their_own_runs_and_configs(swept):
         {"grpo", "lens/alpha-1", "lens/alpha-4"}
 
 
+@pytest.mark.dag
 def test_sweep_runs_are_tagged_in_mlflow(swept):
     import mlflow
 
@@ -424,6 +425,7 @@ def test_sweep_runs_are_tagged_in_mlflow(swept):
         assert any(k.startswith("eval/") for k in run.data.metrics), run.data.tags
 
 
+@pytest.mark.dag
 def test_sensitivity_table_figure_and_report_section(swept):
     import pandas as pd
 
@@ -461,6 +463,7 @@ def test_sensitivity_table_figure_and_report_section(swept):
     assert "figures/sweeps/fig_sensitivity.png" in section and "one seed per value" in section
 
 
+@pytest.mark.dag
 def test_a_new_sweep_value_trains_only_its_own_runs(swept):
     workdir, cfg = swept
     changed = yaml.safe_load(yaml.safe_dump(cfg))
@@ -505,7 +508,7 @@ def _gpu_config(workdir: Path) -> None:
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
 
 
-@pytest.mark.slow
+@pytest.mark.dag
 def test_concurrent_gpu_jobs_of_the_workflow_hold_disjoint_devices(tmp_path_factory):
     workdir = _copy_workflow(tmp_path_factory.mktemp("gpu-workflow"))
     _gpu_config(workdir)

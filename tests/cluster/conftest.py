@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from engines import free_port
+from helpers import free_port
 
 CLUSTER_SCRIPT = Path(__file__).resolve().parent / "slurm_cluster.sh"
 PG_BIN = Path("/usr/lib/postgresql/15/bin")

@@ -1,30 +1,18 @@
-"""Helpers of the `cluster` tests (tests/cluster): paths, ports, the jobs' environment, SQL reads of an
-MLflow backend store. The fixtures that start the engines are in conftest.py."""
+"""Helpers of the `cluster` tests (tests/cluster) beside tests/helpers.py's (the repository, free ports, the
+jobs' offline environment: `subprocess_env`): the cluster script, PostgreSQL, SQL reads of an MLflow backend
+store. The fixtures that start the engines are in conftest.py."""
 
 from __future__ import annotations
 
 import os
-import socket
-import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from helpers import REPO
+
 CLUSTER_SCRIPT = REPO / "tests" / "cluster" / "slurm_cluster.sh"
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 # Screenshots and other things worth looking at after a run (git-ignored).
 ARTIFACTS = Path(os.environ.get("LENS_CLUSTER_ARTIFACTS", REPO / "build" / "cluster"))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def job_env(**extra: str) -> dict[str, str]:
-    """The environment of the workflow and its jobs: the venv first on PATH, no hub access."""
-    return dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-                HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1", **extra)
 
 
 def new_database(server_uri: str, name: str) -> str:

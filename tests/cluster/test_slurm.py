@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from engines import ARTIFACTS, REPO, free_port, job_env, stored_metrics
+from engines import ARTIFACTS, stored_metrics
+from helpers import REPO, free_port, subprocess_env
 
 pytestmark = pytest.mark.cluster
 PROFILE = "profiles/slurm-local"
@@ -115,7 +116,7 @@ def cluster_run(slurm, postgres, tmp_path_factory):
     port = free_port()
     cfg = _config(port, postgres)
     (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
-    env = job_env(SLURM_CONF=str(slurm), PYTHONPATH=str(REPO))
+    env = subprocess_env(SLURM_CONF=str(slurm), PYTHONPATH=str(REPO))
     command = [sys.executable, "-m", "snakemake", "--profile", PROFILE]
     run = workdir / "results" / "runs" / "tiny_llama" / CANCELLED_ARM / "seed0"
     started = time.monotonic()

@@ -19,7 +19,8 @@ import time
 
 import pytest
 import yaml
-from engines import ARTIFACTS, REPO, job_env
+from engines import ARTIFACTS
+from helpers import REPO, subprocess_env
 
 pytestmark = pytest.mark.cluster
 PROFILE = "profiles/slurm-local"
@@ -62,7 +63,7 @@ def gpu_run(slurm, tmp_path_factory):
     (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(_config(), sort_keys=False))
     targets = [f"results/runs/tiny_llama/{a}/seed{s}/done" for a in ARMS for s in SEEDS]
     targets += [f"results/start/tiny_llama/seed{s}/eval/synthetic_test/step0/samples.parquet" for s in SEEDS]
-    env = job_env(SLURM_CONF=str(slurm), PYTHONPATH=str(REPO))
+    env = subprocess_env(SLURM_CONF=str(slurm), PYTHONPATH=str(REPO))
     started = time.monotonic()
     proc = subprocess.run([sys.executable, "-m", "snakemake", "--profile", PROFILE, "--verbose", *targets],
                           cwd=workdir, env=env, capture_output=True, text=True, timeout=1200)

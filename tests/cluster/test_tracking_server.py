@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from engines import REPO, free_port, job_env, new_database, stored_metrics
+from engines import new_database, stored_metrics
+from helpers import REPO, free_port, subprocess_env
 
 from lens.mlflow_server import answers, start_server, stop_server
 from lens.tracking import RUN_ID_FILE, metric_name
@@ -23,7 +24,7 @@ WORKER = REPO / "tests" / "cluster" / "log_worker.py"
 
 
 def _run_workers(calls: list[list[str]]) -> None:
-    procs = [subprocess.Popen([sys.executable, str(WORKER), *args], env=job_env(PYTHONPATH=str(REPO)),
+    procs = [subprocess.Popen([sys.executable, str(WORKER), *args], env=subprocess_env(PYTHONPATH=str(REPO)),
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for args in calls]
     for proc in procs:
         out, _ = proc.communicate(timeout=300)

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import yaml
 from snakemake.exceptions import WorkflowError
-from snakemake.utils import validate
 
 from analysis import jobs as analysis_jobs
 from lens import devices, engine, layout
@@ -54,8 +53,6 @@ except ConfigError as err:
     raise WorkflowError(f"invalid config: {err}") from None
 config.clear()
 config.update(RAW)
-# The keys this workflow file reads itself (structure only; lens.config checks every value).
-validate(RAW, schema="../schemas/config.schema.yaml")
 
 R = CFG.results_dir.rstrip("/")
 MODELS = list(CFG.models)
@@ -85,6 +82,7 @@ WARMUP_FILES = ("config.json", "model.safetensors", "tokenizer.json", "warmup_lo
 STANDIN_FILES = ("config.json", "model.safetensors", "tokenizer.json")
 MERGED_CONFIG = f"{R}/config.yaml"  # the config the results came from, overlays merged: what REPORT.md summarises
 TRACKING_URI_ARGS = f"--uri {shlex.quote(CFG.tracking.uri)}" if CFG.tracking.uri else ""
+
 
 # A sweep arm holds a slash: without these, runs/{model}/{algo}/seed{seed} would also read
 # runs/tiny/lens/alpha-4/seed0 as model `tiny/lens`, algo `alpha-4`.
@@ -122,8 +120,13 @@ def resolve(model, algo, seed):
     return cfg
 
 
-RUNS = {(m, a, s): resolve(m, a, s) for m in MODELS for a in ALGOS + ABLATION_ALGOS + SWEEP_ARMS for s in SEEDS
-        if a in ALGOS or a in SWEEP_ARMS or (m in ABLATION_MODELS and s in ABLATION_SEEDS)}
+RUNS = {
+    (m, a, s): resolve(m, a, s)
+    for m in MODELS
+    for a in ALGOS + ABLATION_ALGOS + SWEEP_ARMS
+    for s in SEEDS
+    if a in ALGOS or a in SWEEP_ARMS or (m in ABLATION_MODELS and s in ABLATION_SEEDS)
+}
 
 
 def scope_runs(scope):
@@ -147,15 +150,20 @@ def _config_texts():
         if entry.kind == "hub":
             continue
         # Through the dataclasses: a canonical text (field order), whatever the YAML's key order.
-        model = to_dict(parse_config(ModelConfig, {**entry.model, "name": m}, source=CONFIG_SOURCE,
-                                     key=f"models.{m}.model"))
+        model = to_dict(
+            parse_config(ModelConfig, {**entry.model, "name": m}, source=CONFIG_SOURCE, key=f"models.{m}.model")
+        )
         if entry.kind == "tiny":
             # torch_threads stays in: the thread count decides the order of the kernels' sums, so
             # another count trains another model (and reruns the warm-up).
             section = {"model": model, "warmup": to_dict(CFG.warmup)}
         else:  # the stand-in's tokenizer is trained on the run's training problems (lens.tiny's CLI)
-            section = {"model": model, "corpus": [to_dict(ds) for ds in CFG.data.train], "corpus_limit": 2000,
-                       "seed": 0}
+            section = {
+                "model": model,
+                "corpus": [to_dict(ds) for ds in CFG.data.train],
+                "corpus_limit": 2000,
+                "seed": 0,
+            }
         texts[f"{model_dir(m)}.yaml"] = yaml.safe_dump(section, sort_keys=False)
     if CFG.synthetic is not None:
         texts[f"{SYNTH_DIR}.yaml"] = yaml.safe_dump(to_dict(CFG.synthetic), sort_keys=False)
@@ -196,8 +204,11 @@ def final_evaluations():
     the same several benchmarks (the curve set and the final sets: MATH-500 and the MATH test), else
     None. Those get one job per run for all of them (rule evaluate_final), so the model, and on GPUs
     vLLM's engine, is loaded once instead of once per benchmark."""
-    plans = {(cfg.training.rollout_steps, tuple(ds.id for ds in cfg.benchmarks_at(cfg.training.rollout_steps)))
-             for (m, _, _), cfg in RUNS.items() if m not in TINY_MODELS}
+    plans = {
+        (cfg.training.rollout_steps, tuple(ds.id for ds in cfg.benchmarks_at(cfg.training.rollout_steps)))
+        for (m, _, _), cfg in RUNS.items()
+        if m not in TINY_MODELS
+    }
     if len(plans) != 1:
         return None
     step, ids = next(iter(plans))
@@ -212,8 +223,11 @@ def train_outputs(scope):
 
 
 def eval_outputs(scope):
-    return [f"{layout.eval_dir(run_dir(m, a, s), b, step)}/samples.parquet"
-            for (m, a, s) in scope_runs(scope) for b, step in run_evals(m, a, s)]
+    return [
+        f"{layout.eval_dir(run_dir(m, a, s), b, step)}/samples.parquet"
+        for (m, a, s) in scope_runs(scope)
+        for b, step in run_evals(m, a, s)
+    ]
 
 
 def mlflow_markers(scope):
@@ -224,14 +238,22 @@ def mlflow_markers(scope):
 def optional_target(scope):
     """Everything an optional target (`ablations`, `sweeps`) builds: its runs, trained, evaluated and
     logged, its tables and figures, and REPORT.md with its section."""
-    return [*train_outputs(scope), *eval_outputs(scope), *mlflow_markers(scope), *table_files(scope),
-            *figure_files(scope), f"{R}/REPORT.md"]
+    return [
+        *train_outputs(scope),
+        *eval_outputs(scope),
+        *mlflow_markers(scope),
+        *table_files(scope),
+        *figure_files(scope),
+        f"{R}/REPORT.md",
+    ]
 
 
 def sweeps_target(wc):
     if not SWEEP_ARMS:
-        raise WorkflowError(f"invalid config: {CONFIG_SOURCE}: sweeps: the `sweeps` target needs at least one "
-                            "entry {algorithm, parameter, values}")
+        raise WorkflowError(
+            f"invalid config: {CONFIG_SOURCE}: sweeps: the `sweeps` target needs at least one "
+            "entry {algorithm, parameter, values}"
+        )
     return optional_target("sweeps/")
 
 
@@ -246,9 +268,13 @@ def collect_only(wc):
         return ""
     # Arms among the ablation arms live in sweep folders: read those (--sweeps), but only the scope's arms.
     arms = [a for a in ABLATION_ALGOS if a in ARMS]
-    return " ".join([*([f"--models {' '.join(ABLATION_MODELS)}"] if ABLATION_MODELS != MODELS else []),
-                     *([f"--seeds {' '.join(map(str, ABLATION_SEEDS))}"] if ABLATION_SEEDS != SEEDS else []),
-                     *([f"--sweeps --algos {' '.join(SCOPE_ALGOS[wc.scope])}"] if arms else [])])
+    return " ".join(
+        [
+            *([f"--models {' '.join(ABLATION_MODELS)}"] if ABLATION_MODELS != MODELS else []),
+            *([f"--seeds {' '.join(map(str, ABLATION_SEEDS))}"] if ABLATION_SEEDS != SEEDS else []),
+            *([f"--sweeps --algos {' '.join(SCOPE_ALGOS[wc.scope])}"] if arms else []),
+        ]
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -309,6 +335,7 @@ def local_gpus():
     """onstart of a local run: the GPU count Snakemake schedules with (lens.devices.workflow_gpus): the
     --resources gpu given, or this machine's, registered as if given; a WorkflowError naming the flag where
     the planned GPU jobs cannot run here."""
+
     def number(resource):  # Snakemake 9 holds resources as Resource objects
         value = getattr(resource, "value", resource)
         return None if value is None else int(value)
@@ -397,14 +424,18 @@ def run_eval_args(wc):
 
     run, cfg = run_dir(wc.model, wc.algo, wc.seed), run_config(wc)
     steps = cfg.eval_steps()
-    return {"checkpoints": " ".join(shlex.quote(str(checkpoint_path(run, s, cfg))) for s in steps),
-            "outs": " ".join(layout.eval_dir(run, wc.benchmark, s) for s in steps),
-            "n_samples": " ".join(str(cfg.n_samples_at(s)) for s in steps)}
+    return {
+        "checkpoints": " ".join(shlex.quote(str(checkpoint_path(run, s, cfg))) for s in steps),
+        "outs": " ".join(layout.eval_dir(run, wc.benchmark, s) for s in steps),
+        "n_samples": " ".join(str(cfg.n_samples_at(s)) for s in steps),
+    }
 
 
 def run_eval_summaries(wc):
-    return [f"{layout.eval_dir(run_dir(wc.model, wc.algo, wc.seed), b, s)}/summary.json"
-            for b, s in run_evals(wc.model, wc.algo, wc.seed)]
+    return [
+        f"{layout.eval_dir(run_dir(wc.model, wc.algo, wc.seed), b, s)}/summary.json"
+        for b, s in run_evals(wc.model, wc.algo, wc.seed)
+    ]
 
 
 def log_eval_args(wc):
@@ -425,8 +456,10 @@ SCOPE_TABLES = analysis_jobs.tables(CFG)
 
 
 def tidy_files(scope=""):
-    return [f"{R}/tidy/{scope}{name}" for name in ("train_metrics.parquet", "eval_samples.parquet",
-                                                   "negative_samples.parquet", "seed_pairing.csv")]
+    return [
+        f"{R}/tidy/{scope}{name}"
+        for name in ("train_metrics.parquet", "eval_samples.parquet", "negative_samples.parquet", "seed_pairing.csv")
+    ]
 
 
 def figure_files(scope=""):
@@ -443,5 +476,9 @@ def report_sections(wc):
     them. Otherwise the report does not depend on them: a plain `snakemake` never trains an optional
     target's runs, and analysis.report still writes the section of any tables already built."""
     targets = set(workflow.dag_settings.targets or ())
-    return [f for target, scope in (("ablations", "ablations/"), ("sweeps", "sweeps/")) if target in targets
-            for f in table_files(scope) + figure_files(scope)]
+    return [
+        f
+        for target, scope in (("ablations", "ablations/"), ("sweeps", "sweeps/"))
+        if target in targets
+        for f in table_files(scope) + figure_files(scope)
+    ]

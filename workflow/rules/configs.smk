@@ -1,6 +1,7 @@
 # The resolved configs: one file per job (common.smk: CONFIG_TEXTS), written by a job rather than
 # when the workflow is parsed, so `snakemake -n` writes nothing.
 
+
 localrules:
     config_file,
 
