@@ -44,7 +44,7 @@ rule all:
         figure_files(),
         table_files(),
         mlflow_markers(""),
-        f"{R}/mlflow_summary_logged",
+        f"{R}/{layout.SUMMARY_LOGGED}",
     default_target: True
 
 

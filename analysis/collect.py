@@ -37,9 +37,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lens import layout
-
-TRAIN_FILE = "train_metrics.parquet"
-EVAL_FILE = "eval_samples.parquet"
+from lens.layout import EVAL_FILE, METRICS_FILE, NEGATIVE_FILE, PAIRING_FILE, ROLLOUTS_FILE, RUN_CONFIG_FILE, TRAIN_FILE
 
 TRAIN_SCHEMA = pa.schema([
     ("model", pa.string()),
@@ -62,7 +60,6 @@ EVAL_SCHEMA = pa.schema([
     ("correct", pa.bool_()),
     ("completion_tokens", pa.int64()),
 ])
-NEGATIVE_FILE = "negative_samples.parquet"
 NEGATIVE_SCHEMA = pa.schema([
     ("model", pa.string()),
     ("algo", pa.string()),
@@ -100,7 +97,7 @@ def _read(path: Path, required: list[str]) -> pd.DataFrame:
 
 
 def _train_rows(model: str, algo: str, seed: int, run: Path) -> pd.DataFrame | None:
-    path = run / "train_metrics.parquet"
+    path = run / METRICS_FILE
     if not path.exists():
         return None
     frame = _read(path, ["step", "metric", "value"])[["step", "metric", "value"]]
@@ -126,7 +123,7 @@ def _negative_rows(model: str, algo: str, seed: int, run: Path) -> pd.DataFrame 
 
     from lens.objective import lens_rewards
 
-    path = run / "rollouts.parquet"
+    path = run / ROLLOUTS_FILE
     if not path.exists():
         return None
     frame = _read(path, ["step", "group", "sample_idx", "problem_id", "completion", "completion_tokens", "reward",
@@ -134,7 +131,7 @@ def _negative_rows(model: str, algo: str, seed: int, run: Path) -> pd.DataFrame 
     groups = frame[(frame["group_type"] == "all_wrong") & frame["confidence"].notna()]
     if groups.empty:
         return None
-    config = run / "config.yaml"
+    config = run / RUN_CONFIG_FILE
     params = (yaml.safe_load(config.read_text()) or {}).get("algorithm", {}) if config.exists() else {}
     knobs = {k: float(params[k]) for k in ("wrong_scale", "floor_factor") if k in params}
     rows = []
@@ -152,13 +149,12 @@ def _negative_rows(model: str, algo: str, seed: int, run: Path) -> pd.DataFrame 
     return negatives.assign(model=model, algo=algo, seed=seed)
 
 
-PAIRING_FILE = "seed_pairing.csv"
 PAIRING_COLUMNS = ["model", "seed", "arms", "compared", "shared"]
 
 
 def _first_rollout(run: Path) -> pd.DataFrame | None:
     """The step-1 rollout records of a run (lens.trainer records step 1 of every run), or None."""
-    path = run / "rollouts.parquet"
+    path = run / ROLLOUTS_FILE
     if not path.exists():
         return None
     filters = [("step", "=", 1)]

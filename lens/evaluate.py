@@ -49,6 +49,7 @@ from lens import datasets as dataset_table
 from lens.answer_formats import spec_for
 from lens.config import ConfigError, DatasetConfig, RunConfig, load_run_config
 from lens.data import DataError, evaluation_sets, first_answer, format_prompt, load_problems, stop_strings
+from lens.layout import SAMPLES_FILE, SUMMARY_FILE
 from lens.metrics import HARD_SUBSET, subset_key, summarize
 
 SAMPLE_COLUMNS = ["problem_id", "level", "subject", "sample_idx", "completion_tokens", "finish_reason", "correct"]
@@ -312,7 +313,7 @@ def evaluate_benchmark(cfg: RunConfig, ds: DatasetConfig, sampler_factory, check
     frame = pd.concat([pd.read_parquet(parts / f"chunk_{i:05d}.parquet") for i in range(len(chunks))],
                       ignore_index=True)
     samples = _typed(frame[SAMPLE_COLUMNS].copy())
-    _write_atomic(out_dir / "samples.parquet", lambda p: samples.to_parquet(p, index=False))
+    _write_atomic(out_dir / SAMPLES_FILE, lambda p: samples.to_parquet(p, index=False))
 
     def write_texts(path: Path) -> None:
         with path.open("w", encoding="utf-8") as fh:
@@ -328,7 +329,7 @@ def evaluate_benchmark(cfg: RunConfig, ds: DatasetConfig, sampler_factory, check
         "finish_reason/length_frac": float((samples["finish_reason"] == "length").mean()),
         "completion_tokens/mean": float(samples["completion_tokens"].mean()),
     })
-    _write_atomic(out_dir / "summary.json", lambda p: p.write_text(json.dumps(summary, indent=1)))
+    _write_atomic(out_dir / SUMMARY_FILE, lambda p: p.write_text(json.dumps(summary, indent=1)))
     return summary
 
 

@@ -24,6 +24,27 @@ START = "start/{model}/seed{seed}"
 EVAL = "eval/{benchmark}/step{step}"  # below a run's or a start's directory
 MODEL = "models/{model}"
 
+# File names: a run directory's (lens.train; RUN_ID_FILE lens.tracking's), an evaluation directory's
+# (lens.evaluate), the results folder's own, and the tidy tables' (analysis.collect).
+RUN_CONFIG_FILE = "config.yaml"
+DONE_FILE = "done"
+CHECKPOINTS = "checkpoints"
+METRICS_FILE = "train_metrics.parquet"
+ROLLOUTS_FILE = "rollouts.parquet"
+ROLLOUT_PARTS = "rollouts"  # per-step parts of ROLLOUTS_FILE while a run trains
+DATA_REPORT_FILE = "data_report.json"
+RUN_ID_FILE = "mlflow_run_id"
+SAMPLES_FILE = "samples.parquet"
+SUMMARY_FILE = "summary.json"
+SUMMARY_RUN_ID_FILE = "mlflow_summary_run_id"
+TRAIN_FILE = "train_metrics.parquet"
+EVAL_FILE = "eval_samples.parquet"
+NEGATIVE_FILE = "negative_samples.parquet"
+PAIRING_FILE = "seed_pairing.csv"
+# Markers of the workflow: a run's evaluations logged to its MLflow run, the results folder's summary run logged.
+EVALS_LOGGED = "eval/mlflow_logged"
+SUMMARY_LOGGED = "mlflow_summary_logged"
+
 _SEED_DIR = re.compile(r"^seed(\d+)$")
 _STEP_DIR = re.compile(r"^step(\d+)$")
 
@@ -76,7 +97,7 @@ def run_dirs(runs: str | Path, sweeps: bool = False) -> list[tuple[str, str, int
     return sorted(found, key=lambda r: r[:3])
 
 
-def eval_files(run: str | Path, name: str = "samples.parquet") -> list[tuple[str, int, Path]]:
+def eval_files(run: str | Path, name: str = SAMPLES_FILE) -> list[tuple[str, int, Path]]:
     """(benchmark, step, path) of every evaluation file `name` of one run, sorted."""
     found = []
     for path in sorted((Path(run) / "eval").glob(f"*/step*/{name}")):

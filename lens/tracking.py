@@ -54,12 +54,10 @@ from urllib.parse import urlparse
 
 from lens import layout
 from lens.config import RunConfig, dump_yaml, flatten, load_run_config, parse_sweep_arm
-from lens.layout import results_root
+from lens.layout import RUN_CONFIG_FILE, RUN_ID_FILE, SUMMARY_FILE, SUMMARY_RUN_ID_FILE, results_root
 
 log = logging.getLogger(__name__)
 
-RUN_ID_FILE = "mlflow_run_id"
-SUMMARY_RUN_ID_FILE = "mlflow_summary_run_id"
 EXPERIMENT_ID_FILE = "mlflow_experiment_id"  # in the results folder, written by the workflow
 # MLflow 3's experiment kind for model training (the kind selector on the experiment page shows it).
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
@@ -465,8 +463,8 @@ def log_eval(run_dir: str | Path, eval_dir: str | Path, benchmark: str, step: in
     """Log one evaluation to its training run's MLflow run; True if it was logged, never raises."""
     run_dir, eval_dir = Path(run_dir), Path(eval_dir)
     try:
-        cfg = load_run_config(run_dir / "config.yaml")
-        summary = json.loads((eval_dir / "summary.json").read_text())
+        cfg = load_run_config(run_dir / RUN_CONFIG_FILE)
+        summary = json.loads((eval_dir / SUMMARY_FILE).read_text())
     except Exception as err:  # noqa: BLE001 - a missing/garbled file must not fail the evaluation job either
         log.warning("not logging %s to MLflow: %s: %s", eval_dir, type(err).__name__, err)
         return False

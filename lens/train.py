@@ -49,18 +49,22 @@ from typing import Any
 
 from lens.config import ConfigError, RunConfig, TrainingConfig, load_run_config, write_run_config
 from lens.engine import EngineError
+from lens.layout import (
+    CHECKPOINTS,
+    DATA_REPORT_FILE,
+    DONE_FILE,
+    METRICS_FILE,
+    ROLLOUT_PARTS,
+    ROLLOUTS_FILE,
+    RUN_CONFIG_FILE,
+)
 
 log = logging.getLogger(__name__)
 
-CHECKPOINTS = "checkpoints"
-METRICS_FILE = "train_metrics.parquet"
-ROLLOUTS_FILE = "rollouts.parquet"
-ROLLOUT_PARTS = "rollouts"
 _ROLLOUT_PART_RE = re.compile(r"^step-(\d+)\.parquet$")
 # Rows of the rollout records shown as a table in MLflow's UI (the newest steps that fit; the whole
 # file is an artifact beside it): a paper run's records are too large for the UI's JSON table.
 ROLLOUT_TABLE_MAX_ROWS = 20_000
-DONE_FILE = "done"
 _CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
 # Files of a Trainer checkpoint needed only to resume from it (DeepSpeed's sharded states live in
 # global_stepN/, FSDP's optimizer in optimizer_N/); removed from every checkpoint but the newest so
@@ -553,8 +557,8 @@ def train(cfg: RunConfig, run_dir: str | Path, engine=None, keep_resume_state: b
     if cfg.training.torch_threads:
         torch.set_num_threads(cfg.training.torch_threads)
     run_dir.mkdir(parents=True, exist_ok=True)
-    if state.is_main_process and not (run_dir / "config.yaml").exists():
-        write_run_config(cfg, run_dir / "config.yaml")
+    if state.is_main_process and not (run_dir / RUN_CONFIG_FILE).exists():
+        write_run_config(cfg, run_dir / RUN_CONFIG_FILE)
     checkpoint_dir = run_dir / CHECKPOINTS
     set_seed(cfg.seed)
 
@@ -564,7 +568,7 @@ def train(cfg: RunConfig, run_dir: str | Path, engine=None, keep_resume_state: b
     problems, report = training_problems(cfg)
     log.info("training problems: %s", {k: v for k, v in report.items() if k != "dropped_ids"})
     if state.is_main_process:
-        run_dir.joinpath("data_report.json").write_text(json.dumps(report, indent=1) + "\n")
+        run_dir.joinpath(DATA_REPORT_FILE).write_text(json.dumps(report, indent=1) + "\n")
     if cfg.model.path is None:
         model_dir = checkpoint_dir / "checkpoint-0"
         if state.is_main_process:

@@ -17,9 +17,9 @@ rule collect:
         collect_inputs,
         code=code_files("collect"),
     output:
-        train=f"{R}/tidy/{{scope}}train_metrics.parquet",
-        evals=f"{R}/tidy/{{scope}}eval_samples.parquet",
-        negatives=f"{R}/tidy/{{scope}}negative_samples.parquet",
+        train=f"{R}/tidy/{{scope}}{layout.TRAIN_FILE}",
+        evals=f"{R}/tidy/{{scope}}{layout.EVAL_FILE}",
+        negatives=f"{R}/tidy/{{scope}}{layout.NEGATIVE_FILE}",
         pairing=f"{R}/tidy/{{scope}}seed_pairing.csv",
     params:
         sweeps=lambda wc: "--sweeps" if wc.scope == "sweeps/" else "",  # read the sweep runs' folders too

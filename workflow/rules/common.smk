@@ -77,7 +77,9 @@ ABLATION_MODELS, ABLATION_SEEDS = (list(v) for v in CFG.ablation_runs())
 RUN = f"{R}/{layout.RUN}"
 START = f"{R}/{layout.START}"
 RUN_EVAL = f"{RUN}/{layout.EVAL}"
-START_EVAL = f"{START}/{layout.EVAL}"
+# Step 0: the start's evaluation, and its copy in each run.
+START_EVAL0 = layout.eval_dir(START, "{benchmark}", 0)
+RUN_EVAL0 = layout.eval_dir(RUN, "{benchmark}", 0)
 WARMUP_FILES = ("config.json", "model.safetensors", "tokenizer.json", "warmup_log.csv")
 STANDIN_FILES = ("config.json", "model.safetensors", "tokenizer.json")
 MERGED_CONFIG = f"{R}/config.yaml"  # the config the results came from, overlays merged: what REPORT.md summarises
@@ -144,9 +146,11 @@ def start_config(model, seed):
 
 def _config_texts():
     """{path: text} of every file rule config_file writes."""
-    texts = {f"{run_dir(m, a, s)}/config.yaml": dump_yaml(cfg) for (m, a, s), cfg in RUNS.items()}
+    texts = {f"{run_dir(m, a, s)}/{layout.RUN_CONFIG_FILE}": dump_yaml(cfg) for (m, a, s), cfg in RUNS.items()}
     for m, entry in CFG.models.items():
-        texts.update({f"{layout.start_dir(R, m, s)}/config.yaml": dump_yaml(start_config(m, s)) for s in SEEDS})
+        texts.update(
+            {f"{layout.start_dir(R, m, s)}/{layout.RUN_CONFIG_FILE}": dump_yaml(start_config(m, s)) for s in SEEDS}
+        )
         if entry.kind == "hub":
             continue
         # Through the dataclasses: a canonical text (field order), whatever the YAML's key order.
@@ -219,12 +223,12 @@ def final_evaluations():
 # Targets
 # --------------------------------------------------------------------------------------------
 def train_outputs(scope):
-    return [f"{run_dir(m, a, s)}/done" for (m, a, s) in scope_runs(scope)]
+    return [f"{run_dir(m, a, s)}/{layout.DONE_FILE}" for (m, a, s) in scope_runs(scope)]
 
 
 def eval_outputs(scope):
     return [
-        f"{layout.eval_dir(run_dir(m, a, s), b, step)}/samples.parquet"
+        f"{layout.eval_dir(run_dir(m, a, s), b, step)}/{layout.SAMPLES_FILE}"
         for (m, a, s) in scope_runs(scope)
         for b, step in run_evals(m, a, s)
     ]
@@ -232,7 +236,7 @@ def eval_outputs(scope):
 
 def mlflow_markers(scope):
     """One per run: its evaluations are attached to its MLflow run (rule log_evals)."""
-    return [f"{run_dir(m, a, s)}/eval/mlflow_logged" for (m, a, s) in scope_runs(scope)]
+    return [f"{run_dir(m, a, s)}/{layout.EVALS_LOGGED}" for (m, a, s) in scope_runs(scope)]
 
 
 def optional_target(scope):
@@ -305,7 +309,7 @@ def run_config(wc):
 
 def train_inputs(wc):
     return {
-        "config": f"{run_dir(wc.model, wc.algo, wc.seed)}/config.yaml",
+        "config": f"{run_dir(wc.model, wc.algo, wc.seed)}/{layout.RUN_CONFIG_FILE}",
         "start": start_model_files(wc.model),
         "data": dataset_files(run_config(wc).data.train),
         # ancient: the experiment only has to exist; recreating its marker must not retrain everything.
@@ -367,7 +371,7 @@ def eval_threads(wc):
 def start_eval_inputs(wc):
     cfg = start_config(wc.model, int(wc.seed))
     return {
-        "config": f"{layout.start_dir(R, wc.model, wc.seed)}/config.yaml",
+        "config": f"{layout.start_dir(R, wc.model, wc.seed)}/{layout.RUN_CONFIG_FILE}",
         "start": start_model_files(wc.model),
         "data": dataset_files([benchmark_by_id(cfg, wc.benchmark)]),
     }
@@ -379,8 +383,8 @@ def start_checkpoint(wc):
 
 def eval_inputs(wc):
     return {
-        "config": f"{run_dir(wc.model, wc.algo, wc.seed)}/config.yaml",
-        "done": f"{run_dir(wc.model, wc.algo, wc.seed)}/done",
+        "config": f"{run_dir(wc.model, wc.algo, wc.seed)}/{layout.RUN_CONFIG_FILE}",
+        "done": f"{run_dir(wc.model, wc.algo, wc.seed)}/{layout.DONE_FILE}",
         "data": dataset_files([benchmark_by_id(run_config(wc), wc.benchmark)]),
     }
 
@@ -389,8 +393,8 @@ def final_eval_inputs(wc):
     """evaluate_final's inputs: every benchmark of the last step."""
     cfg = run_config(wc)
     return {
-        "config": f"{run_dir(wc.model, wc.algo, wc.seed)}/config.yaml",
-        "done": f"{run_dir(wc.model, wc.algo, wc.seed)}/done",
+        "config": f"{run_dir(wc.model, wc.algo, wc.seed)}/{layout.RUN_CONFIG_FILE}",
+        "done": f"{run_dir(wc.model, wc.algo, wc.seed)}/{layout.DONE_FILE}",
         "data": dataset_files(cfg.benchmarks_at(cfg.training.rollout_steps)),
     }
 
@@ -433,7 +437,7 @@ def run_eval_args(wc):
 
 def run_eval_summaries(wc):
     return [
-        f"{layout.eval_dir(run_dir(wc.model, wc.algo, wc.seed), b, s)}/summary.json"
+        f"{layout.eval_dir(run_dir(wc.model, wc.algo, wc.seed), b, s)}/{layout.SUMMARY_FILE}"
         for b, s in run_evals(wc.model, wc.algo, wc.seed)
     ]
 
@@ -458,7 +462,7 @@ SCOPE_TABLES = analysis_jobs.tables(CFG)
 def tidy_files(scope=""):
     return [
         f"{R}/tidy/{scope}{name}"
-        for name in ("train_metrics.parquet", "eval_samples.parquet", "negative_samples.parquet", "seed_pairing.csv")
+        for name in (layout.TRAIN_FILE, layout.EVAL_FILE, layout.NEGATIVE_FILE, layout.PAIRING_FILE)
     ]
 
 

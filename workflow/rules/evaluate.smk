@@ -1,6 +1,6 @@
 # Evaluation: sample n answers per problem at the starting model (once per model x seed) and at
 # every `evaluation.every` rollout steps of each run; grade them; attach the numbers to the run's
-# MLflow run. Output layout: {run}/eval/{benchmark}/step{S}/samples.parquet (+ summary.json).
+# MLflow run. Output layout: lens.layout.EVAL below a run or a start, holding SAMPLES_FILE and SUMMARY_FILE.
 # Jobs that ask for a GPU run under lens.devices, which exports the device the job owns (CUDA_VISIBLE_DEVICES).
 
 
@@ -12,8 +12,8 @@ rule evaluate_start:
     input:
         unpack(start_eval_inputs),
     output:
-        samples=f"{START}/eval/{{benchmark}}/step0/samples.parquet",
-        summary=f"{START}/eval/{{benchmark}}/step0/summary.json",
+        samples=f"{START_EVAL0}/{layout.SAMPLES_FILE}",
+        summary=f"{START_EVAL0}/{layout.SUMMARY_FILE}",
     params:
         out=parent_of("samples"),
         checkpoint=start_checkpoint,
@@ -34,11 +34,11 @@ rule share_start:
     conda:
         CONDA_ENV
     input:
-        samples=f"{START}/eval/{{benchmark}}/step0/samples.parquet",
-        summary=f"{START}/eval/{{benchmark}}/step0/summary.json",
+        samples=f"{START_EVAL0}/{layout.SAMPLES_FILE}",
+        summary=f"{START_EVAL0}/{layout.SUMMARY_FILE}",
     output:
-        samples=f"{RUN}/eval/{{benchmark}}/step0/samples.parquet",
-        summary=f"{RUN}/eval/{{benchmark}}/step0/summary.json",
+        samples=f"{RUN_EVAL0}/{layout.SAMPLES_FILE}",
+        summary=f"{RUN_EVAL0}/{layout.SUMMARY_FILE}",
     log:
         f"{R}/logs/evaluate/{{model}}/{{algo}}/seed{{seed}}/{{benchmark}}/step0.log",
     shell:
@@ -52,8 +52,8 @@ rule evaluate:
     input:
         unpack(eval_inputs),
     output:
-        samples=f"{RUN_EVAL}/samples.parquet",
-        summary=f"{RUN_EVAL}/summary.json",
+        samples=f"{RUN_EVAL}/{layout.SAMPLES_FILE}",
+        summary=f"{RUN_EVAL}/{layout.SUMMARY_FILE}",
     wildcard_constraints:
         step=r"[1-9][0-9]*",
     params:
@@ -84,8 +84,8 @@ if FINAL_EVALUATIONS:
         input:
             unpack(final_eval_inputs),
         output:
-            samples=[f"{RUN}/eval/{b}/step{FINAL_STEP}/samples.parquet" for b in FINAL_BENCHMARKS],
-            summaries=[f"{RUN}/eval/{b}/step{FINAL_STEP}/summary.json" for b in FINAL_BENCHMARKS],
+            samples=[f"{layout.eval_dir(RUN, b, FINAL_STEP)}/{layout.SAMPLES_FILE}" for b in FINAL_BENCHMARKS],
+            summaries=[f"{layout.eval_dir(RUN, b, FINAL_STEP)}/{layout.SUMMARY_FILE}" for b in FINAL_BENCHMARKS],
         wildcard_constraints:
             model="|".join(re.escape(m) for m in MODELS if m not in TINY_MODELS),
         params:
@@ -115,8 +115,8 @@ if TINY_EVAL_STEPS:
         input:
             unpack(eval_inputs),
         output:
-            samples=[f"{RUN}/eval/{{benchmark}}/step{s}/samples.parquet" for s in TINY_EVAL_STEPS],
-            summaries=[f"{RUN}/eval/{{benchmark}}/step{s}/summary.json" for s in TINY_EVAL_STEPS],
+            samples=[f"{layout.eval_dir(RUN, '{benchmark}', s)}/{layout.SAMPLES_FILE}" for s in TINY_EVAL_STEPS],
+            summaries=[f"{layout.eval_dir(RUN, '{benchmark}', s)}/{layout.SUMMARY_FILE}" for s in TINY_EVAL_STEPS],
         wildcard_constraints:
             model="|".join(re.escape(m) for m in TINY_MODELS),
             benchmark="|".join(re.escape(ds.id) for ds in CFG.evaluation.benchmarks),
@@ -139,10 +139,10 @@ rule log_evals:
     conda:
         CONDA_ENV
     input:
-        done=f"{RUN}/done",
+        done=f"{RUN}/{layout.DONE_FILE}",
         summaries=run_eval_summaries,
     output:
-        f"{RUN}/eval/mlflow_logged",
+        f"{RUN}/{layout.EVALS_LOGGED}",
     params:
         evals=log_eval_args,
     log:

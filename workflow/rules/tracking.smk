@@ -27,7 +27,7 @@ rule mlflow_summary:
         table_files(),
         f"{R}/mlflow_experiment_id",
     output:
-        f"{R}/mlflow_summary_logged",
+        f"{R}/{layout.SUMMARY_LOGGED}",
     params:
         name=shlex.quote(CFG.tracking.experiment),
     log:

@@ -31,7 +31,7 @@ rule train:
     output:
         # Only the completion marker: Snakemake deletes a job's outputs before it runs, and a resumed
         # job still needs train_metrics.parquet's earlier rows (lens.train rewrites it every step).
-        done=f"{RUN}/done",
+        done=f"{RUN}/{layout.DONE_FILE}",
     params:
         run=parent_of("done"),
         # `python`; `accelerate launch --num_processes N` on N > 1 GPUs; torchrun for N > 1 CPU processes
