@@ -216,24 +216,6 @@ def grpo_config_kwargs(cfg: RunConfig, plan: BatchPlan, *, cuda: bool, output_di
 # --------------------------------------------------------------------------------------------
 # Checkpoints
 # --------------------------------------------------------------------------------------------
-def checkpoint_path(run_dir: str | Path, step: int, cfg: RunConfig) -> Path:
-    """Hugging Face model directory of rollout step `step` (0: the starting model).
-
-    Rollout step S > 0 lives in `checkpoints/checkpoint-{S * updates_per_rollout}` (TRL counts
-    optimizer updates). Only steps that are saved are valid: multiples of training.save_every and
-    the final step; anything else raises ValueError.
-    """
-    t = cfg.training
-    if step == 0:
-        if cfg.model.path is not None:
-            return Path(cfg.model.path)
-        return Path(run_dir) / CHECKPOINTS / "checkpoint-0"
-    if not 0 < step <= t.rollout_steps or (step % t.save_every and step != t.rollout_steps):
-        raise ValueError(f"rollout step {step} has no checkpoint: saved are multiples of training.save_every "
-                         f"({t.save_every}) up to {t.rollout_steps}, and {t.rollout_steps}")
-    return Path(run_dir) / CHECKPOINTS / f"checkpoint-{step * t.updates_per_rollout}"
-
-
 def _complete(checkpoint: Path) -> bool:
     """trainer_state.json is written last; a kill while it is written leaves it empty or cut off."""
     try:

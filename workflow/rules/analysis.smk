@@ -20,10 +20,10 @@ rule collect:
         train=f"{R}/tidy/{{scope}}{layout.TRAIN_FILE}",
         evals=f"{R}/tidy/{{scope}}{layout.EVAL_FILE}",
         negatives=f"{R}/tidy/{{scope}}{layout.NEGATIVE_FILE}",
-        pairing=f"{R}/tidy/{{scope}}seed_pairing.csv",
+        pairing=f"{R}/tidy/{{scope}}{layout.PAIRING_FILE}",
     params:
         sweeps=lambda wc: "--sweeps" if wc.scope == "sweeps/" else "",  # read the sweep runs' folders too
-        only=collect_only,
+        only=lambda wc: PLAN.collect_args(wc.scope),
     log:
         f"{R}/logs/analysis/{{scope}}collect.log",
     shell:

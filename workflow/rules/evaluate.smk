@@ -10,18 +10,18 @@ rule evaluate_start:
     conda:
         CONDA_ENV
     input:
-        unpack(start_eval_inputs),
+        unpack(lambda wc: PLAN.start_eval_inputs(wc.model, int(wc.seed), wc.benchmark)),
     output:
         samples=f"{START_EVAL0}/{layout.SAMPLES_FILE}",
         summary=f"{START_EVAL0}/{layout.SUMMARY_FILE}",
     params:
         out=parent_of("samples"),
-        checkpoint=start_checkpoint,
+        checkpoint=lambda wc: PLAN.start_config(wc.model, int(wc.seed)).model.path,
     log:
         f"{R}/logs/evaluate/{{model}}/start/seed{{seed}}/{{benchmark}}.log",
-    threads: eval_threads
+    threads: lambda wc: PLAN.eval_threads(wc.model)
     resources:
-        gpu=eval_gpus,
+        gpu=lambda wc: min(PLAN.gpus(wc.model), 1),
     shell:
         "python -m lens.devices --gpus {resources.gpu} -- python -m lens.evaluate --replace-stale "
         "--config {input.config} --out {params.out} "
@@ -50,7 +50,7 @@ rule evaluate:
     conda:
         CONDA_ENV
     input:
-        unpack(eval_inputs),
+        unpack(lambda wc: PLAN.eval_inputs(*run_of(wc), wc.benchmark)),
     output:
         samples=f"{RUN_EVAL}/{layout.SAMPLES_FILE}",
         summary=f"{RUN_EVAL}/{layout.SUMMARY_FILE}",
@@ -58,13 +58,13 @@ rule evaluate:
         step=r"[1-9][0-9]*",
     params:
         out=parent_of("samples"),
-        checkpoint=checkpoint_dir,
-        n_samples=step_n_samples,
+        checkpoint=lambda wc: PLAN.checkpoint(*run_of(wc), int(wc.step)),
+        n_samples=lambda wc: RUNS[run_of(wc)].n_samples_at(int(wc.step)),
     log:
         f"{R}/logs/evaluate/{{model}}/{{algo}}/seed{{seed}}/{{benchmark}}/step{{step}}.log",
-    threads: eval_threads
+    threads: lambda wc: PLAN.eval_threads(wc.model)
     resources:
-        gpu=eval_gpus,
+        gpu=lambda wc: min(PLAN.gpus(wc.model), 1),
     shell:
         "python -m lens.devices --gpus {resources.gpu} -- python -m lens.evaluate --replace-stale "
         "--config {input.config} --out {params.out} "
@@ -72,7 +72,7 @@ rule evaluate:
         "--benchmark {wildcards.benchmark} --n-samples {params.n_samples} > {log} 2>&1"
 
 
-FINAL_EVALUATIONS = final_evaluations()
+FINAL_EVALUATIONS = PLAN.final_evaluations()
 if FINAL_EVALUATIONS:
     FINAL_STEP, FINAL_BENCHMARKS = FINAL_EVALUATIONS
 
@@ -82,20 +82,20 @@ if FINAL_EVALUATIONS:
         conda:
             CONDA_ENV
         input:
-            unpack(final_eval_inputs),
+            unpack(lambda wc: PLAN.final_eval_inputs(*run_of(wc))),
         output:
             samples=[f"{layout.eval_dir(RUN, b, FINAL_STEP)}/{layout.SAMPLES_FILE}" for b in FINAL_BENCHMARKS],
             summaries=[f"{layout.eval_dir(RUN, b, FINAL_STEP)}/{layout.SUMMARY_FILE}" for b in FINAL_BENCHMARKS],
         wildcard_constraints:
             model="|".join(re.escape(m) for m in MODELS if m not in TINY_MODELS),
         params:
-            checkpoint=final_checkpoint,
+            checkpoint=lambda wc: PLAN.checkpoint(*run_of(wc)),
             outs=parents_of("samples"),
         log:
             f"{R}/logs/evaluate/{{model}}/{{algo}}/seed{{seed}}/step{FINAL_STEP}.log",
-        threads: eval_threads
+        threads: lambda wc: PLAN.eval_threads(wc.model)
         resources:
-            gpu=eval_gpus,
+            gpu=lambda wc: min(PLAN.gpus(wc.model), 1),
         shell:
             "python -m lens.devices --gpus {resources.gpu} -- python -m lens.evaluate --replace-stale "
             "--config {input.config} --checkpoint {params.checkpoint} "
@@ -104,7 +104,7 @@ if FINAL_EVALUATIONS:
     ruleorder: evaluate_final > evaluate
 
 
-TINY_EVAL_STEPS = tiny_eval_steps()
+TINY_EVAL_STEPS = PLAN.tiny_eval_steps()
 if TINY_EVAL_STEPS:
 
     rule evaluate_run:
@@ -113,7 +113,7 @@ if TINY_EVAL_STEPS:
         conda:
             CONDA_ENV
         input:
-            unpack(eval_inputs),
+            unpack(lambda wc: PLAN.eval_inputs(*run_of(wc), wc.benchmark)),
         output:
             samples=[f"{layout.eval_dir(RUN, '{benchmark}', s)}/{layout.SAMPLES_FILE}" for s in TINY_EVAL_STEPS],
             summaries=[f"{layout.eval_dir(RUN, '{benchmark}', s)}/{layout.SUMMARY_FILE}" for s in TINY_EVAL_STEPS],
@@ -124,7 +124,7 @@ if TINY_EVAL_STEPS:
             args=run_eval_args,
         log:
             f"{R}/logs/evaluate/{{model}}/{{algo}}/seed{{seed}}/{{benchmark}}/steps.log",
-        threads: eval_threads
+        threads: lambda wc: PLAN.eval_threads(wc.model)
         shell:
             "python -m lens.evaluate --replace-stale --config {input.config} --benchmark {wildcards.benchmark} "
             "--checkpoint {params.args[checkpoints]} --out {params.args[outs]} "
@@ -144,7 +144,7 @@ rule log_evals:
     output:
         f"{RUN}/{layout.EVALS_LOGGED}",
     params:
-        evals=log_eval_args,
+        evals=lambda wc: " ".join(f"--eval {b}:{s}" for b, s in PLAN.run_evals(*run_of(wc))),
     log:
         f"{R}/logs/evaluate/{{model}}/{{algo}}/seed{{seed}}/mlflow.log",
     shell:

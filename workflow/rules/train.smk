@@ -39,10 +39,10 @@ rule train:
         engine=train_engine_args,
     log:
         f"{R}/logs/train/{{model}}/{{algo}}/seed{{seed}}.log",
-    threads: train_threads
+    threads: lambda wc: PLAN.train_threads(*run_of(wc))
     # lens.devices gives the job that many GPUs of its own (CUDA_VISIBLE_DEVICES): Snakemake only counts them.
     resources:
-        gpu=train_gpus,
+        gpu=lambda wc: PLAN.gpus(wc.model),
     # Training jobs are the longest: started before any evaluation, they leave no core idle at the end
     # (the embedded DAG's last training job otherwise started after evaluations and ran alone).
     priority: 10
