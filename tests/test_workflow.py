@@ -139,7 +139,7 @@ def test_paper_ablations_target(workdir):
     algos = {w["algo"] for r, w in jobs if r == "train"}
     assert {"lens_mixed_only", "lens_negative_only", "nsr"} <= algos
     # the `ablations` scope's tidy tables, Table 2 and the leaderboard, and the report that waits for them
-    assert {w["table"] for r, w in jobs if r == "table" and w["scope"] == "ablations/"} == {
+    assert {w["name"] for r, w in jobs if r == "table" and w["scope"] == "ablations/"} == {
         "tab_ablation", "tab_leaderboard", "tab_cost"}
     assert {w["scope"] for r, w in jobs if r == "collect"} == {"", "ablations/"}
     assert job_counts(proc.stdout)["report"] == 1
@@ -342,7 +342,7 @@ def test_editing_an_analysis_script_reruns_exactly_what_runs_it(finished):
         assert proc.returncode == 0, proc.stderr[-2000:]
         jobs = planned_jobs(proc.stdout)
         assert {rule for rule, _ in jobs} == {"figure", "figures"}, jobs
-        assert {wildcards["figure"] for rule, wildcards in jobs if rule == "figure"} == expected
+        assert {wildcards["name"] for rule, wildcards in jobs if rule == "figure"} == expected
     assert planned_jobs(snakemake(workdir, "-n").stdout) == []  # the edits undone: nothing to do
 
 

@@ -32,44 +32,32 @@ rule collect:
 
 
 rule figure:
-    """One figure of one scope: analysis/{figure}.py draws it (every image format, and the CSV of
-    the numbers drawn) from that scope's tidy tables."""
+    """One figure of one scope: analysis/{name}.py draws it (every image format, and the CSV of the
+    numbers drawn) from that scope's tidy tables. Rule table is this rule with a table's outputs."""
     conda:
         CONDA_ENV
     input:
         rules.collect.output,
-        code=lambda wc: code_files(wc.figure),
+        code=lambda wc: code_files(wc.name),
     output:
-        [f"{R}/figures/{{scope}}{{figure}}.{ext}" for ext in [*CFG.figures.formats, "csv"]],
+        [f"{R}/figures/{{scope}}{{name}}.{ext}" for ext in [*CFG.figures.formats, "csv"]],
     wildcard_constraints:
-        figure="|".join(name for names in SCOPE_FIGURES.values() for name in names),
+        name="|".join(name for names in SCOPE_FIGURES.values() for name in names),
     params:
-        args=lambda wc: ANALYSIS_ARGS[wc.figure],
+        out=lambda wc, output: f"{Path(output[0]).parent}/",  # figures/ or tables/, and the scope
+        args=lambda wc: ANALYSIS_ARGS[wc.name],
     log:
-        f"{R}/logs/analysis/{{scope}}{{figure}}.log",
+        f"{R}/logs/analysis/{{scope}}{{name}}.log",
     shell:
-        f"python -m analysis.{{wildcards.figure}} --tidy {R}/tidy/{{wildcards.scope}} "
-        f"--out {R}/figures/{{wildcards.scope}} {{params.args}} > {{log}} 2>&1"
+        f"python -m analysis.{{wildcards.name}} --tidy {R}/tidy/{{wildcards.scope}} --out {{params.out}} "
+        "{params.args} > {log} 2>&1"
 
 
-rule table:
-    """One table of one scope: analysis/{table}.py writes it as Markdown, LaTeX and CSV."""
-    conda:
-        CONDA_ENV
-    input:
-        rules.collect.output,
-        code=lambda wc: code_files(wc.table),
+use rule figure as table with:
     output:
-        [f"{R}/tables/{{scope}}{{table}}.{ext}" for ext in analysis_jobs.TABLE_FORMATS],
+        [f"{R}/tables/{{scope}}{{name}}.{ext}" for ext in analysis_jobs.TABLE_FORMATS],
     wildcard_constraints:
-        table="|".join(name for names in SCOPE_TABLES.values() for name in names),
-    params:
-        args=lambda wc: ANALYSIS_ARGS[wc.table],
-    log:
-        f"{R}/logs/analysis/{{scope}}{{table}}.log",
-    shell:
-        f"python -m analysis.{{wildcards.table}} --tidy {R}/tidy/{{wildcards.scope}} "
-        f"--out {R}/tables/{{wildcards.scope}} {{params.args}} > {{log}} 2>&1"
+        name="|".join(name for names in SCOPE_TABLES.values() for name in names),
 
 
 rule report:
