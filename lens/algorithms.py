@@ -15,7 +15,7 @@ take, a default that differs from the function's).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Mapping
+from typing import Any, Callable, Literal, Mapping
 
 # The kinds of group of G samples the advantage rules tell apart (lens.objective), in the order the
 # trainer's metrics (groups/{kind}_frac, adv/*/{kind}), the rollout records and the analysis use.
@@ -24,11 +24,13 @@ GROUP_TYPES = ("mixed", "all_wrong", "all_correct")
 
 @dataclass(frozen=True)
 class Param:
-    """One advantage parameter: its type (as lens.config parses it), default and meaning."""
+    """One advantage parameter: its type (as lens.config parses it), default, meaning and bounds."""
 
     type: Any
     default: Any
     doc: str
+    valid: Callable[[Any], bool] | None = None  # lens.config refuses a value for which this is False ...
+    rule: str = ""  # ... with this message
 
 
 # Every advantage parameter an algorithm may read; lens.config.AlgorithmConfig has one field each.
@@ -36,22 +38,28 @@ class Param:
 PARAMS: dict[str, Param] = {
     "alpha": Param(float, 0.25, "LENS: scale of negative-group advantages"),
     "wrong_scale": Param(float, 1.0, "LENS: a wrong answer's calibrated reward is -wrong_scale (1/G) p/(D - p); "
-                                     "1 = the paper's 1/G"),
+                                     "1 = the paper's 1/G", lambda v: v >= 0, "must be >= 0"),
     "floor_factor": Param(float, 2.0, "LENS: floor of the normaliser, D >= floor_factor max_i p_i (the paper's 2); "
-                                      "must be > 1 so that D - p > 0"),
+                                      "must be > 1 so that D - p > 0",
+                          lambda v: v > 1, "must be > 1 (D >= floor_factor max p keeps D - p > 0)"),
     "negative_norm": Param(Literal["demean", "standardize"], "demean",
                            "LENS: all-wrong groups' r^ is de-meaned (the paper) or standardised, then scaled by alpha"),
     "eps": Param(float, 1e-6, "added to the group std"),
     "std": Param(Literal["sample", "population"], "sample", "sample: Bessel-corrected group std, as in VeRL"),
     "wr_lambda": Param(float, 0.1, "W-REINFORCE: advantage of a correct answer"),
-    "clip_low": Param(float, 0.16, "NGRPO: lower clip epsilon, ratio >= 1 - clip_low (binds on negative advantages)"),
-    "clip_high": Param(float, 0.24, "NGRPO: upper clip epsilon, ratio <= 1 + clip_high (binds on positive advantages)"),
+    "clip_low": Param(float, 0.16, "NGRPO: lower clip epsilon, ratio >= 1 - clip_low (binds on negative advantages)",
+                      lambda v: 0 <= v < 1, "must be in [0, 1)"),
+    "clip_high": Param(float, 0.24, "NGRPO: upper clip epsilon, ratio <= 1 + clip_high (binds on positive advantages)",
+                       lambda v: 0 <= v < 1, "must be in [0, 1)"),
     "shuffle_frac": Param(float, 1.0, "grpo_shuffled: share q of groups whose advantages are shuffled, each group "
                                       "independently; the others keep GRPO's (1: every group, a control that must "
-                                      "lose; smaller q: a graded effect)"),
+                                      "lose; smaller q: a graded effect)",
+                          lambda v: 0 <= v <= 1,
+                          "must be in [0, 1] (the share of groups whose advantages are shuffled)"),
     "max_gen_batches": Param(int, 3, "grpo_dynamic: generation batches of B prompts a rollout may take, the first "
                                      "included (verl's max_num_gen_batches); at the cap it trains on the "
-                                     "informative groups found (lens.dynamic)"),
+                                     "informative groups found (lens.dynamic)",
+                             lambda v: v >= 1, "must be >= 1 (generation batches per rollout, the first included)"),
 }
 TRL_LOSS_TYPES = ("grpo", "dr_grpo")
 

@@ -7,8 +7,11 @@ Two shapes share these dataclasses:
   lists of models, algorithms and seeds; ``WorkflowConfig.resolve(model, algo, seed)`` merges the
   shared sections, the model's overrides and the algorithm into a ``RunConfig``.
 
-Every error names the offending key and the file it came from, so a typo fails at
-``snakemake -n`` before any compute starts.
+Every error names the offending key and the file it came from (a misspelt key, the nearest valid
+one too), so a typo fails at ``snakemake -n`` before any compute starts. Types are checked by
+``parse`` from the fields' annotations; each section's rules (bounds, keys that must agree) are its
+own ``validate`` method, which ``parse`` calls once the section is built; an advantage parameter's
+bounds sit with the parameter in ``lens.algorithms.PARAMS``.
 """
 
 from __future__ import annotations
@@ -37,6 +40,18 @@ DATASETS = datasets.names()
 
 class ConfigError(ValueError):
     """A config value is missing, unknown or of the wrong type; the message names key and file."""
+
+
+class Invalid(Exception):
+    """A value breaks a rule of its section (raised by the section's `validate`); parse() names the file."""
+
+    def __init__(self, key: str, why: str):
+        super().__init__(f"{key}: {why}")
+        self.key, self.why = key, why
+
+
+def _fail(key: str, why: str) -> None:
+    raise Invalid(key, why)
 
 
 # --------------------------------------------------------------------------------------------
@@ -74,10 +89,23 @@ class ModelConfig:
     tiny: TinyModelConfig | None = None
     dtype: Literal["auto", "float32", "bfloat16"] = "auto"  # auto: bf16 on CUDA, fp32 on CPU
 
+    def validate(self, source: str) -> None:
+        if self.path is None and self.tiny is None:
+            _fail("model", "set `path` (hub id or local directory) or `tiny` (a model built from scratch)")
+
 
 def _algorithm_params(self) -> dict[str, Any]:
     """This algorithm's own parameters (lens.algorithms.ALGORITHMS[name].params) and their values."""
     return {key: getattr(self, key) for key in algorithms.get(self.name).params}
+
+
+def _validate_algorithm(self, source: str) -> None:
+    """An algorithm id of the table, and every parameter within its bounds (lens.algorithms.PARAMS)."""
+    if self.name not in ALGORITHMS:
+        _fail("algorithm.name", unknown_name("algorithm", self.name, ALGORITHMS))
+    for key, param in algorithms.PARAMS.items():
+        if param.valid is not None and not param.valid(getattr(self, key)):
+            _fail(f"algorithm.{key}", param.rule)
 
 
 # The algorithm's id and one field per advantage parameter of lens.algorithms.PARAMS (alpha, eps,
@@ -87,7 +115,7 @@ AlgorithmConfig = dataclasses.make_dataclass(
     [("name", str, field(default="grpo"))]
     + [(key, param.type, field(default=param.default)) for key, param in algorithms.PARAMS.items()],
     frozen=True,
-    namespace={"params": _algorithm_params, "__module__": __name__,
+    namespace={"params": _algorithm_params, "validate": _validate_algorithm, "__module__": __name__,
                "__doc__": "The algorithm of a run: its id and the advantage parameters (lens.algorithms.PARAMS)."},
 )
 
@@ -112,6 +140,13 @@ class DatasetConfig:
     def id(self) -> str:
         """The `benchmark` value in result tables: `math500`, `math_test`, `synthetic_test`, ..."""
         return self.name if self.name == "math500" else f"{self.name}_{self.split}"
+
+    def validate(self, source: str) -> None:
+        if self.name not in DATASETS:
+            _fail("name", unknown_name("dataset", self.name, DATASETS))
+        for key in ("limit", "limit_per_level_subject", "n_samples"):
+            if getattr(self, key) is not None and getattr(self, key) < 1:
+                _fail(key, "must be >= 1 (or null for no limit)")
 
 
 @dataclass(frozen=True)
@@ -160,6 +195,19 @@ class TrainingConfig:
     # gradient accumulation). lens.train derives gradient accumulation from it; memory only.
     micro_batch_size: int | None = None
 
+    def validate(self, source: str) -> None:
+        for key in ("prompts_per_rollout", "num_generations", "updates_per_rollout", "prompts_per_update",
+                    "rollout_steps", "max_new_tokens", "save_every", "rollout_records_every"):
+            if getattr(self, key) < 1:
+                _fail(f"training.{key}", "must be >= 1")
+        if self.num_generations < 2:
+            _fail("training.num_generations", "group advantages need at least 2 samples per prompt")
+        if self.prompts_per_update * self.updates_per_rollout != self.prompts_per_rollout:
+            _fail("training", f"prompts_per_update ({self.prompts_per_update}) x updates_per_rollout "
+                  f"({self.updates_per_rollout}) must equal prompts_per_rollout ({self.prompts_per_rollout})")
+        if not 0 < self.top_p <= 1:
+            _fail("training.top_p", "must be in (0, 1]")
+
 
 @dataclass(frozen=True)
 class EvaluationConfig:
@@ -178,6 +226,15 @@ class EvaluationConfig:
     every: int = 100  # evaluate the checkpoint of every `every` rollout steps (and step 0)
     pass_k: tuple[int, ...] = (1, 2, 4, 8, 16)
     torch_threads: int | None = None
+
+    def validate(self, source: str) -> None:
+        if self.n_samples < 1:
+            _fail("evaluation.n_samples", "must be >= 1")
+        if self.intermediate_n_samples is not None and not 1 <= self.intermediate_n_samples <= self.n_samples:
+            _fail("evaluation.intermediate_n_samples", f"must be in 1..n_samples ({self.n_samples}) or null")
+        bad = [k for k in self.pass_k if not 1 <= k <= self.n_samples]
+        if bad:
+            _fail("evaluation.pass_k", f"{bad} outside 1..n_samples ({self.n_samples})")
 
 
 @dataclass(frozen=True)
@@ -204,6 +261,11 @@ class RunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return to_dict(self)
+
+    def validate(self, source: str) -> None:
+        if algorithms.get(self.algorithm.name).drop_filtered and self.training.kl_beta:
+            # lens.trainer leaves filtered groups out of the loss mean by rescaling advantages; a KL term would stay.
+            _fail("training.kl_beta", f"must be 0 for {self.algorithm.name} (its filtered groups leave the loss mean)")
 
     # The evaluation schedule (which checkpoints the workflow evaluates, on what, with how many samples)
     def eval_steps(self) -> list[int]:
@@ -389,6 +451,63 @@ class WorkflowConfig:
                             {sweep.parameter: value}))
         return out
 
+    def validate(self, source: str) -> None:
+        """The rules between a workflow config's sections: its ids, arms, models, seeds, sweeps and evaluation
+        schedule; every run it asks for is resolved once, which validates each model's overrides."""
+        unknown = [a for a in self.algorithms if a not in ALGORITHMS]
+        if unknown:
+            _fail("algorithms", f"unknown algorithm(s) {unknown}; valid: {list(ALGORITHMS)}")
+        unknown = [a for a in self.ablation_algorithms if a not in ALGORITHMS and parse_sweep_arm(a) is None]
+        if unknown:
+            _fail("ablation_algorithms", f"unknown algorithm(s) {unknown}; valid: {list(ALGORITHMS)}, or an arm "
+                  "`{algorithm}/{parameter}-{value}` (e.g. grpo_shuffled/shuffle_frac-0.25)")
+        for arm, algo, params in self.ablation_arms():
+            (param, value), = params.items()
+            if param not in _ALGO_PARAMS[algo]:
+                _fail("ablation_algorithms", f"{arm}: {algo} does not read {param!r}; it reads "
+                      f"{list(_ALGO_PARAMS[algo])}")
+            if sweep_arm(algo, param, value) != arm:
+                _fail("ablation_algorithms", f"{arm}: write the value as {sweep_arm(algo, param, value)!r}")
+            for name in self.models:
+                self.resolve(name, algo, self.seeds[0], source=f"{source}: ablation_algorithms: {arm}", params=params)
+        if not self.models:
+            _fail("models", "at least one model is required")
+        if not self.seeds:
+            _fail("seeds", "at least one seed is required")
+        unknown = [m for m in self.ablation_models if m not in self.models]
+        if unknown:
+            _fail("ablation_models", f"unknown model(s) {unknown}; configured: {sorted(self.models)}")
+        unknown = [s for s in self.ablation_seeds if s not in self.seeds]
+        if unknown:
+            _fail("ablation_seeds", f"{unknown} not in seeds {list(self.seeds)}: each arm is compared with the "
+                  "main arms' runs of the same seed")
+        for name, entry in self.models.items():
+            if entry.gpus is not None and entry.gpus < 0:
+                _fail(f"models.{name}.gpus", "must be >= 0")
+            if entry.processes is not None and entry.processes < 1:
+                _fail(f"models.{name}.processes", "must be >= 1")
+            if entry.processes is not None and entry.training_gpus() and entry.processes != entry.training_gpus():
+                _fail(f"models.{name}.processes", f"is {entry.processes} but a GPU job runs one process per GPU "
+                      f"(gpus: {entry.training_gpus()}); set processes only for CPU jobs (gpus: 0)")
+            has_tiny, has_path = entry.model.get("tiny") is not None, entry.model.get("path") is not None
+            if entry.kind == "hub" and (has_tiny or not has_path):
+                _fail(f"models.{name}.model", "a hub model (kind: hub, the default) needs `path` (a hub id or a "
+                      "local directory) and no `tiny`; a model built here is kind tiny or standin")
+            if entry.kind != "hub" and (has_path or not has_tiny):
+                _fail(f"models.{name}.model", f"kind {entry.kind} builds the model from `tiny`: set `tiny` and "
+                      "leave `path` unset")
+            if entry.kind == "tiny" and (self.warmup is None or self.synthetic is None):
+                _fail(f"models.{name}.kind", "tiny models are warmed up: they need the `warmup` and `synthetic` "
+                      "sections")
+            if entry.training_gpus() > 1 and not Path(entry.accelerate_config).is_file():
+                _fail(f"models.{name}.accelerate_config", f"{entry.accelerate_config!r} is not a file (needed to "
+                      f"launch {entry.training_gpus()} training processes)")
+            for algo in (*self.algorithms, *(a for a in self.ablation_algorithms if a in ALGORITHMS)):
+                run = self.resolve(name, algo, self.seeds[0], source=source)  # validates every override
+                _check_synthetic_paths(self, run, f"models.{name}", _fail)
+                _check_eval_schedule(run, _fail)
+        _check_sweeps(self, source, _fail)
+
 
 # Which AlgorithmConfig fields each algorithm reads (lens.algorithms.read_params: its advantage function's
 # parameters, clipping pair and sampling cap); the others are reset to defaults in resolved run configs.
@@ -484,111 +603,6 @@ def _check_synthetic_paths(cfg: WorkflowConfig, run: RunConfig, where: str, fail
                      f"/data/synthetic); got {ds.path!r} ({where})")
 
 
-def _check(cfg: Any, source: str) -> None:
-    def fail(key: str, why: str) -> None:
-        raise ConfigError(f"{source}: {key}: {why}")
-
-    if isinstance(cfg, AlgorithmConfig) and cfg.name not in ALGORITHMS:
-        fail("algorithm.name", unknown_name("algorithm", cfg.name, ALGORITHMS))
-    if isinstance(cfg, AlgorithmConfig):
-        for key in ("clip_low", "clip_high"):
-            if not 0 <= getattr(cfg, key) < 1:
-                fail(f"algorithm.{key}", "must be in [0, 1)")
-        if not cfg.floor_factor > 1:
-            fail("algorithm.floor_factor", "must be > 1 (D >= floor_factor max p keeps D - p > 0)")
-        if not cfg.wrong_scale >= 0:
-            fail("algorithm.wrong_scale", "must be >= 0")
-        if not 0 <= cfg.shuffle_frac <= 1:
-            fail("algorithm.shuffle_frac", "must be in [0, 1] (the share of groups whose advantages are shuffled)")
-        if cfg.max_gen_batches < 1:
-            fail("algorithm.max_gen_batches", "must be >= 1 (generation batches per rollout, the first included)")
-    if isinstance(cfg, DatasetConfig) and cfg.name not in DATASETS:
-        fail("name", unknown_name("dataset", cfg.name, DATASETS))
-    if isinstance(cfg, DatasetConfig):
-        for key in ("limit", "limit_per_level_subject", "n_samples"):
-            if getattr(cfg, key) is not None and getattr(cfg, key) < 1:
-                fail(key, "must be >= 1 (or null for no limit)")
-    if isinstance(cfg, ModelConfig) and cfg.path is None and cfg.tiny is None:
-        fail("model", "set `path` (hub id or local directory) or `tiny` (a model built from scratch)")
-    if isinstance(cfg, TrainingConfig):
-        for key in ("prompts_per_rollout", "num_generations", "updates_per_rollout", "prompts_per_update",
-                    "rollout_steps", "max_new_tokens", "save_every", "rollout_records_every"):
-            if getattr(cfg, key) < 1:
-                fail(f"training.{key}", "must be >= 1")
-        if cfg.num_generations < 2:
-            fail("training.num_generations", "group advantages need at least 2 samples per prompt")
-        if cfg.prompts_per_update * cfg.updates_per_rollout != cfg.prompts_per_rollout:
-            fail("training", f"prompts_per_update ({cfg.prompts_per_update}) x updates_per_rollout "
-                 f"({cfg.updates_per_rollout}) must equal prompts_per_rollout ({cfg.prompts_per_rollout})")
-        if not 0 < cfg.top_p <= 1:
-            fail("training.top_p", "must be in (0, 1]")
-    if isinstance(cfg, EvaluationConfig):
-        if cfg.n_samples < 1:
-            fail("evaluation.n_samples", "must be >= 1")
-        if cfg.intermediate_n_samples is not None and not 1 <= cfg.intermediate_n_samples <= cfg.n_samples:
-            fail("evaluation.intermediate_n_samples", f"must be in 1..n_samples ({cfg.n_samples}) or null")
-        bad = [k for k in cfg.pass_k if not 1 <= k <= cfg.n_samples]
-        if bad:
-            fail("evaluation.pass_k", f"{bad} outside 1..n_samples ({cfg.n_samples})")
-    if isinstance(cfg, RunConfig) and algorithms.get(cfg.algorithm.name).drop_filtered and cfg.training.kl_beta:
-        # lens.trainer leaves filtered groups out of the loss mean by rescaling advantages; a KL term would stay.
-        fail("training.kl_beta", f"must be 0 for {cfg.algorithm.name} (its filtered groups leave the loss mean)")
-    if isinstance(cfg, WorkflowConfig):
-        unknown = [a for a in cfg.algorithms if a not in ALGORITHMS]
-        if unknown:
-            fail("algorithms", f"unknown algorithm(s) {unknown}; valid: {list(ALGORITHMS)}")
-        unknown = [a for a in cfg.ablation_algorithms if a not in ALGORITHMS and parse_sweep_arm(a) is None]
-        if unknown:
-            fail("ablation_algorithms", f"unknown algorithm(s) {unknown}; valid: {list(ALGORITHMS)}, or an arm "
-                 "`{algorithm}/{parameter}-{value}` (e.g. grpo_shuffled/shuffle_frac-0.25)")
-        for arm, algo, params in cfg.ablation_arms():
-            (param, value), = params.items()
-            if param not in _ALGO_PARAMS[algo]:
-                fail("ablation_algorithms", f"{arm}: {algo} does not read {param!r}; it reads "
-                     f"{list(_ALGO_PARAMS[algo])}")
-            if sweep_arm(algo, param, value) != arm:
-                fail("ablation_algorithms", f"{arm}: write the value as {sweep_arm(algo, param, value)!r}")
-            for name in cfg.models:
-                cfg.resolve(name, algo, cfg.seeds[0], source=f"{source}: ablation_algorithms: {arm}", params=params)
-        if not cfg.models:
-            fail("models", "at least one model is required")
-        if not cfg.seeds:
-            fail("seeds", "at least one seed is required")
-        unknown = [m for m in cfg.ablation_models if m not in cfg.models]
-        if unknown:
-            fail("ablation_models", f"unknown model(s) {unknown}; configured: {sorted(cfg.models)}")
-        unknown = [s for s in cfg.ablation_seeds if s not in cfg.seeds]
-        if unknown:
-            fail("ablation_seeds", f"{unknown} not in seeds {list(cfg.seeds)}: each arm is compared with the "
-                 "main arms' runs of the same seed")
-        for name, entry in cfg.models.items():
-            if entry.gpus is not None and entry.gpus < 0:
-                fail(f"models.{name}.gpus", "must be >= 0")
-            if entry.processes is not None and entry.processes < 1:
-                fail(f"models.{name}.processes", "must be >= 1")
-            if entry.processes is not None and entry.training_gpus() and entry.processes != entry.training_gpus():
-                fail(f"models.{name}.processes", f"is {entry.processes} but a GPU job runs one process per GPU "
-                     f"(gpus: {entry.training_gpus()}); set processes only for CPU jobs (gpus: 0)")
-            has_tiny, has_path = entry.model.get("tiny") is not None, entry.model.get("path") is not None
-            if entry.kind == "hub" and (has_tiny or not has_path):
-                fail(f"models.{name}.model", "a hub model (kind: hub, the default) needs `path` (a hub id or a "
-                     "local directory) and no `tiny`; a model built here is kind tiny or standin")
-            if entry.kind != "hub" and (has_path or not has_tiny):
-                fail(f"models.{name}.model", f"kind {entry.kind} builds the model from `tiny`: set `tiny` and "
-                     "leave `path` unset")
-            if entry.kind == "tiny" and (cfg.warmup is None or cfg.synthetic is None):
-                fail(f"models.{name}.kind", "tiny models are warmed up: they need the `warmup` and `synthetic` "
-                     "sections")
-            if entry.training_gpus() > 1 and not Path(entry.accelerate_config).is_file():
-                fail(f"models.{name}.accelerate_config", f"{entry.accelerate_config!r} is not a file (needed to "
-                     f"launch {entry.training_gpus()} training processes)")
-            for algo in (*cfg.algorithms, *(a for a in cfg.ablation_algorithms if a in ALGORITHMS)):
-                run = cfg.resolve(name, algo, cfg.seeds[0], source=source)  # validates every override
-                _check_synthetic_paths(cfg, run, f"models.{name}", fail)
-                _check_eval_schedule(run, fail)
-        _check_sweeps(cfg, source, fail)
-
-
 # --------------------------------------------------------------------------------------------
 # Generic dataclass <-> dict
 # --------------------------------------------------------------------------------------------
@@ -630,7 +644,12 @@ def parse(cls: type[T], data: Any, *, source: str = "<dict>", key: str = "") -> 
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise ConfigError(f"{source}: missing required key {sub!r}")
     obj = cls(**kwargs)
-    _check(obj, source)
+    validate = getattr(obj, "validate", None)
+    try:
+        if validate is not None:
+            validate(source)
+    except Invalid as err:
+        raise ConfigError(f"{source}: {err.key}: {err.why}") from None
     return obj
 
 
