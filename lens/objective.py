@@ -386,7 +386,7 @@ def reinforce_rej_advantages(rewards: Tensor, confidence: Tensor) -> Tensor:
     responses are all correct or all wrong filtered out of the batch. Here a filtered group gets
     A = 0 (no gradient), and a kept sequence's advantage is exactly +-1, so A != 0 marks the kept
     ones. Removing the filtered prompts also takes them out of the loss's mean over sequences;
-    that is the trainer's part (lens.algorithms: drop_filtered): lens.trainer.kept_only_advantages
+    that is the trainer's part (lens.algorithms: drop_filtered): lens.rollout.kept_only_advantages
     rescales each optimizer update's kept advantages by (sequences in the update) / (kept ones),
     so TRL's mean over all of them equals the mean over the kept ones. The opposite hypothesis to
     LENS's: all-wrong groups are noise to drop, not signal to reweight. Ignores the confidence.

@@ -20,7 +20,7 @@ Run directory (`--out`):
     checkpoints/checkpoint-0  the initial tiny model (model.path unset); step 0 is model.path otherwise
     train_metrics.parquet     step (rollout step), metric, value: every logged rollout step
     rollouts.parquet          one row per sampled completion of every training.rollout_records_every-th
-                              rollout step (lens.trainer.ROLLOUT_COLUMNS; results/README.md), written
+                              rollout step (lens.rollout.ROLLOUT_COLUMNS; results/README.md), written
                               at the end from rollouts/step-N.parquet (one file per recorded step,
                               written as training goes, so a resumed job keeps each row once)
     data_report.json          training problems loaded per dataset and dropped by decontamination,
@@ -377,7 +377,7 @@ def combine_rollout_parts(run_dir: str | Path) -> Path:
     import pandas as pd
     import pyarrow.parquet as pq
 
-    from lens.trainer import ROLLOUT_COLUMNS
+    from lens.rollout import ROLLOUT_COLUMNS
 
     out = Path(run_dir) / ROLLOUTS_FILE
     tmp = out.with_name(out.name + ".tmp")

@@ -1,7 +1,9 @@
 """The thin adapter onto TRL's GRPOTrainer: rollout confidences and rewards -> lens.objective advantages.
 
 Used by `python -m lens.train --config FILE --out DIR`; tested by tests/test_trainer.py, timed by
-`python benchmarks/bench_train_step.py`.
+`python benchmarks/bench_train_step.py`. The rollout's math and records are lens.rollout's (pure torch),
+the prompts' order over every pass lens.sampler's, dynamic sampling's choice of groups lens.dynamic's,
+and the TRL internals this class relies on are listed and checked in lens.trl_contract.
 
 TRL (accelerate, DeepSpeed ZeRO-3 / FSDP2, vLLM) stays the engine; `LensGRPOTrainer` changes only
 where the advantages come from. Differences from TRL's GRPO, in the order they happen:
@@ -62,7 +64,6 @@ scoring (the reward functions). lens.train adds each rollout step's whole wall t
 
 from __future__ import annotations
 
-import inspect
 import math
 import time
 from typing import Callable, NamedTuple
@@ -71,12 +72,14 @@ import torch
 from accelerate.utils import set_seed
 from torch import Tensor
 from trl import GRPOTrainer
-from trl.trainer.utils import RepeatSampler, pad
+from trl.trainer.utils import pad
 
 from lens import algorithms, dynamic
-from lens.algorithms import GROUP_TYPES
 from lens.config import AlgorithmConfig
-from lens.objective import compute_advantages, group_stats, sequence_confidence
+from lens.objective import compute_advantages, sequence_confidence
+from lens.rollout import kept_only_advantages, rollout_advantages, rollout_records, rollout_seed
+from lens.sampler import RunSampler, data_passes
+from lens.trl_contract import allow_indexed_cpu_map_location, check_trl_contract
 
 CONFIDENCE_SOURCES = ("trainer", "sampling")  # training.confidence_from: whose log-probs give p (point 1 above)
 COST_METRICS = ("cost/completions", "cost/completion_tokens", "cost/prompt_tokens", "cost/trained_tokens",
@@ -91,204 +94,6 @@ def trl_loss_type(algo: str) -> str:
 def needs_confidence(algo: str) -> bool:
     """Whether the algorithm's advantages read the confidence (worth an extra forward pass)."""
     return algorithms.get(algo).reads_confidence
-
-
-def rollout_metrics(
-    rewards: Tensor, confidence: Tensor | None, advantages: Tensor, grpo_advantages: Tensor
-) -> dict[str, float]:
-    """Per-rollout diagnostics of (B, G) rewards, confidences, advantages and GRPO's advantages.
-
-    Fractions of group types, the share of samples with a nonzero advantage, the mean confidence
-    of correct and of wrong answers (NaN if there are none, or no confidence), and mean |A|,
-    mean |A_GRPO| and mean |A - A_GRPO| over the samples in each group type (0 if none).
-    """
-    stats = group_stats(rewards, advantages)
-    grpo_stats = group_stats(rewards, grpo_advantages)
-    delta_stats = group_stats(rewards, advantages - grpo_advantages)
-    metrics = {f"groups/{kind}_frac": float(stats[f"{kind}_frac"]) for kind in GROUP_TYPES}
-    metrics["adv/nonzero_frac"] = float(stats["nonzero_adv_frac"])
-    for kind in GROUP_TYPES:
-        metrics[f"adv/abs_mean/{kind}"] = float(stats[f"abs_adv_{kind}"])
-        metrics[f"adv/grpo_abs_mean/{kind}"] = float(grpo_stats[f"abs_adv_{kind}"])
-        metrics[f"adv/delta_vs_grpo/{kind}"] = float(delta_stats[f"abs_adv_{kind}"])
-    correct = rewards > 0.5  # (B, G)
-    for name, select in (("correct", correct), ("wrong", ~correct)):
-        if confidence is None or not bool(select.any()):
-            metrics[f"confidence/{name}_mean"] = math.nan  # TRL's log() drops NaN entries
-        else:
-            metrics[f"confidence/{name}_mean"] = float(confidence[select].float().mean())
-    return metrics
-
-
-def rollout_seed(run_seed: int, step: int) -> int:
-    """The seed of the advantages' random draws for the rollout generated at optimizer step `step`."""
-    if not (0 <= run_seed < 2**31 and 0 <= step < 2**32):
-        raise ValueError(f"run seed {run_seed} or step {step} out of range")
-    return run_seed * 2**32 + step  # distinct for every (run seed, step)
-
-
-def rollout_advantages(
-    algorithm: AlgorithmConfig, rewards: Tensor, confidence: Tensor | None, num_generations: int, seed: int = 0
-) -> tuple[Tensor, Tensor, dict[str, float]]:
-    """The whole rollout's advantages and GRPO's, both (B_all, G), and its metrics.
-
-    `rewards` and `confidence` are (N_all,) in accelerate's gather order (process-major), where
-    consecutive runs of `num_generations` samples are one prompt's group even when a group
-    straddles two processes; `confidence` None means no log-probs were available (algorithms
-    outside the LENS family with one update per rollout), so its metrics are NaN. `seed` reaches
-    algorithms that draw at random (every process passes the same one, so their draws agree).
-    """
-    grouped_rewards = rewards.float().view(-1, num_generations)  # (B_all, G)
-    confidence_grouped = confidence.float().view(-1, num_generations) if confidence is not None else None  # (B_all, G)
-    # Algorithms that ignore p still take a tensor of the right shape.
-    used_confidence = confidence_grouped if confidence_grouped is not None else torch.ones_like(grouped_rewards)
-    advantages = compute_advantages(algorithm.name, grouped_rewards, used_confidence, seed=seed,
-                                    **algorithm.params())  # (B_all, G)
-    if algorithm.name == "grpo":
-        grpo_advantages = advantages
-    else:
-        grpo_advantages = compute_advantages("grpo", grouped_rewards, used_confidence, eps=algorithm.eps,
-                                             std=algorithm.std)  # (B_all, G)
-    metrics = rollout_metrics(grouped_rewards, confidence_grouped, advantages, grpo_advantages)
-    return advantages, grpo_advantages, metrics
-
-
-def process_advantages(
-    algorithm: AlgorithmConfig,
-    rewards: Tensor,
-    confidence: Tensor | None,
-    num_generations: int,
-    process_index: int,
-    n_local: int,
-    seed: int = 0,
-) -> tuple[Tensor, dict[str, float]]:
-    """This process's advantages (n_local,) and the rollout's metrics, from every process's samples
-    (`rollout_advantages`)."""
-    advantages, _, metrics = rollout_advantages(algorithm, rewards, confidence, num_generations, seed)
-    # Same layout as TRL's own slicing: this process owns rows [i * n, (i + 1) * n).
-    process_slice = slice(process_index * n_local, (process_index + 1) * n_local)
-    return advantages.reshape(-1)[process_slice], metrics  # (n_local,)
-
-
-ROLLOUT_COLUMNS = ["step", "group", "problem_id", "sample_idx", "rank", "completion", "completion_tokens", "reward",
-                   "confidence", "group_type", "advantage", "grpo_advantage", "gen_batch", "dropped"]
-
-
-def rollout_records(
-    step: int,
-    rewards: Tensor,
-    confidence: Tensor | None,
-    advantages: Tensor,
-    grpo_advantages: Tensor,
-    problem_ids: list[str],
-    completions: list[str],
-    completion_tokens: list[int],
-    n_local: int,
-    gen_batch: int = 0,
-    dropped: Tensor | None = None,
-):
-    """One row per sampled completion of a generation batch (ROLLOUT_COLUMNS), from (B_all, G) rewards,
-    confidences (None: NaN), advantages and GRPO's, and the (N_all,) per-sample lists in gather order.
-
-    `group` is the prompt's index within the rollout (batch `gen_batch`'s groups come after the B_all of
-    each earlier batch: only grpo_dynamic generates more than one), `sample_idx` 0..G-1 within the group
-    and `rank` the process that generated the sample (gather order: n_local samples per process).
-    `dropped` (B_all,): groups dynamic sampling left out of the update (None: none).
-    """
-    import pandas as pd
-
-    n_groups, group_size = rewards.shape
-    n_all = n_groups * group_size
-    if not len(problem_ids) == len(completions) == len(completion_tokens) == n_all:
-        raise ValueError(f"{n_all} samples, but {len(problem_ids)} problem ids, {len(completions)} completions "
-                         f"and {len(completion_tokens)} token counts")
-    n_correct = (rewards > 0.5).sum(dim=1)  # (B_all,)
-    types = ["all_wrong" if k == 0 else "all_correct" if k == group_size else "mixed" for k in n_correct.tolist()]
-    index = torch.arange(n_all)
-    dropped = dropped if dropped is not None else torch.zeros(n_groups, dtype=torch.bool)
-    return pd.DataFrame({
-        "step": step,
-        "group": (gen_batch * n_groups + index // group_size).tolist(),
-        "problem_id": [str(p) for p in problem_ids],
-        "sample_idx": (index % group_size).tolist(),
-        "rank": (index // n_local).tolist(),
-        "completion": list(completions),
-        "completion_tokens": [int(t) for t in completion_tokens],
-        "reward": rewards.reshape(-1).double().tolist(),
-        "confidence": (confidence.reshape(-1).double().tolist() if confidence is not None else [math.nan] * n_all),
-        "group_type": [types[i // group_size] for i in range(n_all)],
-        "advantage": advantages.reshape(-1).double().tolist(),
-        "grpo_advantage": grpo_advantages.reshape(-1).double().tolist(),
-        "gen_batch": gen_batch,
-        "dropped": dropped.repeat_interleave(group_size).tolist(),
-    }, columns=ROLLOUT_COLUMNS)
-
-
-def kept_only_advantages(advantages: list[Tensor], accumulation: int, sum_over_processes) -> list[Tensor]:
-    """Each micro-batch's advantages, rescaled so that every update averages over its kept sequences only.
-
-    `advantages` are this process's micro-batches of one rollout, (m,) each, in TRL's order (after
-    its shuffle): update u is micro-batches [u * accumulation, (u + 1) * accumulation). A sequence
-    is kept when A != 0. TRL's loss_type "grpo" weighs every sequence of an update by 1 / N (mean
-    over a micro-batch, / accumulation, averaged over processes; TRL's micro-batches are of equal
-    size); scaling the kept ones by N / K weighs them by 1 / K. `sum_over_processes` maps a (U,)
-    tensor to its sum over processes. An update with nothing kept stays all zero.
-    """
-    if len(advantages) % accumulation:
-        raise ValueError(f"{len(advantages)} micro-batches do not form whole updates of {accumulation}")
-    n_updates = len(advantages) // accumulation
-    device = advantages[0].device
-    n_local = torch.tensor([float(sum(a.numel() for a in advantages[u * accumulation:(u + 1) * accumulation]))
-                            for u in range(n_updates)], device=device)  # (U,)
-    kept_local = torch.stack([sum((a != 0).sum() for a in advantages[u * accumulation:(u + 1) * accumulation])
-                              for u in range(n_updates)]).float()  # (U,)
-    n_all = sum_over_processes(n_local)  # (U,)
-    kept_all = sum_over_processes(kept_local)  # (U,)
-    # Reinforce-Rej (filtered prompts removed): the update's mean over N sequences becomes one over K.
-    scale = torch.where(kept_all > 0, n_all / kept_all.clamp(min=1), torch.ones_like(n_all))  # (U,)
-    return [a * scale[j // accumulation].to(a.dtype) for j, a in enumerate(advantages)]
-
-
-# The TRL internals this subclass relies on, checked at construction (and by tests/test_trainer.py)
-# so that a TRL upgrade that changes them fails loudly instead of silently training GRPO.
-TRL_CONTRACT = {
-    "_generate_and_score_completions": ("self", "inputs"),
-    "_calculate_rewards": ("self", "inputs", "prompts", "completions", "completion_ids_list"),
-    "_get_per_token_logps_and_entropies": ("self", "model", "input_ids", "attention_mask", "logits_to_keep",
-                                           "batch_size"),
-    "_compute_loss": ("self", "model", "inputs"),
-    "_prepare_inputs": ("self", "generation_batch"),
-    "_get_train_sampler": ("self", "dataset"),  # RunSampler: TRL's RepeatSampler over every pass
-    "log": ("self", "logs", "start_time"),  # the logged epoch in passes over the data
-    "_generate": ("self", "prompts"),  # timed: the rollout's generation seconds
-}
-# Source fragments whose meaning the subclass depends on: TRL computes old log-probs only when an
-# update is not the first after a generation (or for vLLM IS), and the loss reuses
-# inputs["old_per_token_logps"] when present; rewards come back gathered across processes; a
-# rollout is buffered as steps_per_generation micro-batches, and loss_type "grpo" is the PPO-clip
-# term (homogeneous in A) averaged over sequences (kept_only_advantages relies on both).
-TRL_SOURCE_CONTRACT = {
-    "_generate_and_score_completions": (
-        "if self.args.gradient_accumulation_steps % generate_every != 0 or (",
-        "rewards_per_func = self._calculate_rewards(inputs, prompts, completions, completion_ids_list)",
-        '"advantages": advantages,',
-        'output["old_per_token_logps"] = old_per_token_logps',
-        'output["sampling_per_token_logps"] = sampling_per_token_logps',
-    ),
-    "_compute_loss": (
-        'old_per_token_logps = inputs.get("old_per_token_logps")',
-        "old_per_token_logps = per_token_logps.detach() if old_per_token_logps is None else old_per_token_logps",
-        'advantages = inputs["advantages"]',
-        "per_token_loss = -torch.min(per_token_loss1, per_token_loss2)",
-        "loss = ((per_token_loss * mask).sum(-1) / mask.sum(-1).clamp(min=1.0)).mean()",
-    ),
-    "_prepare_inputs": (
-        "if self._step % generate_every == 0 or self._buffered_inputs is None:",
-        "generation_batches = split_tensor_dict(generation_batch, self.args.steps_per_generation)",
-        "inputs = self._buffered_inputs[self._step % self.args.steps_per_generation]",
-    ),
-    "_calculate_rewards": ("rewards_per_func = gather(rewards_per_func)",),
-}
 
 
 class _Batch(NamedTuple):
@@ -307,85 +112,6 @@ _ROW_KEYS = {"prompt_ids": ("left", "pad"), "prompt_mask": ("left", 0), "complet
              "completion_mask": ("right", 0), "advantages": (None, None), "old_per_token_logps": ("right", 0.0),
              "ref_per_token_logps": ("right", 0.0), "sampling_per_token_logps": ("right", 0.0),
              "importance_sampling_ratio": ("right", 1.0), "tool_mask": ("right", 1)}
-
-
-class RunSampler(RepeatSampler):
-    """TRL's RepeatSampler, every pass over the data in one iteration, so a resume in any epoch replays them.
-
-    TRL's sampler draws each epoch's shuffle from one generator that lives as long as the sampler, and
-    has no set_epoch: a job resumed in epoch e >= 1 builds a fresh sampler, and transformers skips the
-    trained batches of its *first* shuffle, so the rest of epoch e (and every later one) follows other
-    prompts than the uninterrupted run (tests/test_train.py). Here one iteration yields `passes` shuffles
-    from a generator seeded afresh at the start: the uninterrupted order is TRL's, and the Trainer sees a
-    single epoch, which its resume skips into exactly.
-    """
-
-    def __init__(self, *args, passes: int, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.passes = passes
-
-    def __iter__(self):
-        if self.shuffle:
-            self.generator = torch.Generator()
-            if self.seed is not None:
-                self.generator.manual_seed(self.seed)
-        for _ in range(self.passes):
-            yield from super().__iter__()
-
-    def __len__(self) -> int:
-        return super().__len__() * self.passes
-
-
-def data_passes(num_prompts: int, prompts_per_rollout: int, rollouts: int) -> int:
-    """Passes over `num_prompts` training prompts that `rollouts` rollouts of `prompts_per_rollout` take
-    (each pass drops its last incomplete rollout, as TRL's sampler does)."""
-    per_pass = num_prompts // prompts_per_rollout
-    if per_pass < 1:
-        raise ValueError(f"{num_prompts} training prompts are fewer than one rollout's {prompts_per_rollout}")
-    return max(1, math.ceil(rollouts / per_pass))
-
-
-def check_trl_contract() -> None:
-    """Raise RuntimeError naming every TRL method whose signature or relied-on code changed."""
-    problems = []
-    for name, expected in TRL_CONTRACT.items():
-        method = getattr(GRPOTrainer, name, None)
-        if method is None:
-            problems.append(f"GRPOTrainer.{name} is gone")
-            continue
-        params = tuple(inspect.signature(method).parameters)
-        if params[: len(expected)] != expected:
-            problems.append(f"GRPOTrainer.{name}{params} no longer starts with {expected}")
-    for name, fragments in TRL_SOURCE_CONTRACT.items():
-        method = getattr(GRPOTrainer, name, None)
-        source = inspect.getsource(method) if method is not None else ""
-        problems += [f"GRPOTrainer.{name} no longer contains {frag!r}" for frag in fragments if frag not in source]
-    if problems:
-        raise RuntimeError("lens.trainer relies on TRL internals that changed (written for trl 1.16.0):\n  "
-                           + "\n  ".join(problems))
-
-
-def _indexed_cpu_tag(storage) -> None:
-    return None  # saving is left to torch's own taggers
-
-
-def _restore_indexed_cpu(storage, location: str):
-    """Storages loaded with map_location "cpu:N" stay on the CPU (torch's loader knows only "cpu")."""
-    return storage if location.startswith("cpu:") else None
-
-
-_indexed_cpu_registered = False
-
-
-def allow_indexed_cpu_map_location() -> None:
-    """Let torch.load take map_location=device("cpu", N). transformers' Trainer resumes the optimizer
-    with map_location=args.device whenever world_size > 1, and on CPU processes under torchrun
-    args.device is device("cpu", 0): torch.load then fails ("don't know how to restore data location
-    ... tagged with cpu:0"), so a several-process CPU job could not resume. Registered once."""
-    global _indexed_cpu_registered
-    if not _indexed_cpu_registered:
-        torch.serialization.register_package(11, _indexed_cpu_tag, _restore_indexed_cpu)
-        _indexed_cpu_registered = True
 
 
 class LensGRPOTrainer(GRPOTrainer):

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from analysis import collect, fig_confident_mistakes, report, tab_confident_mistakes
-from lens.trainer import ROLLOUT_COLUMNS
+from lens.rollout import ROLLOUT_COLUMNS
 
 MODEL = "tiny"
 # One recorded step of a LENS run, G = 4: group 0 mixed, group 1 all wrong with the confidences of

@@ -22,7 +22,7 @@ from snakemake.utils import update_config
 from lens.config import DatasetConfig, load_run_config, workflow_config_from_dict
 from lens.data import load_problems, training_problems
 from lens.objective import compute_advantages
-from lens.trainer import rollout_seed
+from lens.rollout import rollout_seed
 
 OVERLAY = REPO / "config" / "paper-rehearsal.yaml"
 

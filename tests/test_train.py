@@ -185,8 +185,8 @@ def test_last_checkpoint_skips_incomplete_ones_and_pruning_keeps_models(tmp_path
 
 
 def test_rollout_parts_prune_and_combine(tmp_path):
+    from lens.rollout import ROLLOUT_COLUMNS, rollout_records
     from lens.train import combine_rollout_parts, prune_rollout_parts, rollout_table_rows, write_rollout_part
-    from lens.trainer import ROLLOUT_COLUMNS, rollout_records
 
     def step_rows(step, groups):
         rewards = torch.zeros(groups, 2)
@@ -441,7 +441,7 @@ def _prompt_order(run_dir: Path, gen_batch: int = 0) -> list[list[str]]:
 def test_resume_in_a_later_epoch_replays_the_uninterrupted_prompt_order(tmp_path, tmp_path_factory):
     """6 problems, 2 per rollout: an epoch is 3 rollout steps and the run 12 (4 epochs). Killed after step 7's
     checkpoint (epoch 2), the same command must train steps 8-12 on the prompts the uninterrupted run trains
-    on. TRL's own sampler would replay epoch 0's shuffle from a fresh generator there (lens.trainer.RunSampler).
+    on. TRL's own sampler would replay epoch 0's shuffle from a fresh generator there (lens.sampler.RunSampler).
     The run is grpo_dynamic's (dynamic sampling, at most 2 generation batches a rollout): its refills read the
     same order (the next rollout's prompts), before and after the resume."""
     problems = [dict(p, id=f"e{i}") for i, p in enumerate(PROBLEMS[:6])]

@@ -14,20 +14,17 @@ import trl
 
 from lens.config import ALGORITHMS, LENS_FAMILY, AlgorithmConfig, RunConfig, TinyModelConfig, parse
 from lens.objective import compute_advantages, sequence_confidence
-from lens.train import batch_plan, grpo_config_kwargs
-from lens.trainer import (
+from lens.rollout import (
     ROLLOUT_COLUMNS,
-    TRL_CONTRACT,
-    LensGRPOTrainer,
-    check_trl_contract,
     kept_only_advantages,
-    needs_confidence,
     process_advantages,
     rollout_metrics,
     rollout_records,
     rollout_seed,
-    trl_loss_type,
 )
+from lens.train import batch_plan, grpo_config_kwargs
+from lens.trainer import LensGRPOTrainer, needs_confidence, trl_loss_type
+from lens.trl_contract import TRL_CONTRACT, check_trl_contract
 
 METRICS = (
     "reward", "groups/all_wrong_frac", "groups/all_correct_frac", "groups/mixed_frac", "adv/nonzero_frac",
@@ -301,7 +298,7 @@ def test_several_updates_reuse_trl_old_logps(tiny, tmp_path, monkeypatch):
 
 def test_confidence_is_the_rollout_policys_geometric_mean_probability(tiny, tmp_path, monkeypatch):
     """The confidences handed to compute_advantages equal exp(mean log p) under the initial model."""
-    import lens.trainer as lens_trainer
+    import lens.rollout as lens_rollout
     from lens.tiny import build_model
 
     torch.manual_seed(0)
@@ -314,14 +311,14 @@ def test_confidence_is_the_rollout_policys_geometric_mean_probability(tiny, tmp_
         seen["batch"] = {k: out[k].clone() for k in ("prompt_ids", "prompt_mask", "completion_ids", "completion_mask")}
         return out
 
-    real_compute = lens_trainer.compute_advantages
+    real_compute = lens_rollout.compute_advantages
 
     def capture_compute(algo, rewards, confidence, **kw):
         seen.setdefault("confidence", confidence.clone())
         return real_compute(algo, rewards, confidence, **kw)
 
     monkeypatch.setattr(LensGRPOTrainer, "_generate_and_score_completions", capture_gen)
-    monkeypatch.setattr(lens_trainer, "compute_advantages", capture_compute)
+    monkeypatch.setattr(lens_rollout, "compute_advantages", capture_compute)
     trainer.train()
     cfg_tiny, tokenizer, state = tiny
     initial = build_model(cfg_tiny, tokenizer, seed=0)
@@ -419,7 +416,7 @@ def test_reinforce_rej_update_equals_the_one_on_kept_prompts_only(tiny, tmp_path
 
 
 def test_grpo_shuffled_is_seeded_by_run_seed_and_rollout_step(tiny, tmp_path, monkeypatch):
-    import lens.trainer as lens_trainer
+    import lens.rollout as lens_rollout
 
     # rollout_seed: run seed x 2^32 + optimizer step, distinct for every (seed, step).
     assert rollout_seed(0, 0) == 0 and rollout_seed(0, 2) == 2 and rollout_seed(3, 4) == 3 * 2**32 + 4
@@ -433,14 +430,14 @@ def test_grpo_shuffled_is_seeded_by_run_seed_and_rollout_step(tiny, tmp_path, mo
     torch.testing.assert_close(torch.cat(pieces), whole)
     # Two rollouts of two updates each: seeds from the run seed (0) and the optimizer step at generation.
     seeds = []
-    real_compute = lens_trainer.compute_advantages
+    real_compute = lens_rollout.compute_advantages
 
     def capture(algo, rewards, confidence, seed=0, **kw):
         if algo == "grpo_shuffled":
             seeds.append(seed)
         return real_compute(algo, rewards, confidence, seed=seed, **kw)
 
-    monkeypatch.setattr(lens_trainer, "compute_advantages", capture)
+    monkeypatch.setattr(lens_rollout, "compute_advantages", capture)
     torch.manual_seed(0)
     trainer, _ = _trainer(tiny, tmp_path, "grpo_shuffled", parity_reward, updates_per_rollout=2, rollout_steps=2)
     trainer.train()
@@ -566,7 +563,7 @@ def test_the_reseed_leaves_generate_runs_as_they_were(tiny, tmp_path):
 def test_run_sampler_is_trls_order_over_every_pass():
     from trl.trainer.utils import RepeatSampler
 
-    from lens.trainer import RunSampler, data_passes
+    from lens.sampler import RunSampler, data_passes
 
     data = list(range(7))
     trl_sampler = RepeatSampler(data, mini_repeat_count=2, batch_size=3, repeat_count=2, seed=5)
