@@ -51,8 +51,8 @@ from trl import GRPOConfig, GRPOTrainer  # noqa: E402
 from lens.config import RunConfig, TinyModelConfig, parse  # noqa: E402
 from lens.rewards import grade_batch  # noqa: E402
 from lens.tiny import build_model, build_tokenizer  # noqa: E402
-from lens.train import batch_plan, grpo_config_kwargs  # noqa: E402
 from lens.trainer import LensGRPOTrainer  # noqa: E402
+from lens.trl_config import batch_plan, grpo_config_kwargs  # noqa: E402
 
 TINY = TinyModelConfig(hidden_size=128, num_layers=4, num_heads=4, intermediate_size=384)  # ~1 M parameters
 CUDA = torch.cuda.is_available()

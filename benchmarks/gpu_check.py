@@ -467,9 +467,10 @@ def cmd_train(args) -> int:
 
 def final_checkpoint(work: Path) -> Path:
     import lens.train as lt
+    from lens import layout
 
     cfg = lt.load_run_config(work / "lens" / "config.yaml")
-    return lt.checkpoint_path(work / "lens", cfg.training.rollout_steps, cfg)
+    return layout.checkpoint_path(work / "lens", cfg.training.rollout_steps, cfg)
 
 
 def cmd_evaluate(args) -> int:
@@ -613,6 +614,7 @@ def cmd_zero3(args) -> int:
     import importlib.metadata as md
 
     import lens.train as lt
+    from lens import layout
 
     work = args.work
     small = json.loads((work / "prepare.json").read_text())["mode"] == "small"
@@ -660,14 +662,14 @@ def cmd_zero3(args) -> int:
             return _zero3_fail(work, result, f"{name}: accelerate launch ... -m lens.train exited {rc} (lens.train: "
                                              f"{_child_exit(output)}; its output is above)")
         done = json.loads((run_dir / lt.DONE_FILE).read_text())
-        final = lt.checkpoint_path(run_dir, cfgs[name].training.rollout_steps, cfgs[name])
+        final = layout.checkpoint_path(run_dir, cfgs[name].training.rollout_steps, cfgs[name])
         runs[name] = {"seconds": seconds, "done": done, "checkpoint": checkpoint_summary(final)}
         result["runs"] = runs
         ckpt = runs[name]["checkpoint"]
         if name == "first" and not ckpt["deepspeed_states"]:
             return _zero3_fail(work, result, f"{name}: {final} holds no DeepSpeed ZeRO state (global_step*/)")
         if name == "resumed" and ckpt["deepspeed_states"]:
-            # a finished run keeps models only (lens.train.prune_resume_state), ZeRO's global_step*/ included
+            # a finished run keeps models only (lens.run_files.prune_resume_state), ZeRO's global_step*/ included
             return _zero3_fail(work, result, f"{name}: the finished run's {final} still holds ZeRO state "
                                              f"{ckpt['deepspeed_states']}")
         if ckpt["weights"] is None:

@@ -8,7 +8,8 @@ Everything comes from the resolved RunConfig: the model (hub id, local path, or 
 by lens.tiny with a tokenizer trained on the training problems), the training problems
 (lens.data.training_problems, decontaminated; prompts from lens.data.format_prompt), the reward
 (lens.rewards.grade_batch) and TRL's GRPOConfig, derived from the paper's batch arithmetic by
-`batch_plan` (see docs/training.md).
+lens.trl_config (see docs/training.md). The run directory's files while it trains (checkpoints, metrics,
+rollout records) are lens.run_files'.
 
 Run directory (`--out`):
     config.yaml               the resolved config (written if absent)
@@ -16,7 +17,7 @@ Run directory (`--out`):
                               updates_per_rollout, in Hugging Face format (model + tokenizer);
                               while the run trains only the newest keeps optimizer, scheduler,
                               RNG (and DeepSpeed's global_stepN) state for resuming; none once done.
-                              `checkpoint_path(run_dir, step, cfg)` maps a rollout step to its dir.
+                              `lens.layout.checkpoint_path(run_dir, step, cfg)` maps a rollout step to its dir.
     checkpoints/checkpoint-0  the initial tiny model (model.path unset); step 0 is model.path otherwise
     train_metrics.parquet     step (rollout step), metric, value: every logged rollout step
     rollouts.parquet          one row per sampled completion of every training.rollout_records_every-th
@@ -34,20 +35,17 @@ complete checkpoint and ends at the same final step.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
 import math
 import os
-import re
 import shutil
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lens.config import ConfigError, RunConfig, TrainingConfig, load_run_config, write_run_config
+from lens.config import ConfigError, RunConfig, load_run_config, write_run_config
 from lens.engine import EngineError
 from lens.layout import (
     CHECKPOINTS,
@@ -55,235 +53,27 @@ from lens.layout import (
     DONE_FILE,
     METRICS_FILE,
     ROLLOUT_PARTS,
-    ROLLOUTS_FILE,
     RUN_CONFIG_FILE,
 )
+from lens.run_files import (
+    combine_rollout_parts,
+    last_checkpoint,
+    prune_resume_state,
+    prune_rollout_parts,
+    read_metrics,
+    rollout_table_rows,
+    run_totals,
+    split_rollouts,
+    write_metrics,
+    write_rollout_part,
+)
+from lens.trl_config import BatchPlan, batch_plan, grpo_config_kwargs
 
 log = logging.getLogger(__name__)
 
-_ROLLOUT_PART_RE = re.compile(r"^step-(\d+)\.parquet$")
-# Rows of the rollout records shown as a table in MLflow's UI (the newest steps that fit; the whole
-# file is an artifact beside it): a paper run's records are too large for the UI's JSON table.
-ROLLOUT_TABLE_MAX_ROWS = 20_000
-_CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
-# Files of a Trainer checkpoint needed only to resume from it (DeepSpeed's sharded states live in
-# global_stepN/, FSDP's optimizer in optimizer_N/); removed from every checkpoint but the newest so
-# that old ones keep only the Hugging Face model. Model files are never matched.
-_RESUME_ONLY = re.compile(r"^(optimizer.*|scheduler\.pt|rng_state.*\.pth|scaler\.pt|global_step\d+|latest|"
-                          r"zero_to_fp32\.py)$")
 # Trainer log entries that summarise the whole run instead of one step.
 _RUN_SUMMARY_KEYS = {"train_runtime", "train_samples_per_second", "train_steps_per_second", "total_flos",
                      "train_loss"}
-
-
-# --------------------------------------------------------------------------------------------
-# Batch arithmetic: the paper's units -> TRL's
-# --------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class BatchPlan:
-    """TRL's batch settings for one run; sizes are in completions (prompts x G)."""
-
-    num_processes: int
-    per_device_train_batch_size: int  # completions per process per forward/backward
-    gradient_accumulation_steps: int  # micro-batches per optimizer update
-    steps_per_generation: int  # micro-batches per rollout = updates_per_rollout x accumulation
-    generation_batch_size: int  # completions per rollout, all processes together
-    updates_per_rollout: int
-    max_steps: int  # optimizer updates = rollout_steps x updates_per_rollout
-    save_steps: int  # optimizer updates between checkpoints
-
-
-def batch_plan(training: TrainingConfig, num_processes: int) -> BatchPlan:
-    """Derive TRL's per-device batch, accumulation and steps per generation; ConfigError if they do not divide.
-
-    One optimizer update consumes prompts_per_update x G completions spread over the processes;
-    each process runs them in micro-batches of `micro_batch_size` (default: all at once).
-    """
-    if num_processes < 1:
-        raise ConfigError(f"number of processes must be >= 1, got {num_processes}")
-    g = training.num_generations
-    per_update = training.prompts_per_update * g
-    if per_update % num_processes:
-        raise ConfigError(
-            f"training.prompts_per_update x num_generations = {training.prompts_per_update} x {g} = {per_update} "
-            f"completions per update do not split evenly over {num_processes} processes")
-    per_process = per_update // num_processes
-    micro = training.micro_batch_size or per_process
-    if micro < 1 or per_process % micro:
-        raise ConfigError(
-            f"training.micro_batch_size ({training.micro_batch_size}) must divide the {per_process} completions "
-            f"each of the {num_processes} processes handles per update")
-    accumulation = per_process // micro
-    plan = BatchPlan(
-        num_processes=num_processes,
-        per_device_train_batch_size=micro,
-        gradient_accumulation_steps=accumulation,
-        steps_per_generation=training.updates_per_rollout * accumulation,
-        generation_batch_size=training.prompts_per_rollout * g,
-        updates_per_rollout=training.updates_per_rollout,
-        max_steps=training.rollout_steps * training.updates_per_rollout,
-        save_steps=training.save_every * training.updates_per_rollout,
-    )
-    # TRL's own derivation (GRPOConfig.__post_init__) must land on the paper's rollout size.
-    assert plan.per_device_train_batch_size * num_processes * plan.steps_per_generation == plan.generation_batch_size
-    return plan
-
-
-def resolve_precision(training: TrainingConfig, cuda: bool) -> str:
-    """"bf16" or "fp32": precision auto means bf16 on CUDA, fp32 on CPU."""
-    if training.precision == "auto":
-        return "bf16" if cuda else "fp32"
-    if training.precision == "bf16" and not cuda:
-        raise ConfigError("training.precision: bf16 needs a CUDA device (use auto or fp32 on CPU)")
-    return training.precision
-
-
-def grpo_config_kwargs(cfg: RunConfig, plan: BatchPlan, *, cuda: bool, output_dir: str | Path) -> dict[str, Any]:
-    """Keyword arguments of trl.GRPOConfig for this run (kept a dict so tests can read them on CPU)."""
-    from lens.algorithms import clip_epsilons
-    from lens.data import stop_strings
-    from lens.trainer import trl_loss_type
-
-    t = cfg.training
-    # PPO clipping: training.clip_eps on both sides, or the algorithm's own asymmetric pair (NGRPO).
-    clip_low, clip_high = clip_epsilons(cfg.algorithm.name, dataclasses.asdict(cfg.algorithm), t.clip_eps)
-    precision = resolve_precision(t, cuda)
-    kwargs: dict[str, Any] = dict(
-        output_dir=str(output_dir),
-        seed=cfg.seed,
-        data_seed=cfg.seed,
-        # batch arithmetic
-        per_device_train_batch_size=plan.per_device_train_batch_size,
-        gradient_accumulation_steps=plan.gradient_accumulation_steps,
-        steps_per_generation=plan.steps_per_generation,
-        num_generations=t.num_generations,
-        num_iterations=1,
-        max_steps=plan.max_steps,
-        shuffle_dataset=True,
-        # optimiser: AdamW, no learning-rate warm-up; constant or decaying to 0 at max_steps
-        learning_rate=t.learning_rate,
-        weight_decay=t.weight_decay,
-        lr_scheduler_type=t.lr_schedule,
-        warmup_steps=0,
-        # objective: Eq. 3 with clip 0.2, no KL; our advantages are never rescaled by TRL
-        loss_type=trl_loss_type(cfg.algorithm.name),
-        epsilon=clip_low,
-        epsilon_high=clip_high,
-        beta=t.kl_beta,
-        scale_rewards="none",
-        mask_truncated_completions=False,
-        # sampling
-        temperature=t.temperature,
-        top_p=t.top_p,
-        top_k=0,
-        max_completion_length=t.max_new_tokens,
-        use_vllm=t.engine == "vllm",
-        # precision and memory
-        bf16=precision == "bf16",
-        fp16=False,
-        use_cpu=not cuda,
-        gradient_checkpointing=t.gradient_checkpointing,
-        # checkpoints: every save_every rollout steps, at a rollout boundary
-        save_strategy="steps",
-        save_steps=plan.save_steps,
-        save_only_model=False,
-        # one log entry per rollout step: TRL averages the step's updates and adds the rollout's metrics
-        logging_strategy="steps",
-        logging_steps=plan.updates_per_rollout,
-        report_to="none",
-        log_completions=False,
-        disable_tqdm=True,
-        remove_unused_columns=False,
-    )
-    if t.engine == "vllm":
-        kwargs.update(vllm_mode=t.vllm_mode, vllm_gpu_memory_utilization=t.vllm_gpu_memory_utilization,
-                      # TRL 1.16 reweights sequences by the vLLM/trainer probability ratio by default; the
-                      # paper's Eq. 3 has no such term (training.vllm_importance_sampling_correction).
-                      vllm_importance_sampling_correction=t.vllm_importance_sampling_correction,
-                      # KV cache sized to the longest sequence we ever sample
-                      vllm_max_model_length=t.max_prompt_tokens + t.max_new_tokens)
-        if t.vllm_mode == "server" and t.vllm_server_base_url:
-            kwargs["vllm_server_base_url"] = t.vllm_server_base_url
-        stops = stop_strings(cfg.model.prompt)
-        if stops:
-            # vLLM's SamplingParams(stop=...): a base model stops before writing a next "Question:".
-            # transformers' generate cannot take stop strings through TRL (it needs the tokenizer
-            # at call time); there the reward still grades only the first answer (make_reward).
-            kwargs["generation_kwargs"] = {"stop": list(stops)}
-    return kwargs
-
-
-# --------------------------------------------------------------------------------------------
-# Checkpoints
-# --------------------------------------------------------------------------------------------
-def _complete(checkpoint: Path) -> bool:
-    """trainer_state.json is written last; a kill while it is written leaves it empty or cut off."""
-    try:
-        json.loads((checkpoint / "trainer_state.json").read_text())
-    except (OSError, ValueError):
-        return False
-    return True
-
-
-def last_checkpoint(checkpoint_dir: str | Path) -> Path | None:
-    """Newest complete Trainer checkpoint (its trainer_state.json, written last, parses), or None."""
-    checkpoint_dir = Path(checkpoint_dir)
-    if not checkpoint_dir.is_dir():
-        return None
-    found = [(int(m.group(1)), p) for p in checkpoint_dir.iterdir()
-             if (m := _CHECKPOINT_RE.match(p.name)) and int(m.group(1)) > 0 and _complete(p)]
-    return max(found)[1] if found else None
-
-
-def prune_resume_state(checkpoint_dir: str | Path, keep: Path | None) -> None:
-    """Drop optimizer/scheduler/RNG state from every checkpoint except `keep` (None: from all of them,
-    once the run is done): the others stay models. A paper run's newest checkpoint holds ~112 GB of
-    ZeRO state for the 8B model (docs/cluster.md, "Disk")."""
-    for path in Path(checkpoint_dir).iterdir():
-        if not _CHECKPOINT_RE.match(path.name) or (keep is not None and path.resolve() == Path(keep).resolve()):
-            continue
-        for item in path.iterdir():
-            if _RESUME_ONLY.match(item.name):
-                shutil.rmtree(item) if item.is_dir() else item.unlink()
-
-
-# --------------------------------------------------------------------------------------------
-# Metrics file
-# --------------------------------------------------------------------------------------------
-def read_metrics(path: str | Path):
-    import pandas as pd
-
-    path = Path(path)
-    if not path.exists():
-        return pd.DataFrame({"step": pd.Series(dtype="int64"), "metric": pd.Series(dtype="str"),
-                             "value": pd.Series(dtype="float64")})
-    return pd.read_parquet(path)
-
-
-def write_metrics(rows: list[tuple[int, str, float]], path: str | Path) -> None:
-    """Write (step, metric, value) rows atomically, so a kill mid-write leaves the previous file."""
-    import pandas as pd
-
-    path = Path(path)
-    frame = pd.DataFrame(rows, columns=["step", "metric", "value"]).astype(
-        {"step": "int64", "metric": "str", "value": "float64"})
-    tmp = path.with_name(path.name + ".tmp")
-    frame.to_parquet(tmp, index=False)
-    tmp.replace(path)
-
-
-# Per-rollout metrics summed into the run's totals (lens.trainer.COST_METRICS and the callback's time/step_s).
-TOTALS = ("cost/completions", "cost/completion_tokens", "cost/prompt_tokens", "cost/trained_tokens",
-          "time/generation_s", "time/scoring_s", "time/step_s")
-
-
-def run_totals(rows: list[tuple[int, str, float]]) -> dict[str, float]:
-    """{total/<metric>: sum over the run's rollout steps} of TOTALS, from the metrics rows."""
-    totals: dict[str, float] = {}
-    for _, metric, value in rows:
-        if metric in TOTALS:
-            totals[f"total/{metric}"] = totals.get(f"total/{metric}", 0.0) + value
-    return totals
 
 
 def _metric_rows(logs: dict[str, Any], step: int) -> list[tuple[int, str, float]]:
@@ -324,87 +114,6 @@ def _make_callbacks(run_dir: Path, cfg: RunConfig, plan: BatchPlan, rows: list, 
                 prune_resume_state(args.output_dir, keep=newest)
 
     return [RolloutLogger()]
-
-
-# --------------------------------------------------------------------------------------------
-# Rollout records
-# --------------------------------------------------------------------------------------------
-def write_rollout_part(frame, run_dir: str | Path) -> None:
-    """One recorded rollout step's rows -> rollouts/step-N.parquet, atomically."""
-    parts = Path(run_dir) / ROLLOUT_PARTS
-    parts.mkdir(parents=True, exist_ok=True)
-    path = parts / f"step-{int(frame['step'].iloc[0]):06d}.parquet"
-    tmp = path.with_name(path.name + ".tmp")
-    frame.to_parquet(tmp, index=False)
-    tmp.replace(path)
-
-
-def _rollout_parts(run_dir: str | Path) -> list[tuple[int, Path]]:
-    parts = Path(run_dir) / ROLLOUT_PARTS
-    if not parts.is_dir():
-        return []
-    return sorted((int(m.group(1)), p) for p in parts.iterdir() if (m := _ROLLOUT_PART_RE.match(p.name)))
-
-
-def split_rollouts(run_dir: str | Path) -> None:
-    """A finished run's rollouts.parquet back into rollouts/step-N.parquet (one row group a step), when the
-    run is extended with more rollout steps: the combined file is written again from all parts at its end."""
-    import pyarrow.parquet as pq
-
-    combined = Path(run_dir) / ROLLOUTS_FILE
-    if not combined.exists():
-        return
-    records = pq.ParquetFile(combined)
-    for i in range(records.num_row_groups):
-        frame = records.read_row_group(i).to_pandas()
-        for _, part in frame.groupby("step"):
-            write_rollout_part(part.reset_index(drop=True), run_dir)
-    combined.unlink()
-
-
-def prune_rollout_parts(run_dir: str | Path, through_step: int) -> None:
-    """Drop records of rollout steps after `through_step` (the checkpoint a job resumes from): they
-    are generated again, so each row is kept once."""
-    for step, path in _rollout_parts(run_dir):
-        if step > through_step:
-            path.unlink()
-
-
-def combine_rollout_parts(run_dir: str | Path) -> Path:
-    """rollouts/step-N.parquet -> rollouts.parquet (one row group per step, streamed: a paper run's
-    records need not fit in memory); an empty table with ROLLOUT_COLUMNS if no step was recorded.
-    Called once training reached its final step; with no parts left, an existing file is kept."""
-    import pandas as pd
-    import pyarrow.parquet as pq
-
-    from lens.rollout import ROLLOUT_COLUMNS
-
-    out = Path(run_dir) / ROLLOUTS_FILE
-    tmp = out.with_name(out.name + ".tmp")
-    parts = _rollout_parts(run_dir)
-    if not parts and out.exists():
-        return out  # combined already (the parts are removed only after `done` is written)
-    if not parts:
-        pd.DataFrame(columns=ROLLOUT_COLUMNS).to_parquet(tmp, index=False)
-    else:
-        schema = pq.read_schema(parts[0][1])
-        with pq.ParquetWriter(tmp, schema) as writer:
-            for _, path in parts:
-                writer.write_table(pq.read_table(path, schema=schema))
-    tmp.replace(out)
-    return out
-
-
-def rollout_table_rows(path: str | Path, max_rows: int = ROLLOUT_TABLE_MAX_ROWS):
-    """The newest recorded steps of rollouts.parquet that fit in max_rows (all of a small run)."""
-    import pandas as pd
-
-    frame = pd.read_parquet(path)
-    if len(frame) <= max_rows:
-        return frame
-    sizes = frame.groupby("step").size().sort_index(ascending=False).cumsum()
-    keep = sizes[sizes <= max_rows].index
-    return frame[frame["step"].isin(keep)].reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------------------------

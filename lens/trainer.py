@@ -37,7 +37,7 @@ where the advantages come from. Differences from TRL's GRPO, in the order they h
    kept sequences: the update is the one on a batch of kept prompts only. Exact with no KL term
    (beta = 0, the paper's and both configs' setting); other beta is refused.
    Clipping: e = 0.2 on both sides, or an algorithm's own lower/upper pair (NGRPO: 0.16 / 0.24)
-   through TRL's `epsilon` / `epsilon_high` (lens.train.grpo_config_kwargs, from lens.algorithms).
+   through TRL's `epsilon` / `epsilon_high` (lens.trl_config.grpo_config_kwargs, from lens.algorithms).
 
 5. Dynamic sampling (grpo_dynamic, lens.dynamic): groups with equal rewards are dropped and the rollout is
    refilled with further generation batches of the next rollouts' prompts (`_rollout_inputs`: the run's

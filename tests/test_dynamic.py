@@ -16,7 +16,7 @@ from fixed_rollout import MODULUS, fixed_completion
 from helpers import REPO, tiny_cfg, tiny_run
 
 from lens.dynamic import informative, owners, quota_met, select_groups
-from lens.train import read_metrics
+from lens.run_files import read_metrics
 
 FIXED_ROLLOUT = str(REPO / "tests" / "fixed_rollout.py")
 G = 4

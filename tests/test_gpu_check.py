@@ -43,7 +43,7 @@ def test_zero3_model_is_qwen25_05b_width_with_4_layers():
 
 @pytest.mark.parametrize("small", [False, True])
 def test_run_configs_keep_the_paper_path(tmp_path, small):
-    from lens.train import batch_plan, grpo_config_kwargs
+    from lens.trl_config import batch_plan, grpo_config_kwargs
 
     for algo in gpu_check.ALGOS:
         cfg = gpu_check.run_config(tmp_path, algo, small)
@@ -62,7 +62,8 @@ def test_run_configs_keep_the_paper_path(tmp_path, small):
 def test_zero3_phase_configs_end_at_a_checkpoint_and_resume_from_it(tmp_path, small):
     """The first ZeRO-3 run's last rollout step is its only checkpoint; the resumed run goes one step
     further from it, with micro-batches smaller than an update (gradient accumulation under DeepSpeed)."""
-    from lens.train import batch_plan, checkpoint_path, grpo_config_kwargs
+    from lens.layout import checkpoint_path
+    from lens.trl_config import batch_plan, grpo_config_kwargs
 
     cfgs = gpu_check.zero3_run_configs(tmp_path, small)
     first, resumed = cfgs["first"], cfgs["resumed"]

@@ -10,7 +10,7 @@ import pytest
 from helpers import PAPER
 
 from lens.config import load_workflow_config
-from lens.train import batch_plan, grpo_config_kwargs, resolve_precision
+from lens.trl_config import batch_plan, grpo_config_kwargs, resolve_precision
 
 # Appendix D.1: model id -> (hub id, learning rate, prompt style)
 MODELS = {

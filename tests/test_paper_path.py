@@ -129,7 +129,7 @@ def test_cpu_processes_launch_under_torchrun(tmp_path):
 # TRL's vLLM importance-sampling correction (d)
 # --------------------------------------------------------------------------------------------
 def test_vllm_importance_sampling_correction_off_unless_configured(tmp_path):
-    from lens.train import batch_plan, grpo_config_kwargs
+    from lens.trl_config import batch_plan, grpo_config_kwargs
 
     for setting, expected in ((None, False), (True, True), (False, False)):
         training = {"engine": "vllm", "prompts_per_rollout": 4, "prompts_per_update": 1, "updates_per_rollout": 4}

@@ -20,18 +20,11 @@ import torch
 from helpers import PROBLEMS, REPO, tiny_cfg, tiny_run
 
 from lens.config import ConfigError, RunConfig, TrainingConfig, parse, write_run_config
+from lens.layout import checkpoint_path
 from lens.objective import compute_advantages
-from lens.train import (
-    batch_plan,
-    checkpoint_path,
-    grpo_config_kwargs,
-    last_checkpoint,
-    main,
-    prune_resume_state,
-    read_metrics,
-    resolve_precision,
-    write_metrics,
-)
+from lens.run_files import last_checkpoint, prune_resume_state, read_metrics, write_metrics
+from lens.train import main
+from lens.trl_config import batch_plan, grpo_config_kwargs, resolve_precision
 
 CONTRACT_METRICS = {
     "reward", "groups/all_wrong_frac", "groups/all_correct_frac", "groups/mixed_frac", "adv/nonzero_frac",
@@ -186,7 +179,7 @@ def test_last_checkpoint_skips_incomplete_ones_and_pruning_keeps_models(tmp_path
 
 def test_rollout_parts_prune_and_combine(tmp_path):
     from lens.rollout import ROLLOUT_COLUMNS, rollout_records
-    from lens.train import combine_rollout_parts, prune_rollout_parts, rollout_table_rows, write_rollout_part
+    from lens.run_files import combine_rollout_parts, prune_rollout_parts, rollout_table_rows, write_rollout_part
 
     def step_rows(step, groups):
         rewards = torch.zeros(groups, 2)

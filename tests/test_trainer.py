@@ -22,8 +22,8 @@ from lens.rollout import (
     rollout_records,
     rollout_seed,
 )
-from lens.train import batch_plan, grpo_config_kwargs
 from lens.trainer import LensGRPOTrainer, needs_confidence, trl_loss_type
+from lens.trl_config import batch_plan, grpo_config_kwargs
 from lens.trl_contract import TRL_CONTRACT, check_trl_contract
 
 METRICS = (
