@@ -1,9 +1,23 @@
-"""What lens.trainer relies on beyond TRL's and torch's public API, checked where it can be.
+"""What lens.trainer relies on beyond TRL's and torch's public API, and how each is checked.
 
-TRL's GRPOTrainer has no hook for the advantages, so lens.trainer overrides private methods (their
-names and signatures: TRL_CONTRACT) and relies on what their code does (TRL_SOURCE_CONTRACT). Both are
-checked when a trainer is built, so a TRL upgrade that changes them fails loudly instead of silently
-training GRPO; tests/test_trainer.py pins TRL's version and checks the behaviour through training runs.
+TRL's GRPOTrainer has no hook for the advantages, so lens.trainer overrides private methods. Their
+names and signatures (TRL_CONTRACT) are checked whenever a trainer is built, so a TRL other than the
+pinned one fails loudly instead of silently training GRPO. What their code does is checked by
+behaviour, through real training runs of a tiny model on the pinned TRL (tests/test_trainer.py):
+
+- TRL computes pi_old's log-probs only when an update is not the first after a generation, and its loss
+  reuses inputs["old_per_token_logps"] when present:
+    test_one_update_per_rollout_adds_a_forward_only_for_lens, test_several_updates_reuse_trl_old_logps,
+    test_confidence_is_the_rollout_policys_geometric_mean_probability;
+- rewards come back gathered across processes, and TRL slices each process's rows in gather order:
+    test_groups_split_across_processes_match_the_single_process_advantages (and tests/test_multiprocess.py,
+    two real processes);
+- a rollout is buffered as steps_per_generation micro-batches, and loss_type "grpo" is the PPO-clip term
+  averaged over sequences (homogeneous in A):
+    test_reinforce_rej_update_equals_the_one_on_kept_prompts_only.
+
+Only vLLM's sampling log-probs, which no CPU can make TRL produce, are checked in TRL's source
+(TRL_SOURCE_CONTRACT).
 """
 
 from __future__ import annotations
@@ -26,32 +40,10 @@ TRL_CONTRACT = {
     "log": ("self", "logs", "start_time"),  # the logged epoch in passes over the data
     "_generate": ("self", "prompts"),  # timed: the rollout's generation seconds
 }
-# Source fragments whose meaning the subclass depends on: TRL computes old log-probs only when an
-# update is not the first after a generation (or for vLLM IS), and the loss reuses
-# inputs["old_per_token_logps"] when present; rewards come back gathered across processes; a
-# rollout is buffered as steps_per_generation micro-batches, and loss_type "grpo" is the PPO-clip
-# term (homogeneous in A) averaged over sequences (kept_only_advantages relies on both).
+# With vLLM, TRL hands its sampling log-probs on in the rollout's output (training.confidence_from): vLLM
+# runs on GPUs only, so this one is read in the pinned TRL's source.
 TRL_SOURCE_CONTRACT = {
-    "_generate_and_score_completions": (
-        "if self.args.gradient_accumulation_steps % generate_every != 0 or (",
-        "rewards_per_func = self._calculate_rewards(inputs, prompts, completions, completion_ids_list)",
-        '"advantages": advantages,',
-        'output["old_per_token_logps"] = old_per_token_logps',
-        'output["sampling_per_token_logps"] = sampling_per_token_logps',
-    ),
-    "_compute_loss": (
-        'old_per_token_logps = inputs.get("old_per_token_logps")',
-        "old_per_token_logps = per_token_logps.detach() if old_per_token_logps is None else old_per_token_logps",
-        'advantages = inputs["advantages"]',
-        "per_token_loss = -torch.min(per_token_loss1, per_token_loss2)",
-        "loss = ((per_token_loss * mask).sum(-1) / mask.sum(-1).clamp(min=1.0)).mean()",
-    ),
-    "_prepare_inputs": (
-        "if self._step % generate_every == 0 or self._buffered_inputs is None:",
-        "generation_batches = split_tensor_dict(generation_batch, self.args.steps_per_generation)",
-        "inputs = self._buffered_inputs[self._step % self.args.steps_per_generation]",
-    ),
-    "_calculate_rewards": ("rewards_per_func = gather(rewards_per_func)",),
+    "_generate_and_score_completions": ('output["sampling_per_token_logps"] = sampling_per_token_logps',),
 }
 
 

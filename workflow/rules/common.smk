@@ -225,7 +225,10 @@ def report_sections(wc):
     """The optional sections' tables and figures (leaderboard: target `ablations`; sensitivity:
     `sweeps`) when this DAG builds that target (Snakemake's own target list), so REPORT.md waits for
     them. Otherwise the report does not depend on them: a plain `snakemake` never trains an optional
-    target's runs, and analysis.report still writes the section of any tables already built."""
+    target's runs, and analysis.report still writes the section of any tables already built.
+
+    Snakemake internals (checked against Snakemake 9.27.1): the targets asked for on the command line
+    have no public accessor."""
     targets = set(workflow.dag_settings.targets or ())
     return [
         f
