@@ -4,7 +4,7 @@ beside fixtures (paths, data writers, subprocess runners) is in helpers.py."""
 import os
 
 import pytest
-from helpers import OFFLINE  # helpers imports nothing that reads these variables
+from helpers import OFFLINE, write_known_tidy  # helpers imports nothing that reads these variables
 
 # The one place the offline environment is set: here, before any test module imports transformers, datasets
 # or huggingface_hub (each hub miss would otherwise wait ~34 s); subprocesses inherit it (helpers.subprocess_env).
@@ -24,3 +24,9 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords and not has_cuda:
             item.add_marker(skip_gpu)
+
+
+@pytest.fixture(scope="session")
+def known_tidy(tmp_path_factory):
+    """The tidy tables of the hand-chosen result set (helpers.write_known_tidy), built once; tests only read it."""
+    return write_known_tidy(tmp_path_factory.mktemp("known"))

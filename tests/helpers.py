@@ -199,6 +199,24 @@ MATH_NUMINA = [{"name": "math", "path": "../shared/data/math", "split": "train"}
                {"name": "numina", "path": "AI-MO/NuminaMath-1.5", "split": "train"}]
 
 
+def run_figure(module, tidy: Path, out: Path, *args: str) -> pd.DataFrame:
+    """A figure script's main() on `tidy`: its PNG, PDF and CSV written, the CSV read back."""
+    return _run_analysis(module, tidy, out, args, ("png", "pdf", "csv"))
+
+
+def run_table(module, tidy: Path, out: Path, *args: str) -> pd.DataFrame:
+    """A table script's main() on `tidy` (300 bootstrap samples): its Markdown, LaTeX and CSV written, the CSV
+    read back."""
+    return _run_analysis(module, tidy, out, ("--bootstrap-samples", "300", *args), ("md", "tex", "csv"))
+
+
+def _run_analysis(module, tidy: Path, out: Path, args, formats) -> pd.DataFrame:
+    assert module.main(["--tidy", str(tidy), "--out", str(out), *args]) == 0
+    for ext in formats:
+        assert (out / f"{module.NAME}.{ext}").stat().st_size > 0
+    return pd.read_csv(out / f"{module.NAME}.csv", dtype={"level": str, "subset": str})
+
+
 def write_run_configs(runs: Path, tidy: Path, train: list[dict]) -> Path:
     """A resolved run config (its `data` section is all the tables read) for every run of the tidy tables."""
     samples = pd.read_parquet(tidy / "eval_samples.parquet")

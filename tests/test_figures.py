@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import MODEL, REPO, write_known_tidy, write_sweep_tidy
+from helpers import MODEL, REPO, run_figure, write_sweep_tidy
 
 from analysis import (
     fig_accuracy_by_level,
@@ -28,25 +27,13 @@ from analysis import (
 FAST = ["--formats", "png", "pdf", "--dpi", "60", "--bootstrap-samples", "300"]
 
 
-@pytest.fixture(scope="module")
-def tidy(tmp_path_factory) -> Path:
-    return write_known_tidy(tmp_path_factory.mktemp("known"))
-
-
-def _run(module, tidy: Path, out: Path, *extra: str) -> pd.DataFrame:
-    assert module.main(["--tidy", str(tidy), "--out", str(out), *extra]) == 0
-    for ext in ("png", "pdf", "csv"):
-        assert (out / f"{module.NAME}.{ext}").stat().st_size > 0
-    return pd.read_csv(out / f"{module.NAME}.csv", dtype={"level": str, "subset": str})
-
-
 def _check_intervals(data: pd.DataFrame) -> None:
     assert (data["ci_low"] <= data["mean"] + 1e-9).all() and (data["mean"] <= data["ci_high"] + 1e-9).all()
     assert data["ci_low"].between(0, 100).all() and data["ci_high"].between(0, 100).all()
 
 
-def test_accuracy_by_level_values(tidy, tmp_path):
-    data = _run(fig_accuracy_by_level, tidy, tmp_path, *FAST)
+def test_accuracy_by_level_values(known_tidy, tmp_path):
+    data = run_figure(fig_accuracy_by_level, known_tidy, tmp_path, *FAST)
     got = {(r.algo, int(r.level)): r.mean for r in data.itertuples()}
     # per-seed accuracy at step 10, averaged over the 2 seeds (tests/test_collect.py FINAL)
     assert got == pytest.approx({("grpo", 1): 87.5, ("grpo", 4): 12.5, ("grpo", 5): 0.0,
@@ -63,16 +50,16 @@ def test_accuracy_by_level_values(tidy, tmp_path):
     assert grpo1.ci_low >= 75.0 and grpo1.ci_high <= 100.0 and grpo1.ci_low < grpo1.ci_high
 
 
-def test_accuracy_by_level_is_deterministic(tidy):
-    samples = pd.read_parquet(tidy / "eval_samples.parquet")
+def test_accuracy_by_level_is_deterministic(known_tidy):
+    samples = pd.read_parquet(known_tidy / "eval_samples.parquet")
     first = fig_accuracy_by_level.compute(samples, None, n_boot=300, seed=0)
     assert first.equals(fig_accuracy_by_level.compute(samples, None, n_boot=300, seed=0))
     other_seed = fig_accuracy_by_level.compute(samples, None, n_boot=300, seed=1)
     assert other_seed["mean"].equals(first["mean"])  # only the intervals depend on the bootstrap seed
 
 
-def test_training_curves_values(tidy, tmp_path):
-    data = _run(fig_training_curves, tidy, tmp_path, *FAST)
+def test_training_curves_values(known_tidy, tmp_path):
+    data = run_figure(fig_training_curves, known_tidy, tmp_path, *FAST)
     got = {(r.subset, r.algo, r.step): r.mean for r in data.itertuples()}
     assert got == pytest.approx({
         # step 0, the shared start: p1 2/4 right, p2 and p3 none -> (0.5 + 0 + 0) / 3
@@ -87,8 +74,8 @@ def test_training_curves_values(tidy, tmp_path):
     _check_intervals(data)
 
 
-def test_pass_at_k_values(tidy, tmp_path):
-    data = _run(fig_pass_at_k, tidy, tmp_path, *FAST)
+def test_pass_at_k_values(known_tidy, tmp_path):
+    data = run_figure(fig_pass_at_k, known_tidy, tmp_path, *FAST)
     # n = 4 samples per problem, so k stops at 4 although --k-max is 16
     assert sorted(data["k"].unique()) == [1, 2, 3, 4]
     got = {(r.subset, r.algo, r.k): r.mean for r in data.itertuples()}
@@ -113,8 +100,8 @@ def test_pass_at_k_values(tidy, tmp_path):
         assert np.all(np.diff(group.sort_values("k")["mean"]) >= -1e-9)
 
 
-def test_negative_group_ratio_values(tidy, tmp_path):
-    data = _run(fig_negative_group_ratio, tidy, tmp_path, "--formats", "png", "pdf", "--dpi", "60",
+def test_negative_group_ratio_values(known_tidy, tmp_path):
+    data = run_figure(fig_negative_group_ratio, known_tidy, tmp_path, "--formats", "png", "pdf", "--dpi", "60",
                 "--smoothing-window", "3")
     grpo = data[data.algo == "grpo"].sort_values("step")
     lens = data[data.algo == "lens"].sort_values("step")
@@ -162,20 +149,20 @@ def test_empty_tidy_dir_is_a_clear_error(tmp_path, capsys):
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
-def test_unknown_benchmark_and_missing_metric(tidy, tmp_path, capsys):
-    assert fig_accuracy_by_level.main(["--tidy", str(tidy), "--out", str(tmp_path), "--benchmark", "aime"]) == 1
+def test_unknown_benchmark_and_missing_metric(known_tidy, tmp_path, capsys):
+    assert fig_accuracy_by_level.main(["--tidy", str(known_tidy), "--out", str(tmp_path), "--benchmark", "aime"]) == 1
     assert "benchmark 'aime' not in the evaluation samples; found ['math500']" in capsys.readouterr().err
-    assert fig_negative_group_ratio.main(["--tidy", str(tidy), "--out", str(tmp_path), "--algos", "nsr"]) == 1
+    assert fig_negative_group_ratio.main(["--tidy", str(known_tidy), "--out", str(tmp_path), "--algos", "nsr"]) == 1
     assert "no 'groups/all_wrong_frac' rows for algorithms ['nsr']" in capsys.readouterr().err
 
 
-def test_figure_scripts_do_not_import_torch(tidy, tmp_path):
+def test_figure_scripts_do_not_import_torch(known_tidy, tmp_path):
     code = (
         "import sys\n"
         "from analysis import fig_accuracy_by_level, fig_training_curves, fig_pass_at_k, "
         "fig_negative_group_ratio, fig_weight_function, stats, report, tab_pass_at_k, tab_ablation, "
         "tab_accuracy_by_level\n"
-        f"rc = fig_accuracy_by_level.main(['--tidy', {str(tidy)!r}, '--out', {str(tmp_path)!r}, "
+        f"rc = fig_accuracy_by_level.main(['--tidy', {str(known_tidy)!r}, '--out', {str(tmp_path)!r}, "
         "'--formats', 'png', '--dpi', '40', '--bootstrap-samples', '50'])\n"
         "print(rc, 'torch' in sys.modules)\n"
     )
@@ -184,14 +171,15 @@ def test_figure_scripts_do_not_import_torch(tidy, tmp_path):
     assert result.stdout.split()[-2:] == ["0", "False"]
 
 
-def test_leaderboard_figure_writes_what_the_table_computes(tidy, tmp_path):
+def test_leaderboard_figure_writes_what_the_table_computes(known_tidy, tmp_path):
     from analysis import tab_leaderboard
 
-    assert fig_leaderboard.main(["--tidy", str(tidy), "--out", str(tmp_path), "--formats", "png", "--dpi", "40",
+    assert fig_leaderboard.main(["--tidy", str(known_tidy), "--out", str(tmp_path), "--formats", "png", "--dpi", "40",
                                  "--bootstrap-samples", "50"]) == 0
     plotted = pd.read_csv(tmp_path / "fig_leaderboard.csv")
     assert (tmp_path / "fig_leaderboard.png").stat().st_size > 0
-    assert tab_leaderboard.main(["--tidy", str(tidy), "--out", str(tmp_path / "t"), "--bootstrap-samples", "50"]) == 0
+    assert tab_leaderboard.main(["--tidy", str(known_tidy), "--out", str(tmp_path / "t"),
+                                 "--bootstrap-samples", "50"]) == 0
     pd.testing.assert_frame_equal(plotted, pd.read_csv(tmp_path / "t" / "tab_leaderboard.csv"))
 
 
@@ -220,10 +208,10 @@ def test_sensitivity_axis_is_logarithmic_only_for_spread_numbers():
     assert x.tolist() == [0.0, 1.0] and not log
 
 
-def test_training_dynamics_values(tidy, tmp_path):
+def test_training_dynamics_values(known_tidy, tmp_path):
     from analysis import fig_training_dynamics
 
-    assert fig_training_dynamics.main(["--tidy", str(tidy), "--out", str(tmp_path), "--formats", "png", "--dpi",
+    assert fig_training_dynamics.main(["--tidy", str(known_tidy), "--out", str(tmp_path), "--formats", "png", "--dpi",
                                        "40", "--smoothing-window", "1"]) == 0
     data = pd.read_csv(tmp_path / "fig_training_dynamics.csv")
     # the known tidy tables log only groups/all_wrong_frac of the six panels: GRPO's seeds [.5, .4, .3, .2]
@@ -238,17 +226,17 @@ def test_training_dynamics_values(tidy, tmp_path):
     assert fig_training_dynamics.main(["--tidy", str(tmp_path / "nowhere"), "--out", str(tmp_path)]) == 1
 
 
-def test_accuracy_vs_compute_puts_each_checkpoint_at_its_generated_tokens(tidy, tmp_path, capsys):
+def test_accuracy_vs_compute_puts_each_checkpoint_at_its_generated_tokens(known_tidy, tmp_path, capsys):
     from analysis import fig_accuracy_vs_compute
 
-    args = ["--tidy", str(tidy), "--out", str(tmp_path), "--formats", "png", "--dpi", "40", "--bootstrap-samples",
+    args = ["--tidy", str(known_tidy), "--out", str(tmp_path), "--formats", "png", "--dpi", "40", "--bootstrap-samples",
             "300"]  # as _run's, so the intervals are the curves' own
     assert fig_accuracy_vs_compute.main(args) == 1  # the known runs logged no cost: said, not drawn
     assert "no run logged cost/completion_tokens" in capsys.readouterr().err
-    metrics = pd.read_parquet(tidy / "train_metrics.parquet")
+    metrics = pd.read_parquet(known_tidy / "train_metrics.parquet")
     costed = tmp_path / "tidy"
     costed.mkdir()
-    (costed / "eval_samples.parquet").write_bytes((tidy / "eval_samples.parquet").read_bytes())
+    (costed / "eval_samples.parquet").write_bytes((known_tidy / "eval_samples.parquet").read_bytes())
     tokens = [{"model": MODEL, "algo": a, "seed": s, "step": step, "metric": "cost/completion_tokens",
                "value": 100.0 * (1 + s)} for a in ("grpo", "lens") for s in (0, 1) for step in range(1, 11)]
     pd.concat([metrics, pd.DataFrame(tokens)], ignore_index=True).to_parquet(costed / "train_metrics.parquet")
@@ -257,7 +245,7 @@ def test_accuracy_vs_compute_puts_each_checkpoint_at_its_generated_tokens(tidy, 
     # step 0 at 0 tokens; step 10 at the mean over seeds of 1,000 and 2,000 tokens; accuracies as the curves'
     assert sorted(zip(data["step"], data["tokens"], strict=True))[0] == (0, 0.0)
     assert set(data["tokens"]) == {0.0, 1500.0}
-    curves = _run(fig_training_curves, tidy, tmp_path / "curves", *FAST)
+    curves = run_figure(fig_training_curves, known_tidy, tmp_path / "curves", *FAST)
     key = ["model", "subset", "algo", "step"]
     pd.testing.assert_frame_equal(data.sort_values(key)[["mean", "ci_low", "ci_high"]].reset_index(drop=True),
                                   curves.sort_values(key)[["mean", "ci_low", "ci_high"]].reset_index(drop=True))

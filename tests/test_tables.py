@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import MATH_DAPO, MATH_NUMINA, MODEL, write_known_tidy, write_run_configs, write_sweep_tidy
+from helpers import MATH_DAPO, MATH_NUMINA, MODEL, run_table, write_run_configs, write_sweep_tidy
 
 from analysis import (
     paper_numbers,
@@ -22,21 +22,9 @@ from analysis import (
 FAST = ["--bootstrap-samples", "300"]
 
 
-@pytest.fixture(scope="module")
-def tidy(tmp_path_factory) -> Path:
-    return write_known_tidy(tmp_path_factory.mktemp("known"))
-
-
-def _run(module, tidy: Path, out: Path, *extra: str) -> pd.DataFrame:
-    assert module.main(["--tidy", str(tidy), "--out", str(out), *FAST, *extra]) == 0
-    for ext in ("md", "tex", "csv"):
-        assert (out / f"{module.NAME}.{ext}").stat().st_size > 0
-    return pd.read_csv(out / f"{module.NAME}.csv", dtype={"level": str, "subset": str})
-
-
-def test_pass_at_k_table_values_and_paper_numbers(tidy, tmp_path):
-    runs = write_run_configs(tmp_path / "runs", tidy, MATH_DAPO)
-    data = _run(tab_pass_at_k, tidy, tmp_path, "--runs", str(runs))
+def test_pass_at_k_table_values_and_paper_numbers(known_tidy, tmp_path):
+    runs = write_run_configs(tmp_path / "runs", known_tidy, MATH_DAPO)
+    data = run_table(tab_pass_at_k, known_tidy, tmp_path, "--runs", str(runs))
     # default k = 1, 2, 4, 8, 16; only k <= n = 4 exist
     assert sorted(data["k"].unique()) == [1, 2, 4]
     row = data[(data.subset == "all") & (data.algo == "grpo") & (data.k == 1)].iloc[0]
@@ -70,9 +58,9 @@ def test_paper_numbers_only_for_matching_model_and_benchmark():
         paper_numbers.paper_pass_at_k("table9", MODEL, "grpo", "math500")
 
 
-def test_ablation_table_lists_missing_arms(tidy, tmp_path):
-    runs = write_run_configs(tmp_path / "runs", tidy, MATH_NUMINA)
-    data = _run(tab_ablation, tidy, tmp_path, "--runs", str(runs))
+def test_ablation_table_lists_missing_arms(known_tidy, tmp_path):
+    runs = write_run_configs(tmp_path / "runs", known_tidy, MATH_NUMINA)
+    data = run_table(tab_ablation, known_tidy, tmp_path, "--runs", str(runs))
     assert set(data["algo"]) == {"grpo", "lens"}
     # Table 2 compares with the MATH + Numina runs (Table 3's GRPO and LENS rows)
     assert data[(data.algo == "grpo") & (data.k == 1) & (data.subset == "all")]["paper"].iloc[0] == 56.88
@@ -82,30 +70,30 @@ def test_ablation_table_lists_missing_arms(tidy, tmp_path):
     assert "Training data: MATH train + NuminaMath-1.5." in md and "| Δ ours − paper |" in md
 
 
-def test_pass_at_k_compares_like_with_like(tidy, tmp_path):
+def test_pass_at_k_compares_like_with_like(known_tidy, tmp_path):
     """auto: MATH + NuminaMath-1.5 runs are set beside Table 3; asked for Table 1, they get no paper rows."""
-    runs = write_run_configs(tmp_path / "runs", tidy, MATH_NUMINA)
-    data = _run(tab_pass_at_k, tidy, tmp_path / "auto", "--runs", str(runs))
+    runs = write_run_configs(tmp_path / "runs", known_tidy, MATH_NUMINA)
+    data = run_table(tab_pass_at_k, known_tidy, tmp_path / "auto", "--runs", str(runs))
     row = data[(data.subset == "all") & (data.algo == "grpo") & (data.k == 1)].iloc[0]
     assert row["paper"] == 56.88 and row["delta"] == pytest.approx(100 / 3 - 56.88, abs=1e-4)
     assert "| GRPO (paper, Table 3) |" in (tmp_path / "auto" / "tab_pass_at_k.md").read_text()
-    data = _run(tab_pass_at_k, tidy, tmp_path / "t1", "--runs", str(runs), "--paper-table", "table1")
+    data = run_table(tab_pass_at_k, known_tidy, tmp_path / "t1", "--runs", str(runs), "--paper-table", "table1")
     assert data["paper"].isna().all() and data["delta"].isna().all()
     md = (tmp_path / "t1" / "tab_pass_at_k.md").read_text()
     assert "Δ ours − paper" not in md and "(paper," not in md
     assert ("No comparison with the paper's Table 1: it trained on MATH train + DAPO-Math-17k, these runs on "
             "MATH train + NuminaMath-1.5.") in md
     # data like neither paper table (a subset of MATH train alone): no paper rows under auto
-    runs = write_run_configs(tmp_path / "runs2", tidy, [{**MATH_DAPO[0], "limit": 100}])
-    data = _run(tab_pass_at_k, tidy, tmp_path / "sub", "--runs", str(runs))
+    runs = write_run_configs(tmp_path / "runs2", known_tidy, [{**MATH_DAPO[0], "limit": 100}])
+    data = run_table(tab_pass_at_k, known_tidy, tmp_path / "sub", "--runs", str(runs))
     md = (tmp_path / "sub" / "tab_pass_at_k.md").read_text()
     assert data["paper"].isna().all() and "Δ ours − paper" not in md
     assert "Training data: MATH train (subsets)." in md and "these runs on MATH train (subsets)." in md
 
 
-def test_ablation_table_without_the_papers_data_has_no_delta(tidy, tmp_path):
-    runs = write_run_configs(tmp_path / "runs", tidy, MATH_DAPO)
-    data = _run(tab_ablation, tidy, tmp_path, "--runs", str(runs))
+def test_ablation_table_without_the_papers_data_has_no_delta(known_tidy, tmp_path):
+    runs = write_run_configs(tmp_path / "runs", known_tidy, MATH_DAPO)
+    data = run_table(tab_ablation, known_tidy, tmp_path, "--runs", str(runs))
     assert data["paper"].isna().all()
     md = (tmp_path / "tab_ablation.md").read_text()
     assert "Δ ours − paper" not in md and "(paper, Table 2)" not in md
@@ -114,16 +102,16 @@ def test_ablation_table_without_the_papers_data_has_no_delta(tidy, tmp_path):
             "MATH train + DAPO-Math-17k.") in md
 
 
-def test_training_data_unknown_or_mixed_means_no_paper_rows(tidy, tmp_path):
+def test_training_data_unknown_or_mixed_means_no_paper_rows(known_tidy, tmp_path):
     # no run configs at all (the default: `runs` beside the tidy folder has none)
-    data = _run(tab_ablation, tidy, tmp_path / "none", "--runs", str(tmp_path / "nothing"))
+    data = run_table(tab_ablation, known_tidy, tmp_path / "none", "--runs", str(tmp_path / "nothing"))
     md = (tmp_path / "none" / "tab_ablation.md").read_text()
     assert data["paper"].isna().all() and "Training data: unknown (run config not found" in md
     # one run trained on other data than the rest
-    runs = write_run_configs(tmp_path / "runs", tidy, MATH_NUMINA)
+    runs = write_run_configs(tmp_path / "runs", known_tidy, MATH_NUMINA)
     seed1 = runs / MODEL / "lens" / "seed1" / "config.yaml"
     seed1.write_text(seed1.read_text().replace("numina", "dapo").replace("AI-MO/NuminaMath-1.5", "x/y"))
-    samples = pd.read_parquet(tidy / "eval_samples.parquet")
+    samples = pd.read_parquet(known_tidy / "eval_samples.parquet")
     got = training_data.training_data(samples, runs)
     assert got.datasets is None and "different data" in got.unknown and f"{MODEL}/lens/seed1" in got.unknown
     assert not training_data.paper_comparable(got, "table2")[0]
@@ -132,19 +120,19 @@ def test_training_data_unknown_or_mixed_means_no_paper_rows(tidy, tmp_path):
     assert training_data.runs_folder(tmp_path / "tidy", tmp_path / "elsewhere") == tmp_path / "elsewhere"
 
 
-def test_ablation_table_shows_every_trained_arm(tidy, tmp_path):
+def test_ablation_table_shows_every_trained_arm(known_tidy, tmp_path):
     """The `ablations` target's baselines get rows after the paper's four, in the style order."""
     extra = tmp_path / "tidy"
     extra.mkdir()
     for name in ("eval_samples.parquet", "train_metrics.parquet"):
-        frame = pd.read_parquet(tidy / name)
+        frame = pd.read_parquet(known_tidy / name)
         copies = [frame]
         for algo in ("w_reinforce", "nsr", "dr_grpo", "lens_mixed_only"):
             copy = frame[frame["algo"] == "grpo"].copy()
             copy["algo"] = algo
             copies.append(copy)
         pd.concat(copies, ignore_index=True).to_parquet(extra / name, index=False)
-    data = _run(tab_ablation, extra, tmp_path / "out")
+    data = run_table(tab_ablation, extra, tmp_path / "out")
     assert set(data["algo"]) == {"grpo", "lens", "lens_mixed_only", "dr_grpo", "nsr", "w_reinforce"}
     # a copy of GRPO's samples gives GRPO's numbers
     nsr = data[(data.algo == "nsr") & (data.k == 1) & (data.subset == "all")]["mean"].iloc[0]
@@ -156,8 +144,8 @@ def test_ablation_table_shows_every_trained_arm(tidy, tmp_path):
     assert "Not run" in md and "LENS (negative only)" in md.split("Not run")[1]
 
 
-def test_accuracy_by_level_table_values(tidy, tmp_path):
-    data = _run(tab_accuracy_by_level, tidy, tmp_path)
+def test_accuracy_by_level_table_values(known_tidy, tmp_path):
+    data = run_table(tab_accuracy_by_level, known_tidy, tmp_path)
     means = {(r.level, r.algo): r.mean for r in data.itertuples()}
     assert means == pytest.approx({
         ("1", "grpo"): 87.5, ("1", "lens"): 100.0, ("1", "lens_minus_grpo"): 12.5,
@@ -251,8 +239,8 @@ def _with_costs(tidy: Path) -> Path:
     return tidy
 
 
-def test_leaderboard_difference_at_equal_generated_tokens_by_hand(tidy, tmp_path):
-    data = _run(tab_leaderboard, _with_costs(_with_group_shares(tidy, tmp_path / "tidy")), tmp_path / "out")
+def test_leaderboard_difference_at_equal_generated_tokens_by_hand(known_tidy, tmp_path):
+    data = run_table(tab_leaderboard, _with_costs(_with_group_shares(known_tidy, tmp_path / "tidy")), tmp_path / "out")
     lens, grpo = data.iloc[0], data.iloc[1]
     # T = min(mean totals) = min((800 + 900) / 2, 1000) = 850 tokens. LENS seed 0 (800 in all) stays at its
     # last checkpoint: Level 4-5 (2/4 + 1/4) / 2 = 0.375; seed 1 reaches 850 at step 850/90 = 9.44, between
@@ -279,11 +267,11 @@ def test_interpolation_in_tokens():
     np.testing.assert_allclose(interpolate_at_tokens(steps[::-1], tokens[::-1], values[::-1], 200.0), [0.25, 1.0])
 
 
-def test_cost_table_by_hand(tidy, tmp_path):
+def test_cost_table_by_hand(known_tidy, tmp_path):
     from analysis import tab_cost
 
-    tidy = _with_costs(_with_group_shares(tidy, tmp_path / "tidy"))
-    assert tab_cost.main(["--tidy", str(tidy), "--out", str(tmp_path / "out")]) == 0
+    known_tidy = _with_costs(_with_group_shares(known_tidy, tmp_path / "tidy"))
+    assert tab_cost.main(["--tidy", str(known_tidy), "--out", str(tmp_path / "out")]) == 0
     data = pd.read_csv(tmp_path / "out" / "tab_cost.csv")
     runs = data.set_index(["algo", "seed"])
     # 10 steps: 800 / 900 / 1,000 completion tokens, 80 completions, 400 prompt tokens, 20 s in all of
@@ -298,8 +286,8 @@ def test_cost_table_by_hand(tidy, tmp_path):
     assert "| 50 / 12 / 38 |" in md
 
 
-def test_leaderboard_values_by_hand(tidy, tmp_path):
-    data = _run(tab_leaderboard, _with_group_shares(tidy, tmp_path / "tidy"), tmp_path / "out")
+def test_leaderboard_values_by_hand(known_tidy, tmp_path):
+    data = run_table(tab_leaderboard, _with_group_shares(known_tidy, tmp_path / "tidy"), tmp_path / "out")
     assert data["algo"].tolist() == ["lens", "grpo"] and data["rank"].tolist() == [1, 2]  # by Level 4-5
     lens, grpo = data.iloc[0], data.iloc[1]
     # Level 4-5 = p2 (level 4), p3 (level 5). LENS seed 0: 2/4, 1/4; seed 1: 1/4, 0 -> (3/8 + 1/8) / 2 = 25 %.
@@ -328,7 +316,7 @@ def test_sensitivity_table_values_by_hand(tmp_path):
     from analysis import tab_sensitivity
     from analysis.summary import SENSITIVITY_COLUMNS
 
-    data = _run(tab_sensitivity, write_sweep_tidy(tmp_path / "tidy"), tmp_path / "out")
+    data = run_table(tab_sensitivity, write_sweep_tidy(tmp_path / "tidy"), tmp_path / "out")
     assert list(data.columns) == SENSITIVITY_COLUMNS
     assert data["arm"].tolist() == ["grpo", "lens/alpha-1", "lens/alpha-4"]
     assert data["algo"].tolist() == ["grpo", "lens", "lens"] and data["value"].tolist()[1:] == [1, 4]
@@ -367,7 +355,7 @@ def test_sensitivity_table_picks_the_configured_arms_and_orders_values(tmp_path)
     from analysis import summary, tab_sensitivity
 
     tidy = write_sweep_tidy(tmp_path / "tidy")
-    data = _run(tab_sensitivity, tidy, tmp_path / "out", "--arms", "lens/alpha-4")
+    data = run_table(tab_sensitivity, tidy, tmp_path / "out", "--arms", "lens/alpha-4")
     assert data["arm"].tolist() == ["grpo", "lens/alpha-4"]  # a value no longer configured is left out
     assert np.isnan(data["vs_first_hard"].iloc[1])  # the only value is its sweep's first
     assert summary._value_order(["16", "4", "0.25"]) == ["0.25", "4", "16"]  # numbers, not text order
@@ -376,8 +364,8 @@ def test_sensitivity_table_picks_the_configured_arms_and_orders_values(tmp_path)
                                  "--arms", "lens/alpha-16"]) == 1  # an arm without runs is an error
 
 
-def test_sensitivity_table_without_sweep_runs_is_a_clear_error(tidy, tmp_path, capsys):
+def test_sensitivity_table_without_sweep_runs_is_a_clear_error(known_tidy, tmp_path, capsys):
     from analysis import tab_sensitivity
 
-    assert tab_sensitivity.main(["--tidy", str(tidy), "--out", str(tmp_path), *FAST]) == 1
+    assert tab_sensitivity.main(["--tidy", str(known_tidy), "--out", str(tmp_path), *FAST]) == 1
     assert "sweeps" in capsys.readouterr().err
