@@ -2,7 +2,7 @@
 #   make reproduce   the embedded CPU reproduction: snakemake --cores 2 on config/config.yaml
 #   make test        the test suite (CPU)
 # and `make lint` (ruff, snakefmt), which CI runs before the tests; `make test-fast` (README, "Developing"):
-# everything but the DAG runs and the rehearsal.
+# everything but the DAG runs, the rehearsal and the slow end-to-end training runs.
 # and, as root with Debian's SLURM, munge, PostgreSQL and Chromium (.ci/run installs them):
 #   make test-cluster  the workflow through a real single-node SLURM cluster and an MLflow tracking
 #                      server on PostgreSQL, scancel + resume, the MLflow UI in headless Chromium
@@ -30,10 +30,11 @@ test: $(BIN)/.installed
 	PATH=$(CURDIR)/$(BIN):$$PATH HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 \
 		$(BIN)/python -m pytest --durations=30
 
-# Everything but the tests that run Snakemake's jobs end to end (markers `dag`, `rehearsal`) and the cluster's.
+# Everything but the tests that run Snakemake's jobs end to end (markers `dag`, `rehearsal`), the end-to-end
+# training runs in subprocesses (`slow`) and the cluster's: the tier to run while editing.
 test-fast: $(BIN)/.installed
 	PATH=$(CURDIR)/$(BIN):$$PATH HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 \
-		$(BIN)/python -m pytest -m "not dag and not rehearsal and not cluster"
+		$(BIN)/python -m pytest -m "not dag and not rehearsal and not slow and not cluster"
 
 # ruff (pyproject.toml's [tool.ruff]: pycodestyle, pyflakes, import order, bugbear, blind excepts) and
 # snakefmt (the Snakefile and workflow/rules/*.smk as it formats them); CI runs it first.

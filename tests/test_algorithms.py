@@ -153,6 +153,7 @@ THROWAWAY = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.slow
 def test_throwaway_algorithm_through_the_table_alone_is_trained_and_tabulated(tmp_path):
     import pandas as pd
 

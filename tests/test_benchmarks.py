@@ -139,6 +139,7 @@ def test_every_gold_grades_1_against_itself_boxed(name):
 
 
 @needs_data
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(SETS))
 def test_cross_swap_grades_every_other_gold_0(name):
     problems = problems_of(name)

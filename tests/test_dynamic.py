@@ -88,6 +88,7 @@ def _dynamic_run(tmp_path, tmp_path_factory, answers: list[int], steps: int, cap
     return records.reset_index(drop=True), metrics
 
 
+@pytest.mark.slow
 def test_two_processes_refill_from_the_data_order_and_train_on_informative_groups(tmp_path, tmp_path_factory):
     """Every generation batch's completion j (0..7, both processes) is "\\boxed{j mod 5}": rank 0's group sees
     answers {0, 1, 2, 3}, rank 1's {4, 0, 1, 2}. A problem whose answer is among its rank's is a mixed group,
@@ -148,6 +149,7 @@ def test_two_processes_refill_from_the_data_order_and_train_on_informative_group
     assert metrics["groups/mixed_frac"].tolist() == pytest.approx(mixed_share.tolist())
 
 
+@pytest.mark.slow
 def test_two_processes_without_any_informative_group(tmp_path, tmp_path_factory):
     """No answer is ever sampled: every group of every batch is all wrong. Each rollout generates up to the cap,
     trains on nothing (all advantages 0, every group dropped) and the run ends normally on both ranks."""

@@ -64,6 +64,7 @@ def test_unreadable_config_is_an_engine_error(tmp_path):
         engine.expected(tmp_path / "missing.yaml", 8)
 
 
+@pytest.mark.slow
 def test_a_zero3_job_on_a_cpu_stops_before_training(tmp_path, tmp_path_factory):
     """The real CLI: a job launched for ZeRO-3 on 8 processes that runs as one CPU process stops with
     both engines named, before its first step, and its MLflow run is marked FAILED."""

@@ -39,6 +39,7 @@ def _run(command: list[str], run, timeout: int = 300) -> None:
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
 
+@pytest.mark.slow
 def test_one_and_two_processes_give_the_same_advantages(tmp_path, tmp_path_factory):
     """The same rollout trained on 1 process and on 2 (torchrun, gloo), with sampling replaced by fixed
     completions (tests/fixed_rollout.py: the only mock; grading, confidences, the gathered advantage
@@ -84,6 +85,7 @@ def test_one_and_two_processes_give_the_same_advantages(tmp_path, tmp_path_facto
                                    rtol=1e-5, atol=1e-7, msg=lambda m, c=column: f"{c}: {m}")
 
 
+@pytest.mark.slow
 def test_multi_node_recipe_on_two_local_nodes(tmp_path, tmp_path_factory):
     """docs/training.md "Several nodes under SLURM" as two "nodes" on 127.0.0.1, one CPU process each.
 

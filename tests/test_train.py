@@ -235,6 +235,7 @@ def sigkill_at(command: list[str], env: dict, marker: Path, run_dir: Path, timeo
     assert not (run_dir / "done").exists(), "the job finished before SIGKILL: the test proved nothing"
 
 
+@pytest.mark.slow
 def test_sigkill_then_same_command_resumes_to_the_same_final_step(tmp_path, tmp_path_factory):
     pytest.importorskip("lens.data", reason="lens.data (training_problems, format_prompt) is not available")
     from mlflow.tracking import MlflowClient
@@ -342,6 +343,7 @@ def test_accelerate_configs_parse_and_save_hf_weights(name, kind, processes, mac
 # --------------------------------------------------------------------------------------------
 # Two processes (gloo on the CPU): every prompt's group straddles both
 # --------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_two_processes_with_groups_split_across_them(tmp_path, tmp_path_factory):
     pytest.importorskip("lens.data", reason="lens.data (training_problems, format_prompt) is not available")
     # 1 prompt x G = 4 per rollout over 2 processes: each holds 2 samples of the one group, so the
@@ -376,6 +378,7 @@ def test_two_processes_with_groups_split_across_them(tmp_path, tmp_path_factory)
         torch.testing.assert_close(torch.tensor(step_rows["advantage"].to_numpy()).view(1, 4), expected)
 
 
+@pytest.mark.slow
 def test_sigkill_of_one_rank_ends_the_job_and_the_same_command_resumes(tmp_path, tmp_path_factory):
     """Two CPU processes (torchrun, gloo): SIGKILL one rank mid-run. The whole job ends, non-zero, with
     no rank left waiting on a collective; the same command resumes from the newest complete checkpoint
@@ -431,6 +434,7 @@ def _prompt_order(run_dir: Path, gen_batch: int = 0) -> list[list[str]]:
             for _, frame in rollouts.groupby("step")]
 
 
+@pytest.mark.slow
 def test_resume_in_a_later_epoch_replays_the_uninterrupted_prompt_order(tmp_path, tmp_path_factory):
     """6 problems, 2 per rollout: an epoch is 3 rollout steps and the run 12 (4 epochs). Killed after step 7's
     checkpoint (epoch 2), the same command must train steps 8-12 on the prompts the uninterrupted run trains
@@ -470,6 +474,7 @@ def test_resume_in_a_later_epoch_replays_the_uninterrupted_prompt_order(tmp_path
     assert dict(zip(metrics["step"], metrics["value"].round(6), strict=True))[6] == 2.0
 
 
+@pytest.mark.slow
 def test_a_finished_run_keeps_models_only_unless_asked_and_then_extends(tmp_path, tmp_path_factory):
     """Done: no checkpoint keeps optimizer, scheduler or RNG state. With --keep-resume-state the last one
     keeps it, and the same run with more rollout_steps resumes from it (the GPU check's zero3 phase, on

@@ -165,6 +165,7 @@ def test_model_config_round_trip(tmp_path):
     assert warmup.level_weights == (1.0, 0.0, 0.0, 0.0, 0.0) and warmup.steps == 60
 
 
+@pytest.mark.slow
 def test_two_threads_train_the_same_model_twice_even_beside_a_busy_process(tmp_path):
     # The embedded warm-up runs on two threads (config/config.yaml): every RL run of every user with
     # those threads must start from one model. Two runs of the embedded model's size (its matrices are
