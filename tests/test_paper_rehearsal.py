@@ -2,8 +2,7 @@
 change, and the rehearsal itself, run end to end with Snakemake (main target, then `ablations`).
 
 The end-to-end test takes ~15 minutes on 2 cores (each training job on 2 processes) and is marked
-`rehearsal`; `make test` and CI run
-it, `pytest -m "not rehearsal"` skips it while iterating.
+`rehearsal`: `make test` and CI run it, `make test-fast` skips it.
 """
 
 from __future__ import annotations
