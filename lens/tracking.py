@@ -113,6 +113,12 @@ def _with_lock_retry(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     raise AssertionError("unreachable")
 
 
+def _is_concurrent_insert(err: BaseException) -> bool:
+    """A row another job inserted first (SQLite's "UNIQUE constraint failed", PostgreSQL's "duplicate key")."""
+    text = str(err)
+    return "UNIQUE constraint failed" in text or "duplicate key value violates unique constraint" in text
+
+
 def _probe(uri: str) -> None:
     """Fail fast on an HTTP store that does not answer: MLflow's own retries take minutes."""
     parsed = urlparse(uri)
@@ -388,8 +394,19 @@ class RunTracker:
                 log.warning("dataset %s not recorded in MLflow: %s", ds.id, err)
                 continue
             inputs.append(DatasetInput(entity, tags=[InputTag("mlflow.data.context", context)]))
-        if inputs:
-            _with_lock_retry(self._client.log_inputs, self.run_id, datasets=inputs)
+        if not inputs:
+            return
+        # Parallel jobs of one experiment record the same datasets, and MLflow's get-or-create of a dataset row
+        # is not atomic: the job that loses the race fails on the unique constraint (two training jobs started
+        # together did, in CI). Asked again, the store finds the row the other job wrote.
+        for attempt in range(_LOCK_RETRIES):
+            try:
+                _with_lock_retry(self._client.log_inputs, self.run_id, datasets=inputs)
+                return
+            except Exception as err:  # noqa: BLE001 - MlflowException wraps sqlalchemy's IntegrityError
+                if not _is_concurrent_insert(err) or attempt == _LOCK_RETRIES - 1:
+                    raise
+                time.sleep(0.05 * 2**attempt * (1 + random.random()))
 
     def attach(self) -> str | None:
         """Attach to an existing run (run_dir/mlflow_run_id) without creating one."""

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import shutil
@@ -15,7 +16,7 @@ import pytest
 from helpers import mlflow_template
 
 from lens import tracking
-from lens.config import RunConfig, parse, write_run_config
+from lens.config import DataConfig, RunConfig, parse, write_run_config
 from lens.tracking import (
     RUN_ID_FILE,
     RunTracker,
@@ -168,6 +169,39 @@ def test_broken_database_warns_once(tmp_path, caplog):
         assert tracker.start() is None
         tracker.log_metrics({"reward": 1.0}, 1)
     assert sum(r.levelno == logging.WARNING for r in caplog.records) == 1
+
+
+def test_a_dataset_row_inserted_first_by_a_parallel_job_is_found_on_retry(tmp_path, monkeypatch):
+    """Two jobs of one experiment started together record the same dataset; MLflow's get-or-create of its row
+    is not atomic and the loser's insert fails on the unique constraint (seen in CI: the run then went
+    untracked). The retry finds the row: the run starts, with its training set as an input."""
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.setattr(tracking.time, "sleep", lambda s: None)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "train.jsonl").write_text('{"id": "a", "problem": "1+1", "answer": "2"}\n')
+    cfg = dataclasses.replace(_cfg(), data=parse(DataConfig, {"train": [
+        {"name": "synthetic", "path": str(data), "split": "train"}]}))
+    real, calls = MlflowClient.log_inputs, []
+
+    def racing(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("(sqlite3.IntegrityError) UNIQUE constraint failed: datasets.experiment_id, "
+                               "datasets.name, datasets.digest")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(MlflowClient, "log_inputs", racing)
+    tracker = RunTracker(cfg, _run_dir(tmp_path))
+    run_id = tracker.start()
+    assert run_id is not None and len(calls) == 2
+    inputs = MlflowClient(tracker.uri).get_run(run_id).inputs.dataset_inputs
+    assert [i.dataset.name for i in inputs] == ["synthetic_train"]
+    # Any other error is not retried: tracking is disabled for the job, as before.
+    calls.clear()
+    monkeypatch.setattr(MlflowClient, "log_inputs", lambda self, *a, **k: (calls.append(1), 1 / 0))
+    assert RunTracker(cfg, _run_dir(tmp_path / "other")).start() is None and len(calls) == 1
 
 
 def test_database_locked_is_retried_and_other_errors_are_not(monkeypatch):
