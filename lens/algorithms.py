@@ -1,90 +1,63 @@
 """The table of algorithms: one entry per algorithm id, from which everything else derives.
 
-Not a command; imported by lens.config (ids, parameters, validation), lens.objective (which
-function computes an id's advantages, and with which parameters), lens.trainer and lens.train
-(confidence, TRL loss type and clipping), analysis.style (label, colour, marker, legend order),
-analysis.tab_ablation and the workflow (which table rows an id fills). Torch-free, so the
-workflow and the analysis scripts read it without importing torch.
+Each entry is declared on its advantage function in lens/objective.py, as verl's `@register_adv_est`
+sits beside each estimator:
 
-Adding an algorithm = one advantage function in lens/objective.py, one `Algorithm` entry in
-`ALGORITHMS` below, one hand-worked test in tests/test_objective.py; tests/test_algorithms.py
-fails when an entry and the code disagree (a missing function, a parameter the function does not
-take, a default that differs from the function's).
+    @register("w_reinforce", label="W-REINFORCE", color="#7F7F7F", marker="X", paper="Zhu et al. 2025")
+    def w_reinforce_advantages(rewards, confidence, *, wr_lambda=0.1): ...
+
+The function's keyword parameters are the algorithm's parameters (fields of lens.config.AlgorithmConfig,
+whose doc, default and bounds sit there); a `seed` keyword makes it seeded. Everything else an id means
+(label, colour, marker for the figures; TRL's loss type and clipping; which table rows it fills) is the
+decorator's keywords, the fields of `Algorithm` below.
+
+The workflow, the config parser and the analysis scripts read this table without importing torch
+(it would add ~3 s to every Snakemake parse and figure job): `ALGORITHMS` is read from lens/objective.py's
+source, whose `register(...)` arguments must therefore be literals. Importing lens.objective runs the
+same decorators, which attach each function (`function`) and fail if the two readings ever differ.
+`register` used anywhere else (a notebook, a test) adds an algorithm for that interpreter only.
+
+Adding an algorithm = one decorated function in lens/objective.py and its hand-worked values in
+tests/test_objective.py (README, "Adding an algorithm"); tests/test_algorithms.py fails when an entry
+is inconsistent (a parameter the config does not know, a default that differs from the config's).
 """
 
 from __future__ import annotations
 
+import ast
+import inspect
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, Mapping
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, TypeVar
 
 # The kinds of group of G samples the advantage rules tell apart (lens.objective), in the order the
 # trainer's metrics (groups/{kind}_frac, adv/*/{kind}), the rollout records and the analysis use.
 GROUP_TYPES = ("mixed", "all_wrong", "all_correct")
-
-
-@dataclass(frozen=True)
-class Param:
-    """One advantage parameter: its type (as lens.config parses it), default, meaning and bounds."""
-
-    type: Any
-    default: Any
-    doc: str
-    valid: Callable[[Any], bool] | None = None  # lens.config refuses a value for which this is False ...
-    rule: str = ""  # ... with this message
-
-
-# Every advantage parameter an algorithm may read; lens.config.AlgorithmConfig has one field each.
-# Defaults equal the advantage functions' keyword defaults (tests/test_algorithms.py checks it).
-PARAMS: dict[str, Param] = {
-    "alpha": Param(float, 0.25, "LENS: scale of negative-group advantages"),
-    "wrong_scale": Param(float, 1.0, "LENS: a wrong answer's calibrated reward is -wrong_scale (1/G) p/(D - p); "
-                                     "1 = the paper's 1/G", lambda v: v >= 0, "must be >= 0"),
-    "floor_factor": Param(float, 2.0, "LENS: floor of the normaliser, D >= floor_factor max_i p_i (the paper's 2); "
-                                      "must be > 1 so that D - p > 0",
-                          lambda v: v > 1, "must be > 1 (D >= floor_factor max p keeps D - p > 0)"),
-    "negative_norm": Param(Literal["demean", "standardize"], "demean",
-                           "LENS: all-wrong groups' r^ is de-meaned (the paper) or standardised, then scaled by alpha"),
-    "eps": Param(float, 1e-6, "added to the group std"),
-    "std": Param(Literal["sample", "population"], "sample", "sample: Bessel-corrected group std, as in VeRL"),
-    "wr_lambda": Param(float, 0.1, "W-REINFORCE: advantage of a correct answer"),
-    "clip_low": Param(float, 0.16, "NGRPO: lower clip epsilon, ratio >= 1 - clip_low (binds on negative advantages)",
-                      lambda v: 0 <= v < 1, "must be in [0, 1)"),
-    "clip_high": Param(float, 0.24, "NGRPO: upper clip epsilon, ratio <= 1 + clip_high (binds on positive advantages)",
-                       lambda v: 0 <= v < 1, "must be in [0, 1)"),
-    "shuffle_frac": Param(float, 1.0, "grpo_shuffled: share q of groups whose advantages are shuffled, each group "
-                                      "independently; the others keep GRPO's (1: every group, a control that must "
-                                      "lose; smaller q: a graded effect)",
-                          lambda v: 0 <= v <= 1,
-                          "must be in [0, 1] (the share of groups whose advantages are shuffled)"),
-    "max_gen_batches": Param(int, 3, "grpo_dynamic: generation batches of B prompts a rollout may take, the first "
-                                     "included (verl's max_num_gen_batches); at the cap it trains on the "
-                                     "informative groups found (lens.dynamic)",
-                             lambda v: v >= 1, "must be >= 1 (generation batches per rollout, the first included)"),
-}
 TRL_LOSS_TYPES = ("grpo", "dr_grpo")
+SOURCE = Path(__file__).with_name("objective.py")  # where the shipped algorithms are declared
 
 
 @dataclass(frozen=True)
 class Algorithm:
     """What an algorithm id means to every part of the suite."""
 
-    advantage: str  # name of its advantage function in lens.objective
-    params: tuple[str, ...]  # the PARAMS it reads: its function's keyword arguments, nothing else
-    reads_confidence: bool  # its advantages read p_i (worth an extra forward pass when TRL has none)
+    advantage: str  # the name of its advantage function (the function `register` decorates)
+    params: tuple[str, ...]  # that function's keyword parameters but `seed`: AlgorithmConfig fields
     label: str  # display name in figures and tables
     color: str
     marker: str
+    reads_confidence: bool = False  # its advantages read p_i (worth an extra forward pass when TRL has none)
     loss_type: str = "grpo"  # TRL's loss aggregation: grpo = Eq. 3 (per-sequence token mean)
-    # PPO clipping: None = training.clip_eps on both sides; else the two PARAMS that set TRL's
+    # PPO clipping: None = training.clip_eps on both sides; else the two parameters that set TRL's
     # `epsilon` (lower: ratio >= 1 - epsilon) and `epsilon_high` (upper: ratio <= 1 + epsilon_high).
     clip: tuple[str, str] | None = None
     # Groups it filters out of the batch (those given A = 0) also leave the loss's mean over
     # sequences: lens.trainer rescales the kept sequences' advantages per optimizer update.
     drop_filtered: bool = False
-    # Its function also takes `seed` (an int, not a PARAM): lens.trainer passes one per rollout,
+    # Its function also takes `seed` (an int, not a parameter): lens.trainer passes one per rollout,
     # derived from the run seed and the step, so a run's draws are reproducible.
     seeded: bool = False
-    # DAPO's dynamic sampling (lens.dynamic): the PARAM capping a rollout's generation batches. lens.trainer
+    # DAPO's dynamic sampling (lens.dynamic): the parameter capping a rollout's generation batches. lens.trainer
     # then refills each rollout with informative groups; such an algorithm also sets drop_filtered.
     gen_batches: str | None = None
     # Tables with a fixed row for this id (listed as "not run" when absent): table name -> row.
@@ -92,51 +65,70 @@ class Algorithm:
     paper: str = ""  # where its definition comes from
 
 
-# Ids in legend/table order (analysis.style.ALGO_ORDER). Colours: Okabe-Ito first (readable
-# with colour-vision deficiency and in greyscale), then Paul Tol's muted scheme.
-ALGORITHMS: dict[str, Algorithm] = {
-    "grpo": Algorithm(
-        "grpo_advantages", ("eps", "std"), False, "GRPO", "#0072B2", "o",
-        tables={"tab_ablation": 0}, paper="Shao et al. 2024; LENS paper Eq. 2-3"),
-    "lens": Algorithm(
-        "lens_advantages", ("alpha", "eps", "std", "wrong_scale", "floor_factor", "negative_norm"), True,
-        "LENS", "#D55E00", "s",
-        tables={"tab_ablation": 3}, paper="Feng et al. 2025 (arXiv:2510.08696), Section 5, Eq. 11-14"),
-    "lens_mixed_only": Algorithm(
-        "lens_mixed_only_advantages", ("eps", "std", "wrong_scale", "floor_factor"), True,
-        "LENS (mixed only)", "#E69F00", "^",
-        tables={"tab_ablation": 1}, paper="LENS paper Table 2"),
-    "lens_negative_only": Algorithm(
-        "lens_negative_only_advantages", ("alpha", "eps", "std", "wrong_scale", "floor_factor", "negative_norm"),
-        True, "LENS (negative only)", "#CC79A7", "v",
-        tables={"tab_ablation": 2}, paper="LENS paper Table 2"),
-    "dr_grpo": Algorithm(
-        "dr_grpo_advantages", (), False, "Dr. GRPO", "#009E73", "D", loss_type="dr_grpo",
-        paper="Liu et al. 2025 (arXiv:2503.20783)"),
-    "nsr": Algorithm(
-        "nsr_advantages", (), False, "NSR", "#56B4E9", "P", paper="Zhu et al. 2025 (arXiv:2506.01347)"),
-    "w_reinforce": Algorithm(
-        "w_reinforce_advantages", ("wr_lambda",), False, "W-REINFORCE", "#7F7F7F", "X",
-        paper="Zhu et al. 2025 (arXiv:2506.01347)"),
-    "ngrpo": Algorithm(
-        "ngrpo_advantages", ("eps", "std"), False, "NGRPO", "#000000", "*", clip=("clip_low", "clip_high"),
-        paper="Nan et al. 2025 (arXiv:2509.18851)"),
-    "uniform_negative": Algorithm(
-        "uniform_negative_advantages", ("alpha", "eps", "std"), False, "Uniform negative (ours)", "#882255", "h",
-        paper="this suite's baseline: every wrong answer -1/G (not the LENS paper's Appendix C, which reduces "
-              "to GRPO here)"),
-    "reinforce_rej": Algorithm(
-        "reinforce_rej_advantages", (), False, "Reinforce-Rej", "#999933", "d", drop_filtered=True,
-        paper="Xiong et al. 2025 (arXiv:2504.11343)"),
-    "grpo_shuffled": Algorithm(
-        "grpo_shuffled_advantages", ("eps", "std", "shuffle_frac"), False, "GRPO (shuffled advantages)", "#44AA99",
-        "<", seeded=True, paper="this suite's control arm: GRPO's advantages permuted within a share q of the groups "
-                                "(shuffle_frac; q = 1 by default: every group)"),
-    "grpo_dynamic": Algorithm(
-        "grpo_advantages", ("eps", "std"), False, "GRPO + dynamic sampling", "#332288", ">", drop_filtered=True,
-        gen_batches="max_gen_batches",
-        paper="Yu et al. 2025, DAPO (arXiv:2503.14476), dynamic sampling; verl algorithm.filter_groups"),
-}
+def _entry(function: str, keywords: Iterable[str], declared: Mapping[str, Any]) -> Algorithm:
+    """The entry of an advantage function named `function` with keyword parameters `keywords`, declared
+    with `register(algo, **declared)`."""
+    keywords = tuple(keywords)
+    return Algorithm(advantage=function, params=tuple(k for k in keywords if k != "seed"), seeded="seed" in keywords,
+                     **declared)
+
+
+def _declared(source: Path) -> dict[str, Algorithm]:
+    """Every `@register(...)` of `source`'s top-level functions, in the file's order (the legend's), read
+    from the source text alone."""
+    table: dict[str, Algorithm] = {}
+    tree = ast.parse(source.read_text(encoding="utf-8"), filename=str(source))
+    for node in tree.body:
+        if not isinstance(node, ast.FunctionDef):
+            continue
+        keywords = [arg.arg for arg in node.args.kwonlyargs]
+        for decorator in node.decorator_list:
+            func = decorator.func if isinstance(decorator, ast.Call) else None
+            if getattr(func, "id", getattr(func, "attr", None)) != "register":
+                continue
+            where = f"{source}:{decorator.lineno}"
+            try:
+                (algo,) = [ast.literal_eval(arg) for arg in decorator.args]
+                declared = {kw.arg: ast.literal_eval(kw.value) for kw in decorator.keywords}
+            except ValueError as err:  # a name or call among the arguments; also a wrong number of ids
+                raise ValueError(f"{where}: register() takes one algorithm id and keyword literals (this table "
+                                 "is read from the source, without importing torch)") from err
+            if algo in table:
+                raise ValueError(f"{where}: algorithm {algo!r} is registered twice")
+            table[algo] = _entry(node.name, keywords, declared)
+    return table
+
+
+# Ids in legend/table order (analysis.style.ALGO_ORDER): the order of lens/objective.py's functions.
+ALGORITHMS: dict[str, Algorithm] = _declared(SOURCE)
+# Id -> advantage function, filled as lens.objective (or another module's `register`) runs.
+FUNCTIONS: dict[str, Callable[..., Any]] = {}
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def register(algo: str, **declared: Any) -> Callable[[F], F]:
+    """Declare algorithm `algo` on its advantage function (keywords: the fields of `Algorithm` other than
+    advantage, params and seeded, which the function itself gives)."""
+
+    def add(fn: F) -> F:
+        keywords = [p.name for p in inspect.signature(fn).parameters.values() if p.kind is p.KEYWORD_ONLY]
+        spec = _entry(fn.__name__, keywords, declared)
+        known = ALGORITHMS.setdefault(algo, spec)
+        if known != spec:
+            raise RuntimeError(f"algorithm {algo!r}: registered as {spec}, but {SOURCE.name}'s source reads {known}")
+        FUNCTIONS[algo] = fn
+        return fn
+
+    return add
+
+
+def function(algo: str) -> Callable[..., Any]:
+    """The advantage function of `algo` (importing lens.objective, and with it torch, on first use)."""
+    get(algo)  # an unknown id's error
+    if algo not in FUNCTIONS:
+        import lens.objective  # noqa: F401  (its decorators fill FUNCTIONS)
+    return FUNCTIONS[algo]
 
 
 def get(algo: str) -> Algorithm:
@@ -162,35 +154,32 @@ def table_rows(table: str) -> list[str]:
     return [a for _, a in sorted(rows)]
 
 
-def own_params(algo: str, values: Mapping[str, Any]) -> dict[str, Any]:
-    """The entries of `values` that `algo`'s advantage function takes (its own parameters only)."""
-    return {name: values[name] for name in get(algo).params if name in values}
-
-
 def read_params(algo: str) -> tuple[str, ...]:
-    """Every PARAM `algo` reads: its advantage function's, its clipping pair's and its sampling cap's."""
+    """Every parameter `algo` reads: its advantage function's, its clipping pair's and its sampling cap's."""
     spec = get(algo)
     return (*spec.params, *(spec.clip or ()), *((spec.gen_batches,) if spec.gen_batches else ()))
 
 
 def clip_epsilons(algo: str, params: Mapping[str, Any], clip_eps: float) -> tuple[float, float]:
-    """(lower, upper) PPO clip epsilons: the algorithm's own, else `clip_eps` on both sides."""
+    """(lower, upper) PPO clip epsilons: the algorithm's own (from `params`, every parameter's value), else
+    `clip_eps` on both sides."""
     spec = get(algo)
     if spec.clip is None:
         return clip_eps, clip_eps
     low, high = spec.clip
-    return float(params.get(low, PARAMS[low].default)), float(params.get(high, PARAMS[high].default))
+    return float(params[low]), float(params[high])
 
 
-def check() -> list[str]:
-    """Inconsistencies inside the table itself (the code-facing checks live in the tests)."""
+def check(known_params: Iterable[str]) -> list[str]:
+    """Inconsistencies inside the table, and parameters it reads outside `known_params` (lens.config.PARAMS)."""
+    known_params = list(known_params)
     problems = []
     for algo, spec in ALGORITHMS.items():
         if algo != algo.lower() or not algo.isidentifier():
             problems.append(f"{algo}: ids are lowercase identifiers")
-        unknown = [p for p in read_params(algo) if p not in PARAMS]
+        unknown = [p for p in read_params(algo) if p not in known_params]
         if unknown:
-            problems.append(f"{algo}: unknown parameter(s) {unknown}; declared: {list(PARAMS)}")
+            problems.append(f"{algo}: unknown parameter(s) {unknown}; lens.config.AlgorithmConfig has {known_params}")
         if spec.loss_type not in TRL_LOSS_TYPES:
             problems.append(f"{algo}: loss_type {spec.loss_type!r} not in {TRL_LOSS_TYPES}")
         if spec.gen_batches and not spec.drop_filtered:

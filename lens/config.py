@@ -11,7 +11,7 @@ Every error names the offending key and the file it came from (a misspelt key, t
 one too), so a typo fails at ``snakemake -n`` before any compute starts. Types are checked by
 ``parse`` from the fields' annotations; each section's rules (bounds, keys that must agree) are its
 own ``validate`` method, which ``parse`` calls once the section is built; an advantage parameter's
-bounds sit with the parameter in ``lens.algorithms.PARAMS``.
+doc, default and bounds sit on its field of ``AlgorithmConfig``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 import yaml
 
@@ -32,7 +32,7 @@ from lens import algorithms, datasets
 
 # Algorithm ids and the LENS family (the ids whose advantages read the confidence), from the one
 # table of algorithms, lens.algorithms.ALGORITHMS.
-ALGORITHMS = algorithms.ids()
+ALGORITHMS = algorithms.ALGORITHMS  # the live table: an algorithm registered at run time is valid too
 LENS_FAMILY = algorithms.reading_confidence()
 # Dataset names, from the one table of datasets, lens.datasets.DATASETS.
 DATASETS = datasets.names()
@@ -94,30 +94,73 @@ class ModelConfig:
             _fail("model", "set `path` (hub id or local directory) or `tiny` (a model built from scratch)")
 
 
-def _algorithm_params(self) -> dict[str, Any]:
-    """This algorithm's own parameters (lens.algorithms.ALGORITHMS[name].params) and their values."""
-    return {key: getattr(self, key) for key in algorithms.get(self.name).params}
+def param(default: Any, doc: str, valid: Callable[[Any], bool] | None = None, rule: str = "") -> Any:
+    """An advantage parameter, a field of AlgorithmConfig: its default, its meaning, and its bounds: a value
+    for which `valid` is False is refused with `rule` (AlgorithmConfig.validate)."""
+    return field(default=default, metadata={"doc": doc, "valid": valid, "rule": rule})
 
 
-def _validate_algorithm(self, source: str) -> None:
-    """An algorithm id of the table, and every parameter within its bounds (lens.algorithms.PARAMS)."""
-    if self.name not in ALGORITHMS:
-        _fail("algorithm.name", unknown_name("algorithm", self.name, ALGORITHMS))
-    for key, param in algorithms.PARAMS.items():
-        if param.valid is not None and not param.valid(getattr(self, key)):
-            _fail(f"algorithm.{key}", param.rule)
+@dataclass(frozen=True)
+class AlgorithmConfig:
+    """The algorithm of a run: its id and every advantage parameter. An algorithm reads its own only
+    (lens.algorithms.read_params: its advantage function's keywords, its clipping pair, its sampling cap);
+    a resolved run config resets the others to their defaults, which equal the advantage functions' keyword
+    defaults (tests/test_algorithms.py)."""
+
+    name: str = "grpo"  # an id of lens.algorithms.ALGORITHMS
+    alpha: float = param(0.25, "LENS: scale of negative-group advantages")
+    wrong_scale: float = param(1.0, "LENS: a wrong answer's calibrated reward is -wrong_scale (1/G) p/(D - p); "
+                                    "1 = the paper's 1/G", lambda v: v >= 0, "must be >= 0")
+    floor_factor: float = param(2.0, "LENS: floor of the normaliser, D >= floor_factor max_i p_i (the paper's 2); "
+                                     "must be > 1 so that D - p > 0",
+                                lambda v: v > 1, "must be > 1 (D >= floor_factor max p keeps D - p > 0)")
+    negative_norm: Literal["demean", "standardize"] = param(
+        "demean", "LENS: all-wrong groups' r^ is de-meaned (the paper) or standardised, then scaled by alpha")
+    eps: float = param(1e-6, "added to the group std")
+    std: Literal["sample", "population"] = param("sample", "sample: Bessel-corrected group std, as in VeRL")
+    wr_lambda: float = param(0.1, "W-REINFORCE: advantage of a correct answer")
+    clip_low: float = param(0.16, "NGRPO: lower clip epsilon, ratio >= 1 - clip_low (binds on negative advantages)",
+                            lambda v: 0 <= v < 1, "must be in [0, 1)")
+    clip_high: float = param(0.24, "NGRPO: upper clip epsilon, ratio <= 1 + clip_high (binds on positive advantages)",
+                             lambda v: 0 <= v < 1, "must be in [0, 1)")
+    shuffle_frac: float = param(1.0, "grpo_shuffled: share q of groups whose advantages are shuffled, each group "
+                                     "independently; the others keep GRPO's (1: every group, a control that must "
+                                     "lose; smaller q: a graded effect)",
+                                lambda v: 0 <= v <= 1, "must be in [0, 1] (the share of groups whose advantages "
+                                                       "are shuffled)")
+    max_gen_batches: int = param(3, "grpo_dynamic: generation batches of B prompts a rollout may take, the first "
+                                    "included (verl's max_num_gen_batches); at the cap it trains on the informative "
+                                    "groups found (lens.dynamic)",
+                                 lambda v: v >= 1, "must be >= 1 (generation batches per rollout, the first included)")
+
+    def params(self) -> dict[str, Any]:
+        """This algorithm's own parameters (its advantage function's keywords) and their values."""
+        return {key: getattr(self, key) for key in algorithms.get(self.name).params}
+
+    def validate(self, source: str) -> None:
+        if self.name not in ALGORITHMS:
+            _fail("algorithm.name", unknown_name("algorithm", self.name, ALGORITHMS))
+        for key, spec in PARAMS.items():
+            if spec.valid is not None and not spec.valid(getattr(self, key)):
+                _fail(f"algorithm.{key}", spec.rule)
 
 
-# The algorithm's id and one field per advantage parameter of lens.algorithms.PARAMS (alpha, eps,
-# std, wr_lambda, clip_low, clip_high, ...), with the table's types and defaults.
-AlgorithmConfig = dataclasses.make_dataclass(
-    "AlgorithmConfig",
-    [("name", str, field(default="grpo"))]
-    + [(key, param.type, field(default=param.default)) for key, param in algorithms.PARAMS.items()],
-    frozen=True,
-    namespace={"params": _algorithm_params, "validate": _validate_algorithm, "__module__": __name__,
-               "__doc__": "The algorithm of a run: its id and the advantage parameters (lens.algorithms.PARAMS)."},
-)
+@dataclass(frozen=True)
+class Param:
+    """An advantage parameter as the rest of the suite reads it: AlgorithmConfig's field, typed."""
+
+    type: Any
+    default: Any
+    doc: str
+    valid: Callable[[Any], bool] | None
+    rule: str
+
+
+# Every advantage parameter (AlgorithmConfig's fields but `name`), in field order.
+PARAMS: dict[str, Param] = {
+    f.name: Param(typing.get_type_hints(AlgorithmConfig)[f.name], f.default, **f.metadata)
+    for f in dataclasses.fields(AlgorithmConfig) if f.name != "name"
+}
 
 
 @dataclass(frozen=True)
@@ -332,7 +375,7 @@ class SweepConfig:
 
     algorithm: str  # an id of lens.algorithms.ALGORITHMS
     parameter: str  # one of the parameters that algorithm reads (lens.algorithms), e.g. alpha
-    values: tuple[Any, ...]  # each parsed with the parameter's type (lens.algorithms.PARAMS)
+    values: tuple[Any, ...]  # each parsed with the parameter's type (PARAMS)
 
 
 @dataclass(frozen=True)
@@ -407,8 +450,8 @@ class WorkflowConfig:
         entry = self.models[model]
         algo_params = {**self.algorithm, **(params or {}), "name": algo}
         defaults = AlgorithmConfig()
-        used = _ALGO_PARAMS[algo]
-        for key in algorithms.PARAMS:
+        used = algorithms.read_params(algo)
+        for key in PARAMS:
             if key not in used:
                 algo_params[key] = getattr(defaults, key)
         raw = {
@@ -435,7 +478,7 @@ class WorkflowConfig:
             parsed = parse_sweep_arm(entry)
             if parsed is not None:
                 algo, param, value_id = parsed
-                out.append((entry, algo, {param: _coerce(algorithms.PARAMS[param].type, value_id, "<workflow>",
+                out.append((entry, algo, {param: _coerce(PARAMS[param].type, value_id, "<workflow>",
                                                          param)}))
         return out
 
@@ -444,7 +487,7 @@ class WorkflowConfig:
         `{algo}/{param}-{value}` (`sweep_arm`), the run's folder below results/runs/{model}/."""
         out = []
         for sweep in self.sweeps:
-            param = algorithms.PARAMS[sweep.parameter]
+            param = PARAMS[sweep.parameter]
             for v in sweep.values:
                 value = _coerce(param.type, v, "<workflow>", sweep.parameter)
                 out.append((sweep_arm(sweep.algorithm, sweep.parameter, value), sweep.algorithm,
@@ -463,9 +506,9 @@ class WorkflowConfig:
                   "`{algorithm}/{parameter}-{value}` (e.g. grpo_shuffled/shuffle_frac-0.25)")
         for arm, algo, params in self.ablation_arms():
             (param, value), = params.items()
-            if param not in _ALGO_PARAMS[algo]:
+            if param not in algorithms.read_params(algo):
                 _fail("ablation_algorithms", f"{arm}: {algo} does not read {param!r}; it reads "
-                      f"{list(_ALGO_PARAMS[algo])}")
+                      f"{list(algorithms.read_params(algo))}")
             if sweep_arm(algo, param, value) != arm:
                 _fail("ablation_algorithms", f"{arm}: write the value as {sweep_arm(algo, param, value)!r}")
             for name in self.models:
@@ -509,11 +552,6 @@ class WorkflowConfig:
         _check_sweeps(self, source, _fail)
 
 
-# Which AlgorithmConfig fields each algorithm reads (lens.algorithms.read_params: its advantage function's
-# parameters, clipping pair and sampling cap); the others are reset to defaults in resolved run configs.
-_ALGO_PARAMS = {algo: algorithms.read_params(algo) for algo in algorithms.ALGORITHMS}
-
-
 # Sweep runs live at results/runs/{model}/{algo}/{param}-{value}/seed{seed}: one folder per value
 # below the algorithm's main runs ({algo}/seed{seed}), so the two never share a directory, and the
 # main runs' tidy tables (analysis.collect: {model}/{algo}/seed{seed}) never include a sweep run.
@@ -539,7 +577,7 @@ def parse_sweep_arm(arm: str) -> tuple[str, str, str] | None:
     """(algo, param, value id) of a `sweep_arm`, or None for anything else (a main run's algorithm id)."""
     algo, sep, variant = arm.partition("/")
     param, dash, value = variant.partition("-")
-    if not (sep and dash and value) or algo not in ALGORITHMS or param not in algorithms.PARAMS:
+    if not (sep and dash and value) or algo not in ALGORITHMS or param not in PARAMS:
         return None
     return (algo, param, value) if _VALUE_ID.fullmatch(value) else None
 
@@ -555,7 +593,7 @@ def _check_sweeps(cfg: WorkflowConfig, source: str, fail) -> None:
         key = f"sweeps[{i}]"
         if sweep.algorithm not in ALGORITHMS:
             fail(f"{key}.algorithm", unknown_name("algorithm", sweep.algorithm, ALGORITHMS))
-        reads = _ALGO_PARAMS[sweep.algorithm]
+        reads = algorithms.read_params(sweep.algorithm)
         if sweep.parameter not in reads:
             fail(f"{key}.parameter", f"{sweep.algorithm} does not read {sweep.parameter!r} (every value would "
                  f"train the same run); it reads {list(reads)}")
@@ -563,7 +601,7 @@ def _check_sweeps(cfg: WorkflowConfig, source: str, fail) -> None:
             fail(f"{key}.values", "at least one value is required")
         for j, raw in enumerate(sweep.values):
             value_key = f"{key}.values[{j}]"
-            value = _coerce(algorithms.PARAMS[sweep.parameter].type, raw, source, value_key)
+            value = _coerce(PARAMS[sweep.parameter].type, raw, source, value_key)
             if not _VALUE_ID.fullmatch(sweep_value_id(value)):
                 fail(value_key, f"{value!r} cannot name a run folder (letters, digits, _ . + - only)")
             arm = sweep_arm(sweep.algorithm, sweep.parameter, value)

@@ -2,7 +2,7 @@
 
 Used by lens.trainer; exercised by `python -m pytest tests/test_objective.py` and timed by
 `python benchmarks/bench_objective.py`. Source: Feng et al., "Don't Waste Mistakes", arXiv:2510.08696,
-Section 5; where the paper is silent, the choices below are the defaults of lens.algorithms.PARAMS.
+Section 5; where the paper is silent, the choices below are the defaults of lens.config.AlgorithmConfig.
 
 GRPO (Eq. 2-3): with rewards r_i in {0, 1} for the G responses of one prompt,
 
@@ -30,7 +30,7 @@ LENS departs from GRPO in five ways, each one labelled step in `_lens_calibrated
    (`negative_norm: demean`; `standardize` divides by the group std + eps as well, then scales by
    alpha); all-correct groups keep A = 0.
 
-Reviewers' knobs (lens.algorithms.PARAMS, defaults = the paper's rule): `alpha` (step 5),
+Reviewers' knobs (lens.config.AlgorithmConfig, defaults = the paper's rule): `alpha` (step 5),
 `wrong_scale` (the multiplier s of step 4's 1/G), `floor_factor` (step 3's c), `negative_norm`
 (step 5's negative-group rule).
 
@@ -46,7 +46,7 @@ rewards, all-wrong and all-correct groups filtered out).
 Control: `grpo_shuffled` permutes GRPO's advantages at random within each group (the same
 magnitudes, no information about which answer was right), seeded, so the same inputs and seed
 give the same output.
-Which function serves which id, and with which parameters, is lens.algorithms' table.
+Each function is declared an algorithm id by its `register` line (lens.algorithms).
 
 Worked example (G = 4, alpha = 0.25, eps = 1e-6, sample std; tests/test_objective.py pins it):
 
@@ -72,12 +72,14 @@ import torch
 from torch import Tensor
 
 from lens import algorithms
+from lens.algorithms import register
+from lens.config import PARAMS
 
 # Lower clamp of the confidence (ours; the paper has none): a geometric mean over thousands of
 # tokens can underflow to 0, and p = 0 would divide by zero in Eq. 14.
 MIN_CONFIDENCE = 1e-12
 STD_KINDS = ("sample", "population")
-NEGATIVE_NORMS = typing.get_args(algorithms.PARAMS["negative_norm"].type)  # ("demean", "standardize")
+NEGATIVE_NORMS = typing.get_args(PARAMS["negative_norm"].type)  # ("demean", "standardize")
 
 
 def sequence_confidence(logp: Tensor, mask: Tensor) -> Tensor:
@@ -228,8 +230,10 @@ def _lens_advantages(
 
 
 # --------------------------------------------------------------------------------------------
-# One function per algorithm id (lens.algorithms.ALGORITHMS names it); each takes (rewards,
-# confidence) and, as keywords, its own parameters only, with the defaults of lens.algorithms.PARAMS.
+# One function per algorithm id, declared on it with `register` (lens.algorithms reads these declarations
+# without importing torch: literal arguments only). Each takes (rewards, confidence) and, as keywords, its own
+# parameters only, with lens.config.AlgorithmConfig's defaults. The order of the functions is the legend's;
+# colours are Okabe-Ito first (readable with colour-vision deficiency and in greyscale), then Paul Tol's muted.
 
 
 def lens_rewards(
@@ -243,12 +247,16 @@ def lens_rewards(
     return calibrated.to(_out_dtype(rewards, confidence))
 
 
+@register("grpo", label="GRPO", color="#0072B2", marker="o", tables={"tab_ablation": 0},
+          paper="Shao et al. 2024; LENS paper Eq. 2-3")
 def grpo_advantages(rewards: Tensor, confidence: Tensor, *, eps: float = 1e-6, std: str = "sample") -> Tensor:
     """GRPO (Eq. 2): (r - mean r) / (std r + eps) per group; ignores the confidence."""
     rewards_f, _ = _prepare(rewards, confidence, std)
     return _grpo_advantages(rewards_f, eps, std).to(_out_dtype(rewards, confidence))
 
 
+@register("lens", label="LENS", color="#D55E00", marker="s", reads_confidence=True, tables={"tab_ablation": 3},
+          paper="Feng et al. 2025 (arXiv:2510.08696), Section 5, Eq. 11-14")
 def lens_advantages(
     rewards: Tensor, confidence: Tensor, *, alpha: float = 0.25, eps: float = 1e-6, std: str = "sample",
     wrong_scale: float = 1.0, floor_factor: float = 2.0, negative_norm: str = "demean"
@@ -267,6 +275,8 @@ def lens_advantages(
     return advantages.to(_out_dtype(rewards, confidence))
 
 
+@register("lens_mixed_only", label="LENS (mixed only)", color="#E69F00", marker="^", reads_confidence=True,
+          tables={"tab_ablation": 1}, paper="LENS paper Table 2")
 def lens_mixed_only_advantages(
     rewards: Tensor, confidence: Tensor, *, eps: float = 1e-6, std: str = "sample", wrong_scale: float = 1.0,
     floor_factor: float = 2.0
@@ -280,6 +290,8 @@ def lens_mixed_only_advantages(
     return advantages.to(_out_dtype(rewards, confidence))
 
 
+@register("lens_negative_only", label="LENS (negative only)", color="#CC79A7", marker="v", reads_confidence=True,
+          tables={"tab_ablation": 2}, paper="LENS paper Table 2")
 def lens_negative_only_advantages(
     rewards: Tensor, confidence: Tensor, *, alpha: float = 0.25, eps: float = 1e-6, std: str = "sample",
     wrong_scale: float = 1.0, floor_factor: float = 2.0, negative_norm: str = "demean"
@@ -293,6 +305,8 @@ def lens_negative_only_advantages(
     return advantages.to(_out_dtype(rewards, confidence))
 
 
+@register("dr_grpo", label="Dr. GRPO", color="#009E73", marker="D", loss_type="dr_grpo",
+          paper="Liu et al. 2025 (arXiv:2503.20783)")
 def dr_grpo_advantages(rewards: Tensor, confidence: Tensor) -> Tensor:
     """Dr. GRPO: A = r - mean r (no std division). Its other change, a constant-length loss
     normaliser instead of the per-sequence 1/|o_i|, lives in the trainer's loss, not here."""
@@ -300,12 +314,14 @@ def dr_grpo_advantages(rewards: Tensor, confidence: Tensor) -> Tensor:
     return _centered(rewards_f).to(_out_dtype(rewards, confidence))  # (B, G)
 
 
+@register("nsr", label="NSR", color="#56B4E9", marker="P", paper="Zhu et al. 2025 (arXiv:2506.01347)")
 def nsr_advantages(rewards: Tensor, confidence: Tensor) -> Tensor:
     """Negative sample reinforcement: A = r - 1 (wrong answers -1, correct ones 0)."""
     rewards_f, _ = _prepare(rewards, confidence, "sample")
     return (rewards_f - 1.0).to(_out_dtype(rewards, confidence))  # (B, G)
 
 
+@register("w_reinforce", label="W-REINFORCE", color="#7F7F7F", marker="X", paper="Zhu et al. 2025 (arXiv:2506.01347)")
 def w_reinforce_advantages(rewards: Tensor, confidence: Tensor, *, wr_lambda: float = 0.1) -> Tensor:
     """W-REINFORCE: A = lambda for a correct answer, -1 for a wrong one (lambda = 0.1)."""
     rewards_f, _ = _prepare(rewards, confidence, "sample")
@@ -313,6 +329,8 @@ def w_reinforce_advantages(rewards: Tensor, confidence: Tensor, *, wr_lambda: fl
     return advantages.to(_out_dtype(rewards, confidence))  # (B, G)
 
 
+@register("ngrpo", label="NGRPO", color="#000000", marker="*", clip=("clip_low", "clip_high"),
+          paper="Nan et al. 2025 (arXiv:2509.18851)")
 def ngrpo_advantages(rewards: Tensor, confidence: Tensor, *, eps: float = 1e-6, std: str = "sample") -> Tensor:
     """NGRPO's advantage calibration (Nan et al. 2025, arXiv:2509.18851, Section 3, "Advantage
     Calibration"): a virtual sample of the maximum reward r_max = 1 joins every group's mean and
@@ -326,7 +344,7 @@ def ngrpo_advantages(rewards: Tensor, confidence: Tensor, *, eps: float = 1e-6, 
     A = -1/sqrt(G+1) (-1/3 at G = 8); all-correct groups: mu' = 1, A = 0. The paper's analytic
     case (G = 8, one correct answer): GRPO's 2.47 / -0.35 become 1.76 / -0.50. The paper's second
     change, asymmetric clipping (epsilon 0.16 below, 0.24 above, the authors' training script),
-    is the loss's: lens.algorithms gives ngrpo clip=("clip_low", "clip_high"), which lens.train
+    is the loss's: ngrpo's `register` gives clip=("clip_low", "clip_high"), which lens.train
     hands to TRL as epsilon and epsilon_high. Ignores the confidence.
     """
     rewards_f, _ = _prepare(rewards, confidence, std)
@@ -340,6 +358,9 @@ def ngrpo_advantages(rewards: Tensor, confidence: Tensor, *, eps: float = 1e-6, 
     return advantages.to(_out_dtype(rewards, confidence))
 
 
+@register("uniform_negative", label="Uniform negative (ours)", color="#882255", marker="h",
+          paper="this suite's baseline: every wrong answer -1/G (not the LENS paper's Appendix C, which reduces "
+                "to GRPO here)")
 def uniform_negative_advantages(
     rewards: Tensor, confidence: Tensor, *, alpha: float = 0.25, eps: float = 1e-6, std: str = "sample"
 ) -> Tensor:
@@ -380,6 +401,8 @@ def uniform_negative_advantages(
     return advantages.to(_out_dtype(rewards, confidence))
 
 
+@register("reinforce_rej", label="Reinforce-Rej", color="#999933", marker="d", drop_filtered=True,
+          paper="Xiong et al. 2025 (arXiv:2504.11343)")
 def reinforce_rej_advantages(rewards: Tensor, confidence: Tensor) -> Tensor:
     """Reinforce-Rej (Xiong et al. 2025, arXiv:2504.11343, "A Minimalist Approach to LLM
     Reasoning"): REINFORCE on the raw reward r' = 2r - 1 in {-1, +1}, with the prompts whose
@@ -398,6 +421,9 @@ def reinforce_rej_advantages(rewards: Tensor, confidence: Tensor) -> Tensor:
     return advantages.to(_out_dtype(rewards, confidence))
 
 
+@register("grpo_shuffled", label="GRPO (shuffled advantages)", color="#44AA99", marker="<",
+          paper="this suite's control arm: GRPO's advantages permuted within a share q of the groups "
+                "(shuffle_frac; q = 1 by default: every group)")
 def grpo_shuffled_advantages(
     rewards: Tensor, confidence: Tensor, *, eps: float = 1e-6, std: str = "sample", shuffle_frac: float = 1.0,
     seed: int = 0,
@@ -432,22 +458,25 @@ def grpo_shuffled_advantages(
     return shuffled.to(_out_dtype(rewards, confidence))  # (B, G)
 
 
+@register("grpo_dynamic", label="GRPO + dynamic sampling", color="#332288", marker=">", drop_filtered=True,
+          gen_batches="max_gen_batches",
+          paper="Yu et al. 2025, DAPO (arXiv:2503.14476), dynamic sampling; verl algorithm.filter_groups")
+def grpo_dynamic_advantages(rewards: Tensor, confidence: Tensor, *, eps: float = 1e-6, std: str = "sample") -> Tensor:
+    """GRPO with DAPO's dynamic sampling: GRPO's advantages. What differs is the rollout (lens.dynamic,
+    lens.trainer): uninformative groups are dropped and refilled from the next prompts, up to
+    `max_gen_batches` generation batches; fillers left at the cap get A = 0 and leave the loss's mean."""
+    return grpo_advantages(rewards, confidence, eps=eps, std=std)
+
+
 AdvantageFn = Callable[..., Tensor]
-
-
-def advantage_fn(algo: str) -> AdvantageFn:
-    """The advantage function lens.algorithms names for `algo` (ValueError for an unknown id)."""
-    return globals()[algorithms.get(algo).advantage]
-
-
-# Algorithm id -> advantage function, derived from lens.algorithms.ALGORITHMS at import.
-ADVANTAGE_FNS: dict[str, AdvantageFn] = {algo: advantage_fn(algo) for algo in algorithms.ALGORITHMS}
+# Algorithm id -> advantage function: every `register` above, in the table's order.
+ADVANTAGE_FNS: dict[str, AdvantageFn] = algorithms.FUNCTIONS
 
 
 def compute_advantages(algo: str, rewards: Tensor, confidence: Tensor, *, seed: int = 0, **params) -> Tensor:
     """Advantages (B, G) of algorithm `algo` for rewards in {0, 1} and confidences in [0, 1], both (B, G).
 
-    `params` are advantage parameters (lens.algorithms.PARAMS: alpha, eps, std, wr_lambda, ...);
+    `params` are advantage parameters (lens.config.PARAMS: alpha, eps, std, wr_lambda, ...);
     the algorithm's function receives its own and ignores the others, so one set of parameters
     serves every algorithm. `seed` reaches only the algorithms that draw at random
     (lens.algorithms: seeded, e.g. grpo_shuffled). The result has the dtype (float32/float64) and
@@ -455,15 +484,16 @@ def compute_advantages(algo: str, rewards: Tensor, confidence: Tensor, *, seed: 
     Raises ValueError for an unknown algo (the message lists the valid ones), an unknown parameter
     name, an unknown `std`, mismatched shapes, rewards outside {0, 1} or NaN confidences.
     """
-    unknown = sorted(set(params) - set(algorithms.PARAMS))
+    unknown = sorted(set(params) - set(PARAMS))
     if unknown:
-        raise ValueError(f"unknown advantage parameter(s) {unknown}; valid: {list(algorithms.PARAMS)}")
+        raise ValueError(f"unknown advantage parameter(s) {unknown}; valid: {list(PARAMS)}")
     if "std" in params and params["std"] not in STD_KINDS:
         raise ValueError(f"std must be one of {list(STD_KINDS)}, got {params['std']!r}")
-    own = algorithms.own_params(algo, params)
-    if algorithms.get(algo).seeded:
+    spec = algorithms.get(algo)
+    own = {name: params[name] for name in spec.params if name in params}
+    if spec.seeded:
         own["seed"] = seed
-    return advantage_fn(algo)(rewards, confidence, **own)
+    return ADVANTAGE_FNS[algo](rewards, confidence, **own)
 
 
 def group_stats(rewards: Tensor, advantages: Tensor) -> dict[str, Tensor]:

@@ -1,10 +1,11 @@
-"""lens.algorithms: the one table of algorithms, and everything that derives from it.
+"""lens.algorithms: the one table of algorithms, declared on the advantage functions, and everything
+that derives from it.
 
     python -m pytest tests/test_algorithms.py -q
 
-Fails when an algorithm is registered only in part (a function missing or taking other
-parameters than its entry says, a default that differs, a derived list that disagrees), and
-adds a throwaway algorithm through the table alone to see it trained by lens.train and tabulated.
+Fails when an algorithm is declared only in part (a parameter the config does not know, a default that
+differs from the config's, a declaration the torch-free reading cannot read), and adds a throwaway
+algorithm with one decorated function to see it trained by lens.train and tabulated.
 """
 
 from __future__ import annotations
@@ -18,53 +19,82 @@ import textwrap
 import pytest
 from helpers import REPO, subprocess_env, write_known_runs
 
-from lens import algorithms
+from lens import algorithms, config
 
 
 def test_table_is_consistent():
-    assert algorithms.check() == []
+    assert algorithms.check(config.PARAMS) == []
 
 
 def test_dynamic_sampling_must_leave_its_fillers_out_of_the_mean(monkeypatch):
-    import dataclasses
-
     broken = dataclasses.replace(algorithms.ALGORITHMS["grpo_dynamic"], drop_filtered=False)
     monkeypatch.setitem(algorithms.ALGORITHMS, "grpo_dynamic", broken)
-    assert algorithms.check() == ["grpo_dynamic: dynamic sampling leaves its filler groups out of the loss mean: "
-                                  "set drop_filtered"]
+    assert algorithms.check(config.PARAMS) == ["grpo_dynamic: dynamic sampling leaves its filler groups out of the "
+                                               "loss mean: set drop_filtered"]
+
+
+def test_a_parameter_the_config_does_not_know_is_named(monkeypatch):
+    broken = dataclasses.replace(algorithms.ALGORITHMS["w_reinforce"], params=("lambda",))
+    monkeypatch.setitem(algorithms.ALGORITHMS, "w_reinforce", broken)
+    (problem,) = algorithms.check(config.PARAMS)
+    assert problem.startswith("w_reinforce: unknown parameter(s) ['lambda']; lens.config.AlgorithmConfig has [")
 
 
 @pytest.mark.parametrize("algo", list(algorithms.ALGORITHMS))
-def test_every_entry_has_its_function_with_exactly_its_own_parameters(algo):
+def test_every_entry_is_read_from_its_function_and_takes_the_configs_defaults(algo):
     from lens import objective
 
     spec = algorithms.ALGORITHMS[algo]
-    fn = getattr(objective, spec.advantage, None)
-    assert callable(fn), f"{algo}: lens.objective has no function {spec.advantage!r}"
+    fn = algorithms.function(algo)
+    assert fn is objective.ADVANTAGE_FNS[algo] is getattr(objective, spec.advantage)
     signature = inspect.signature(fn)
     positional = [p.name for p in signature.parameters.values() if p.kind is p.POSITIONAL_OR_KEYWORD]
     keywords = {p.name: p.default for p in signature.parameters.values() if p.kind is p.KEYWORD_ONLY}
     assert positional == ["rewards", "confidence"], algo
     # A seeded algorithm's function also takes the per-rollout `seed` (not a config parameter).
-    runtime = {"seed"} if spec.seeded else set()
-    assert set(keywords) == set(spec.params) | runtime, \
-        f"{algo}: function takes {sorted(keywords)}, entry says {spec.params} (+ {sorted(runtime)})"
-    for name, default in keywords.items():
-        if name not in runtime:
-            assert default == algorithms.PARAMS[name].default, f"{algo}: default of {name} differs from PARAMS"
-    assert objective.ADVANTAGE_FNS[algo] is fn
+    assert tuple(k for k in keywords if k != "seed") == spec.params and spec.seeded is ("seed" in keywords)
+    for name in spec.params:
+        assert keywords[name] == config.PARAMS[name].default, f"{algo}: default of {name} differs from the config's"
+
+
+def test_the_source_reading_and_the_decorators_agree():
+    from lens import objective
+
+    assert list(objective.ADVANTAGE_FNS) == list(algorithms._declared(algorithms.SOURCE)) == list(algorithms.ALGORITHMS)
+    # A second registration of a shipped id that says something else is refused, and changes nothing.
+    with pytest.raises(RuntimeError, match="algorithm 'grpo': registered as .*label='Other'.* but objective.py"):
+        algorithms.register("grpo", label="Other", color="#0072B2", marker="o")(objective.grpo_advantages)
+    assert algorithms.get("grpo").label == "GRPO"
+
+
+def test_a_declaration_the_source_reading_cannot_read_is_named(tmp_path):
+    source = tmp_path / "rules.py"
+    source.write_text('LABEL = "Mine"\n\n\n@register("mine", label=LABEL, color="#123456", marker="1")\n'
+                      'def mine(rewards, confidence, *, eps=1e-6):\n    return rewards\n')
+    with pytest.raises(ValueError, match=r"rules\.py:4: register\(\) takes one algorithm id and keyword literals"):
+        algorithms._declared(source)
+    source.write_text('@register("a", label="A", color="#000001", marker="1")\ndef a(rewards, confidence):\n    pass\n'
+                      '\n\n@register("a", label="B", color="#000002", marker="2")\ndef b(rewards, confidence):\n'
+                      '    pass\n')
+    with pytest.raises(ValueError, match=r"rules\.py:6: algorithm 'a' is registered twice"):
+        algorithms._declared(source)
+    source.write_text('@algorithms.register("s", label="S", color="#000003", marker="3", drop_filtered=True)\n'
+                      'def s(rewards, confidence, *, std="sample", seed=0):\n    pass\n')
+    assert algorithms._declared(source) == {"s": algorithms.Algorithm(
+        "s", ("std",), "S", "#000003", "3", drop_filtered=True, seeded=True)}
 
 
 def test_everything_derives_from_the_table():
     from analysis import style, tab_ablation
-    from lens import config, trainer
+    from lens import trainer
 
     ids = tuple(algorithms.ALGORITHMS)
-    assert config.ALGORITHMS == ids and style.ALGO_ORDER == ids
-    assert {f.name for f in dataclasses.fields(config.AlgorithmConfig)} == {"name", *algorithms.PARAMS}
-    assert config.AlgorithmConfig() == config.AlgorithmConfig(**{k: p.default for k, p in algorithms.PARAMS.items()})
+    assert tuple(config.ALGORITHMS) == ids and style.ALGO_ORDER == ids
+    assert [f.name for f in dataclasses.fields(config.AlgorithmConfig)] == ["name", *config.PARAMS]
+    assert config.AlgorithmConfig() == config.AlgorithmConfig(**{k: p.default for k, p in config.PARAMS.items()})
     for algo, spec in algorithms.ALGORITHMS.items():
-        assert set(config._ALGO_PARAMS[algo]) == {*spec.params, *(spec.clip or ()), *filter(None, [spec.gen_batches])}
+        reads = {*spec.params, *(spec.clip or ()), *filter(None, [spec.gen_batches])}
+        assert set(algorithms.read_params(algo)) == reads
         assert trainer.needs_confidence(algo) is spec.reads_confidence is (algo in config.LENS_FAMILY)
         assert trainer.trl_loss_type(algo) == spec.loss_type
         assert (style.algo_label(algo), style.algo_color(algo), style.algo_marker(algo)) == \
@@ -95,9 +125,9 @@ def test_config_errors_name_key_and_file():
         parse(RunConfig, raw, source="run.yaml")
 
 
-# A throwaway algorithm added through the table alone (plus its one function), then trained with
-# lens.train on a tiny model and tabulated by the leaderboard and the ablation table. It runs in
-# a fresh interpreter, so every module that derives from the table sees the new entry.
+# A throwaway algorithm added by one decorated function, then trained with lens.train on a tiny model and
+# tabulated by the leaderboard and the ablation table. It runs in a fresh interpreter, so every module that
+# derives from the table sees the new entry.
 THROWAWAY = textwrap.dedent('''
     import sys
     from pathlib import Path
@@ -105,13 +135,9 @@ THROWAWAY = textwrap.dedent('''
     from lens import algorithms, objective
 
 
+    @algorithms.register("halved_grpo", label="Halved GRPO", color="#123456", marker="1")
     def halved_grpo_advantages(rewards, confidence, *, eps=1e-6, std="sample"):
         return 0.5 * objective.grpo_advantages(rewards, confidence, eps=eps, std=std)
-
-
-    objective.halved_grpo_advantages = halved_grpo_advantages
-    algorithms.ALGORITHMS["halved_grpo"] = algorithms.Algorithm(
-        "halved_grpo_advantages", ("eps", "std"), False, "Halved GRPO", "#123456", "1")
 
     import pandas as pd
 
@@ -154,7 +180,7 @@ THROWAWAY = textwrap.dedent('''
 
 
 @pytest.mark.slow
-def test_throwaway_algorithm_through_the_table_alone_is_trained_and_tabulated(tmp_path):
+def test_throwaway_algorithm_of_one_decorated_function_is_trained_and_tabulated(tmp_path):
     import pandas as pd
 
     runs = write_known_runs(tmp_path / "runs")

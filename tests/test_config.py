@@ -10,6 +10,7 @@ from helpers import PAPER, REPO
 from lens.config import (
     ALGORITHMS,
     LENS_FAMILY,
+    PARAMS,
     ConfigError,
     RunConfig,
     TrainingConfig,
@@ -296,8 +297,8 @@ def test_every_parameter_an_algorithm_reads_can_be_swept(tmp_path):
 
     raw = yaml.safe_load(PAPER.read_text())
     for algo in algorithms.ALGORITHMS:
-        for param in algorithms.PARAMS:
-            default = algorithms.PARAMS[param].default
+        for param in PARAMS:
+            default = PARAMS[param].default
             sweep = {"algorithm": algo, "parameter": param, "values": [default]}
             reads = param in algorithms.read_params(algo)
             if not reads:
