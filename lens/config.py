@@ -25,6 +25,7 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal
+from urllib.parse import urlparse
 
 import yaml
 
@@ -288,6 +289,13 @@ class TrackingConfig:
     # its duration with this backend store (sqlite:///PATH on the submitting host's local disk, or
     # postgresql://...); artifacts go to <results_dir>/mlartifacts. None: no server is started.
     server_store: str | None = None
+
+    def validate(self, source: str) -> None:
+        if self.server_store is not None:
+            uri = urlparse(self.uri or "")
+            if uri.scheme != "http" or not uri.hostname or not uri.port:
+                _fail("tracking.server_store", "the workflow starts `mlflow server` at tracking.uri, which must "
+                      f"then be http://HOST:PORT (got {self.uri!r})")
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """lens.config: the one parser. Unknown keys, wrong types and bad values fail naming key and file."""
 
 import copy
+import re
 from pathlib import Path
 
 import pytest
@@ -365,3 +366,14 @@ def test_the_evaluation_schedule_of_a_run():
     with pytest.raises(ConfigError, match=r"w\.yaml: evaluation\.every: 12 evaluates steps without a checkpoint: "
                        r"it must be a multiple of training\.save_every \(5\)"):
         parse(WorkflowConfig, raw, source="w.yaml")
+
+
+@pytest.mark.parametrize("uri", [None, "sqlite:///mlflow.db", "http://127.0.0.1", "https://tracking:5000"])
+def test_a_tracking_server_needs_an_http_uri_with_host_and_port(uri):
+    raw = yaml.safe_load(PAPER.read_text())
+    raw["tracking"] = {"uri": uri, "server_store": "sqlite:////tmp/store.db"}
+    why = r"the workflow starts `mlflow server` at tracking\.uri, which must then be http://HOST:PORT"
+    with pytest.raises(ConfigError, match=rf"w\.yaml: tracking\.server_store: {why} \(got {re.escape(repr(uri))}\)"):
+        parse(WorkflowConfig, raw, source="w.yaml")
+    raw["tracking"]["uri"] = "http://127.0.0.1:5000"
+    assert parse(WorkflowConfig, raw, source="w.yaml").tracking.server_store == "sqlite:////tmp/store.db"

@@ -72,65 +72,64 @@ rule evaluate:
         "--benchmark {wildcards.benchmark} --n-samples {params.n_samples} > {log} 2>&1"
 
 
-FINAL_EVALUATIONS = PLAN.final_evaluations()
-if FINAL_EVALUATIONS:
-    FINAL_STEP, FINAL_BENCHMARKS = FINAL_EVALUATIONS
-
-    rule evaluate_final:
-        """The last checkpoint of one run on every benchmark of the last step (MATH-500 and the MATH
-        test in the paper), in one process: the model is loaded (and vLLM started) once."""
-        conda:
-            CONDA_ENV
-        input:
-            unpack(lambda wc: PLAN.final_eval_inputs(*run_of(wc))),
-        output:
-            samples=[f"{layout.eval_dir(RUN, b, FINAL_STEP)}/{layout.SAMPLES_FILE}" for b in FINAL_BENCHMARKS],
-            summaries=[f"{layout.eval_dir(RUN, b, FINAL_STEP)}/{layout.SUMMARY_FILE}" for b in FINAL_BENCHMARKS],
-        wildcard_constraints:
-            model="|".join(re.escape(m) for m in MODELS if m not in TINY_MODELS),
-        params:
-            checkpoint=lambda wc: PLAN.checkpoint(*run_of(wc)),
-            outs=parents_of("samples"),
-        log:
-            f"{R}/logs/evaluate/{{model}}/{{algo}}/seed{{seed}}/step{FINAL_STEP}.log",
-        threads: lambda wc: PLAN.eval_threads(wc.model)
-        resources:
-            gpu=lambda wc: min(PLAN.gpus(wc.model), 1),
-        shell:
-            "python -m lens.devices --gpus {resources.gpu} -- python -m lens.evaluate --replace-stale "
-            "--config {input.config} --checkpoint {params.checkpoint} "
-            f"--benchmark {' '.join(FINAL_BENCHMARKS)} --out {{params.outs}} > {{log}} 2>&1"
-
-    ruleorder: evaluate_final > evaluate
+# The two rules below make several of `evaluate`'s files in one job where the plan allows (lens.plan), and
+# take precedence over it for those files. Where it does not, their output lists are empty: they never run.
+FINAL_STEP, FINAL_BENCHMARKS = PLAN.final_evaluations() or (None, [])
+TINY_EVAL_STEPS = PLAN.tiny_eval_steps() or []
 
 
-TINY_EVAL_STEPS = PLAN.tiny_eval_steps()
-if TINY_EVAL_STEPS:
+rule evaluate_final:
+    """The last checkpoint of one run on every benchmark of the last step (MATH-500 and the MATH
+    test in the paper), in one process: the model is loaded (and vLLM started) once."""
+    conda:
+        CONDA_ENV
+    input:
+        unpack(lambda wc: PLAN.final_eval_inputs(*run_of(wc))),
+    output:
+        samples=[f"{layout.eval_dir(RUN, b, FINAL_STEP)}/{layout.SAMPLES_FILE}" for b in FINAL_BENCHMARKS],
+        summaries=[f"{layout.eval_dir(RUN, b, FINAL_STEP)}/{layout.SUMMARY_FILE}" for b in FINAL_BENCHMARKS],
+    wildcard_constraints:
+        model="|".join(re.escape(m) for m in MODELS if m not in TINY_MODELS),
+    params:
+        checkpoint=lambda wc: PLAN.checkpoint(*run_of(wc)),
+        outs=parents_of("samples"),
+    log:
+        f"{R}/logs/evaluate/{{model}}/{{algo}}/seed{{seed}}/step{FINAL_STEP}.log",
+    threads: lambda wc: PLAN.eval_threads(wc.model)
+    resources:
+        gpu=lambda wc: min(PLAN.gpus(wc.model), 1),
+    shell:
+        "python -m lens.devices --gpus {resources.gpu} -- python -m lens.evaluate --replace-stale "
+        "--config {input.config} --checkpoint {params.checkpoint} "
+        f"--benchmark {' '.join(FINAL_BENCHMARKS)} --out {{params.outs}} > {{log}} 2>&1"
 
-    rule evaluate_run:
-        """Every checkpoint after step 0 of one run of a tiny model, in one process (lens.evaluate with
-        several --checkpoint): a job's start-up costs more than evaluating a tiny model once."""
-        conda:
-            CONDA_ENV
-        input:
-            unpack(lambda wc: PLAN.eval_inputs(*run_of(wc), wc.benchmark)),
-        output:
-            samples=[f"{layout.eval_dir(RUN, '{benchmark}', s)}/{layout.SAMPLES_FILE}" for s in TINY_EVAL_STEPS],
-            summaries=[f"{layout.eval_dir(RUN, '{benchmark}', s)}/{layout.SUMMARY_FILE}" for s in TINY_EVAL_STEPS],
-        wildcard_constraints:
-            model="|".join(re.escape(m) for m in TINY_MODELS),
-            benchmark="|".join(re.escape(ds.id) for ds in CFG.evaluation.benchmarks),
-        params:
-            args=run_eval_args,
-        log:
-            f"{R}/logs/evaluate/{{model}}/{{algo}}/seed{{seed}}/{{benchmark}}/steps.log",
-        threads: lambda wc: PLAN.eval_threads(wc.model)
-        shell:
-            "python -m lens.evaluate --replace-stale --config {input.config} --benchmark {wildcards.benchmark} "
-            "--checkpoint {params.args[checkpoints]} --out {params.args[outs]} "
-            "--n-samples {params.args[n_samples]} > {log} 2>&1"
 
-    ruleorder: evaluate_run > evaluate
+rule evaluate_run:
+    """Every checkpoint after step 0 of one run of a tiny model, in one process (lens.evaluate with
+    several --checkpoint): a job's start-up costs more than evaluating a tiny model once."""
+    conda:
+        CONDA_ENV
+    input:
+        unpack(lambda wc: PLAN.eval_inputs(*run_of(wc), wc.benchmark)),
+    output:
+        samples=[f"{layout.eval_dir(RUN, '{benchmark}', s)}/{layout.SAMPLES_FILE}" for s in TINY_EVAL_STEPS],
+        summaries=[f"{layout.eval_dir(RUN, '{benchmark}', s)}/{layout.SUMMARY_FILE}" for s in TINY_EVAL_STEPS],
+    wildcard_constraints:
+        model="|".join(re.escape(m) for m in TINY_MODELS),
+        benchmark="|".join(re.escape(ds.id) for ds in CFG.evaluation.benchmarks),
+    params:
+        args=run_eval_args,
+    log:
+        f"{R}/logs/evaluate/{{model}}/{{algo}}/seed{{seed}}/{{benchmark}}/steps.log",
+    threads: lambda wc: PLAN.eval_threads(wc.model)
+    shell:
+        "python -m lens.evaluate --replace-stale --config {input.config} --benchmark {wildcards.benchmark} "
+        "--checkpoint {params.args[checkpoints]} --out {params.args[outs]} "
+        "--n-samples {params.args[n_samples]} > {log} 2>&1"
+
+
+ruleorder: evaluate_final > evaluate
+ruleorder: evaluate_run > evaluate
 
 
 rule log_evals:

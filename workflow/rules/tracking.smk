@@ -2,19 +2,8 @@
 # (report, figures, tables as artifacts) and the tracking-server mode, in which the workflow runs
 # `mlflow server` on the submitting host while it runs (Snakefile's onstart/onsuccess/onerror).
 
-from urllib.parse import urlparse
-
 from lens.mlflow_server import start_workflow_server, stop_workflow_server
 from lens.tracking import cluster_store_warning, where_to_browse
-
-if CFG.tracking.server_store is not None:
-    _uri = urlparse(CFG.tracking.uri or "")
-    if _uri.scheme != "http" or not _uri.hostname or not _uri.port:
-        raise WorkflowError(
-            f"invalid config: {CONFIG_SOURCE}: tracking.server_store: the workflow starts "
-            f"`mlflow server` at tracking.uri, which must then be http://HOST:PORT "
-            f"(got {CFG.tracking.uri!r})"
-        )
 
 
 rule mlflow_summary:
