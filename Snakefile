@@ -78,9 +78,7 @@ onstart:
     # Not run by dry runs. A local run schedules GPU jobs with --resources gpu=N or, without it, with this
     # machine's count (lens.devices then gives each job its own devices); where GPU jobs cannot run here, the
     # error names the flag before any job starts. Executors such as SLURM assign devices themselves.
-    if workflow.local_exec:
-        local_gpus()
-    elif (warning := cluster_store_warning(CFG.tracking.uri, R)) is not None:
+    if not schedule_gpus() and (warning := cluster_store_warning(CFG.tracking.uri, R)) is not None:
         print(warning, file=sys.stderr)
     # tracking.server_store set: `mlflow server` at tracking.uri while the workflow runs (pid and log in
     # results_dir/logs/mlflow-server), stopped when Snakemake exits however it ends.

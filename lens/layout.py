@@ -33,6 +33,7 @@ MODEL = "models/{model}"
 RUN_CONFIG_FILE = "config.yaml"
 DONE_FILE = "done"
 CHECKPOINTS = "checkpoints"
+INPUTS_STAMP = "inputs.sha256"  # in CHECKPOINTS: the hashes of the inputs they were trained from (train.smk)
 METRICS_FILE = "train_metrics.parquet"
 ROLLOUTS_FILE = "rollouts.parquet"
 ROLLOUT_PARTS = "rollouts"  # per-step parts of ROLLOUTS_FILE while a run trains

@@ -149,13 +149,16 @@ def train_engine_args(wc):
     return engine.check_args(entry.training_gpus(), entry.training_processes(), entry.accelerate_config)
 
 
-def local_gpus():
-    """onstart of a local run: the GPU count Snakemake schedules with (lens.devices.workflow_gpus): the
+def schedule_gpus():
+    """onstart: on a local run, the GPU count Snakemake schedules with (lens.devices.workflow_gpus): the
     --resources gpu given, or this machine's, registered as if given; a WorkflowError naming the flag where
-    the planned GPU jobs cannot run here.
+    the planned GPU jobs cannot run here. False on an executor such as SLURM, which assigns devices itself.
 
-    Snakemake internals (checked against Snakemake 9.27.1): the jobs about to run and the GPUs given are
-    known only to the workflow object, and registering a resource count has no public call."""
+    Snakemake internals (checked against Snakemake 9.27.1): whether jobs run locally, the jobs about to run
+    and the GPUs given are known only to the workflow object, and registering a resource count has no
+    public call."""
+    if not workflow.local_exec:
+        return False
 
     def number(resource):  # Snakemake 9 holds resources as Resource objects
         value = getattr(resource, "value", resource)
@@ -170,6 +173,7 @@ def local_gpus():
     if given is None and any(asks):
         workflow.register_resource("gpu", count)
         print(f"GPUs: no --resources gpu given: jobs share this machine's {count} (one job per device set)")
+    return True
 
 
 def run_eval_args(wc):

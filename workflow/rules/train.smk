@@ -46,15 +46,17 @@ rule train:
     # Training jobs are the longest: started before any evaluation, they leave no core idle at the end
     # (the embedded DAG's last training job otherwise started after evaluations and ran alone).
     priority: 10
+    # The file names are lens.layout's; the command's text is what it was when they were spelled here, so
+    # Snakemake's code check (it compares this text) reruns no finished training job.
     shell:
-        """
-        stamp={params.run}/checkpoints/inputs.sha256
-        if ! sha256sum {input.config} {input.start} {input.data} | cmp -s - "$stamp"; then
-            rm -rf {params.run}/checkpoints {params.run}/mlflow_run_id {params.run}/train_metrics.parquet \
-                {params.run}/rollouts {params.run}/rollouts.parquet
-            mkdir -p {params.run}/checkpoints
-            sha256sum {input.config} {input.start} {input.data} > "$stamp"
+        f"""
+        stamp={{params.run}}/{layout.CHECKPOINTS}/{layout.INPUTS_STAMP}
+        if ! sha256sum {{input.config}} {{input.start}} {{input.data}} | cmp -s - "$stamp"; then
+            rm -rf {{params.run}}/{layout.CHECKPOINTS} {{params.run}}/{layout.RUN_ID_FILE} {{params.run}}/{layout.METRICS_FILE} \
+                {{params.run}}/{layout.ROLLOUT_PARTS} {{params.run}}/{layout.ROLLOUTS_FILE}
+            mkdir -p {{params.run}}/{layout.CHECKPOINTS}
+            sha256sum {{input.config}} {{input.start}} {{input.data}} > "$stamp"
         fi
-        python -m lens.devices --gpus {resources.gpu} -- \
-            {params.launch} -m lens.train --config {input.config} --out {params.run} {params.engine} > {log} 2>&1
+        python -m lens.devices --gpus {{resources.gpu}} -- \
+            {{params.launch}} -m lens.train --config {{input.config}} --out {{params.run}} {{params.engine}} > {{log}} 2>&1
         """
