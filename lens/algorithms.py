@@ -95,7 +95,10 @@ def _declared(source: Path) -> dict[str, Algorithm]:
                                  "is read from the source, without importing torch)") from err
             if algo in table:
                 raise ValueError(f"{where}: algorithm {algo!r} is registered twice")
-            table[algo] = _entry(node.name, keywords, declared)
+            try:
+                table[algo] = _entry(node.name, keywords, declared)
+            except TypeError as err:  # a keyword that is no field of Algorithm
+                raise ValueError(f"{where}: register({algo!r}, ...): {err}") from None
     return table
 
 

@@ -78,6 +78,9 @@ def test_a_declaration_the_source_reading_cannot_read_is_named(tmp_path):
                       '    pass\n')
     with pytest.raises(ValueError, match=r"rules\.py:6: algorithm 'a' is registered twice"):
         algorithms._declared(source)
+    source.write_text('@register("t", lable="T", color="#000004", marker="4")\ndef t(rewards, confidence):\n    pass\n')
+    with pytest.raises(ValueError, match=r"rules\.py:1: register\('t', \.\.\.\): .*keyword argument 'lable'"):
+        algorithms._declared(source)
     source.write_text('@algorithms.register("s", label="S", color="#000003", marker="3", drop_filtered=True)\n'
                       'def s(rewards, confidence, *, std="sample", seed=0):\n    pass\n')
     assert algorithms._declared(source) == {"s": algorithms.Algorithm(
