@@ -4,11 +4,12 @@
 
 What a refactor must leave unchanged (same machine, same config): every tidy table (Parquet), every
 figure's CSV, every table's CSV/Markdown/LaTeX and REPORT.md. Measured wall-clock times are not a
-result: the training metrics `time/*` (generation, scoring, step seconds), the cost columns derived
-from them (`generation_s`, `scoring_s`, `other_s`, `wall_s`, `gpu_hours`; in rendered tables the cells
-under "Wall time", "Generation / scoring / rest" and "GPU-hours"), and REPORT.md's `git commit` and
-`generated` lines are left out, and the lines touched are counted, so nothing is dropped silently.
-Exits 1 when anything else differs, printing the first lines of each difference.
+result, so these are left out: the training metrics `time/*` (generation, scoring, step seconds) and
+TRL's `step_time`; the cost columns derived from them (`generation_s`, `scoring_s`, `other_s`,
+`wall_s`, `gpu_hours`), and in rendered tables the cells under "Wall time", "Generation / scoring /
+rest" and "GPU-hours"; REPORT.md's `git commit` and `generated` lines. The lines touched are counted,
+so nothing is dropped silently. Exits 1 when anything else differs, printing the first lines of each
+difference.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import pandas as pd
 
 # Columns (wide tables) and metric names (the long training-metrics table) that hold measured wall time.
 WALL_CLOCK_COLUMNS = {"generation_s", "scoring_s", "other_s", "wall_s", "gpu_hours", "step_time"}
-WALL_CLOCK_METRIC = re.compile(r"^time/")
+WALL_CLOCK_METRIC = re.compile(r"^(time/|step_time$)")  # ours, and TRL's step_time
 # REPORT.md's lines naming the commit or the time it was written.
 VOLATILE_LINE = re.compile(r"^- (git commit|generated): ")
 # Rendered table cells of measured time: the cost table's wall time, its split and its GPU-hours.
@@ -101,8 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     for problem in problems:
         print(problem)
     print(f"{counts['equal']} of {counts['compared']} files equal; left out: the columns {sorted(WALL_CLOCK_COLUMNS)}, "
-          f"the time/* metrics, and measured times or the commit in {counts['lines_left_out']} lines of the "
-          "before folder's text files")
+          f"the time/* and step_time metrics, and measured times or the commit in {counts['lines_left_out']} lines "
+          "of the before folder's text files")
     return 1 if problems else 0
 
 
