@@ -130,6 +130,7 @@ def test_integer_answers_from_the_raw_source_values(name):
 # Gold answers: each against itself, each against the others (cross-swap)
 # ---------------------------------------------------------------------------------------------
 @needs_data
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(SETS))
 def test_every_gold_grades_1_against_itself_boxed(name):
     problems = problems_of(name)

@@ -291,6 +291,7 @@ def _with_alpha(run: RunConfig, alpha: float) -> RunConfig:
     return dataclasses.replace(run, algorithm=dataclasses.replace(run.algorithm, alpha=alpha))
 
 
+@pytest.mark.slow  # every algorithm x parameter: 130 workflow configs parsed and resolved
 def test_every_parameter_an_algorithm_reads_can_be_swept(tmp_path):
     """Generic over lens.algorithms: any parameter an algorithm reads is sweepable at its default,
     and its sweep run config holds the value; one it does not read is refused."""
