@@ -14,7 +14,7 @@ decorator's keywords, the fields of `Algorithm` below.
 The workflow, the config parser and the analysis scripts read this table without importing torch
 (it would add ~3 s to every Snakemake parse and figure job): `ALGORITHMS` is read from lens/objective.py's
 source, whose `register(...)` arguments must therefore be literals. Importing lens.objective runs the
-same decorators, which attach each function (`function`) and fail if the two readings ever differ.
+same decorators, which attach each function (`FUNCTIONS`) and fail if the two readings ever differ.
 `register` used anywhere else (a notebook, a test) adds an algorithm for that interpreter only.
 
 Adding an algorithm = one decorated function in lens/objective.py and its hand-worked values in
@@ -124,14 +124,6 @@ def register(algo: str, **declared: Any) -> Callable[[F], F]:
         return fn
 
     return add
-
-
-def function(algo: str) -> Callable[..., Any]:
-    """The advantage function of `algo` (importing lens.objective, and with it torch, on first use)."""
-    get(algo)  # an unknown id's error
-    if algo not in FUNCTIONS:
-        import lens.objective  # noqa: F401  (its decorators fill FUNCTIONS)
-    return FUNCTIONS[algo]
 
 
 def get(algo: str) -> Algorithm:

@@ -45,8 +45,8 @@ def test_every_entry_is_read_from_its_function_and_takes_the_configs_defaults(al
     from lens import objective
 
     spec = algorithms.ALGORITHMS[algo]
-    fn = algorithms.function(algo)
-    assert fn is objective.ADVANTAGE_FNS[algo] is getattr(objective, spec.advantage)
+    fn = objective.ADVANTAGE_FNS[algo]
+    assert fn is algorithms.FUNCTIONS[algo] is getattr(objective, spec.advantage)
     signature = inspect.signature(fn)
     positional = [p.name for p in signature.parameters.values() if p.kind is p.POSITIONAL_OR_KEYWORD]
     keywords = {p.name: p.default for p in signature.parameters.values() if p.kind is p.KEYWORD_ONLY}
